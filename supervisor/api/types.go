@@ -1,0 +1,355 @@
+// Package api is roost's control plane: the types both the runtime and its
+// clients speak, the HTTP server on the per-user unix socket (JSON under
+// /api/v1/, supervisord's XML-RPC at /RPC2, log streams under /logtail/), and
+// the Go client the CLI and the master use.
+//
+// The server is a thin adapter: every operation is a method of Backend, which
+// the runtime (package supervisor) implements. The JSON API and XML-RPC call the
+// same methods.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+)
+
+// State is a process state, with supervisord's names and numbers.
+type State int
+
+// The process states (supervisor/states.py).
+const (
+	Stopped  State = 0
+	Starting State = 10
+	Running  State = 20
+	Backoff  State = 30
+	Stopping State = 40
+	Exited   State = 100
+	Fatal    State = 200
+	Unknown  State = 1000
+)
+
+var stateNames = map[State]string{
+	Stopped: "STOPPED", Starting: "STARTING", Running: "RUNNING", Backoff: "BACKOFF",
+	Stopping: "STOPPING", Exited: "EXITED", Fatal: "FATAL", Unknown: "UNKNOWN",
+}
+
+// String returns supervisord's name for the state, e.g. "RUNNING".
+func (s State) String() string {
+	if n, ok := stateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// IsRunning reports whether s is one of supervisord's RUNNING_STATES
+// (RUNNING, BACKOFF, STARTING).
+func (s State) IsRunning() bool { return s == Running || s == Backoff || s == Starting }
+
+// IsStopped reports whether s is one of supervisord's STOPPED_STATES
+// (STOPPED, EXITED, FATAL, UNKNOWN).
+func (s State) IsStopped() bool {
+	return s == Stopped || s == Exited || s == Fatal || s == Unknown
+}
+
+// IsSignallable reports whether s is one of supervisord's SIGNALLABLE_STATES
+// (RUNNING, STARTING, STOPPING).
+func (s State) IsSignallable() bool { return s == Running || s == Starting || s == Stopping }
+
+// SupervisorState is the state of the supervisor itself (getState).
+type SupervisorState int
+
+// The supervisor states, with supervisord's numbers.
+const (
+	SupervisorFatal      SupervisorState = 2
+	SupervisorRunning    SupervisorState = 1
+	SupervisorRestarting SupervisorState = 0
+	SupervisorShutdown   SupervisorState = -1
+)
+
+// String returns supervisord's name for the state, e.g. "RUNNING".
+func (s SupervisorState) String() string {
+	switch s {
+	case SupervisorFatal:
+		return "FATAL"
+	case SupervisorRunning:
+		return "RUNNING"
+	case SupervisorRestarting:
+		return "RESTARTING"
+	case SupervisorShutdown:
+		return "SHUTDOWN"
+	}
+	return fmt.Sprintf("SupervisorState(%d)", int(s))
+}
+
+// Code is a supervisord fault code (supervisor/xmlrpc.py, class Faults).
+type Code int
+
+// The fault codes. There is no 5, 7-9 or 12-19, as in supervisord.
+const (
+	UnknownMethod        Code = 1
+	IncorrectParameters  Code = 2
+	BadArguments         Code = 3
+	SignatureUnsupported Code = 4
+	ShutdownState        Code = 6
+	BadName              Code = 10
+	BadSignal            Code = 11
+	NoFile               Code = 20
+	NotExecutable        Code = 21
+	Failed               Code = 30
+	AbnormalTermination  Code = 40
+	SpawnError           Code = 50
+	AlreadyStarted       Code = 60
+	NotRunning           Code = 70
+	Success              Code = 80
+	AlreadyAdded         Code = 90
+	StillRunning         Code = 91
+	CantReread           Code = 92
+)
+
+var codeNames = map[Code]string{
+	UnknownMethod: "UNKNOWN_METHOD", IncorrectParameters: "INCORRECT_PARAMETERS",
+	BadArguments: "BAD_ARGUMENTS", SignatureUnsupported: "SIGNATURE_UNSUPPORTED",
+	ShutdownState: "SHUTDOWN_STATE", BadName: "BAD_NAME", BadSignal: "BAD_SIGNAL",
+	NoFile: "NO_FILE", NotExecutable: "NOT_EXECUTABLE", Failed: "FAILED",
+	AbnormalTermination: "ABNORMAL_TERMINATION", SpawnError: "SPAWN_ERROR",
+	AlreadyStarted: "ALREADY_STARTED", NotRunning: "NOT_RUNNING", Success: "SUCCESS",
+	AlreadyAdded: "ALREADY_ADDED", StillRunning: "STILL_RUNNING", CantReread: "CANT_REREAD",
+}
+
+// String returns supervisord's name for the code, e.g. "BAD_NAME".
+func (c Code) String() string {
+	if n, ok := codeNames[c]; ok {
+		return n
+	}
+	return fmt.Sprintf("Code(%d)", int(c))
+}
+
+// Error is an operation's failure, carrying the supervisord fault code that
+// both the JSON API and XML-RPC report. Its text is supervisord's fault
+// string: "NAME" or "NAME: detail".
+type Error struct {
+	Code   Code
+	Detail string
+}
+
+// Error returns "BAD_NAME: foo" (or "BAD_NAME" without a detail).
+func (e *Error) Error() string {
+	if e.Detail == "" {
+		return e.Code.String()
+	}
+	return e.Code.String() + ": " + e.Detail
+}
+
+// Errorf returns an *Error with the given code and a formatted detail.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the fault code of err: its *Error's code, Success for nil,
+// Failed for any other error.
+func CodeOf(err error) Code {
+	if err == nil {
+		return Success
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Failed
+}
+
+// ProcessInfo is getProcessInfo's struct: supervisord's 14 fields, plus
+// roost's own, which only the JSON API carries.
+type ProcessInfo struct {
+	Name          string `json:"name"`
+	Group         string `json:"group"`
+	Start         int64  `json:"start"` // unix seconds, 0 when never started
+	Stop          int64  `json:"stop"`
+	Now           int64  `json:"now"`
+	State         State  `json:"state"`
+	StateName     string `json:"statename"`
+	SpawnErr      string `json:"spawnerr"`
+	ExitStatus    int    `json:"exitstatus"`
+	Logfile       string `json:"logfile"` // same as StdoutLogfile
+	StdoutLogfile string `json:"stdout_logfile"`
+	StderrLogfile string `json:"stderr_logfile"`
+	PID           int    `json:"pid"`
+	Description   string `json:"description"`
+
+	// roost's fields (JSON only).
+	Restarts int `json:"restarts"` // spawns since the supervisor started, minus one
+}
+
+// Namespec is the name supervisorctl shows: "group:name", or "name" when the
+// group and process names are equal.
+func (p ProcessInfo) Namespec() string {
+	if p.Group == p.Name {
+		return p.Name
+	}
+	return p.Group + ":" + p.Name
+}
+
+// ConfigInfo is one entry of getAllConfigInfo, with supervisord's keys.
+type ConfigInfo struct {
+	Name                  string `json:"name"`
+	Group                 string `json:"group"`
+	GroupPrio             int    `json:"group_prio"`
+	ProcessPrio           int    `json:"process_prio"`
+	InUse                 bool   `json:"inuse"`
+	Autostart             bool   `json:"autostart"`
+	Directory             string `json:"directory"` // "none" when unset, as supervisord sends it
+	UID                   string `json:"uid"`       // "none" when unset
+	Command               string `json:"command"`
+	ExitCodes             []int  `json:"exitcodes"`
+	KillAsGroup           bool   `json:"killasgroup"`
+	RedirectStderr        bool   `json:"redirect_stderr"`
+	StartRetries          int    `json:"startretries"`
+	StartSecs             int    `json:"startsecs"`
+	StopSignal            int    `json:"stopsignal"`
+	StopWaitSecs          int    `json:"stopwaitsecs"`
+	StdoutCaptureMaxBytes int64  `json:"stdout_capture_maxbytes"`
+	StdoutEventsEnabled   bool   `json:"stdout_events_enabled"`
+	StdoutLogfile         string `json:"stdout_logfile"` // "auto", "none" or a path
+	StdoutLogfileBackups  int    `json:"stdout_logfile_backups"`
+	StdoutLogfileMaxBytes int64  `json:"stdout_logfile_maxbytes"`
+	StdoutSyslog          bool   `json:"stdout_syslog"`
+	StderrCaptureMaxBytes int64  `json:"stderr_capture_maxbytes"`
+	StderrEventsEnabled   bool   `json:"stderr_events_enabled"`
+	StderrLogfile         string `json:"stderr_logfile"`
+	StderrLogfileBackups  int    `json:"stderr_logfile_backups"`
+	StderrLogfileMaxBytes int64  `json:"stderr_logfile_maxbytes"`
+	StderrSyslog          bool   `json:"stderr_syslog"`
+	ServerURL             string `json:"serverurl"` // "none" for AUTO
+}
+
+// Result is one entry of the arrays that group operations return
+// (startProcessGroup, stopAllProcesses, ...).
+type Result struct {
+	Name        string `json:"name"`
+	Group       string `json:"group"`
+	Status      Code   `json:"status"` // Success on success
+	Description string `json:"description"`
+}
+
+// Changes is what reloadConfig (reread) reports: group names.
+type Changes struct {
+	Added   []string `json:"added"`
+	Changed []string `json:"changed"`
+	Removed []string `json:"removed"`
+}
+
+// Stream names a process output stream.
+type Stream string
+
+// The two streams.
+const (
+	Stdout Stream = "stdout"
+	Stderr Stream = "stderr"
+)
+
+// Event is one entry of the event stream (/api/v1/events): a process state
+// change, or a supervisor-level event.
+type Event struct {
+	Time    int64  `json:"time"` // unix nanoseconds
+	Type    string `json:"type"` // "PROCESS_STATE_RUNNING", "SUPERVISOR_STATE_CHANGE_STOPPING", ...
+	Name    string `json:"name,omitempty"`
+	Group   string `json:"group,omitempty"`
+	From    State  `json:"from,omitempty"`
+	To      State  `json:"to,omitempty"`
+	PID     int    `json:"pid,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Backend is everything the control plane can ask of a supervisor. The
+// runtime implements it; the JSON and XML-RPC adapters call it. Names are
+// supervisord namespecs: "name", "group:name"; group operations take the
+// group's name. Errors are *Error with supervisord's fault codes.
+//
+// Methods whose supervisord counterpart takes wait=True block until the
+// operation completes as supervisord's do (or ctx ends); with wait false they
+// return once the request is accepted.
+type Backend interface {
+	// Identification is [supervisord] identifier.
+	Identification() string
+	// Version is roost's version string.
+	Version() string
+	// State is the supervisor's own state.
+	State() SupervisorState
+	// PID is the supervisor's process id.
+	PID() int
+
+	// ReadMainLog reads the main log with supervisord's readLog offset/length rules.
+	ReadMainLog(offset, length int64) ([]byte, error)
+	// ClearMainLog truncates the main log.
+	ClearMainLog() error
+	// FollowMainLog writes the main log's tail, then every new byte, to w
+	// until ctx ends. It survives rotation.
+	FollowMainLog(ctx context.Context, tail int64, w io.Writer) error
+
+	// Shutdown stops every process in reverse priority order, then the supervisor.
+	// It returns once the shutdown is under way.
+	Shutdown() error
+	// Restart stops every process, re-reads the configuration and starts
+	// again (supervisord's restart / `reload`).
+	Restart() error
+	// Reread parses the configuration on disk and reports what differs from
+	// the running one, changing nothing. A broken file is a CantReread error
+	// whose detail lists every file:line problem.
+	Reread() (Changes, error)
+	// AddGroup activates a group from the last reread configuration.
+	AddGroup(name string) error
+	// RemoveGroup removes a stopped group.
+	RemoveGroup(name string) error
+	// Update re-reads the configuration and applies it: removed groups stop
+	// and go, added groups come, and within changed groups only the processes
+	// whose configuration changed are restarted. Empty names means all groups.
+	Update(ctx context.Context, names []string) (Changes, error)
+
+	// ProcessInfo describes one process.
+	ProcessInfo(name string) (ProcessInfo, error)
+	// AllProcessInfo describes every process, in supervisord's order.
+	AllProcessInfo() []ProcessInfo
+	// AllConfigInfo describes every configured process, sorted by name.
+	AllConfigInfo() []ConfigInfo
+
+	// StartProcess starts one process (not "group:*": use StartGroup).
+	StartProcess(ctx context.Context, name string, wait bool) error
+	// StopProcess stops one process.
+	StopProcess(ctx context.Context, name string, wait bool) error
+	// SignalProcess sends sig to one process.
+	SignalProcess(name string, sig syscall.Signal) error
+	// StartGroup starts the group's processes that are not running.
+	StartGroup(ctx context.Context, group string, wait bool) ([]Result, error)
+	// StopGroup stops the group's running processes.
+	StopGroup(ctx context.Context, group string, wait bool) ([]Result, error)
+	// SignalGroup signals the group's signallable processes.
+	SignalGroup(group string, sig syscall.Signal) ([]Result, error)
+	// StartAll starts every process that is not running, in priority order.
+	StartAll(ctx context.Context, wait bool) []Result
+	// StopAll stops every running process, in reverse priority order.
+	StopAll(ctx context.Context, wait bool) []Result
+	// SignalAll signals every signallable process.
+	SignalAll(sig syscall.Signal) []Result
+
+	// ReadProcessLog reads a process log with supervisord's readFile rules.
+	ReadProcessLog(name string, stream Stream, offset, length int64) ([]byte, error)
+	// TailProcessLog is supervisord's tailProcess*Log: bytes, new offset, overflow.
+	TailProcessLog(name string, stream Stream, offset, length int64) ([]byte, int64, bool, error)
+	// FollowProcessLog writes the last tail bytes of the log, then every new
+	// byte, to w until ctx ends. It survives rotation and restarts.
+	FollowProcessLog(ctx context.Context, name string, stream Stream, tail int64, w io.Writer) error
+	// ClearProcessLogs truncates a process's logs and removes their backups.
+	ClearProcessLogs(name string) error
+	// ClearAllProcessLogs clears every process's logs.
+	ClearAllProcessLogs() []Result
+	// SendProcessStdin writes data to a running process's stdin.
+	SendProcessStdin(name string, data []byte) error
+	// SendRemoteCommEvent emits a REMOTE_COMMUNICATION event.
+	SendRemoteCommEvent(typ, data string) error
+
+	// Subscribe streams events until ctx ends. The channel is closed then.
+	Subscribe(ctx context.Context) <-chan Event
+}
