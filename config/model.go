@@ -165,6 +165,28 @@ type Group struct {
 	Programs  []string   `json:"programs"` // program names, in the group's order
 	Processes []*Process `json:"processes"`
 	Pos       Pos        `json:"pos"` // the section header
+
+	// Listener is set for an [eventlistener:x] pool.
+	Listener *EventListener `json:"listener,omitempty"`
+	// FCGI is set for an [fcgi-program:x] group.
+	FCGI *FCGISocket `json:"fcgi,omitempty"`
+}
+
+// EventListener holds what [eventlistener:x] adds to a group. roost parses
+// and validates it but does not run event listeners yet.
+type EventListener struct {
+	BufferSize    int      `json:"buffer_size"`
+	Events        []string `json:"events"`         // event type names, upper case, sorted
+	ResultHandler string   `json:"result_handler"` // "module:function", as written
+}
+
+// FCGISocket is the socket of an [fcgi-program:x]. roost parses and
+// validates it but does not run FastCGI programs yet.
+type FCGISocket struct {
+	URL     string `json:"url"`               // "unix:///abs/path.sock" or "tcp://host:port"
+	Backlog int    `json:"backlog,omitempty"` // 0: the default (SOMAXCONN)
+	Owner   string `json:"owner,omitempty"`   // "user[:group]" as written
+	Mode    int    `json:"mode"`              // unix sockets: default 0700; -1 for tcp
 }
 
 // LogConfig describes one output stream of a process.
@@ -283,6 +305,23 @@ func (c *Config) Processes() []*Process {
 	var out []*Process
 	for _, g := range c.Groups {
 		out = append(out, g.Processes...)
+	}
+	return out
+}
+
+// ProcessesOf returns the processes made from the [program:name] section,
+// whatever group they are in.
+func (c *Config) ProcessesOf(program string) []*Process {
+	var out []*Process
+	for _, g := range c.Groups {
+		if g.Kind != KindProgram {
+			continue
+		}
+		for _, p := range g.Processes {
+			if p.Program == program {
+				out = append(out, p)
+			}
+		}
 	}
 	return out
 }
