@@ -66,6 +66,24 @@ type loader struct {
 	files   []string // absolute paths read, main first
 	shown   []string // the same paths as diagnostics show them
 	cfg     *Config
+	budget  int // bytes expansions may still produce
+}
+
+// maxTotalExpanded bounds what all the expansions of one configuration may
+// produce together (numprocs multiplies them).
+const maxTotalExpanded = 16 << 20
+
+// format expands s with m (pyFormat), charging the result to the load's budget.
+func (l *loader) format(s string, m ...expansions) (string, *formatError) {
+	out, err := pyFormat(s, m...)
+	if err != nil {
+		return "", err
+	}
+	l.budget -= len(out)
+	if l.budget < 0 {
+		return "", &formatError{msg: fmt.Sprintf("the configuration expands to more than %d bytes", maxTotalExpanded)}
+	}
+	return out, nil
 }
 
 func newLoader(opts LoadOptions, sys system) (*loader, error) {
@@ -73,7 +91,7 @@ func newLoader(opts LoadOptions, sys system) (*loader, error) {
 	if envList == nil {
 		envList = os.Environ()
 	}
-	l := &loader{env: map[string]string{}, environ: expansions{}, p: newParser()}
+	l := &loader{env: map[string]string{}, environ: expansions{}, p: newParser(), budget: maxTotalExpanded}
 	for _, kv := range envList {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -85,7 +103,8 @@ func newLoader(opts LoadOptions, sys system) (*loader, error) {
 		l.env[k] = v
 		l.environ["ENV_"+k] = strValue(v)
 	}
-	l.osEnv = l.environ.clone()
+	l.osEnv = expansions{}
+	l.osEnv.update(l.environ)
 	l.host = opts.Hostname
 	if l.host == "" {
 		h, err := os.Hostname()
@@ -167,8 +186,7 @@ func (l *loader) load(path string) (*Config, error) {
 		return nil, l.fail()
 	}
 	if l.p.has(secInclude) {
-		l.p.expandHere(l.here)
-		if !l.includes() {
+		if !l.expandHere(l.here) || !l.includes() {
 			return nil, l.fail()
 		}
 	}
@@ -229,8 +247,7 @@ func (l *loader) includes() bool {
 		return false
 	}
 	exp := expansions{"here": strValue(l.here), "host_node_name": strValue(l.host)}
-	exp.update(l.environ)
-	files, ferr := pyFormat(v.text, exp)
+	files, ferr := l.format(v.text, exp, l.environ)
 	if ferr != nil {
 		l.d.errorf(v.pos, secInclude, "files", "%s", ferr.msg)
 		return false
@@ -274,10 +291,22 @@ func (l *loader) includes() bool {
 			if len(hadInclude.headers) > nheaders {
 				l.d.warnf(hadInclude.headers[nheaders], secInclude, "", "[include] in an included file is ignored; supervisord does not include recursively")
 			}
-			l.p.expandHere(filepath.Dir(abs))
+			if !l.expandHere(filepath.Dir(abs)) {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// expandHere runs the parser's %(here)s pass, reporting when the
+// configuration is too large for it.
+func (l *loader) expandHere(here string) bool {
+	if l.p.expandHere(here) {
+		return true
+	}
+	l.d.errorf(l.p.defaults.pos, "DEFAULT", "", "too many sections times [DEFAULT] values using %%(here)s (roost's limit is %d copies)", maxDefaultCopies)
+	return false
 }
 
 // section reading ---------------------------------------------------------
@@ -332,9 +361,7 @@ func (r *reader) str(key string) (text string, pos Pos, set, ok bool) {
 	if !set {
 		return "", pos, false, true
 	}
-	exp := r.l.environ.clone()
-	exp.update(r.names)
-	out, err := pyFormat(text, exp)
+	out, err := r.l.format(text, r.l.environ, r.names)
 	if err != nil {
 		r.errorf(pos, key, "%s", err.msg)
 		return "", pos, true, false
@@ -494,8 +521,7 @@ func (l *loader) supervisord() bool {
 		return false
 	}
 	exp := expansions{"here": strValue(l.here), "host_node_name": strValue(l.host)}
-	exp.update(l.environ)
-	envText, ferr := pyFormat(envText, exp)
+	envText, ferr := l.format(envText, exp, l.environ)
 	if ferr != nil {
 		r.errorf(pos, "environment", "%s (supervisord expands [supervisord] environment= twice: write %%%%%%%% for a literal %%)", ferr.msg)
 		return false

@@ -379,7 +379,7 @@ func (l *loader) processes(sec, group string) []*Process {
 		p.ProcessNum, p.Numprocs = int(num), int(numprocs)
 		p.ExitCodes = slices.Clone(tmpl.ExitCodes)
 
-		expanded, ferr := pyFormat(envText, common)
+		expanded, ferr := l.format(envText, common)
 		if ferr != nil {
 			r.errorf(envPos, "environment", "%s", ferr.msg)
 			break
@@ -397,11 +397,21 @@ func (l *loader) processes(sec, group string) []*Process {
 		}
 		// [supervisord] environment= overlaid with the program's, in the
 		// order of Python's dict.copy() then update().
-		merged := append(Environment(nil), l.cfg.Supervisord.Environment...)
-		for _, kv := range env {
-			merged = merged.set(kv.Name, kv.Value)
+		var merged envBuilder
+		for _, kv := range l.cfg.Supervisord.Environment {
+			merged.set(kv.Name, kv.Value)
 		}
-		p.Environment = merged
+		for _, kv := range env {
+			merged.set(kv.Name, kv.Value)
+		}
+		p.Environment = merged.env
+		for _, kv := range merged.env {
+			l.budget -= len(kv.Name) + len(kv.Value)
+		}
+		if l.budget < 0 {
+			r.errorf(envPos, "environment", "the configuration expands to more than %d bytes", maxTotalExpanded)
+			break
+		}
 
 		if dir, _, set, ok := r.str("directory"); set && ok {
 			p.Directory = l.abs(dir)
@@ -433,7 +443,7 @@ func (l *loader) processes(sec, group string) []*Process {
 			}
 			p.Argv = argv
 		}
-		name, ferr := pyFormat(nameTmpl, common)
+		name, ferr := l.format(nameTmpl, common)
 		if ferr != nil {
 			r.errorf(namePos, "process_name", "%s", ferr.msg)
 		} else if n, msg := checkName(name); msg != "" {
@@ -471,7 +481,7 @@ func (l *loader) logConfig(r *reader, stream string, lc LogConfig) LogConfig {
 	kind := logAuto
 	val, pos, set, ok := r.str(key)
 	if set && ok {
-		v, ferr := pyFormat(val, r.names)
+		v, ferr := l.format(val, r.names)
 		if ferr != nil {
 			r.errorf(pos, key, "%s (supervisord expands log file names twice: write %%%%%%%% for a literal %%)", ferr.msg)
 		} else {

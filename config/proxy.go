@@ -179,9 +179,7 @@ func (l *loader) proxies() {
 
 // staticRoute parses "PREFIX = DIR".
 func (l *loader) staticRoute(text string, names expansions) (StaticRoute, string) {
-	exp := l.environ.clone()
-	exp.update(names)
-	s, ferr := pyFormat(text, exp)
+	s, ferr := l.format(text, l.environ, names)
 	if ferr != nil {
 		return StaticRoute{}, ferr.msg
 	}

@@ -30,14 +30,6 @@ func intValue(i int64) pyValue  { return pyValue{i: i, isInt: true} }
 // expansions is the mapping a value is formatted with.
 type expansions map[string]pyValue
 
-func (e expansions) clone() expansions {
-	c := make(expansions, len(e))
-	for k, v := range e {
-		c[k] = v
-	}
-	return c
-}
-
 // update copies o into e, like dict.update.
 func (e expansions) update(o expansions) {
 	for k, v := range o {
@@ -60,16 +52,33 @@ type formatError struct {
 
 func (e *formatError) Error() string { return e.msg }
 
-// names lists the non-ENV_ names of e, sorted, for error messages.
-func (e expansions) names() string {
+// lookup finds name in layers, the last layer winning (like successive
+// dict.update calls).
+func lookup(layers []expansions, name string) (pyValue, bool) {
+	for i := len(layers) - 1; i >= 0; i-- {
+		if v, ok := layers[i][name]; ok {
+			return v, true
+		}
+	}
+	return pyValue{}, false
+}
+
+// names lists the non-ENV_ names of the layers, sorted, for error messages.
+func names(layers []expansions) string {
 	var ns []string
 	env := false
-	for k := range e {
-		if strings.HasPrefix(k, "ENV_") {
-			env = true
-			continue
+	seen := map[string]bool{}
+	for _, e := range layers {
+		for k := range e {
+			if strings.HasPrefix(k, "ENV_") {
+				env = true
+				continue
+			}
+			if !seen[k] {
+				seen[k] = true
+				ns = append(ns, k)
+			}
 		}
-		ns = append(ns, k)
 	}
 	sort.Strings(ns)
 	if env {
@@ -78,8 +87,9 @@ func (e expansions) names() string {
 	return strings.Join(ns, ", ")
 }
 
-// pyFormat computes s % m.
-func pyFormat(s string, m expansions) (string, *formatError) {
+// pyFormat computes s % m, where m is the union of the layers (later
+// layers win).
+func pyFormat(s string, m ...expansions) (string, *formatError) {
 	if !strings.Contains(s, "%") {
 		return s, nil
 	}
@@ -123,12 +133,12 @@ func pyFormat(s string, m expansions) (string, *formatError) {
 		}
 		key = s[i+1 : k-1]
 		i = k
-		val, ok := m[key]
+		val, ok := lookup(m, key)
 		if !ok {
 			if env, ok := strings.CutPrefix(key, "ENV_"); ok {
-				return "", &formatError{missing: key, msg: fmt.Sprintf("%%(%s): environment variable %s is not set; set it, or define it with environment= (available names: %s)", key, env, m.names())}
+				return "", &formatError{missing: key, msg: fmt.Sprintf("%%(%s): environment variable %s is not set; set it, or define it with environment= (available names: %s)", key, env, names(m))}
 			}
-			return "", &formatError{missing: key, msg: fmt.Sprintf("%%(%s): %q is not available here; available names: %s", key, key, m.names())}
+			return "", &formatError{missing: key, msg: fmt.Sprintf("%%(%s): %q is not available here; available names: %s", key, key, names(m))}
 		}
 		var flags string
 		for i < len(s) && strings.IndexByte("-+ #0", s[i]) >= 0 {

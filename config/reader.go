@@ -146,14 +146,36 @@ func (p *iniParser) keys(section string) []string {
 	return out
 }
 
+// maxDefaultCopies bounds how many [DEFAULT] values expandHere copies into
+// sections (sections times [DEFAULT] keys using %(here)s).
+const maxDefaultCopies = 100000
+
 // expandHere replaces "%(here)s" textually in every value of every section
 // (and in the [DEFAULT] values each section sees, which are then copied into
-// the section), like UnhosedConfigParser.expand_here.
-func (p *iniParser) expandHere(here string) {
+// the section), like UnhosedConfigParser.expand_here. It returns false when
+// that would copy more than maxDefaultCopies values.
+func (p *iniParser) expandHere(here string) bool {
 	const h = "%(here)s"
+	var defaults []string // [DEFAULT] keys holding %(here)s
+	isDefault := map[string]bool{}
+	for _, k := range p.defaults.order {
+		if strings.Contains(p.defaults.keys[k].text, h) {
+			defaults = append(defaults, k)
+			isDefault[k] = true
+		}
+	}
+	if len(defaults)*len(p.order) > maxDefaultCopies {
+		return false
+	}
 	for _, name := range p.order {
 		s := p.sections[name]
-		for _, k := range p.keys(name) {
+		keys := append([]string(nil), defaults...)
+		for _, k := range s.order {
+			if !isDefault[k] {
+				keys = append(keys, k)
+			}
+		}
+		for _, k := range keys {
 			v, own := s.keys[k]
 			if !own {
 				v = p.defaults.keys[k]
@@ -186,6 +208,7 @@ func (p *iniParser) expandHere(here string) {
 			}
 		}
 	}
+	return true
 }
 
 // maxFileSize bounds one configuration file; real ones are a few KB.

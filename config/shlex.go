@@ -202,24 +202,31 @@ func parseEnvironment(s string) (Environment, error) {
 			return nil, fmt.Errorf("too many tokens")
 		}
 	}
-	var env Environment
+	var env envBuilder
 	for i := 0; i < len(toks); i += 4 {
 		if i+3 > len(toks) || toks[i+1] != "=" {
 			return nil, fmt.Errorf("unexpected end of key/value pairs in %q; write KEY=\"value\",KEY2=\"value2\"", s)
 		}
-		env = env.set(toks[i], strings.Trim(toks[i+2], "'\""))
+		env.set(toks[i], strings.Trim(toks[i+2], "'\""))
 	}
-	return env, nil
+	return env.env, nil
 }
 
-// set returns e with name set to value: replaced in place if present (a
-// Python dict keeps the first position), appended otherwise.
-func (e Environment) set(name, value string) Environment {
-	for i := range e {
-		if e[i].Name == name {
-			e[i].Value = value
-			return e
-		}
+// envBuilder builds an Environment like a Python dict: setting a name
+// again replaces its value in place (keeping its first position).
+type envBuilder struct {
+	env   Environment
+	index map[string]int
+}
+
+func (b *envBuilder) set(name, value string) {
+	if b.index == nil {
+		b.index = map[string]int{}
 	}
-	return append(e, EnvVar{Name: name, Value: value})
+	if i, ok := b.index[name]; ok {
+		b.env[i].Value = value
+		return
+	}
+	b.index[name] = len(b.env)
+	b.env = append(b.env, EnvVar{Name: name, Value: value})
 }
