@@ -366,7 +366,8 @@ func (l *loader) processes(sec, group string) []*Process {
 		l.d.warnf(npos, sec, "numprocs", "numprocs=0: the program has no processes")
 	}
 	if r.errs > 0 {
-		return nil
+		// Still read the options of one process, to report their errors too.
+		start, numprocs = 0, 1
 	}
 
 	var procs []*Process
@@ -501,7 +502,7 @@ func (l *loader) logConfig(r *reader, stream string, lc LogConfig) LogConfig {
 	case logAuto:
 		lc.Auto = true
 		if lc.MaxBytes == 0 {
-			l.d.warnf(pos, r.sec, key, "AUTO logging without rollover: set %s_logfile_maxbytes > 0 to avoid filling up the file system", stream)
+			l.d.warnf(r.posOf(stream+"_logfile_maxbytes"), r.sec, stream+"_logfile_maxbytes", "AUTO logging without rollover: set %s_logfile_maxbytes > 0 to avoid filling up the file system", stream)
 		}
 	}
 	return lc
