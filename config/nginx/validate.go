@@ -172,7 +172,7 @@ func checkURLPath(s, what string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if !urlChar(s[i]) {
-			return fmt.Errorf("%s %q: character %q is not allowed (use letters, digits, \"-._~\" and \"/\")", what, s, s[i])
+			return fmt.Errorf("%s %q: %s is not allowed (use letters, digits, \"-._~\" and \"/\")", what, s, charName(s[i]))
 		}
 	}
 	segs := strings.Split(s[1:], "/")
@@ -211,6 +211,14 @@ func pathChar(c byte) bool {
 		strings.IndexByte("-._~+@,=/", c) >= 0
 }
 
+// charName names a refused byte for messages.
+func charName(c byte) string {
+	if c >= 0x80 {
+		return "a non-ASCII character"
+	}
+	return fmt.Sprintf("character %q", c)
+}
+
 func checkPathChars(s, what string) error {
 	if s == "" {
 		return fmt.Errorf("empty %s", what)
@@ -220,7 +228,7 @@ func checkPathChars(s, what string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if !pathChar(s[i]) {
-			return fmt.Errorf("%s %q: character %q is not allowed (use letters, digits and \"-._~+@,=\")", what, s, s[i])
+			return fmt.Errorf("%s %q: %s is not allowed (use letters, digits and \"-._~+@,=\")", what, s, charName(s[i]))
 		}
 	}
 	return nil
