@@ -71,6 +71,7 @@ type renderer struct {
 	ns       map[string][]pattern // every user's namespace, by name
 	nsUsers  []string             // sorted keys of ns
 	routes   []*route             // sorted by user, then section
+	idx      ownerIndex
 	warnings []Warning
 }
 
@@ -119,6 +120,7 @@ func Render(in Input) ([]byte, []Warning, error) {
 		rd.nsUsers = append(rd.nsUsers, name)
 	}
 	sort.Strings(rd.nsUsers)
+	rd.buildIndex()
 
 	rd.resolveOwnership()
 	accepted := rd.accept()
@@ -312,16 +314,67 @@ func (rd *renderer) resolveOwnership() {
 	}
 }
 
+// owned is one user's right in the ownership index.
+type owned struct {
+	user string
+	p    pattern
+}
+
+// ownerIndex finds the rights that may overlap a claim without scanning
+// every user: overlapping names are always in a suffix relation.
+type ownerIndex struct {
+	at    map[string][]owned // by the pattern's base name
+	below map[string][]owned // by every proper label suffix of the base
+}
+
+// buildIndex indexes granted and own rights. Shared rights are left out:
+// they are the weakest, so they never block a claim.
+func (rd *renderer) buildIndex() {
+	rd.idx = ownerIndex{at: map[string][]owned{}, below: map[string][]owned{}}
+	for _, u := range rd.nsUsers {
+		for _, p := range rd.ns[u] {
+			if p.right == shared {
+				continue
+			}
+			o := owned{user: u, p: p}
+			rd.idx.at[p.base] = append(rd.idx.at[p.base], o)
+			for s := p.base; ; {
+				i := strings.IndexByte(s, '.')
+				if i < 0 {
+					break
+				}
+				s = s[i+1:]
+				rd.idx.below[s] = append(rd.idx.below[s], o)
+			}
+		}
+	}
+}
+
 // strongerOwner finds another user with a stronger right to a name c matches.
 func (rd *renderer) strongerOwner(user string, c *claim) (string, pattern, bool) {
-	for _, other := range rd.nsUsers {
-		if other == user {
-			continue
-		}
-		for _, p := range rd.ns[other] {
-			if p.right.stronger(c.right) && p.overlaps(c.pat) {
-				return other, p, true
+	find := func(list []owned) (owned, bool) {
+		for _, o := range list {
+			if o.user != user && o.p.right.stronger(c.right) && o.p.overlaps(c.pat) {
+				return o, true
 			}
+		}
+		return owned{}, false
+	}
+	// Rights on the claim's base name or on a name above it.
+	for s := c.pat.base; ; {
+		if o, ok := find(rd.idx.at[s]); ok {
+			return o.user, o.p, true
+		}
+		i := strings.IndexByte(s, '.')
+		if i < 0 {
+			break
+		}
+		s = s[i+1:]
+	}
+	// Rights below a wildcard claim.
+	if c.pat.wild {
+		if o, ok := find(rd.idx.below[c.pat.base]); ok {
+			return o.user, o.p, true
 		}
 	}
 	return "", pattern{}, false

@@ -104,7 +104,7 @@ func checkLabel(l string) error {
 
 // isLabel reports whether s is a lower-case DNS label: the test a user name
 // passes before it may replace {user} in a host pattern.
-func isLabel(s string) bool { return checkLabel(s) == nil && !allDigits(s) }
+func isLabel(s string) bool { return checkLabel(s) == nil }
 
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
