@@ -82,12 +82,33 @@ func mainUser() string {
 	return ""
 }
 
+// unprivileged moves listen ports below 1024 up by 18000 when the test does
+// not run as root: nginx -t binds the listen addresses.
+func unprivileged(in Input) Input {
+	if os.Geteuid() == 0 {
+		return in
+	}
+	listen := make([]string, len(in.Policy.Listen))
+	for i, l := range in.Policy.Listen {
+		host, port := "", l
+		if j := strings.LastIndexByte(l, ':'); j >= 0 {
+			host, port = l[:j+1], l[j+1:]
+		}
+		if n, err := strconv.Atoi(port); err == nil && n < 1024 {
+			port = strconv.Itoa(n + 18000)
+		}
+		listen[i] = host + port
+	}
+	in.Policy.Listen = listen
+	return in
+}
+
 // Every golden output passes the real nginx -t.
 func TestGoldenNginxT(t *testing.T) {
 	nginxBinary(t)
 	for _, g := range loadGoldens(t) {
 		t.Run(g.name, func(t *testing.T) {
-			conf, _, err := Render(g.in)
+			conf, _, err := Render(unprivileged(g.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +183,7 @@ var reConfLine = regexp.MustCompile(`roost\.conf:(\d+)`)
 // bob's route uses.
 func TestBlameNginxError(t *testing.T) {
 	nginxBinary(t)
-	conf, _, err := Render(readInput(t, "testdata/basic.in.json"))
+	conf, _, err := Render(unprivileged(readInput(t, "testdata/basic.in.json")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,33 +6,6 @@ import (
 	"strings"
 )
 
-// Host ownership
-//
-// Every host a route claims must be allowed to its user by a pattern, and a
-// user's right to a name has a strength:
-//
-//  1. granted: the admin listed it (or a wildcard covering it) in
-//     [user.NAME] hosts;
-//  2. own: a policy pattern containing {user} produces it for this user;
-//  3. shared: a policy pattern without {user} allows it to every user.
-//
-// A claim is refused when another user has a stronger right to any name the
-// claim could match: nobody can squat a name in another user's namespace,
-// even one that user does not use yet, and a new user's {user} names, or a
-// new grant, take precedence over squatters as soon as they exist.
-//
-// Two claims of the same name at the same strength (two users through a
-// shared pattern, or two sections of one user) are both refused: a contested
-// host goes to neither, every claimant is told who else claims it, and the
-// admin settles it with a grant. The rule depends on nothing but the input,
-// never on which claim came first, so the same input always renders the same
-// bytes.
-//
-// Overlaps that are not equal names are left to nginx's own precedence (an
-// exact name beats a wildcard, a longer wildcard beats a shorter one):
-// alice's *.alice.example.test and her own api.alice.example.test can point
-// at different programs.
-
 // strength is the strength of a right to a name; lower is stronger, and
 // noRight means the policy does not allow the name at all.
 type strength int
@@ -56,8 +29,8 @@ func (s strength) String() string {
 	return "none"
 }
 
-// stronger reports whether a is a stronger right than b.
-func (a strength) stronger(b strength) bool { return a != noRight && (b == noRight || a < b) }
+// stronger reports whether s is a stronger right than than.
+func (s strength) stronger(than strength) bool { return s != noRight && (than == noRight || s < than) }
 
 // pattern is one resolved name pattern: an exact host or, when wild, every
 // name with at least one label before "."+base.

@@ -1,34 +1,3 @@
-// Package nginx renders the one nginx configuration that routes every user's
-// hosts to their programs: a pure function from the admin's policy and the
-// users' [proxy:NAME] sections to bytes.
-//
-// Nothing a user writes can change the structure of the output. Every value
-// that comes from a user is validated against a narrow grammar (RFC 1123
-// hosts, URL paths of unreserved characters, file paths without quotes, "$",
-// ";", braces, "#", spaces or control characters) and then quoted, and the
-// writer refuses to quote anything outside that grammar, so quoting is a
-// second line of defence rather than the only one. A value that fails is left
-// out with a Warning naming the user, the section and the fix; one user's
-// mistake never fails the render or touches another user's routes. Render
-// returns an error only for an invalid policy or an inconsistent user list,
-// which are the admin's and the master's input.
-//
-// The output is deterministic: users, routes, hosts and static locations are
-// sorted, so the same input gives the same bytes and the master can skip the
-// reload when nothing changed. Host ownership is described in owner.go.
-//
-// The rendered file belongs in nginx's http context (conf.d). It contains:
-//   - a map for the WebSocket Connection header, when a route needs it, named
-//     $roost_connection_upgrade so it cannot clash with the admin's own;
-//   - a default server answering 421 to any Host no route claims, so an
-//     unknown name never reaches some user's program;
-//   - per accepted route, a marker comment, an upstream roost_USER_NAME
-//     listing every process and a server block for its hosts.
-//
-// Static locations use alias with a trailing slash on both sides and
-// "disable_symlinks if_not_owner" without from=: every path component is
-// checked, because the project path itself (~/current, often a symlink) is
-// the user's, and from= would exempt exactly those components.
 package nginx
 
 import (

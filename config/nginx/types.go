@@ -54,7 +54,9 @@ type Policy struct {
 
 // User is one managed unix user and their routes.
 type User struct {
-	// Name is the unix user name, e.g. "alice".
+	// Name is the unix user name, e.g. "alice": letters, digits, "_", "-"
+	// and ".", starting with a letter or "_", at most 32 characters. It
+	// replaces {user} in host patterns only when it is a DNS label.
 	Name string `json:"name"`
 	// ProjectDir is the absolute project directory, e.g.
 	// "/home/alice/current". Static directories must lie strictly inside it.
