@@ -367,7 +367,7 @@ func (p *parser) job(s string) {
 		return
 	}
 	j.Command, j.Stdin = splitPercent(command)
-	if strings.Trim(j.Command, blanks) == "" {
+	if strings.TrimSpace(j.Command) == "" {
 		p.errorf("missing command before '%%' (a '%%' starts the command's input; write \\%% for a literal %%)")
 		p.pendingName = ""
 		return
@@ -408,7 +408,7 @@ func fieldsJob(s string, loc *time.Location) (spec string, sched Schedule, comma
 			return "", nil, "", fmt.Errorf("expected %s, found %d field(s)", fieldsHelp, i)
 		}
 	}
-	if rest == "" {
+	if strings.TrimSpace(rest) == "" {
 		return "", nil, "", fmt.Errorf("missing command after the schedule %q (expected %s)", strings.Join(fields[:], " "), fieldsHelp)
 	}
 	if first, _ := token(rest); looksLikeField(first) {
@@ -453,7 +453,7 @@ func descriptorJob(s string, loc *time.Location) (spec string, sched Schedule, r
 	default:
 		return "", nil, false, "", fmt.Errorf("unknown schedule %q: use five time fields or one of @reboot @yearly @annually @monthly @weekly @daily @midnight @hourly @every DURATION", word)
 	}
-	if rest == "" {
+	if strings.TrimSpace(rest) == "" {
 		return "", nil, false, "", fmt.Errorf("missing command after %s", spec)
 	}
 	return spec, sched, reboot, rest, nil

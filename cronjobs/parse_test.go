@@ -131,6 +131,7 @@ func TestParseInvalidLines(t *testing.T) {
 		{"0 0 31 apr,jun,sep,nov * cmd", `cron:1: schedule never fires: day-of-month "31" does not occur in month "apr,jun,sep,nov"`},
 		{"* * * *", `cron:1: expected 5 time fields (minute hour day-of-month month day-of-week) and a command, found 4 field(s)`},
 		{"* * * * *   ", `cron:1: missing command after the schedule "* * * * *" (expected 5 time fields (minute hour day-of-month month day-of-week) and a command)`},
+		{"0 0 1 1 0 \v", `cron:1: missing command after the schedule "0 0 1 1 0" (expected 5 time fields (minute hour day-of-month month day-of-week) and a command)`},
 		{"@fortnightly cmd", `cron:1: unknown schedule "@fortnightly": use five time fields or one of @reboot @yearly @annually @monthly @weekly @daily @midnight @hourly @every DURATION`},
 		{"@REBOOT cmd", `cron:1: unknown schedule "@REBOOT": use five time fields or one of @reboot @yearly @annually @monthly @weekly @daily @midnight @hourly @every DURATION`},
 		{"@reboot", `cron:1: missing command after @reboot`},
