@@ -203,6 +203,10 @@ var descriptors = map[string]string{
 	"@hourly":   "0 * * * *",
 }
 
+// neverCheckFrom is where newCronSchedule checks that a schedule has a
+// next run; any date works, a fixed one keeps Parse deterministic.
+var neverCheckFrom = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // daysIn is the most days each month can have (February in a leap year).
 var daysIn = [13]int{0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
@@ -238,6 +242,9 @@ func newCronSchedule(fields [5]string, loc *time.Location) (*cronSchedule, error
 	}
 	if !s.canFire() {
 		return nil, fmt.Errorf("schedule never fires: day-of-month %q does not occur in month %q", fields[fDom], fields[fMonth])
+	}
+	if s.Next(neverCheckFrom).IsZero() { // canFire should have said so
+		return nil, fmt.Errorf("schedule %q never fires", strings.Join(fields[:], " "))
 	}
 	return s, nil
 }

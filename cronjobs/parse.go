@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -200,6 +201,9 @@ func (p *parser) comment(s string) {
 	rest := strings.TrimLeft(s[1:], blanks)
 	value, ok := strings.CutPrefix(rest, "name:")
 	if !ok {
+		if len(rest) >= 5 && strings.EqualFold(rest[:5], "name:") {
+			p.warnf(p.line, "%q is an ordinary comment: a job name comment is spelled \"# name: NAME\" in lower case", strings.TrimRight(s, blanks))
+		}
 		return
 	}
 	value = strings.Trim(value, blanks)
@@ -329,7 +333,7 @@ func (p *parser) setEnv(name, value string) {
 	if !replaced {
 		env = append(env, name+"="+value)
 	}
-	p.env = env
+	p.env = slices.Clip(env) // jobs share it: an append by a caller must copy
 }
 
 // loadZone loads an IANA zone name; "" is the supervisor's local zone. A

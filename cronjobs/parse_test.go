@@ -215,6 +215,11 @@ SHELL=/bin/bash
 	if diff := cmp.Diff(want, f.Jobs[1].Env); diff != "" {
 		t.Errorf("second job env (-want +got):\n%s", diff)
 	}
+	for _, j := range f.Jobs {
+		if cap(j.Env) != len(j.Env) {
+			t.Errorf("job %s: Env has spare capacity, so appends by two callers would collide", j.Name)
+		}
+	}
 	if f.Jobs[0].Shell() != "/bin/sh" || f.Jobs[1].Shell() != "/bin/bash" {
 		t.Errorf("shells = %q, %q", f.Jobs[0].Shell(), f.Jobs[1].Shell())
 	}
@@ -290,6 +295,7 @@ MAILTO=""
 
 @hourly unnamed
 #name:rotate
+# Name: not-a-name
 @weekly rotate.sh
 # name: disabled
 # 0 4 * * * not-today.sh
@@ -301,13 +307,14 @@ MAILTO=""
 	for _, j := range f.Jobs {
 		names = append(names, j.Name)
 	}
-	if diff := cmp.Diff([]string{"backup", "line-6", "rotate"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"backup", "line-6", "rotate"}, names); diff != "" { // "# Name:" does not rename
 		t.Errorf("names (-want +got):\n%s", diff)
 	}
 	want := []string{
 		`cron:3: MAILTO is ignored: roost sends no mail; job output goes to the job's log`,
-		`cron:9: "# name: disabled" names no job: put it directly above the job line (comments and NAME=value lines may come between, blank lines may not)`,
-		`cron:12: "# name: last" names no job: put it directly above the job line (comments and NAME=value lines may come between, blank lines may not)`,
+		`cron:8: "# Name: not-a-name" is an ordinary comment: a job name comment is spelled "# name: NAME" in lower case`,
+		`cron:10: "# name: disabled" names no job: put it directly above the job line (comments and NAME=value lines may come between, blank lines may not)`,
+		`cron:13: "# name: last" names no job: put it directly above the job line (comments and NAME=value lines may come between, blank lines may not)`,
 	}
 	var got []string
 	for _, w := range f.Warnings {

@@ -2,6 +2,7 @@ package cronjobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -392,8 +393,12 @@ func TestSchedulerRebootJobs(t *testing.T) {
 	}
 	c.release <- 0
 	h.logs.waitFor(t, 1, "cron job finished", "boot")
-	if st := h.status("boot"); st.Runs != 1 || !st.Next.IsZero() || st.Schedule != "@reboot" {
+	st := h.status("boot")
+	if st.Runs != 1 || !st.Next.IsZero() || st.Schedule != "@reboot" {
 		t.Errorf("boot status: %+v", st)
+	}
+	if js, err := json.Marshal(st); err != nil || strings.Contains(string(js), `"next"`) || !strings.Contains(string(js), `"last_end":"2026-01-01T00:00:00Z"`) {
+		t.Errorf("JSON status %s, %v: want no next run and a last_end", js, err)
 	}
 	// A reload is not a start: neither the kept nor a new @reboot job runs.
 	h.set("# name: boot\n@reboot boot.sh\n# name: boot2\n@reboot boot2.sh\n# name: daily\n@daily d.sh\n")
