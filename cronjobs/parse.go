@@ -7,6 +7,14 @@
 // starting its standard input. A "# name: NAME" comment above a job names it;
 // an unnamed job is called "line-N" after its line.
 //
+// Schedules follow vixie cron, not robfig/cron, where the two differ: a day
+// field starting with '*' (even "*/2") counts as unrestricted when OR-ing
+// day-of-month with day-of-week; 7 is Sunday; and across daylight saving
+// changes a job with a fixed minute and hour runs once per matching wall
+// time (at the end of a spring-forward gap if its time was skipped, at the
+// first occurrence of a repeated time), while a job with '*' in its minute
+// or hour follows real time.
+//
 // The package never starts a process: the Scheduler calls a RunFunc, which
 // the runtime implements with its own spawn and stop recipes.
 package cronjobs
