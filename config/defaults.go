@@ -141,14 +141,10 @@ func lookupOpt(kind, key string) (opt, bool) {
 	return opt{}, false
 }
 
-// knownKey reports whether key is an option of the section (free-form
-// sections accept anything; unknown sections nothing).
+// knownKey reports whether key is one of the section's listed options
+// (free-form and unknown sections have none).
 func knownKey(section, key string) bool {
-	kind := sectionKind(section)
-	if kind == secRPCInterface || kind == secCtlPlugin {
-		return true
-	}
-	_, ok := lookupOpt(kind, key)
+	_, ok := lookupOpt(sectionKind(section), key)
 	return ok
 }
 

@@ -350,3 +350,22 @@ func TestFind(t *testing.T) {
 		t.Errorf("SearchPaths = %v", got)
 	}
 }
+
+func TestNoWarningForEnvironmentContinuation(t *testing.T) {
+	cfg, err := loadMem(map[string]string{"supervisord.conf": `[supervisord]
+[program:a]
+command=/bin/env
+environment=
+    HOME="/home/bob",
+    USER="bob"
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("unexpected warnings:\n%s", diagLines(cfg.Warnings))
+	}
+	if v, _ := cfg.Processes()[0].Environment.Lookup("USER"); v != "bob" {
+		t.Errorf("environment: %v", cfg.Processes()[0].Environment)
+	}
+}

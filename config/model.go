@@ -4,6 +4,13 @@
 //
 // Parsing happens once; every later consumer works on the typed fields here.
 // Every error and warning carries the file and line it came from.
+//
+// Paths in the model are absolute. supervisord keeps a relative
+// stdout_logfile, directory= or childlogdir relative and opens it against its
+// working directory; roost (which, like supervisord -n, never changes
+// directory) resolves such paths once, at load time, against
+// LoadOptions.Dir, so the model names the same files supervisord would open.
+// The golden tests store supervisord's results resolved the same way.
 package config
 
 import (
@@ -96,7 +103,10 @@ type Config struct {
 
 // Supervisord is the [supervisord] section.
 type Supervisord struct {
-	Logfile         string      `json:"logfile"` // "" when logging is off (NONE)
+	// Logfile is the main log: an absolute path, "syslog", or "" when
+	// logging is off (NONE; roost's reading, supervisord would write a file
+	// named NONE).
+	Logfile         string      `json:"logfile"`
 	LogfileMaxBytes int64       `json:"logfile_maxbytes"`
 	LogfileBackups  int         `json:"logfile_backups"`
 	LogLevel        string      `json:"loglevel"` // critical, error, warn, info, debug, trace, blather
@@ -191,7 +201,8 @@ type FCGISocket struct {
 
 // LogConfig describes one output stream of a process.
 type LogConfig struct {
-	// File is the log path. "" means NONE (output is discarded) unless Auto is set.
+	// File is the log path, absolute. "" means NONE (output is discarded)
+	// unless Auto is set.
 	File string `json:"file,omitempty"`
 	// Auto is set for AUTO: the runtime picks a file in childlogdir.
 	Auto            bool  `json:"auto"`

@@ -91,6 +91,7 @@ func TestParseEnvironmentMatchesPython(t *testing.T) {
 		"A=x#c\nB=2,C=3", `A="a"b,C=1`, `A=x"y,z"`, `"Q"=1`, ``, `  `, `A=1 B=2`,
 		`A='a,b',B="c'd"`, "A=1,\nB=2", `PCT=100%`, `A=-1.5:2,B=(x)`, `A=1,B=2,`, `A=*`,
 	}
+	testutil.RequireBinary(t, "supervisord") // the supervisor package python imports
 	var want []pyResult
 	python(t, `
 import json, sys

@@ -287,7 +287,7 @@ func (p *iniParser) parse(file string, data []byte, d *diagList) bool {
 			// A continuation line.
 			if h, _, ok := matchHeader(value); ok {
 				d.errorf(pos, cur.name, optname, "indented section header [%s] is read as part of %s's value; remove the indentation", h, optname)
-			} else if k, _, ok := splitOption(value); ok && p.knownKey != nil && p.knownKey(cur.name, pyLower(k)) {
+			} else if k, _, ok := splitOption(value); ok && optname != "environment" && p.knownKey != nil && p.knownKey(cur.name, pyLower(k)) {
 				d.warnf(pos, cur.name, optname, "indented line %q is read as part of %s's value, not as option %s; remove the indentation if it is an option", value, optname, pyLower(k))
 			}
 			if curVal != nil {
