@@ -1,10 +1,14 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"os/user"
 	"strconv"
 )
+
+// errIsDir is returned for a directory where a file was expected.
+var errIsDir = errors.New("is a directory")
 
 // system is everything loading touches outside the configuration text:
 // reading the files, globbing includes, and supervisord's checks against
@@ -48,10 +52,8 @@ func (osSystem) readDirNames(dir string, dirsOnly bool) []string {
 	if err != nil || !st.IsDir() {
 		return nil
 	}
-	entries, err := f.ReadDir(maxGlobResults * 4)
-	if err != nil && len(entries) == 0 {
-		return nil
-	}
+	entries, _ := f.ReadDir(-1) // what could be read, like os.scandir
+
 	var names []string
 	for _, e := range entries {
 		if dirsOnly {

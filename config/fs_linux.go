@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,6 +40,3 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 	}
 	return data, nil
 }
-
-// errIsDir is returned for a directory where a file was expected.
-var errIsDir = errors.New("is a directory")

@@ -61,13 +61,14 @@ func checkCommand(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("roost check: %s: %v", path, err), 1)
 	}
 	out := c.App.Writer
+	abs, _ := filepath.Abs(path)
 	if cwd, err := os.Getwd(); err == nil {
-		if rel, err := filepath.Rel(cwd, path); err == nil && filepath.IsAbs(path) && !strings.HasPrefix(rel, "..") {
+		if rel, err := filepath.Rel(cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
 			path = rel
 		}
 	}
 	if c.Bool("json") {
-		if werr := writeCheckJSON(out, path, cfg, cerr); werr != nil {
+		if werr := writeCheckJSON(out, abs, cfg, cerr); werr != nil {
 			return cli.Exit("roost check: "+werr.Error(), 1)
 		}
 	} else {
@@ -203,7 +204,6 @@ func writeCheckJSON(w io.Writer, path string, cfg *config.Config, cerr *config.E
 			r.Errors = append(r.Errors, checkDiag{d, d.String()})
 		}
 	} else {
-		r.File = cfg.File
 		for _, d := range cfg.Warnings {
 			r.Warnings = append(r.Warnings, checkDiag{d, d.String()})
 		}

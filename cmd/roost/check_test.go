@@ -153,7 +153,7 @@ func TestCheckCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if r.Valid || len(r.Errors) != 2 || r.Errors[0].Pos.Line != 5 || r.Errors[0].Pos.File != "supervisord.conf" ||
+		if r.Valid || r.File != filepath.Join(dir, "supervisord.conf") || len(r.Errors) != 2 || r.Errors[0].Pos.Line != 5 || r.Errors[0].Pos.File != "supervisord.conf" ||
 			r.Errors[0].Section != "program:api" || r.Errors[0].Key != "startsecs" || r.Warnings == nil || r.Processes == nil {
 			t.Errorf("unexpected result: %+v", r)
 		}
