@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -702,7 +703,7 @@ func (l *loader) supervisorctl() {
 // unknowns warns about sections and keys supervisord would ignore.
 func (l *loader) unknowns() {
 	for _, k := range l.p.defaults.order {
-		if !contains(allOptionNames(), k) {
+		if !slices.Contains(allOptionNames(), k) {
 			v := l.p.defaults.keys[k]
 			l.d.warnf(v.pos, "DEFAULT", k, "unknown option%s; supervisord ignores it", didYouMean(k, allOptionNames()))
 		}
@@ -720,7 +721,7 @@ func (l *loader) unknowns() {
 		names := optionNames(kind)
 		for _, k := range s.order {
 			v := s.keys[k]
-			if v.fromDefault || contains(names, k) {
+			if v.fromDefault || slices.Contains(names, k) {
 				continue
 			}
 			what := "supervisord ignores it"
@@ -742,6 +743,9 @@ func sectionSuggestion(name string) string {
 			return fmt.Sprintf(" (did you mean [%s:%s]?)", k, strings.TrimSpace(arg))
 		}
 		return ""
+	}
+	if strings.EqualFold(kind, "DEFAULT") {
+		return " (did you mean [DEFAULT]? the name is case-sensitive)"
 	}
 	if s := didYouMean(strings.ToLower(kind), plainKinds); s != "" {
 		k := strings.TrimSuffix(strings.TrimPrefix(s, " (did you mean "), "?)")

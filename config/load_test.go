@@ -290,6 +290,8 @@ port=:9001
 [rpcinterface:other]
 supervisor.rpcinterface_factory = my.module:factory
 [group:empty]
+[default]
+[supervisor]
 `})
 	if err != nil {
 		t.Fatal(err)
@@ -302,6 +304,8 @@ supervisor.rpcinterface_factory = my.module:factory
 		{"supervisord.conf:9", "never opens a TCP listener"},
 		{"supervisord.conf:12", "my.module:factory is ignored"},
 		{"supervisord.conf:13", "lists no programs"},
+		{"supervisord.conf:14", "did you mean [DEFAULT]?"},
+		{"supervisord.conf:15", "did you mean [supervisord]?"},
 	} {
 		if !hasDiag(cfg.Warnings, want.pos, want.sub) {
 			t.Errorf("no warning at %s containing %q; got:\n%s", want.pos, want.sub, diagLines(cfg.Warnings))

@@ -136,7 +136,7 @@ func (l *loader) groups() {
 				continue
 			}
 			seen[e] = true
-			if !contains(eventTypes, e) {
+			if !slices.Contains(eventTypes, e) {
 				r.errorf(epos, "events", "unknown event type %s%s", e, didYouMean(e, eventTypes))
 				continue
 			}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"syscall"
 	"unicode"
@@ -68,22 +69,13 @@ var (
 	falsy  = []string{"no", "false", "off", "0"}
 )
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // parseBool is datatypes.boolean.
 func parseBool(s string) (bool, string) {
 	l := pyLower(s)
 	switch {
-	case contains(truthy, l):
+	case slices.Contains(truthy, l):
 		return true, ""
-	case contains(falsy, l):
+	case slices.Contains(falsy, l):
 		return false, ""
 	}
 	return false, fmt.Sprintf("%q is not a boolean; use true or false (also yes/no, on/off, 1/0)", s)
@@ -208,9 +200,9 @@ func parseExitCodes(s string) ([]int, string) {
 func parseAutorestart(s string) (Autorestart, string) {
 	l := pyLower(s)
 	switch {
-	case contains(truthy, l):
+	case slices.Contains(truthy, l):
 		return AutorestartTrue, ""
-	case contains(falsy, l):
+	case slices.Contains(falsy, l):
 		return AutorestartFalse, ""
 	case l == "unexpected":
 		return AutorestartUnexpected, ""
@@ -267,7 +259,7 @@ var logLevels = []string{"critical", "error", "warn", "info", "debug", "trace", 
 // parseLogLevel is datatypes.logging_level; it returns the lower-cased name.
 func parseLogLevel(s string) (string, string) {
 	l := pyLower(s)
-	if contains(logLevels, l) {
+	if slices.Contains(logLevels, l) {
 		return l, ""
 	}
 	return "", fmt.Sprintf("%q is not a log level; use one of %s", s, strings.Join(logLevels, ", "))
