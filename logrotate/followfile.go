@@ -107,6 +107,13 @@ func (t *fileTailer) catchUp() error {
 			}
 			return fmt.Errorf("follow: %w", err)
 		}
+		// The old file may have grown between the drain above and its
+		// replacement (a rotating writer finishes it first): drain it once
+		// more now that the new one is there.
+		if err := t.drain(); err != nil {
+			nf.Close()
+			return err
+		}
 		t.f.Close()
 		t.f, t.off = nf, 0
 	}

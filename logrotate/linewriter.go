@@ -13,10 +13,11 @@ import (
 // NewLineWriter is given maxLine <= 0.
 const DefaultMaxLine = 64 << 10
 
-// readSize is how much Copy asks of each read: four times a default pipe's
-// capacity, so that a pipe enlarged with F_SETPIPE_SZ can be drained in one
-// read as well.
-const readSize = 256 << 10
+// readSize is the room Copy keeps for each read: a default pipe's capacity,
+// the most one read of it returns. (A bigger pipe would save some CPU, but
+// F_SETPIPE_SZ counts against the user's pipe-user-pages-soft, past which
+// all their new pipes get one page: not a cost a log copier should impose.)
+const readSize = 64 << 10
 
 // LineWriter sits between a program's pipe and a Sink. It passes whole lines
 // to its destination in as few writes as possible (one per Copy read, or per

@@ -58,7 +58,7 @@ func TestPipelineGiB(t *testing.T) {
 		}
 		checked += int64(len(b))
 	}
-	s.onRotate = func(bool) { // called with the sink locked: .1 is stable
+	s.onRotate = func() { // called with the sink locked: .1 is stable
 		rotations++
 		if failed == nil {
 			checkFile(path + ".1")

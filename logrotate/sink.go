@@ -45,8 +45,8 @@ type Sink struct {
 	followers map[*follower]struct{}
 	followCap int // bytes a follower may lag behind before skipping
 
-	rotateFailing bool               // a rename failed; logged once until one succeeds
-	onRotate      func(rotated bool) // test hook, called with mu held after each rotation
+	rotateFailing bool   // a rename failed; logged once until one succeeds
+	onRotate      func() // test hook, called with mu held after each rotation
 }
 
 // OpenSink opens (creating it if needed) the log file at path for appending,
@@ -129,7 +129,11 @@ func (s *Sink) Write(p []byte) (int, error) {
 			if err := s.rotateLocked(); err != nil {
 				return written, fmt.Errorf("write log: %w", err)
 			}
-			continue
+			if k = s.fits(p); k == 0 {
+				// Rotation left a non-empty file (its renames fail):
+				// write the line anyway rather than lose it.
+				k = lineLen(p)
+			}
 		}
 		n, err := s.f.Write(p[:k])
 		s.size += int64(n)
@@ -168,6 +172,11 @@ func (s *Sink) fits(p []byte) int {
 	if s.size > 0 {
 		return 0
 	}
+	return lineLen(p)
+}
+
+// lineLen is the length of p's first line, with its newline.
+func lineLen(p []byte) int {
 	if i := bytes.IndexByte(p, '\n'); i >= 0 {
 		return i + 1
 	}
@@ -271,7 +280,7 @@ func (s *Sink) truncateLocked() error {
 // rotated calls the test hook after a rotation.
 func (s *Sink) rotated() {
 	if s.onRotate != nil {
-		s.onRotate(s.backups > 0)
+		s.onRotate()
 	}
 }
 

@@ -440,3 +440,20 @@ func TestSinkWritePartialLineThenMore(t *testing.T) {
 		t.Errorf("bytes out of order: %q (%v)", all.String(), got)
 	}
 }
+
+// When the renames of a rotation fail (here path.1 is a non-empty
+// directory, which even root cannot replace), the sink writes on into the
+// same file instead of losing lines or looping.
+func TestSinkWritesOnWhenRotationFails(t *testing.T) {
+	s, path := openSink(t, 10, 1)
+	if err := os.MkdirAll(filepath.Join(path+".1", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "aaaaaaaa\n", "bbbbbbbb\n", "cccccccc\n")
+	if got, _ := os.ReadFile(path); string(got) != "aaaaaaaa\nbbbbbbbb\ncccccccc\n" {
+		t.Errorf("live file %q", got)
+	}
+	os.RemoveAll(path + ".1") // fixed: rotation works again
+	write(t, s, "dd\n")
+	wantFiles(t, path, map[string]string{"": "dd\n", ".1": "aaaaaaaa\nbbbbbbbb\ncccccccc\n"})
+}
