@@ -1,9 +1,11 @@
 package logrotate
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,4 +102,46 @@ func BenchmarkCat(b *testing.B) {
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	b.ReportMetric(cpu.Seconds()/gib, "cpu-s/GiB")
 	b.ReportMetric(float64(total)/(1<<20)/elapsed.Seconds(), "MiB/s")
+}
+
+// chunkReader returns the same chunk again and again, n times: a pipe
+// without the kernel.
+type chunkReader struct {
+	chunk []byte
+	n     int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	r.n--
+	return copy(p, r.chunk), nil
+}
+
+// BenchmarkLineWriter is the user-space cost of Copy and LineWriter alone
+// (no pipe, no file): `yes` output (2-byte lines, the worst case for a line
+// scanner) and 80-byte lines, in 64 KiB reads as a pipe gives them.
+func BenchmarkLineWriter(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		line string
+	}{
+		{"yes", "y\n"},
+		{"80B", strings.Repeat("x", 79) + "\n"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			chunk := []byte(strings.Repeat(bc.line, (64<<10)/len(bc.line)+1)[:64<<10])
+			w := NewLineWriter(io.Discard, 0)
+			r := &chunkReader{chunk: chunk}
+			b.SetBytes(int64(len(chunk)) * 16)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.n = 16
+				if err := Copy(w, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

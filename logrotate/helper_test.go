@@ -28,6 +28,23 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	case "copy":
+		// `writer | LOGROTATE_HELPER=copy LOGROTATE_OUT=file logrotate.test`
+		// is Copy in the place of `cat > file`, for side-by-side timing.
+		maxBytes, _ := strconv.ParseInt(os.Getenv("LOGROTATE_MAXBYTES"), 10, 64)
+		backups, _ := strconv.Atoi(os.Getenv("LOGROTATE_BACKUPS"))
+		s, err := OpenSink(os.Getenv("LOGROTATE_OUT"), maxBytes, backups)
+		if err == nil {
+			err = Copy(NewLineWriter(s, 0), os.Stdin)
+		}
+		if err == nil {
+			err = s.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown LOGROTATE_HELPER")
 		os.Exit(2)
