@@ -105,6 +105,7 @@ func (s *Sink) Follow(ctx context.Context, tail int64, w io.Writer) error {
 	}
 
 	var buf []byte
+	lineStart := true // the last byte written to w ended a line
 	for {
 		select {
 		case <-ctx.Done():
@@ -120,11 +121,17 @@ func (s *Sink) Follow(ctx context.Context, tail int64, w io.Writer) error {
 			if _, err := w.Write(buf); err != nil {
 				return fmt.Errorf("follow log %s: %w", s.path, err)
 			}
+			lineStart = buf[len(buf)-1] == '\n'
 		}
 		if dropped > 0 {
-			if _, err := fmt.Fprintf(w, "[roost: %d bytes skipped: follower fell behind]\n", dropped); err != nil {
+			nl := "\n"
+			if lineStart {
+				nl = ""
+			}
+			if _, err := fmt.Fprintf(w, "%s[roost: %d bytes skipped: follower fell behind]\n", nl, dropped); err != nil {
 				return fmt.Errorf("follow log %s: %w", s.path, err)
 			}
+			lineStart = true
 		}
 		if closed {
 			return fmt.Errorf("follow log %s: %w", s.path, ErrClosed)

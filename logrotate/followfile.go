@@ -20,7 +20,9 @@ import (
 // logrotate, or another process's Sink rotating), it finishes the old file
 // and goes on with the new one from its start; when the file shrinks
 // (truncated in place, logrotate's copytruncate), it starts over at offset 0.
-// Bytes written to a file it has already left are not shown. The file must exist when FollowFile starts.
+// Bytes written to a file it has already left are not shown. The file must
+// exist when FollowFile starts. Each call holds one inotify instance, of
+// which a user has 128 (fs.inotify.max_user_instances).
 func FollowFile(ctx context.Context, path string, tail int64, w io.Writer) error {
 	path = filepath.Clean(path)
 	watcher, err := fsnotify.NewWatcher()

@@ -20,8 +20,8 @@ const DefaultMaxLine = 64 << 10
 const readSize = 64 << 10
 
 // LineWriter sits between a program's pipe and a Sink. It passes whole lines
-// to its destination in as few writes as possible (one per Copy read, or per
-// Write, unless a line is cut), keeps a trailing partial line until its
+// to its destination in as few writes as possible (one per Copy read, one per
+// buffer-full of a Write, plus one per cut line), keeps a trailing partial line until its
 // newline arrives or Flush, and cuts a line longer than maxLine: the first
 // maxLine bytes (fewer, to keep a UTF-8 character whole) are written followed
 // by the marker
