@@ -238,3 +238,16 @@ func FuzzParseMaster(f *testing.F) {
 		}
 	})
 }
+
+// The example shipped for /etc/roost/roost.toml is valid and says what the
+// README says.
+func TestExampleRoostTOML(t *testing.T) {
+	m, err := LoadMaster("../examples/roost.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RunDir != DefaultRunDir || m.StateDir != DefaultStateDir || m.Project("alice") != "app" ||
+		m.Project("bob") != "current" || m.Ports.PerUser != 10 || m.Users.StopWait != 60*time.Second {
+		t.Errorf("example: %+v", m)
+	}
+}

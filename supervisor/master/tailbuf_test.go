@@ -1,6 +1,7 @@
 package master
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -53,5 +54,32 @@ func TestSanitize(t *testing.T) {
 	}
 	if got := sanitize(strings.Repeat("a", 50), 10); got != strings.Repeat("a", 10)+"…" {
 		t.Errorf("cut: %q", got)
+	}
+}
+
+func TestSDNotify(t *testing.T) {
+	dir := t.TempDir()
+	sock := dir + "/notify"
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	if err := SDNotify("READY=1"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := ln.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Errorf("got %q %v", buf[:n], err)
+	}
+	t.Setenv("NOTIFY_SOCKET", "")
+	if err := SDNotify("READY=1"); err != nil {
+		t.Errorf("without NOTIFY_SOCKET: %v", err)
+	}
+	t.Setenv("NOTIFY_SOCKET", "relative")
+	if err := SDNotify("READY=1"); err == nil {
+		t.Error("relative NOTIFY_SOCKET accepted")
 	}
 }
