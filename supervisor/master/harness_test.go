@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"roost/internal/procfs"
 	"roost/internal/testutil"
 )
 
@@ -343,32 +344,32 @@ func procFDs(t *testing.T, pid int) map[int]string {
 
 // userProcs returns this process's live descendants running as uid whose
 // command name is comm ("" for any).
-func userProcs(t *testing.T, uid int, comm string) []proc {
+func userProcs(t *testing.T, uid int, comm string) []procfs.Proc {
 	t.Helper()
-	ds, _, err := descendants(os.Getpid())
+	ds, err := procfs.Descendants(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []proc
-	for _, p := range ds {
-		if p.ruid != uid {
+	var out []procfs.Proc
+	for _, d := range ds {
+		if d.RUID != uid {
 			continue
 		}
 		if comm != "" {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.pid))
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", d.PID))
 			if strings.TrimSpace(string(b)) != comm {
 				continue
 			}
 		}
-		out = append(out, p)
+		out = append(out, d.Proc)
 	}
 	return out
 }
 
 // alive reports whether p (pid and start time) still runs.
-func alive(p proc) bool {
-	now, err := readProc(p.pid)
-	return err == nil && now.start == p.start && now.state != 'Z'
+func alive(p procfs.Proc) bool {
+	now, err := procfs.Read(p.PID)
+	return err == nil && now.Start == p.Start && now.State != 'Z'
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"roost/internal/procfs"
 	"roost/internal/testutil"
 )
 
@@ -55,8 +56,8 @@ func TestSupervisorCredentialsEnvironmentAndFDs(t *testing.T) {
 			t.Errorf("%s should have a supplementary group (scripts/setup-test-env)", a.Name)
 		}
 		// Its own session.
-		if p, err := readProc(st.PID); err != nil || p.pgid != st.PID {
-			t.Errorf("%s: pgid %d, want its own session/group %d (%v)", a.Name, p.pgid, st.PID, err)
+		if p, err := procfs.Read(st.PID); err != nil || p.SID != st.PID || p.PGID != st.PID {
+			t.Errorf("%s: sid %d pgid %d, want its own session %d (%v)", a.Name, p.SID, p.PGID, st.PID, err)
 		}
 
 		port := 21000 + 10*i
@@ -115,7 +116,7 @@ func TestKillNineRestartsWithoutLeftovers(t *testing.T) {
 	e.writeConf([]string{a.Name}, "")
 	e.start()
 	st := e.waitState(a.Name, UserStarting, 15*time.Second)
-	var progs []proc
+	var progs []procfs.Proc
 	waitFor(t, 10*time.Second, "the program", func() bool {
 		progs = userProcs(t, a.UID, "sleep")
 		return len(progs) == 1
@@ -136,7 +137,7 @@ func TestKillNineRestartsWithoutLeftovers(t *testing.T) {
 		t.Errorf("new supervisor after %v, want within 1s", d)
 	}
 	if alive(old) {
-		t.Errorf("the old supervisor's program %d survived the restart", old.pid)
+		t.Errorf("the old supervisor's program %d survived the restart", old.PID)
 	}
 	waitFor(t, 10*time.Second, "the new program", func() bool { return len(userProcs(t, a.UID, "sleep")) == 1 })
 	// Stay a moment: still exactly one copy.
