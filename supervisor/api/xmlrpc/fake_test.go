@@ -33,6 +33,15 @@ type fakeBackend struct {
 	// sessions); otherwise they stay STARTING until transition.
 	autoRun bool
 	rereads api.Changes
+	// clock, when set, is the time in unix seconds; otherwise time.Now.
+	clock int64
+}
+
+func (f *fakeBackend) now() int64 {
+	if f.clock != 0 {
+		return f.clock
+	}
+	return time.Now().Unix()
 }
 
 type fakeProc struct {
@@ -104,7 +113,7 @@ func (f *fakeBackend) find(name string) (*fakeProc, error) {
 }
 
 func (f *fakeBackend) setState(p *fakeProc, s api.State) {
-	now := time.Now().Unix()
+	now := f.now()
 	switch s {
 	case api.Starting:
 		f.nextPID++
@@ -250,7 +259,7 @@ func (f *fakeBackend) ProcessInfo(name string) (api.ProcessInfo, error) {
 		return api.ProcessInfo{}, err
 	}
 	info := p.info
-	info.Now = time.Now().Unix()
+	info.Now = f.now()
 	return info, nil
 }
 
@@ -260,7 +269,7 @@ func (f *fakeBackend) AllProcessInfo() []api.ProcessInfo {
 	out := make([]api.ProcessInfo, len(f.procs))
 	for i, p := range f.procs {
 		out[i] = p.info
-		out[i].Now = time.Now().Unix()
+		out[i].Now = f.now()
 	}
 	return out
 }
@@ -504,6 +513,10 @@ func (f *fakeBackend) follow(ctx context.Context, l *fakeLog, tail int64, w io.W
 		}
 		select {
 		case <-ctx.Done():
+			select {
+			case f.canceled <- struct{}{}:
+			default:
+			}
 			return ctx.Err()
 		case <-ch:
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -173,4 +174,13 @@ func (c *rpcClient) wantFault(code int, text, method string, params ...any) {
 	if f.Code != code || f.String != text {
 		c.t.Errorf("%s%v: fault %d %q; want %d %q", method, params, f.Code, f.String, code, text)
 	}
+}
+
+func mustRead(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
