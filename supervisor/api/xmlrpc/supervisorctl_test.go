@@ -3,6 +3,7 @@ package xmlrpc
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,20 +188,26 @@ func startFollow(t *testing.T, cmd *exec.Cmd) *follower {
 // waitFor waits until the output so far contains want.
 func (f *follower) waitFor(want string) {
 	f.t.Helper()
+	f.waitUntil(fmt.Sprintf("%q", want), func(out string) bool { return strings.Contains(out, want) })
+}
+
+// waitUntil waits until ok accepts the output so far.
+func (f *follower) waitUntil(what string, ok func(string) bool) {
+	f.t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
 		f.mu.Lock()
 		out, ch := f.out.String(), f.changed
 		f.mu.Unlock()
-		if strings.Contains(out, want) {
+		if ok(out) {
 			return
 		}
 		select {
 		case <-ch:
 		case <-f.done:
-			f.t.Fatalf("follower exited; output %q, want %q", out, want)
+			f.t.Fatalf("follower exited; output %q, want %s", out, what)
 		case <-deadline:
-			f.t.Fatalf("output %q, want %q", out, want)
+			f.t.Fatalf("output %q, want %s", out, what)
 		}
 	}
 }
