@@ -236,8 +236,8 @@ func (p *parser) value() (any, error) {
 			// An untyped value is a string, whitespace included.
 			return text.String(), nil
 		case xml.StartElement:
-			if !isSpace([]byte(text.String())) {
-				return nil, p.errorf("text %q beside <%s>", clip([]byte(text.String())), t.Name.Local)
+			if s := text.String(); !isSpace(s) {
+				return nil, p.errorf("text %q beside <%s>", clip(s), t.Name.Local)
 			}
 			v, err := p.typed(t.Name.Local)
 			if err != nil {
@@ -270,7 +270,7 @@ func (p *parser) typed(name string) (any, error) {
 	case "int", "i4", "i8":
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 		if err != nil || n != int64(int(n)) {
-			return nil, p.errorf("bad <%s> %q", name, clip([]byte(s)))
+			return nil, p.errorf("bad <%s> %q", name, clip(s))
 		}
 		return int(n), nil
 	case "boolean":
@@ -280,17 +280,17 @@ func (p *parser) typed(name string) (any, error) {
 		case "0", "false":
 			return false, nil
 		}
-		return nil, p.errorf("bad <boolean> %q", clip([]byte(s)))
+		return nil, p.errorf("bad <boolean> %q", clip(s))
 	case "double":
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return nil, p.errorf("bad <double> %q", clip([]byte(s)))
+			return nil, p.errorf("bad <double> %q", clip(s))
 		}
 		return f, nil
 	case "dateTime.iso8601":
 		t, err := time.Parse(dateTimeLayout, strings.TrimSpace(s))
 		if err != nil {
-			return nil, p.errorf("bad <dateTime.iso8601> %q (want YYYYMMDDTHH:MM:SS)", clip([]byte(s)))
+			return nil, p.errorf("bad <dateTime.iso8601> %q (want YYYYMMDDTHH:MM:SS)", clip(s))
 		}
 		return t, nil
 	case "base64":
@@ -300,7 +300,7 @@ func (p *parser) typed(name string) (any, error) {
 		}
 		return b, nil
 	case "nil":
-		if !isSpace([]byte(s)) {
+		if !isSpace(s) {
 			return nil, p.errorf("text inside <nil/>")
 		}
 		return nil, nil
@@ -414,8 +414,9 @@ func (l *latin1Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func isSpace(b []byte) bool {
-	for _, c := range b {
+func isSpace[T ~string | ~[]byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
 			return false
 		}
@@ -433,7 +434,7 @@ func stripSpace(s string) string {
 }
 
 // clip shortens text quoted in an error.
-func clip(b []byte) string {
+func clip[T ~string | ~[]byte](b T) string {
 	if len(b) > 40 {
 		return string(b[:40]) + "..."
 	}
