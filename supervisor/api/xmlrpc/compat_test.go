@@ -36,7 +36,10 @@ var update = flag.Bool("update", false, "rewrite testdata/compat/session.golden 
 // compatConfA is the configuration the session starts with; compatConfB the
 // one it edits it into before reread/update. Every program ignores HUP,
 // USR1 and USR2 (ignored signals survive exec), so signalling it changes
-// nothing.
+// nothing. "once" lives a second: long enough that its start always sees it
+// RUNNING (a process that exits before supervisord's first look is an
+// ABNORMAL_TERMINATION instead), short enough to wait for. "crash" has 10
+// startsecs, so that even on a loaded machine it exits too quickly.
 const compatConfA = `[unix_http_server]
 file=%(here)s/run/sv.sock
 
@@ -69,7 +72,7 @@ stdout_logfile=%(here)s/log/%(program_name)s_%(process_num)d.out
 programs=worker
 
 [program:once]
-command=/bin/sh -c 'echo "once ran"'
+command=/bin/sh -c 'echo "once ran"; exec sleep 1'
 autostart=false
 autorestart=false
 startsecs=0
@@ -80,7 +83,7 @@ stderr_logfile=%(here)s/log/once.err
 var compatConfB = strings.NewReplacer(
 	"web says hello", "web v2 says hello",
 	`[program:once]
-command=/bin/sh -c 'echo "once ran"'
+command=/bin/sh -c 'echo "once ran"; exec sleep 1'
 autostart=false
 autorestart=false
 startsecs=0
@@ -89,6 +92,7 @@ stderr_logfile=%(here)s/log/once.err
 `, `[program:crash]
 command=/bin/sh -c 'echo "crash is crashing"; exit 3'
 autostart=false
+startsecs=10
 startretries=0
 autorestart=false
 stdout_logfile=%(here)s/log/crash.out
@@ -421,8 +425,9 @@ func interrupted(out string) string {
 }
 
 // settle waits until `status` answers and shows no process STARTING,
-// BACKOFF or STOPPING. The supervisor is another process whose states this
-// test cannot subscribe to, so this polls, with a deadline.
+// BACKOFF or STOPPING, and "once" not RUNNING (it is about to exit). The
+// supervisor is another process whose states this test cannot subscribe
+// to, so this polls, with a deadline.
 func (s *session) settle() {
 	s.t.Helper()
 	deadline := time.Now().Add(time.Minute)
@@ -432,7 +437,8 @@ func (s *session) settle() {
 			stable := true
 			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 				f := strings.Fields(line)
-				if len(f) < 2 || !(f[1] == "RUNNING" || f[1] == "STOPPED" || f[1] == "EXITED" || f[1] == "FATAL") {
+				if len(f) < 2 || !(f[1] == "RUNNING" || f[1] == "STOPPED" || f[1] == "EXITED" || f[1] == "FATAL") ||
+					f[0] == "once" && f[1] == "RUNNING" {
 					stable = false
 				}
 			}
