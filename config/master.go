@@ -567,3 +567,29 @@ func bracketDepth(s string) int {
 	}
 	return depth
 }
+
+// LoadEmpty returns the configuration a file at path holding only an empty
+// [supervisord] section would give, with every default as Load computes it
+// (for opts). A supervisor the master starts before the user has written a
+// supervisord.conf runs this one, with no programs, until the file appears.
+func LoadEmpty(path string, opts LoadOptions) (*Config, error) {
+	l, err := newLoader(opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	l.sys = emptyFile{system: l.sys, path: l.abs(path)}
+	return l.load(path)
+}
+
+// emptyFile is a system where one path reads as an empty [supervisord].
+type emptyFile struct {
+	system
+	path string
+}
+
+func (e emptyFile) readConfig(p string) ([]byte, error) {
+	if p == e.path {
+		return []byte("[supervisord]\n"), nil
+	}
+	return e.system.readConfig(p)
+}

@@ -251,3 +251,27 @@ func TestExampleRoostTOML(t *testing.T) {
 		t.Errorf("example: %+v", m)
 	}
 }
+
+func TestLoadEmpty(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "missing", "supervisord.conf")
+	cfg, err := LoadEmpty(p, LoadOptions{Dir: dir, Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.File != p || len(cfg.Groups) != 0 || len(cfg.Files) != 1 || cfg.Files[0] != p {
+		t.Errorf("%+v", cfg)
+	}
+	// The same defaults as a real empty file.
+	real := filepath.Join(dir, "supervisord.conf")
+	os.WriteFile(real, []byte("[supervisord]\n"), 0o644)
+	want, err := Load(real, LoadOptions{Dir: dir, Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.File, want.Here, want.Files = cfg.File, cfg.Here, cfg.Files
+	want.Supervisord.Pos = cfg.Supervisord.Pos
+	if d := cmp.Diff(want, cfg); d != "" {
+		t.Errorf("(-real +empty):\n%s", d)
+	}
+}
