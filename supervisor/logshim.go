@@ -55,7 +55,7 @@ type lineWriter struct{ w io.Writer }
 
 func newLineWriter(dst io.Writer, maxLine int) *lineWriter { return &lineWriter{dst} }
 func (l *lineWriter) Write(p []byte) (int, error)          { return l.w.Write(p) }
-func (l *lineWriter) Flush() error                          { return nil }
+func (l *lineWriter) Flush() error                         { return nil }
 func copyLines(w *lineWriter, r io.Reader) error {
 	_, err := io.Copy(w, r)
 	return err

@@ -43,8 +43,8 @@ var reg = struct {
 	mu       sync.RWMutex
 	children map[int]*child // by pid, while not reaped
 	owners   map[*Supervisor]struct{}
-	kick     chan struct{}  // a child was registered: the reaper may have to wake from ECHILD
-	reaped   chan struct{}  // closed and replaced each time the reaper reaps an orphan
+	kick     chan struct{} // a child was registered: the reaper may have to wake from ECHILD
+	reaped   chan struct{} // closed and replaced each time the reaper reaps an orphan
 	started  bool
 	subErr   error // from PR_SET_CHILD_SUBREAPER
 	subOnce  sync.Once
