@@ -279,7 +279,10 @@ func start(t *testing.T, cfg *config.Config, opts ...func(*Options)) *harness {
 	h := &harness{t: t, s: s, cfg: cfg, done: make(chan error, 1), notify: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	evs := s.Subscribe(ctx)
+	// The subscription outlives Run, to see the shutdown's events too.
+	subCtx, subCancel := context.WithCancel(context.Background())
+	t.Cleanup(subCancel)
+	evs := s.Subscribe(subCtx)
 	go func() {
 		for ev := range evs {
 			h.mu.Lock()
@@ -400,6 +403,21 @@ func readPid(t *testing.T, path string) int {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("pid file %s not written", path)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitFile waits (bounded) for a file a helper writes atomically.
+func waitFile(t *testing.T, path string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("file %s not written", path)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
