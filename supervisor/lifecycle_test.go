@@ -57,6 +57,7 @@ func TestStartsecsThenRunningThenStop(t *testing.T) {
 		"INFO success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)",
 		"WARN stopped: web (terminated by SIGTERM)",
 		"DEBG killing web (pid ",
+		"INFO web: RUNNING -> STOPPING",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("main log lacks %q:\n%s", want, log)

@@ -172,8 +172,15 @@ func (p *process) setState(to api.State, level slog.Level, msg string) {
 	p.state = to
 	p.timer.Stop()
 	p.publish()
-	if msg != "" {
+	switch {
+	case msg != "":
 		p.s.log.Log(context.Background(), level, msg, "program", p.cfg.Namespec(), "from", from.String(), "to", to.String())
+	case to != api.Starting:
+		// supervisord logs some changes only at debug level (or not at
+		// all); roost's main log records every one. (STARTING is always
+		// followed by "spawned:" or "spawnerr:".)
+		p.s.log.Log(context.Background(), slog.LevelInfo, fmt.Sprintf("%s: %s -> %s", p.name, from, to),
+			"program", p.cfg.Namespec(), "from", from.String(), "to", to.String())
 	}
 	pid := 0
 	if p.child != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
+	"time"
 
 	"roost/config"
 	"roost/supervisor/api"
@@ -129,7 +129,7 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		s.sortGroups()
 		s.mu.Unlock()
 		s.dropGroup(g)
-		s.events.publish(api.Event{Type: "PROCESS_GROUP_REMOVED", Group: name})
+		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: name})
 	}
 	for _, name := range ch.Changed {
 		s.updateGroup(ctx, cfg.Group(name))
@@ -237,7 +237,7 @@ func (s *Supervisor) addGroupLocked(gc *config.Group) bool {
 	s.groups[gc.Name] = g
 	s.sortGroups()
 	s.mu.Unlock()
-	s.events.publish(api.Event{Type: "PROCESS_GROUP_ADDED", Group: gc.Name})
+	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_ADDED", Group: gc.Name})
 	for _, p := range g.procs {
 		p.autostart()
 	}
@@ -289,12 +289,6 @@ func (s *Supervisor) RemoveGroup(name string) error {
 	s.sortGroups()
 	s.mu.Unlock()
 	s.dropGroup(g)
-	s.events.publish(api.Event{Type: "PROCESS_GROUP_REMOVED", Group: name})
+	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: name})
 	return nil
-}
-
-// diagnosticLines splits a load error into its lines (config.Error lists one
-// diagnostic per line).
-func diagnosticLines(err error) []string {
-	return strings.Split(strings.TrimSpace(err.Error()), "\n")
 }

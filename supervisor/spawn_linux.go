@@ -195,6 +195,7 @@ func (c *child) signal(sig syscall.Signal, group bool) error {
 // the time its exit was seen. The exit is seen through the pidfd (the Go
 // poller, no thread blocked per child), never through pipe EOF.
 func (c *child) wait() (syscall.WaitStatus, time.Time) {
+	exited := false
 	if c.pidfd != nil {
 		if rc, err := c.pidfd.SyscallConn(); err == nil {
 			var info siginfoChild
@@ -207,7 +208,19 @@ func (c *child) wait() (syscall.WaitStatus, time.Time) {
 				}
 				return true
 			})
-			_ = rerr // on a poller error, fall through to the blocking Wait
+			exited = rerr == nil
+		}
+	}
+	if !exited {
+		// No pollable pidfd: block this goroutine's thread until the exit,
+		// still without reaping (WNOWAIT), so the group can be handled
+		// while the leader's pid is held.
+		var info siginfoChild
+		for {
+			err := unix.Waitid(unix.P_PID, c.pid, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
+			if !errors.Is(err, syscall.EINTR) {
+				break
+			}
 		}
 	}
 	at := time.Now()
