@@ -123,7 +123,7 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		if g == nil {
 			continue
 		}
-		s.stopGroupAndWait(g)
+		s.stopGroupAndWait(g, false)
 		s.mu.Lock()
 		delete(s.groups, name)
 		s.sortGroups()

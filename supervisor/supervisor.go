@@ -341,36 +341,46 @@ func (s *Supervisor) stopAllOrdered() {
 	gs := append([]*group(nil), s.order...)
 	s.mu.RUnlock()
 	for i := len(gs) - 1; i >= 0; i-- {
-		s.stopGroupAndWait(gs[i])
+		s.stopGroupAndWait(gs[i], true)
 	}
 }
 
 // stopGroupAndWait stops a group's processes in reverse priority order
-// (BACKOFF ones give up) and waits until all are in a STOPPED state.
-func (s *Supervisor) stopGroupAndWait(g *group) {
-	type pending struct {
-		p  *process
-		ch <-chan error
-	}
-	var ps []pending
+// (BACKOFF ones give up) and waits until all are in a STOPPED state. At
+// shutdown, like supervisord's shutdown_report, it logs "waiting for ... to
+// die" (every process not yet stopped) at once and every 3 s.
+func (s *Supervisor) stopGroupAndWait(g *group, shutdown bool) {
+	var pending []<-chan error
 	for i := len(g.procs) - 1; i >= 0; i-- {
-		ps = append(ps, pending{g.procs[i], g.procs[i].shutdown()})
+		pending = append(pending, g.procs[i].shutdown())
 	}
-	report := time.NewTimer(3 * time.Second)
+	report := time.NewTimer(0)
+	if !shutdown {
+		report.Stop()
+	}
 	defer report.Stop()
-	for len(ps) > 0 {
+	for len(pending) > 0 {
 		select {
-		case <-ps[0].ch:
-			ps = ps[1:]
+		case <-pending[0]:
+			pending = pending[1:]
 		case <-report.C:
-			var names []string
-			for _, x := range ps {
-				names = append(names, x.p.name)
+			if names := s.unstopped(); len(names) > 0 {
+				s.log.Info("waiting for " + strings.Join(names, ", ") + " to die")
 			}
-			s.log.Info("waiting for " + strings.Join(names, ", ") + " to die")
 			report.Reset(3 * time.Second)
 		}
 	}
+}
+
+// unstopped names the processes not in a STOPPED state.
+func (s *Supervisor) unstopped() []string {
+	var names []string
+	for _, p := range s.allProcesses(false) {
+		if !p.view().state.IsStopped() {
+			names = append(names, p.name)
+		}
+	}
+	return names
 }
 
 // sweep kills (SIGKILL) every descendant still alive after all processes
