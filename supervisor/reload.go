@@ -86,6 +86,9 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
+	if err := s.checkMood(); err != nil { // a shutdown may have begun while we waited
+		return api.Changes{}, err
+	}
 	cfg, ch, err := s.reread()
 	if err != nil {
 		return api.Changes{}, err
@@ -253,6 +256,9 @@ func (s *Supervisor) AddGroup(name string) error {
 	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
+	if err := s.checkMood(); err != nil { // a shutdown may have begun while we waited
+		return err
+	}
 	s.mu.RLock()
 	gc := s.read.Group(name)
 	s.mu.RUnlock()
@@ -273,6 +279,9 @@ func (s *Supervisor) RemoveGroup(name string) error {
 	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
+	if err := s.checkMood(); err != nil { // a shutdown may have begun while we waited
+		return err
+	}
 	s.mu.Lock()
 	g := s.groups[name]
 	if g == nil {

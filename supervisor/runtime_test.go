@@ -592,8 +592,13 @@ func TestRestartRereadsAndStartsAgain(t *testing.T) {
 }
 
 func TestShutdownAPI(t *testing.T) {
-	h := start(t, testConfig(t, homog(sleeper("s"))...))
+	cfg := testConfig(t, homog(sleeper("s"))...)
+	cfg.Supervisord.Pidfile = filepath.Join(t.TempDir(), "supervisord.pid")
+	h := start(t, cfg)
 	h.waitState(5*time.Second, 0, "s", api.Running)
+	if b := waitFile(t, cfg.Supervisord.Pidfile); string(b) != strconv.Itoa(os.Getpid())+"\n" {
+		t.Errorf("pidfile %q", b)
+	}
 	pid := h.info("s").PID
 	if err := h.s.Shutdown(); err != nil {
 		t.Fatal(err)
@@ -605,6 +610,9 @@ func TestShutdownAPI(t *testing.T) {
 		t.Fatal("Run did not return after Shutdown")
 	}
 	procGone(t, pid, 5*time.Second)
+	if _, err := os.Stat(cfg.Supervisord.Pidfile); !os.IsNotExist(err) {
+		t.Errorf("pidfile left behind: %v", err)
+	}
 	if err := h.s.StartProcess(context.Background(), "s", true); api.CodeOf(err) != api.ShutdownState {
 		t.Errorf("start after shutdown: %v", err)
 	}

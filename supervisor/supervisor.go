@@ -246,6 +246,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	addOwner(s)
 	defer removeOwner(s)
+	if pf := s.cfg.Supervisord.Pidfile; pf != "" {
+		// supervisord writes its pid file even with -n, and removes it at exit.
+		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			s.log.Log(ctx, levelCritical, fmt.Sprintf("could not write pidfile %s: %v", pf, err))
+		} else {
+			defer os.Remove(pf)
+		}
+	}
 	s.log.Info(fmt.Sprintf("roost %s started with pid %d", s.Version(), os.Getpid()), "pid", os.Getpid())
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 
