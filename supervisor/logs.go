@@ -3,6 +3,9 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"sync"
 	"path/filepath"
 
 	"roost/config"
@@ -28,6 +31,41 @@ import (
 type procLogs struct {
 	stdout, stderr *logSink
 	err            error // a sink could not be opened: reported as a spawn error
+
+	mu   sync.Mutex
+	idle [2]*lineWriter // per stream, a line writer no copier is using
+}
+
+// copy is one stream's copier goroutine: pipe → line writer → sink until
+// every writer of the pipe is gone (the program and whatever inherited its
+// output). Without a sink (NONE) the pipe is still drained. A line writer
+// (and its buffer) is reused by the next spawn's copier, so restarts do
+// not allocate; a second one exists only while an old copier still runs
+// because a grandchild holds the old pipe.
+func (l *procLogs) copy(st api.Stream, r *os.File) {
+	defer r.Close()
+	sk := l.sink(st)
+	if sk == nil {
+		_, _ = io.Copy(io.Discard, r)
+		return
+	}
+	i := 0
+	if st == api.Stderr {
+		i = 1
+	}
+	l.mu.Lock()
+	lw := l.idle[i]
+	l.idle[i] = nil
+	l.mu.Unlock()
+	if lw == nil {
+		lw = newLineWriter(sk, maxLine)
+	}
+	_ = copyLines(lw, r) // write errors are the sink's to report; the pipe is always drained
+	l.mu.Lock()
+	if l.idle[i] == nil {
+		l.idle[i] = lw
+	}
+	l.mu.Unlock()
 }
 
 // sink returns the sink of a stream.

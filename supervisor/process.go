@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -364,28 +363,15 @@ func (p *process) startChild() string {
 	}
 	p.child = c
 	p.stdin = inW
-	go copyOutput(p.logs.stdout, outR)
+	go p.logs.copy(api.Stdout, outR)
 	if errR != nil {
-		go copyOutput(p.logs.stderr, errR)
+		go p.logs.copy(api.Stderr, errR)
 	}
 	go func() {
 		ws, at := c.wait()
 		p.exits <- exitEvent{c: c, ws: ws, at: at}
 	}()
 	return ""
-}
-
-// copyOutput is one stream's copier: pipe → line writer → sink (or nowhere
-// for NONE, still draining the pipe) until every writer of the pipe is gone.
-func copyOutput(sink *logSink, r *os.File) {
-	var dst io.Writer = io.Discard
-	if sink != nil {
-		dst = sink
-	}
-	lw := newLineWriter(dst, maxLine)
-	_ = copyLines(lw, r) // a read error ends the stream like EOF
-	_ = lw.Flush()
-	r.Close()
 }
 
 // errnoName renders err like supervisord's errno.errorcode lookup ("ENOENT").
