@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"path/filepath"
+	"sync"
 
 	"roost/config"
 	"roost/supervisor/api"
