@@ -408,3 +408,32 @@ func TestTransitionTableRefusesIllegalChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestStopWhileStarting(t *testing.T) {
+	p := shprog("slowstart", "sleep 100")
+	p.StartSecs = 30 * time.Second
+	h := start(t, testConfig(t, homog(p)...))
+	h.waitState(5*time.Second, 0, "slowstart", api.Starting)
+	if err := h.s.StopProcess(context.Background(), "slowstart", true); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(5*time.Second, 0, "slowstart", api.Stopped)
+	if got, want := h.states("slowstart"), []api.State{api.Starting, api.Stopping, api.Stopped}; !cmp.Equal(got, want) {
+		t.Errorf("states %v, want %v", got, want)
+	}
+}
+
+func TestShutdownGivesUpBackoff(t *testing.T) {
+	p := shprog("flaky", "exit 1")
+	p.StartRetries = 100
+	h := start(t, testConfig(t, homog(p)...))
+	h.waitState(5*time.Second, 0, "flaky", api.Backoff)
+	t0 := time.Now()
+	h.stop()
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("shutdown took %v with a process in BACKOFF", d)
+	}
+	h.waitFor(5*time.Second, 0, "flaky FATAL or STOPPED", func(ev api.Event) bool {
+		return ev.Name == "flaky" && (ev.To == api.Fatal || ev.To == api.Stopped)
+	})
+}
