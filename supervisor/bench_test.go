@@ -23,7 +23,7 @@ func BenchmarkStart100(b *testing.B) {
 		var ps []*config.Process
 		for j := 0; j < 100; j++ {
 			p := prog(fmt.Sprintf("p%03d", j))
-			p.Argv = []string{"/bin/sleep", "1000"}
+			setArgv(p, "/bin/sleep", "1000")
 			p.StartSecs = 0
 			ps = append(ps, p)
 		}
@@ -55,7 +55,7 @@ func BenchmarkStart100(b *testing.B) {
 // replacement is spawned (STARTING with a new pid).
 func BenchmarkKill9Replacement(b *testing.B) {
 	p := prog("victim")
-	p.Argv = []string{"/bin/sleep", "1000"}
+	setArgv(p, "/bin/sleep", "1000")
 	p.StartSecs = 0
 	p.Autorestart = config.AutorestartTrue
 	cfg := benchConfig(b, homog(p)...)

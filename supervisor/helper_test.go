@@ -468,3 +468,10 @@ func alive(pid int) bool {
 }
 
 var _ = slog.LevelInfo
+
+// setArgv sets a program's command line (Command too: it is what a config
+// diff compares).
+func setArgv(p *config.Process, argv ...string) {
+	p.Argv = argv
+	p.Command = strings.Join(argv, " ")
+}

@@ -299,13 +299,13 @@ func TestStartStopErrors(t *testing.T) {
 	sleeper.StartSecs = 0
 	sleeper.Autostart = false
 	missing := prog("missing")
-	missing.Argv = []string{"no-such-command-roost"}
+	setArgv(missing, "no-such-command-roost")
 	missing.Autostart = false
 	dir := t.TempDir()
 	notExec := filepath.Join(dir, "notexec")
 	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
 	noexec := prog("noexec")
-	noexec.Argv = []string{notExec}
+	setArgv(noexec, notExec)
 	noexec.Autostart = false
 	quick := shprog("quick", "exit 0")
 	quick.Autostart = false

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"slices"
 	"time"
 
@@ -24,17 +23,17 @@ import (
 // reread loads the configuration, remembers it as the last one read, and
 // diffs it against the active groups. A load error is CANT_REREAD, logged
 // with every file:line.
-func (s *Supervisor) reread() (*config.Config, configChanges, error) {
+func (s *Supervisor) reread() (*config.Config, config.Changes, error) {
 	cfg, err := s.load()
 	if err != nil {
 		s.logConfigError(err)
-		return nil, configChanges{}, &api.Error{Code: api.CantReread, Detail: err.Error()}
+		return nil, config.Changes{}, &api.Error{Code: api.CantReread, Detail: err.Error()}
 	}
 	s.mu.Lock()
 	s.read = cfg
 	active := s.activeConfigLocked()
 	s.mu.Unlock()
-	return cfg, diffConfigs(active, cfg), nil
+	return cfg, config.Diff(active, cfg), nil
 }
 
 // activeConfigLocked is the configuration of the active groups (what
@@ -48,15 +47,31 @@ func (s *Supervisor) activeConfigLocked() *config.Config {
 	return &c
 }
 
-func apiChanges(ch configChanges) api.Changes {
-	nz := func(x []string) []string {
-		if x == nil {
-			return []string{}
+// apiChanges names the groups of ch, as reloadConfig reports them. Groups
+// roost does not run (event listeners, FastCGI) are left out, as they are
+// never active.
+func apiChanges(ch config.Changes) api.Changes {
+	out := api.Changes{Added: []string{}, Changed: []string{}, Removed: []string{}}
+	for _, g := range ch.Added {
+		if runnable(g) {
+			out.Added = append(out.Added, g.Name)
 		}
-		return x
 	}
-	return api.Changes{Added: nz(ch.Added), Changed: nz(ch.Changed), Removed: nz(ch.Removed)}
+	for _, gc := range ch.Changed {
+		if runnable(gc.New) {
+			out.Changed = append(out.Changed, gc.New.Name)
+		}
+	}
+	for _, g := range ch.Removed {
+		if runnable(g) {
+			out.Removed = append(out.Removed, g.Name)
+		}
+	}
+	return out
 }
+
+// runnable reports whether roost runs a group of this kind.
+func runnable(g *config.Group) bool { return g.Kind == "" || g.Kind == config.KindProgram }
 
 // Reread parses the configuration on disk and reports which groups differ
 // from the running ones, changing nothing (supervisord's reloadConfig).
@@ -105,114 +120,111 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 			}
 		}
 		s.mu.RUnlock()
-		keep := func(xs []string) []string {
-			var out []string
-			for _, x := range xs {
-				if slices.Contains(names, x) {
-					out = append(out, x)
-				}
-			}
-			return out
-		}
-		ch.Added, ch.Changed, ch.Removed = keep(ch.Added), keep(ch.Changed), keep(ch.Removed)
+		ch.Added = slices.DeleteFunc(ch.Added, func(g *config.Group) bool { return !slices.Contains(names, g.Name) })
+		ch.Removed = slices.DeleteFunc(ch.Removed, func(g *config.Group) bool { return !slices.Contains(names, g.Name) })
+		ch.Changed = slices.DeleteFunc(ch.Changed, func(gc config.GroupChange) bool { return !slices.Contains(names, gc.New.Name) })
 	}
-	if len(ch.Added)+len(ch.Changed)+len(ch.Removed) > 0 {
-		s.log.Info(fmt.Sprintf("applying configuration: added %v, changed %v, removed %v", ch.Added, ch.Changed, ch.Removed))
+	out := apiChanges(ch)
+	if len(out.Added)+len(out.Changed)+len(out.Removed) > 0 {
+		s.log.Info(fmt.Sprintf("applying configuration: added %v, changed %v, removed %v", out.Added, out.Changed, out.Removed))
 	}
-	for _, name := range ch.Removed {
+	for _, gc := range ch.Removed {
 		s.mu.RLock()
-		g := s.groups[name]
+		g := s.groups[gc.Name]
 		s.mu.RUnlock()
 		if g == nil {
 			continue
 		}
 		s.stopGroupAndWait(g, false)
 		s.mu.Lock()
-		delete(s.groups, name)
+		delete(s.groups, gc.Name)
 		s.sortGroups()
 		s.mu.Unlock()
 		s.dropGroup(g)
-		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: name})
+		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: gc.Name})
 	}
-	for _, name := range ch.Changed {
-		s.updateGroup(ctx, cfg.Group(name))
+	for _, gc := range ch.Changed {
+		s.updateGroup(gc)
 	}
-	for _, name := range ch.Added {
-		s.addGroupLocked(cfg.Group(name))
+	for _, gc := range ch.Added {
+		if runnable(gc) {
+			_ = s.addGroupLocked(gc) // not active before the update: cannot be ALREADY_ADDED
+		}
 	}
-	s.mu.Lock()
 	if len(names) == 0 {
 		// The [supervisord] section (and what it folds into processes)
 		// now comes from the new file.
+		s.mu.Lock()
 		s.cfg = cfg
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
-	return apiChanges(ch), nil
+	return out, nil
 }
 
-// needsRestart reports whether a process's configuration changed in a way
-// that needs a restart: anything but its position in the file and its
-// priority.
-func needsRestart(a, b *config.Process) bool {
-	x, y := *a, *b
-	x.Pos, y.Pos = config.Pos{}, config.Pos{}
-	x.Priority, y.Priority = 0, 0
-	return !reflect.DeepEqual(x, y)
+// needsRestart reports whether a changed process must restart: any change
+// but its priority does.
+func needsRestart(old, cur *config.Process) bool {
+	x := *cur
+	x.Priority = old.Priority
+	return !config.SameProcess(old, &x)
 }
 
 // updateGroup applies a changed group's new configuration process by
 // process. The caller holds opMu.
-func (s *Supervisor) updateGroup(ctx context.Context, gc *config.Group) {
-	if gc == nil {
+func (s *Supervisor) updateGroup(gc config.GroupChange) {
+	if !runnable(gc.New) {
 		return
 	}
 	s.mu.RLock()
-	g := s.groups[gc.Name]
+	g := s.groups[gc.New.Name]
 	s.mu.RUnlock()
 	if g == nil {
-		s.addGroupLocked(gc)
+		_ = s.addGroupLocked(gc.New)
 		return
 	}
 	byName := map[string]*process{}
 	for _, p := range g.procs {
 		byName[p.name] = p
 	}
-	var procs []*process
-	var restart []*process
-	for _, pc := range gc.Processes {
+	changed := map[string]bool{}
+	for _, pc := range gc.Changed {
+		changed[pc.Name] = true
+	}
+	var procs, restart []*process
+	for _, pc := range gc.New.Processes {
 		p := byName[pc.Name]
 		delete(byName, pc.Name)
-		if p == nil {
-			p = newProcess(s, pc, s.openLogs(pc, nil))
+		switch {
+		case p == nil: // added
+			np := newProcess(s, pc, s.openLogs(pc, nil))
+			procs = append(procs, np)
+			restart = append(restart, np)
+		case !changed[pc.Name]:
+			procs = append(procs, p) // the same to supervisord: keep as it runs
+		case !needsRestart(p.view().cfg, pc):
+			p.setConfig(pc) // priority only: reorder, no restart
 			procs = append(procs, p)
-			restart = append(restart, p)
-			continue
+		default:
+			// A changed process is a new process, as in supervisord
+			// (whose update makes new Subprocess objects), keeping its
+			// log sinks where the paths did not change.
+			old := p.view()
+			<-p.shutdown()
+			logs := s.openLogs(pc, old.logs)
+			closeUnusedLogs(old.logs, logs)
+			p.remove()
+			np := newProcess(s, pc, logs)
+			procs = append(procs, np)
+			restart = append(restart, np)
 		}
-		v := p.view()
-		if !needsRestart(v.cfg, pc) {
-			p.setConfig(pc) // priority, positions: no restart
-			procs = append(procs, p)
-			continue
-		}
-		// A changed process is a new process, as in supervisord (whose
-		// update makes new Subprocess objects), keeping its log sinks
-		// where the paths did not change.
-		<-p.shutdown()
-		logs := s.openLogs(pc, v.logs)
-		closeUnusedLogs(v.logs, logs)
-		p.remove()
-		np := newProcess(s, pc, logs)
-		procs = append(procs, np)
-		restart = append(restart, np)
 	}
-	// Processes no longer in the group.
-	for _, p := range byName {
+	for _, p := range byName { // removed from the group
 		<-p.shutdown()
 		s.dropProcess(p)
 	}
 	sortProcs(procs)
 	s.mu.Lock()
-	g.cfg = gc
+	g.cfg = gc.New
 	g.procs = procs
 	s.sortGroups()
 	s.mu.Unlock()
@@ -223,20 +235,16 @@ func (s *Supervisor) updateGroup(ctx context.Context, gc *config.Group) {
 
 // addGroupLocked activates a group and starts its autostart processes. The
 // caller holds opMu.
-func (s *Supervisor) addGroupLocked(gc *config.Group) bool {
-	if gc == nil {
-		return false
+func (s *Supervisor) addGroupLocked(gc *config.Group) error {
+	if !runnable(gc) {
+		return api.Errorf(api.Failed, "%s: [%s:%s] is not supported yet", gc.Pos, gc.Kind, gc.Name)
 	}
 	s.mu.Lock()
 	if s.groups[gc.Name] != nil {
 		s.mu.Unlock()
-		return false
+		return api.Errorf(api.AlreadyAdded, "%s", gc.Name)
 	}
 	g := s.makeGroup(gc)
-	if g == nil {
-		s.mu.Unlock()
-		return true
-	}
 	s.groups[gc.Name] = g
 	s.sortGroups()
 	s.mu.Unlock()
@@ -244,7 +252,7 @@ func (s *Supervisor) addGroupLocked(gc *config.Group) bool {
 	for _, p := range g.procs {
 		p.autostart()
 	}
-	return true
+	return nil
 }
 
 // AddGroup activates a group of the last configuration read (supervisord's
@@ -265,10 +273,7 @@ func (s *Supervisor) AddGroup(name string) error {
 	if gc == nil {
 		return api.Errorf(api.BadName, "%s", name)
 	}
-	if !s.addGroupLocked(gc) {
-		return api.Errorf(api.AlreadyAdded, "%s", name)
-	}
-	return nil
+	return s.addGroupLocked(gc)
 }
 
 // RemoveGroup removes an active group whose processes are all stopped

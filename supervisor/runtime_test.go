@@ -130,7 +130,7 @@ func TestThousandPrograms(t *testing.T) {
 	var ps []*config.Process
 	for i := 0; i < n; i++ {
 		p := prog(fmt.Sprintf("p%04d", i))
-		p.Argv = []string{"/bin/sleep", "1000"}
+		setArgv(p, "/bin/sleep", "1000")
 		p.StartSecs = 0
 		ps = append(ps, p)
 	}
@@ -194,7 +194,7 @@ func TestRunAsUserDropsEverything(t *testing.T) {
 	alice := testutil.RequireUser(t, testutil.UserA)
 	t.Setenv("ROOST_ROOT_SECRET", "do-not-leak")
 	p := prog("as-alice")
-	p.Argv = []string{"sleep", "1000"}
+	setArgv(p, "sleep", "1000")
 	p.Environment = config.Environment{{Name: "APP_MODE", Value: "prod"}}
 	p.User = testutil.UserA
 	p.Directory = alice.Home
@@ -443,7 +443,7 @@ func groupOf(name string, prio int, ps ...*config.Process) *config.Group {
 
 func sleeper(name string) *config.Process {
 	p := prog(name)
-	p.Argv = []string{"/bin/sleep", "1000"}
+	setArgv(p, "/bin/sleep", "1000")
 	p.StartSecs = 0
 	return p
 }
@@ -466,7 +466,7 @@ func TestUpdateRestartsOnlyWhatChanged(t *testing.T) {
 	}
 
 	a2 := sleeper("a")
-	a2.Argv = []string{"/bin/sleep", "2000"}
+	setArgv(a2, "/bin/sleep", "2000")
 	solo2 := sleeper("solo")
 	solo2.Priority = 5
 	cfg2 := *cfg1

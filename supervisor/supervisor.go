@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"os/user"
 	"slices"
@@ -115,7 +116,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 	}
 	if s.load == nil {
 		file := cfg.File
-		s.load = func() (*config.Config, error) { return defaultLoad(file) }
+		s.load = func() (*config.Config, error) { return config.Load(file, config.LoadOptions{}) }
 	}
 	s.moodv.Store(int32(api.SupervisorRunning))
 	s.identifier = cfg.Supervisord.Identifier
@@ -165,6 +166,12 @@ func (s *Supervisor) openMainLog() error {
 		echo = false
 	case "/dev/stderr":
 		out = append(out, os.Stderr)
+	case "syslog":
+		w, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "roost")
+		if err != nil {
+			return fmt.Errorf("main log to syslog: %w", err)
+		}
+		out = append(out, w)
 	default:
 		sk, err := openSink(sv.Logfile, sv.LogfileMaxBytes, sv.LogfileBackups)
 		if err != nil {
@@ -183,7 +190,7 @@ func (s *Supervisor) openMainLog() error {
 // makeGroup builds an active group from its configuration. Groups roost does not run
 // (eventlistener, fcgi-program) are left out, with a warning.
 func (s *Supervisor) makeGroup(gc *config.Group) *group {
-	if gc.Kind != "" && gc.Kind != config.KindProgram {
+	if !runnable(gc) {
 		s.log.Warn(fmt.Sprintf("%s: [%s:%s] is not supported yet; not started", gc.Pos, gc.Kind, gc.Name))
 		return nil
 	}
@@ -481,6 +488,14 @@ func (s *Supervisor) restart() {
 // logConfigError logs every diagnostic of a configuration that failed to
 // load, one per line, with its file:line.
 func (s *Supervisor) logConfigError(err error) {
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		for _, d := range cerr.Diagnostics {
+			s.log.Error("config: "+d.String()+" (the running configuration is kept)",
+				"file", d.Pos.File, "line", d.Pos.Line)
+		}
+		return
+	}
 	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
 		s.log.Error("config: " + line + " (the running configuration is kept)")
 	}

@@ -70,7 +70,7 @@ func TestWatcherAppliesSavedConfigAndKeepsRunningOnBadOne(t *testing.T) {
 
 	// Change a's command and save like an editor: a restarts, b does not.
 	a2 := sleeper("a")
-	a2.Argv = []string{"/bin/sleep", "2000"}
+	setArgv(a2, "/bin/sleep", "2000")
 	cfg2 := *cfg
 	cfg2.Groups = homog(a2, sleeper("b"))
 	n := h.eventCount()
@@ -139,5 +139,67 @@ func TestWatchSetRelevance(t *testing.T) {
 		if got := ws.relevant(name); got != want {
 			t.Errorf("relevant(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestRealConfigEditedWhileRunning drives the watcher with a real
+// supervisord.conf read by config.Load (the default loader).
+func TestRealConfigEditedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "supervisord.conf")
+	write := func(worker string) {
+		t.Helper()
+		saveLikeAnEditor(t, conf, []byte(`[supervisord]
+logfile=%(here)s/supervisord.log
+childlogdir=%(here)s
+pidfile=%(here)s/supervisord.pid
+loglevel=info
+silent=true
+
+[program:web]
+command=/bin/sleep 1000
+startsecs=0
+
+[program:worker]
+command=`+worker+`
+startsecs=0
+`))
+	}
+	write("/bin/sleep 1001")
+	cfg, err := config.Load(conf, config.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, cfg, func(o *Options) { o.Watch = true })
+	h.waitState(5*time.Second, 0, "web", api.Running)
+	h.waitState(5*time.Second, 0, "worker", api.Running)
+	web, worker := h.info("web").PID, h.info("worker").PID
+	if got := h.info("web").StdoutLogfile; got != filepath.Join(dir, "web-stdout---supervisor.log") {
+		t.Errorf("AUTO stdout log %q", got)
+	}
+
+	n := h.eventCount()
+	write("/bin/sleep 1002")
+	i, _ := h.waitState(10*time.Second, n, "worker", api.Stopped)
+	h.waitState(10*time.Second, i, "worker", api.Running)
+	if h.info("web").PID != web || h.info("worker").PID == worker {
+		t.Errorf("web %d→%d, worker %d→%d: only worker changed", web, h.info("web").PID, worker, h.info("worker").PID)
+	}
+	worker = h.info("worker").PID
+
+	// Made invalid on disk: the error names file:line, nothing changes.
+	saveLikeAnEditor(t, conf, []byte("[supervisord]\n[program:web]\ncommand=/bin/sleep 1\nstartsecs=1o\n"))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(h.mainLog(), "ERRO config: "+conf+":4:") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no file:line error logged:\n%s", h.mainLog())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if h.info("web").PID != web || h.info("worker").PID != worker {
+		t.Errorf("an invalid config changed running processes")
+	}
+	if _, err := h.s.Reread(); api.CodeOf(err) != api.CantReread || !strings.Contains(err.Error(), conf+":4:") {
+		t.Errorf("Reread of the invalid file: %v", err)
 	}
 }
