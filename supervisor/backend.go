@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"roost/logrotate"
 	"roost/supervisor/api"
 )
 
@@ -104,7 +105,7 @@ func (s *Supervisor) ReadMainLog(offset, length int64) ([]byte, error) {
 	if _, err := os.Stat(s.mainSink.Path()); err != nil {
 		return nil, api.Errorf(api.NoFile, "%s", s.mainSink.Path())
 	}
-	b, err := readLogFile(s.mainSink.Path(), offset, length)
+	b, err := logrotate.ReadFile(s.mainSink.Path(), offset, length)
 	return b, readError(err)
 }
 
@@ -169,8 +170,8 @@ func (s *Supervisor) ReopenLogs() error {
 	}
 	for _, p := range s.allProcesses(false) {
 		l := p.view().logs
-		done := map[*logSink]bool{}
-		for _, sk := range []*logSink{l.stdout, l.stderr} {
+		done := map[*logrotate.Sink]bool{}
+		for _, sk := range []*logrotate.Sink{l.stdout, l.stderr} {
 			if sk != nil && !done[sk] {
 				done[sk] = true
 				if err := sk.Reopen(); err != nil {
@@ -558,7 +559,7 @@ func (s *Supervisor) SignalAll(sig syscall.Signal) []api.Result {
 
 // logOf returns the log path of a process's stream for reading: NO_FILE
 // when there is none or it does not exist (supervisord's _readProcessLog).
-func (s *Supervisor) logOf(name string, st api.Stream) (*logSink, error) {
+func (s *Supervisor) logOf(name string, st api.Stream) (*logrotate.Sink, error) {
 	if st != api.Stdout && st != api.Stderr {
 		return nil, api.Errorf(api.BadArguments, "stream %q", st)
 	}
@@ -586,7 +587,7 @@ func (s *Supervisor) ReadProcessLog(name string, st api.Stream, offset, length i
 	if _, err := os.Stat(sk.Path()); err != nil {
 		return nil, api.Errorf(api.NoFile, "%s", sk.Path())
 	}
-	b, err := readLogFile(sk.Path(), offset, length)
+	b, err := logrotate.ReadFile(sk.Path(), offset, length)
 	return b, readError(err)
 }
 
@@ -603,7 +604,7 @@ func (s *Supervisor) TailProcessLog(name string, st api.Stream, offset, length i
 		}
 		return nil, 0, false, err
 	}
-	b, off, over := tailLogFile(sk.Path(), offset, length)
+	b, off, over := logrotate.TailFile(sk.Path(), offset, length)
 	return b, off, over, nil
 }
 
@@ -631,8 +632,8 @@ func (s *Supervisor) ClearProcessLogs(name string) error {
 
 func (p *process) clearLogs() error {
 	l := p.view().logs
-	done := map[*logSink]bool{}
-	for _, sk := range []*logSink{l.stdout, l.stderr} {
+	done := map[*logrotate.Sink]bool{}
+	for _, sk := range []*logrotate.Sink{l.stdout, l.stderr} {
 		if sk != nil && !done[sk] {
 			done[sk] = true
 			if err := sk.Clear(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"roost/config"
+	"roost/logrotate"
 	"roost/supervisor/api"
 )
 
@@ -29,38 +30,50 @@ import (
 // procLogs are a process's sinks. stderr is stdout's sink with
 // redirect_stderr, and nil with NONE (output is drained and dropped).
 type procLogs struct {
-	stdout, stderr *logSink
+	stdout, stderr *logrotate.Sink
 	err            error // a sink could not be opened: reported as a spawn error
 
 	mu   sync.Mutex
-	idle [2]*lineWriter // per stream, a line writer no copier is using
+	idle [2]*logrotate.LineWriter // per stream, a line writer no copier is using
+}
+
+// lineWriter returns a line writer for a stream's next copier: the idle
+// one when there is one, so restarts do not allocate (a second one exists
+// only while an old copier still runs because a grandchild holds the old
+// pipe). nil for a stream without a sink (NONE).
+func (l *procLogs) lineWriter(st api.Stream) *logrotate.LineWriter {
+	sk := l.sink(st)
+	if sk == nil {
+		return nil
+	}
+	i := streamIndex(st)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lw := l.idle[i]; lw != nil {
+		l.idle[i] = nil
+		return lw
+	}
+	return logrotate.NewLineWriter(sk, maxLine)
+}
+
+func streamIndex(st api.Stream) int {
+	if st == api.Stderr {
+		return 1
+	}
+	return 0
 }
 
 // copy is one stream's copier goroutine: pipe → line writer → sink until
 // every writer of the pipe is gone (the program and whatever inherited its
-// output). Without a sink (NONE) the pipe is still drained. A line writer
-// (and its buffer) is reused by the next spawn's copier, so restarts do
-// not allocate; a second one exists only while an old copier still runs
-// because a grandchild holds the old pipe.
-func (l *procLogs) copy(st api.Stream, r *os.File) {
+// output). Without a line writer (NONE) the pipe is still drained.
+func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r *os.File) {
 	defer r.Close()
-	sk := l.sink(st)
-	if sk == nil {
+	if lw == nil {
 		_, _ = io.Copy(io.Discard, r)
 		return
 	}
-	i := 0
-	if st == api.Stderr {
-		i = 1
-	}
-	l.mu.Lock()
-	lw := l.idle[i]
-	l.idle[i] = nil
-	l.mu.Unlock()
-	if lw == nil {
-		lw = newLineWriter(sk, maxLine)
-	}
-	_ = copyLines(lw, r) // write errors are the sink's to report; the pipe is always drained
+	_ = logrotate.Copy(lw, r) // write errors are the sink's to report; the pipe is always drained
+	i := streamIndex(st)
 	l.mu.Lock()
 	if l.idle[i] == nil {
 		l.idle[i] = lw
@@ -69,7 +82,7 @@ func (l *procLogs) copy(st api.Stream, r *os.File) {
 }
 
 // sink returns the sink of a stream.
-func (l *procLogs) sink(st api.Stream) *logSink {
+func (l *procLogs) sink(st api.Stream) *logrotate.Sink {
 	if l == nil {
 		return nil
 	}
@@ -107,20 +120,20 @@ func (s *Supervisor) logPath(p *config.Process, st api.Stream) string {
 func (s *Supervisor) openLogs(p *config.Process, old *procLogs) *procLogs {
 	nl := &procLogs{}
 	var errs []error
-	get := func(st api.Stream, lc config.LogConfig) *logSink {
+	get := func(st api.Stream, lc config.LogConfig) *logrotate.Sink {
 		path := s.logPath(p, st)
 		if path == "" {
 			return nil
 		}
 		// One sink per file: reuse the old one, or stdout's when both
 		// streams name the same file.
-		for _, o := range []*logSink{old.sink(api.Stdout), old.sink(api.Stderr), nl.stdout} {
+		for _, o := range []*logrotate.Sink{old.sink(api.Stdout), old.sink(api.Stderr), nl.stdout} {
 			if o != nil && o.Path() == path {
 				o.SetLimits(lc.MaxBytes, lc.Backups)
 				return o
 			}
 		}
-		sk, err := openSink(path, lc.MaxBytes, lc.Backups)
+		sk, err := logrotate.OpenSink(path, lc.MaxBytes, lc.Backups)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("open %s log %s: %w", st, path, err))
 			return nil
@@ -142,13 +155,13 @@ func closeUnusedLogs(old, next *procLogs) {
 	if old == nil {
 		return
 	}
-	keep := map[*logSink]bool{}
+	keep := map[*logrotate.Sink]bool{}
 	if next != nil {
 		keep[next.stdout] = true
 		keep[next.stderr] = true
 	}
-	closed := map[*logSink]bool{}
-	for _, sk := range []*logSink{old.stdout, old.stderr} {
+	closed := map[*logrotate.Sink]bool{}
+	for _, sk := range []*logrotate.Sink{old.stdout, old.stderr} {
 		if sk != nil && !keep[sk] && !closed[sk] {
 			closed[sk] = true
 			_ = sk.Close()
@@ -184,7 +197,7 @@ func readError(err error) error {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	if errors.Is(err, errBadArguments) {
+	if errors.Is(err, logrotate.ErrBadArguments) {
 		return &api.Error{Code: api.BadArguments}
 	}
 	return &api.Error{Code: api.Failed, Detail: err.Error()}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"roost/config"
+	"roost/logrotate"
 	"roost/supervisor/api"
 )
 
@@ -62,7 +63,8 @@ type process struct {
 	logs         *procLogs
 	state        api.State
 	child        *child
-	stdin        *os.File // our end of the child's stdin pipe
+	stdin        *os.File                 // our end of the child's stdin pipe
+	lws          [2]*logrotate.LineWriter // the running child's copiers' line writers
 	laststart    time.Time
 	laststop     time.Time
 	backoff      int
@@ -363,9 +365,12 @@ func (p *process) startChild() string {
 	}
 	p.child = c
 	p.stdin = inW
-	go p.logs.copy(api.Stdout, outR)
+	p.lws[0] = p.logs.lineWriter(api.Stdout)
+	go p.logs.copy(api.Stdout, p.lws[0], outR)
+	p.lws[1] = nil
 	if errR != nil {
-		go p.logs.copy(api.Stderr, errR)
+		p.lws[1] = p.logs.lineWriter(api.Stderr)
+		go p.logs.copy(api.Stderr, p.lws[1], errR)
 	}
 	go func() {
 		ws, at := c.wait()
@@ -417,6 +422,14 @@ func (p *process) onExit(ev exitEvent) {
 	if p.stdin != nil {
 		p.stdin.Close()
 		p.stdin = nil
+	}
+	// The program is gone: its last partial line goes to the log now, even
+	// if a grandchild keeps the pipe (and the copier) alive.
+	for i, lw := range p.lws {
+		if lw != nil {
+			_ = lw.Flush()
+			p.lws[i] = nil
+		}
 	}
 
 	switch {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"roost/config"
+	"roost/logrotate"
 	"roost/supervisor/api"
 )
 
@@ -69,7 +70,7 @@ type Supervisor struct {
 	serverURL   string
 	identifier  string
 	childlogdir string
-	mainSink    *logSink // nil: no main log file of ours
+	mainSink    *logrotate.Sink // nil: no main log file of ours
 	started     time.Time
 
 	moodv     atomic.Int32 // api.SupervisorState
@@ -173,7 +174,7 @@ func (s *Supervisor) openMainLog() error {
 		}
 		out = append(out, w)
 	default:
-		sk, err := openSink(sv.Logfile, sv.LogfileMaxBytes, sv.LogfileBackups)
+		sk, err := logrotate.OpenSink(sv.Logfile, sv.LogfileMaxBytes, sv.LogfileBackups)
 		if err != nil {
 			return fmt.Errorf("open main log %s: %w", sv.Logfile, err)
 		}
