@@ -254,7 +254,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	addOwner(s)
 	defer removeOwner(s)
-	if pf := s.cfg.Supervisord.Pidfile; pf != "" {
+	s.mu.RLock()
+	pf := s.cfg.Supervisord.Pidfile
+	s.mu.RUnlock()
+	if pf != "" {
 		// supervisord writes its pid file even with -n, and removes it at exit.
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			s.log.Log(ctx, levelCritical, fmt.Sprintf("could not write pidfile %s: %v", pf, err))
