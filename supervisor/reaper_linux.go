@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -27,16 +28,22 @@ import (
 //
 //   - registered: its own waiter reaps it with cmd.Wait; the reaper waits for
 //     that to happen (a channel the waiter closes), then looks again;
-//   - not registered: an adopted orphan; the reaper reaps it with wait4.
+//   - not registered, in the supervisor's own process group: a child some
+//     other code of this process started (an exec.Command in cmd/ or a
+//     test, which inherits the supervisor's group; programs never do, they
+//     get groups of their own). Its own Wait reaps it; the reaper waits for
+//     that (a pidfd polled for POLLHUP, which the kernel reports when the
+//     zombie is reaped), then looks again;
+//   - anything else: an adopted orphan; the reaper reaps it with wait4.
 //
 // A spawn holds reg.mu (shared) from fork until the pid is registered, and
 // the reaper takes it exclusively before deciding, so a just-forked child is
 // never mistaken for an orphan. The registry is per OS process, not per
 // Supervisor: several Supervisors in one process (tests) share it.
 //
-// Every child of this process must be started through startChild; a child
-// started with a bare exec.Command elsewhere in the same process would be
-// taken for an orphan and reaped under its Wait.
+// A child started elsewhere in the process with its own process group
+// (Setpgid) would be taken for an orphan: start such children through
+// startChild.
 
 // reg is the process-wide registry of roost's own children.
 var reg = struct {
@@ -107,6 +114,11 @@ func reapLoop() {
 			<-c.reapedc // its own Wait reaps it
 			continue
 		}
+		if pi, err := readProcStat(pid); err == nil && pi.pgid == syscall.Getpgrp() {
+			reg.mu.Unlock()
+			awaitForeignReap(pid)
+			continue
+		}
 		var ws syscall.WaitStatus
 		wpid, werr := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
 		var owners []*Supervisor
@@ -125,6 +137,38 @@ func reapLoop() {
 			}
 		}
 	}
+}
+
+// foreignGrace is how long the reaper leaves a foreign zombie to the code
+// that started it before concluding that nobody will ever wait for it.
+const foreignGrace = 10 * time.Second
+
+// awaitForeignReap waits until the zombie pid, a child started by other
+// code of this process, has been reaped by that code's Wait. The kernel
+// reports the reap as POLLHUP on a pidfd (polled with no other events); a
+// kernel that does not is looked at every 200 ms instead. A zombie nobody reaps
+// within foreignGrace is reaped here, so it cannot stall orphan reaping.
+func awaitForeignReap(pid int) {
+	deadline := time.Now().Add(foreignGrace)
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // already reaped
+	}
+	defer unix.Close(fd)
+	for time.Now().Before(deadline) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: 0}}
+		n, err := unix.Poll(fds, 200)
+		if err == nil && n > 0 && fds[0].Revents&unix.POLLHUP != 0 {
+			return
+		}
+		if pi, err := readProcStat(pid); err != nil || pi.state != 'Z' || pi.ppid != os.Getpid() {
+			return
+		}
+	}
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	var ws syscall.WaitStatus
+	_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
 }
 
 // addOwner and removeOwner keep the set of running Supervisors: the reaper
