@@ -52,7 +52,6 @@ var reg = struct {
 	owners   map[*Supervisor]struct{}
 	kick     chan struct{} // a child was registered: the reaper may have to wake from ECHILD
 	reaped   chan struct{} // closed and replaced each time the reaper reaps an orphan
-	started  bool
 	subErr   error // from PR_SET_CHILD_SUBREAPER
 	subOnce  sync.Once
 }{
@@ -194,14 +193,11 @@ func reapedSignal() <-chan struct{} {
 }
 
 // leftovers returns the live descendants of this process that the sweep
-// at s's shutdown must kill: everything but roost's own registered children
-// that belong to other Supervisors (and their process groups), and but s's
-// own registered children, which their waiters handle.
+// at s's shutdown must kill: all of them but s's own registered children
+// (their waiters handle them), the process groups of other Supervisors'
+// children, and children other code of the process started (in the
+// supervisor's own process group), with what they started.
 func leftovers(s *Supervisor) ([]procInfo, error) {
-	ds, err := descendants()
-	if err != nil {
-		return nil, err
-	}
 	spare := map[int]bool{} // pgids of other Supervisors' children
 	mine := map[int]bool{}
 	reg.mu.Lock()
@@ -213,12 +209,19 @@ func leftovers(s *Supervisor) ([]procInfo, error) {
 		}
 	}
 	reg.mu.Unlock()
+	self, pgrp := os.Getpid(), syscall.Getpgrp()
+	ds, err := descendants(func(p procInfo) bool {
+		foreign := p.ppid == self && p.pgid == pgrp && !mine[p.pid]
+		return foreign || spare[p.pgid]
+	})
+	if err != nil {
+		return nil, err
+	}
 	var out []procInfo
 	for _, d := range ds {
-		if mine[d.pid] || spare[d.pgid] {
-			continue
+		if !mine[d.pid] {
+			out = append(out, d)
 		}
-		out = append(out, d)
 	}
 	return out, nil
 }
@@ -257,8 +260,9 @@ func readProcStat(pid int) (procInfo, error) {
 
 // descendants returns every live (non-zombie) descendant of this process,
 // found by walking /proc's ppid links (the kernel here may lack
-// /proc/PID/task/TID/children). Only used at shutdown, never in a loop.
-func descendants() ([]procInfo, error) {
+// /proc/PID/task/TID/children), leaving out the subtrees skip says no to.
+// Only used at shutdown, never in a loop.
+func descendants(skip func(procInfo) bool) ([]procInfo, error) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list /proc: %w", err)
@@ -284,6 +288,9 @@ func descendants() ([]procInfo, error) {
 	var walk func(int)
 	walk = func(pid int) {
 		for _, k := range kids[pid] {
+			if skip(k) {
+				continue
+			}
 			if k.state != 'Z' {
 				out = append(out, k)
 			}
