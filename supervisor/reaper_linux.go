@@ -52,7 +52,7 @@ var reg = struct {
 	owners   map[*Supervisor]struct{}
 	kick     chan struct{} // a child was registered: the reaper may have to wake from ECHILD
 	reaped   chan struct{} // closed and replaced each time the reaper reaps an orphan
-	subErr   error // from PR_SET_CHILD_SUBREAPER
+	subErr   error         // from PR_SET_CHILD_SUBREAPER
 	subOnce  sync.Once
 }{
 	children: map[int]*child{},
