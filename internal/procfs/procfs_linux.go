@@ -67,10 +67,10 @@ func Read(pid int) (Proc, error) {
 
 // Descendants returns every live (non-zombie) descendant of root, found by
 // walking the ppid links of /proc (a kernel may lack
-// /proc/PID/task/TID/children), each with Branch: the pid of root's child
-// it descends from. It is a scan of /proc: call it on an event (an exit, a
-// shutdown), never in a loop.
-func Descendants(root int) ([]Desc, error) {
+// /proc/PID/task/TID/children), leaving out the subtree of every process
+// skip says yes to (skip may be nil). It is a scan of /proc: call it on an
+// event (an exit, a shutdown), never in a loop.
+func Descendants(root int, skip func(Proc) bool) ([]Proc, error) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list /proc: %w", err)
@@ -92,33 +92,23 @@ func Descendants(root int) ([]Desc, error) {
 		}
 		kids[p.PPID] = append(kids[p.PPID], p)
 	}
-	var out []Desc
+	var out []Proc
 	seen := map[int]bool{}
-	var walk func(pid, branch int)
-	walk = func(pid, branch int) {
+	var walk func(pid int)
+	walk = func(pid int) {
 		for _, k := range kids[pid] {
-			if seen[k.PID] {
+			if seen[k.PID] || (skip != nil && skip(k)) {
 				continue
 			}
 			seen[k.PID] = true
-			b := branch
-			if pid == root {
-				b = k.PID
-			}
 			if k.State != 'Z' {
-				out = append(out, Desc{Proc: k, Branch: b})
+				out = append(out, k)
 			}
-			walk(k.PID, b)
+			walk(k.PID)
 		}
 	}
-	walk(root, 0)
+	walk(root)
 	return out, nil
-}
-
-// Desc is a descendant and the child of the root it descends from.
-type Desc struct {
-	Proc
-	Branch int
 }
 
 // Kill sends sig to p through a pidfd, if p is still the process that was

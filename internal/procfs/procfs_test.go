@@ -31,11 +31,11 @@ func TestDescendantsKillAwait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	var ds []Desc
+	var ds []Proc
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var err error
-		if ds, err = Descendants(os.Getpid()); err != nil {
+		if ds, err = Descendants(os.Getpid(), nil); err != nil {
 			t.Fatal(err)
 		}
 		if len(ds) >= 3 || time.Now().After(deadline) {
@@ -43,26 +43,21 @@ func TestDescendantsKillAwait(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	mine := 0
-	for _, d := range ds {
-		if d.Branch == cmd.Process.Pid {
-			mine++
-		}
+	if len(ds) != 3 || ds[0].PID != cmd.Process.Pid && ds[1].PID != cmd.Process.Pid && ds[2].PID != cmd.Process.Pid {
+		t.Fatalf("found %+v, want the shell and its two sleeps", ds)
 	}
-	if mine != 3 {
-		t.Fatalf("found %d processes in the shell's branch, want 3: %+v", mine, ds)
+	// skip leaves out a whole subtree.
+	if got, _ := Descendants(os.Getpid(), func(p Proc) bool { return p.PID == cmd.Process.Pid }); len(got) != 0 {
+		t.Errorf("skipped the shell, still found %+v", got)
 	}
-	stale := ds[0].Proc
+	stale := ds[0]
 	stale.Start++
 	if fd, err := Kill(stale, syscall.SIGKILL); fd != -1 || err != nil {
 		t.Errorf("a stale identity was signalled: fd %d err %v", fd, err)
 	}
 	var fds []int
 	for _, d := range ds {
-		if d.Branch != cmd.Process.Pid {
-			continue
-		}
-		fd, err := Kill(d.Proc, syscall.SIGKILL)
+		fd, err := Kill(d, syscall.SIGKILL)
 		if err != nil || fd < 0 {
 			t.Fatalf("kill %d: fd %d err %v", d.PID, fd, err)
 		}

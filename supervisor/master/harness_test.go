@@ -346,7 +346,7 @@ func procFDs(t *testing.T, pid int) map[int]string {
 // command name is comm ("" for any).
 func userProcs(t *testing.T, uid int, comm string) []procfs.Proc {
 	t.Helper()
-	ds, err := procfs.Descendants(os.Getpid())
+	ds, err := procfs.Descendants(os.Getpid(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func userProcs(t *testing.T, uid int, comm string) []procfs.Proc {
 				continue
 			}
 		}
-		out = append(out, d.Proc)
+		out = append(out, d)
 	}
 	return out
 }

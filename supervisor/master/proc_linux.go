@@ -20,17 +20,17 @@ func killLeftovers(ctx context.Context, uid int) (int, error) {
 	self := os.Getpid()
 	killed := 0
 	for {
-		ds, err := procfs.Descendants(self)
+		live := registeredPIDs()
+		ds, err := procfs.Descendants(self, func(p procfs.Proc) bool { return p.PPID == self && live[p.PID] })
 		if err != nil {
 			return killed, err
 		}
-		live := registeredPIDs()
 		var fds []int
 		for _, d := range ds {
-			if live[d.Branch] || (uid >= 0 && d.RUID != uid && d.EUID != uid) {
+			if uid >= 0 && d.RUID != uid && d.EUID != uid {
 				continue
 			}
-			fd, err := procfs.Kill(d.Proc, syscall.SIGKILL)
+			fd, err := procfs.Kill(d, syscall.SIGKILL)
 			if err != nil {
 				procfs.CloseAll(fds)
 				return killed, err
