@@ -457,3 +457,58 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	}
 	return nil
 }
+
+// lastLinesChunk is how much LastLines reads per request, going backwards.
+const lastLinesChunk = 64 << 10
+
+// LastLines returns the last n lines of a process log (fewer when the log
+// has fewer), reading backwards from its end; a final line without a
+// newline counts as a line. It reads at most the client's response cap.
+func (c *Client) LastLines(ctx context.Context, name string, stream Stream, n int) ([]byte, error) {
+	if n <= 0 {
+		return []byte{}, nil
+	}
+	_, size, _, err := c.TailLog(ctx, name, stream, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	var buf []byte
+	pos := size
+	for pos > 0 && !hasLines(buf, n) {
+		if int64(len(buf)) >= c.maxBytes {
+			return nil, fmt.Errorf("last %d lines of %s: %w: more than %d bytes", n, name, ErrTooLarge, c.maxBytes)
+		}
+		start := max(pos-lastLinesChunk, 0)
+		data, err := c.ReadLog(ctx, name, stream, start, pos-start)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == 0 {
+			break // the log shrank under us (cleared or rotated)
+		}
+		buf = append(data, buf...)
+		pos = start
+	}
+	return tailLines(buf, n), nil
+}
+
+// hasLines reports whether b holds n complete lines after its first newline,
+// i.e. whether the last n lines are surely all in b.
+func hasLines(b []byte, n int) bool {
+	body := bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.Count(body, []byte("\n")) >= n
+}
+
+// tailLines returns the last n lines of b.
+func tailLines(b []byte, n int) []byte {
+	body := bytes.TrimSuffix(b, []byte("\n"))
+	i := len(body)
+	for k := 0; k < n; k++ {
+		j := bytes.LastIndexByte(body[:i], '\n')
+		if j < 0 {
+			return b
+		}
+		i = j
+	}
+	return b[i+1:]
+}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -305,5 +306,35 @@ func TestClientNotRoost(t *testing.T) {
 	c := dial(t, path)
 	if _, err := c.Processes(ctxT(t)); !errors.Is(err, api.ErrNotRoost) {
 		t.Errorf("Processes against a non-roost server: %v, want ErrNotRoost", err)
+	}
+}
+
+func TestClientLastLines(t *testing.T) {
+	b := apitest.New(&apitest.Proc{Group: "web", Name: "web", State: api.Running})
+	var log strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&log, "line %d\n", i) // ~200 KB: several backward reads
+	}
+	b.AppendLog("web", api.Stdout, log.String()+"no newline")
+	path, _ := serve(t, b, api.ServerOptions{})
+	c := dial(t, path)
+	ctx := ctxT(t)
+	for n, want := range map[int]string{
+		0:     "",
+		1:     "no newline",
+		3:     "line 19998\nline 19999\nno newline",
+		15000: strings.Join(strings.SplitAfter(log.String(), "\n")[5001:20000], "") + "no newline",
+	} {
+		got, err := c.LastLines(ctx, "web", api.Stdout, n)
+		if err != nil || string(got) != want {
+			t.Errorf("LastLines(%d) = %d bytes %v, want %d bytes", n, len(got), err, len(want))
+		}
+	}
+	all, err := c.LastLines(ctx, "web", api.Stdout, 1_000_000)
+	if err != nil || string(all) != log.String()+"no newline" {
+		t.Errorf("LastLines(more than there are) = %d bytes, %v", len(all), err)
+	}
+	if _, err := c.LastLines(ctx, "nope", api.Stdout, 3); asError(t, err).Code != api.BadName {
+		t.Errorf("LastLines(nope): %v", err)
 	}
 }

@@ -287,6 +287,9 @@ func (s *Server) stop(ctx context.Context, t target, wait bool) ([]Result, error
 
 func (s *Server) signal(t target, name string) ([]Result, error) {
 	sig, err := ParseSignal(name)
+	if err != nil && t.process == "" {
+		return s.badSignal(t, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -297,6 +300,27 @@ func (s *Server) signal(t target, name string) ([]Result, error) {
 		return s.b.SignalGroup(t.group, sig)
 	}
 	return t.ok(), s.b.SignalProcess(t.namespec, sig)
+}
+
+// badSignal is what supervisord answers a group or "all" signal with an
+// unknown signal: a BAD_SIGNAL result for each process it would have
+// signalled.
+func (s *Server) badSignal(t target, err error) ([]Result, error) {
+	res := []Result{}
+	found := false
+	for _, p := range s.b.AllProcessInfo() {
+		if !t.all && p.Group != t.group {
+			continue
+		}
+		found = true
+		if p.State.IsSignallable() {
+			res = append(res, Result{Name: p.Name, Group: p.Group, Status: BadSignal, Description: err.Error()})
+		}
+	}
+	if !found && !t.all {
+		return nil, Errorf(BadName, "%s", t.group)
+	}
+	return res, nil
 }
 
 // clear clears logs; for a group it clears each of its processes, which

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -428,5 +429,36 @@ func TestMount(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "rpc" {
 		t.Errorf("mounted handler: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestListenAcceptsSharedButSafeDirs: a root-owned sticky directory (like
+// /tmp) and a directory only the owner's private group may write are fine.
+func TestListenAcceptsSharedButSafeDirs(t *testing.T) {
+	testutil.RequireRoot(t) // a root-owned sticky dir, and root's private group "root"
+	dir := t.TempDir()
+	sticky := filepath.Join(dir, "sticky")
+	os.Mkdir(sticky, 0o700)
+	os.Chmod(sticky, 0o777|os.ModeSticky)
+	serveAt(t, filepath.Join(sticky, "roost.sock"), fakeBackend(), api.ServerOptions{})
+
+	private := filepath.Join(dir, "private")
+	os.Mkdir(private, 0o700)
+	os.Chmod(private, 0o770) // group root: root's private group
+	serveAt(t, filepath.Join(private, "roost.sock"), fakeBackend(), api.ServerOptions{})
+
+	testutil.RequireUser(t, testutil.UserA) // scripts/test creates roost-shared with it
+	g, err := user.LookupGroup(testutil.SharedGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	group := filepath.Join(dir, "group")
+	os.Mkdir(group, 0o700)
+	os.Chown(group, 0, gid)
+	os.Chmod(group, 0o770)
+	err = api.NewServer(fakeBackend(), api.ServerOptions{}).Listen(filepath.Join(group, "roost.sock"))
+	if err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Fatalf("Listen in a directory %s may write: %v", testutil.SharedGroup, err)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -86,8 +88,9 @@ func (s *socket) close() error {
 // secureDir makes sure the socket's directory is one only its owner can
 // change: created 0700 when missing; otherwise a directory (a symlink to
 // one only if the link itself belongs to euid or root) owned by euid or
-// root, not writable by group or others unless it is a root-owned sticky
-// directory like /tmp, where nobody can remove or rename another's files.
+// root, not writable by group or others, unless it is a root-owned sticky
+// directory like /tmp (nobody can remove or rename another's files there)
+// or only group-writable by euid's user private group (umask 002).
 func secureDir(dir string, euid int) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("socket directory: %w", err)
@@ -111,7 +114,11 @@ func secureDir(dir string, euid int) error {
 			"put the socket in a directory of your own", dir, st.Uid, euid)
 	}
 	sticky := st.Mode&unix.S_ISVTX != 0 && st.Uid == 0
-	if st.Mode&0o022 != 0 && !sticky {
+	writable := st.Mode & 0o022
+	if writable == 0o020 && isPrivateGroup(int(st.Gid), euid) {
+		writable = 0 // umask 002 with a user private group: only we are in it
+	}
+	if writable != 0 && !sticky {
 		return fmt.Errorf("socket directory %s is writable by group or others (mode %04o): "+
 			"chmod go-w it or put the socket elsewhere", dir, st.Mode&0o7777)
 	}
@@ -119,6 +126,17 @@ func secureDir(dir string, euid int) error {
 }
 
 func ownedBy(uid uint32, euid int) bool { return int(uid) == euid || uid == 0 }
+
+// isPrivateGroup reports whether gid is uid's user private group (Debian's
+// USERGROUPS_ENAB): its primary group, named like the user.
+func isPrivateGroup(gid, uid int) bool {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil || u.Gid != strconv.Itoa(gid) {
+		return false
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	return err == nil && g.Name == u.Username
+}
 
 // lockPath opens (creating 0600) and exclusively flocks path's lock file,
 // path + ".lock".

@@ -496,19 +496,25 @@ func (b *Backend) TailProcessLog(name string, stream api.Stream, offset, length 
 	if err != nil {
 		return nil, 0, false, err
 	}
+	// supervisord's tailFile, line by line.
 	size := int64(len(data))
-	if offset < 0 || length < 0 {
-		return nil, 0, false, api.Errorf(api.BadArguments, "offset %d length %d", offset, length)
-	}
 	overflow := false
-	if offset > size {
-		offset = size
-	}
 	if size > offset+length {
 		overflow = true
-		offset = size - length
+		offset = size - 1
 	}
-	return slices.Clone(data[offset:size]), size, overflow, nil
+	if offset+length > size {
+		if offset > size-1 {
+			length = 0
+		}
+		offset = max(size-length, 0)
+	}
+	length = max(length, 0)
+	out := []byte{}
+	if length > 0 {
+		out = slices.Clone(data[offset:min(offset+length, size)])
+	}
+	return out, size, overflow, nil
 }
 
 // follow writes the last tail bytes of get(), then new bytes as appended.
