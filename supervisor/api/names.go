@@ -1,11 +1,10 @@
 package api
 
 import (
-	"strconv"
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"roost/config"
 )
 
 // SplitNamespec splits a supervisorctl name the way supervisord's
@@ -32,43 +31,14 @@ func MakeNamespec(group, process string) string {
 	return group + ":" + process
 }
 
-// ParseSignal reads a signal the way supervisord's signal_number does: a
-// number, or a name with or without "SIG", in any case ("HUP", "sigusr2",
-// "9"). An unknown signal is a BadSignal *Error.
+// ParseSignal reads a signal the way supervisord's signal_number does (the
+// same rules as stopsignal=, config.ParseSignal): a number, or a name with
+// or without "SIG", in any case ("HUP", "sigusr2", "9"). An unknown signal
+// is a BadSignal *Error whose detail is s, as supervisord's fault string.
 func ParseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
-		if n <= 0 || unix.SignalName(syscall.Signal(n)) == "" && !isRealtime(n) {
-			return 0, Errorf(BadSignal, "%s", s)
-		}
-		return syscall.Signal(n), nil
+	sig, err := config.ParseSignal(s)
+	if err != nil {
+		return 0, &Error{Code: BadSignal, Detail: s}
 	}
-	name := strings.ToUpper(strings.TrimSpace(s))
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	switch name {
-	case "SIGRTMIN":
-		return syscall.Signal(sigRTMin), nil
-	case "SIGRTMAX":
-		return syscall.Signal(sigRTMax), nil
-	case "SIGIOT":
-		return syscall.SIGABRT, nil
-	case "SIGCLD":
-		return syscall.SIGCHLD, nil
-	case "SIGPOLL":
-		return syscall.SIGIO, nil
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, Errorf(BadSignal, "%s", s)
+	return sig, nil
 }
-
-// Python's signal module, which supervisord consults, names SIGRTMIN and
-// SIGRTMAX but none of the realtime signals between them.
-const (
-	sigRTMin = 34
-	sigRTMax = 64
-)
-
-func isRealtime(n int) bool { return n == sigRTMin || n == sigRTMax }
