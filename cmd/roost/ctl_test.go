@@ -343,3 +343,36 @@ func runCtx(ctx context.Context, args []string, out *syncBuf) int {
 	var errOut bytes.Buffer
 	return runContext(ctx, args, out, &errOut)
 }
+
+func TestCtlTailFollow(t *testing.T) {
+	b := testBackend()
+	b.AppendLog("web", api.Stderr, strings.Repeat("x", 2000)+"old\n")
+	sock := fakeServer(t, b, api.ServerOptions{})
+	var out syncBuf
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- runCtx(ctx, []string{"roost", "-s", sock, "tail", "-f", "web", "stderr"}, &out) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "old\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("tail -f printed %q", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.AppendLog("web", api.Stderr, "new\n")
+	for !strings.Contains(out.String(), "new\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("tail -f printed %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("tail -f after Ctrl-C: exit %d, want 0", code)
+	}
+	got := out.String()
+	// supervisorctl's banner, the last 1024 bytes, what came, and a newline at the end.
+	if !strings.HasPrefix(got, "==> Press Ctrl-C to exit <==\n"+strings.Repeat("x", 1020)+"old\nnew\n") || !strings.HasSuffix(got, "\n\n") {
+		t.Errorf("tail -f output %q", got)
+	}
+}
