@@ -55,13 +55,13 @@ func fakeBackend() *apitest.Backend {
 
 // serve starts a server for b on a socket in a fresh directory and returns
 // its path; the server stops when the test ends.
-func serve(t *testing.T, b api.Backend, opts api.ServerOptions) (string, *api.Server) {
+func serve(t testing.TB, b api.Backend, opts api.ServerOptions) (string, *api.Server) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "run", "roost.sock")
 	return path, serveAt(t, path, b, opts)
 }
 
-func serveAt(t *testing.T, path string, b api.Backend, opts api.ServerOptions) *api.Server {
+func serveAt(t testing.TB, path string, b api.Backend, opts api.ServerOptions) *api.Server {
 	t.Helper()
 	srv := api.NewServer(b, opts)
 	if err := srv.Listen(path); err != nil {
