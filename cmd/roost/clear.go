@@ -13,7 +13,7 @@ const clearHelp = "clear <name>\t\tClear a process' log files.\n" +
 func init() {
 	ctlCommand(&cli.Command{
 		Name:        "clear",
-		Usage:       "truncate processes' log files and remove their backups",
+		Usage:       "truncate processes' log files (backups stay, as in supervisord)",
 		ArgsUsage:   "NAME|GROUP:*|all ...",
 		Description: helpText(clearHelp) + "\n\nExamples:\n  roost clear web\n  roost clear all",
 		Action:      clearAction,
