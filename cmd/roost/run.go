@@ -96,12 +96,11 @@ func runAction(c *cli.Context) error {
 	if sockPath, err = filepath.Abs(sockPath); err != nil {
 		return cli.Exit("roost run: socket: "+err.Error(), exitUsage)
 	}
-	var auth api.ServerOptions
+	srvOpts := api.ServerOptions{Logger: log}
 	if u := cfg.UnixHTTPServer; u != nil {
-		auth.Username, auth.Password = u.Username, u.Password
+		srvOpts.Username, srvOpts.Password = u.Username, u.Password
 	}
-	auth.Logger = log
-	return runSupervisor(c, cfg, load, sockPath, auth)
+	return runSupervisor(c, cfg, load, sockPath, srvOpts)
 }
 
 // runSupervisor builds the runtime and its control socket and runs both
