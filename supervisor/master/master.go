@@ -151,7 +151,7 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	adminDone := make(chan error, 1)
-	go func() { adminDone <- admin.serve(adminCtx) }()
+	go func() { adminDone <- admin.Serve(adminCtx) }()
 
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {

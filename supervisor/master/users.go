@@ -178,6 +178,15 @@ func (s *snapshot) members(name string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
+// Lookup resolves one user with its groups.
+func (db UserDB) Lookup(name string) (Account, error) {
+	s, err := db.read()
+	if err != nil {
+		return Account{}, err
+	}
+	return s.account(name)
+}
+
 // Candidate is one user the configuration names, resolved or refused.
 type Candidate struct {
 	Name    string
