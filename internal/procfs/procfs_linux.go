@@ -29,6 +29,15 @@ type Proc struct {
 
 // Read parses /proc/PID/stat and the Uid line of /proc/PID/status.
 func Read(pid int) (Proc, error) {
+	p, err := readStat(pid)
+	if err != nil {
+		return Proc{}, err
+	}
+	return p, readUIDs(&p)
+}
+
+// readStat parses /proc/PID/stat.
+func readStat(pid int) (Proc, error) {
 	dir := "/proc/" + strconv.Itoa(pid)
 	b, err := os.ReadFile(dir + "/stat")
 	if err != nil {
@@ -49,9 +58,14 @@ func Read(pid int) (Proc, error) {
 	p.PGID, _ = strconv.Atoi(f[2])
 	p.SID, _ = strconv.Atoi(f[3])
 	p.Start, _ = strconv.ParseUint(f[19], 10, 64)
-	st, err := os.ReadFile(dir + "/status")
+	return p, nil
+}
+
+// readUIDs fills p's uids from /proc/PID/status.
+func readUIDs(p *Proc) error {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/status")
 	if err != nil {
-		return Proc{}, err
+		return err
 	}
 	for _, line := range strings.Split(string(st), "\n") {
 		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
@@ -62,14 +76,15 @@ func Read(pid int) (Proc, error) {
 			break
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // Descendants returns every live (non-zombie) descendant of root, found by
 // walking the ppid links of /proc (a kernel may lack
 // /proc/PID/task/TID/children), leaving out the subtree of every process
-// skip says yes to (skip may be nil). It is a scan of /proc: call it on an
-// event (an exit, a shutdown), never in a loop.
+// skip says yes to (skip may be nil). It is a scan of /proc (one stat file
+// per process on the machine, the uids of the descendants only): call it
+// on an event (an exit, a shutdown), never in a loop. skip sees no uids.
 func Descendants(root int, skip func(Proc) bool) ([]Proc, error) {
 	d, err := os.Open("/proc")
 	if err != nil {
@@ -86,7 +101,7 @@ func Descendants(root int, skip func(Proc) bool) ([]Proc, error) {
 		if err != nil {
 			continue
 		}
-		p, err := Read(pid)
+		p, err := readStat(pid)
 		if err != nil {
 			continue // gone
 		}
@@ -101,7 +116,7 @@ func Descendants(root int, skip func(Proc) bool) ([]Proc, error) {
 				continue
 			}
 			seen[k.PID] = true
-			if k.State != 'Z' {
+			if k.State != 'Z' && readUIDs(&k) == nil {
 				out = append(out, k)
 			}
 			walk(k.PID)

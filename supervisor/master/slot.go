@@ -118,6 +118,7 @@ type slot struct {
 	spawns    int
 	lastErr   string
 	restartAt bool // start again once the stop completes
+	swept     bool // no process of the user is left since the last sweep
 	retiring  bool
 	retired   []chan error
 }
@@ -295,7 +296,9 @@ func (s *slot) spawn() error {
 	if err := ensureUserDir(s.m.usersDir, sp.Name, sp.Account.UID, sp.Account.GID); err != nil {
 		return err
 	}
-	s.sweep()
+	if !s.swept {
+		s.sweep()
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("spawn: %w", err)
@@ -334,6 +337,7 @@ func (s *slot) spawn() error {
 		close(eof)
 	}()
 	s.proc = c
+	s.swept = false
 	s.started = time.Now()
 	s.log().Info("user supervisor started", "pid", c.pid, "uid", sp.Account.UID)
 	go func() {
@@ -354,6 +358,7 @@ func (s *slot) sweep() {
 	if err != nil {
 		s.log().Error("killing the user's leftover processes", "err", err)
 	}
+	s.swept = err == nil
 }
 
 // exited handles the supervisor's exit.
