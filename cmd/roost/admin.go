@@ -22,6 +22,8 @@ import (
 // through the master's admin socket {run_dir}/master.sock. run_dir comes
 // from roost.toml: -c FILE, else $ROOST_MASTER_CONFIG, else
 // /etc/roost/roost.toml; /run/roost when that file does not exist.
+// `roost --user NAME VERB` (any ctl verb) is root's way to one user's
+// supervisor; see userServer.
 
 // adminTimeout bounds one admin request.
 const adminTimeout = 15 * time.Second
@@ -57,29 +59,30 @@ func init() {
 	})
 }
 
-// masterConfigFile is the roost.toml the admin verbs read run_dir from.
-func masterConfigFile(c *cli.Context) string {
+// masterRunDir returns the master's run_dir for the admin verbs: from
+// their -c FILE, else as runDirOf finds it.
+func masterRunDir(c *cli.Context) (string, error) {
 	for _, x := range c.Lineage() {
 		if x.IsSet("config") {
-			return x.String("config")
+			return runDirOf(x.String("config"))
 		}
 	}
-	if f := os.Getenv("ROOST_MASTER_CONFIG"); f != "" {
-		return f
-	}
-	return config.DefaultMasterFile
+	return runDirOf(os.Getenv("ROOST_MASTER_CONFIG"))
 }
 
-// masterRunDir returns the master's run_dir: roost.toml's, or the default
-// when the file does not exist (an explicit file must load).
-func masterRunDir(c *cli.Context) (string, error) {
-	file := masterConfigFile(c)
-	cfg, err := config.LoadMaster(file)
-	if err != nil {
-		if _, serr := os.Stat(file); os.IsNotExist(serr) && !c.IsSet("config") && os.Getenv("ROOST_MASTER_CONFIG") == "" {
+// runDirOf reads run_dir from roost.toml: file, else
+// /etc/roost/roost.toml, which may be missing (run_dir is then the
+// default, /run/roost). A file named explicitly must load.
+func runDirOf(file string) (string, error) {
+	if file == "" {
+		file = config.DefaultMasterFile
+		if _, err := os.Stat(file); os.IsNotExist(err) {
 			return config.DefaultRunDir, nil
 		}
-		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	cfg, err := config.LoadMaster(file)
+	if err != nil {
+		return "", fmt.Errorf("the master's configuration: %w", err)
 	}
 	return cfg.RunDir, nil
 }
@@ -176,4 +179,27 @@ func adminRestart(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s: restarting\n", name)
 	return nil
+}
+
+// userServer is `roost --user NAME`: the socket the master made for NAME's
+// supervisor, {run_dir}/users/NAME/roost.sock, which must be served by
+// NAME's uid (SO_PEERCRED). Root only: anyone else reaches only their own
+// supervisor, without --user. run_dir is read as the admin verbs read it
+// ($ROOST_MASTER_CONFIG, else /etc/roost/roost.toml).
+func userServer(name string) (server, error) {
+	if err := config.ValidateUserName(name); err != nil {
+		return server{}, fmt.Errorf("--user: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		return server{}, fmt.Errorf("--user %s: root only; as %s, run the verb without --user", name, name)
+	}
+	a, err := master.UserDB{}.Lookup(name)
+	if err != nil {
+		return server{}, fmt.Errorf("--user: %w", err)
+	}
+	runDir, err := runDirOf(os.Getenv("ROOST_MASTER_CONFIG"))
+	if err != nil {
+		return server{}, fmt.Errorf("--user %s: %w", name, err)
+	}
+	return server{path: filepath.Join(runDir, "users", name, master.SocketName), uids: []int{a.UID}}, nil
 }
