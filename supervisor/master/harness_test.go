@@ -45,6 +45,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "run" && slices.Contains(os.Args, "--managed") {
 		os.Exit(helperMain(os.Args[2:]))
 	}
+	if len(os.Args) == 3 && os.Args[1] == "probe-socket" {
+		os.Exit(probeSocket(os.Args[2]))
+	}
 	dir, err := os.MkdirTemp("", "roost-master-test-")
 	if err == nil {
 		os.Chmod(dir, 0o755)
