@@ -183,14 +183,14 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			section, key := splitKey(pe.LastKey)
-			d.errorf(Pos{File: file, Line: pe.Position.Line}, section, key, "%s", pe.Message)
+			d.errorf(Pos{File: file, Line: pe.Position.Line}, section, key, "%s", oneLine(pe.Message))
 		} else if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
 			// A type mismatch: "toml: line 2 (last key "ports.per_user"): …".
 			line, _ := strconv.Atoi(m[1])
 			section, key := splitKey(m[2])
-			d.errorf(Pos{File: file, Line: line}, section, key, "%s", m[3])
+			d.errorf(Pos{File: file, Line: line}, section, key, "%s", oneLine(m[3]))
 		} else {
-			d.errorf(Pos{File: file}, "", "", "%v", strings.TrimPrefix(err.Error(), "toml: "))
+			d.errorf(Pos{File: file}, "", "", "%s", oneLine(strings.TrimPrefix(err.Error(), "toml: ")))
 		}
 		return nil, &Error{Diagnostics: d.errs}
 	}
@@ -365,6 +365,23 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		return nil, &Error{Diagnostics: d.errs}
 	}
 	return m, nil
+}
+
+// oneLine keeps a message from the TOML decoder on one line: it may quote
+// the input, newlines and control characters included.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // decodeErrRE matches the errors toml's decoder returns for a value of the
