@@ -30,3 +30,28 @@ func Blame(conf []byte, line int) (user, section string, ok bool) {
 	}
 	return user, section, ok
 }
+
+// RouteRef names one user's route.
+type RouteRef struct {
+	User    string `json:"user"`
+	Section string `json:"section"`
+}
+
+// Served lists the routes a rendered configuration holds, in its order,
+// read from the same markers as Blame: what Render accepted, so a caller
+// can tell a user which of their routes nginx serves.
+func Served(conf []byte) []RouteRef {
+	var out []RouteRef
+	for len(conf) > 0 {
+		var l []byte
+		l, conf, _ = bytes.Cut(conf, []byte("\n"))
+		rest, found := strings.CutPrefix(string(l), markerPrefix)
+		if !found {
+			continue
+		}
+		if u, s, found := strings.Cut(rest, " section="); found {
+			out = append(out, RouteRef{User: u, Section: s})
+		}
+	}
+	return out
+}

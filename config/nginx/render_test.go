@@ -317,3 +317,42 @@ func TestOwnerIndexMatchesScan(t *testing.T) {
 		}
 	}
 }
+
+// Served reads back the routes Render accepted, and CheckPolicy is the
+// error Render gives for a bad policy.
+func TestServedAndCheckPolicy(t *testing.T) {
+	in := readInput(t, "testdata/ownership.in.json")
+	conf, ws, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[RouteRef]bool{}
+	for _, r := range Served(conf) {
+		served[r] = true
+	}
+	total := 0
+	for _, u := range in.Users {
+		for _, r := range u.Routes {
+			total++
+			left := false
+			for _, w := range ws {
+				left = left || (w.User == u.Name && w.Section == r.Section && strings.Contains(w.Message, "route is left out"))
+			}
+			if served[RouteRef{u.Name, r.Section}] == left {
+				t.Errorf("%s [%s]: served %v, left out %v", u.Name, r.Section, served[RouteRef{u.Name, r.Section}], left)
+			}
+		}
+	}
+	if len(served) == 0 || len(served) == total {
+		t.Errorf("the ownership golden should serve some routes and refuse others: %d of %d", len(served), total)
+	}
+	if err := CheckPolicy(in.Policy); err != nil {
+		t.Errorf("CheckPolicy: %v", err)
+	}
+	bad := in.Policy
+	bad.Listen = []string{"80; include /etc/passwd"}
+	_, _, rerr := Render(Input{Policy: bad})
+	if err := CheckPolicy(bad); err == nil || rerr == nil || err.Error() != rerr.Error() {
+		t.Errorf("CheckPolicy %v, Render %v", err, rerr)
+	}
+}
