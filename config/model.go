@@ -124,6 +124,11 @@ type Supervisord struct {
 	Environment     Environment `json:"environment,omitempty"`
 	Identifier      string      `json:"identifier"`
 	Pos             Pos         `json:"pos"`
+
+	// ChildlogdirSet says childlogdir was written in the file, so
+	// Childlogdir is not the temp directory default. roost puts cron.log
+	// there when it is.
+	ChildlogdirSet bool `json:"childlogdir_set,omitempty"`
 }
 
 // UnixHTTPServer is the [unix_http_server] section.
