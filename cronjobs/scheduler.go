@@ -72,20 +72,21 @@ type pidKey struct{}
 
 // JobStatus is what `roost cron list` shows about one job.
 type JobStatus struct {
-	Name           string    `json:"name"`
-	Line           int       `json:"line"`
-	Schedule       string    `json:"schedule"` // the spec as written
-	Command        string    `json:"command"`
-	Zone           string    `json:"zone"`
-	Next           time.Time `json:"next,omitzero"` // zero: no next run (@reboot, or stopped)
-	LastStart      time.Time `json:"last_start,omitzero"`
-	LastEnd        time.Time `json:"last_end,omitzero"`
-	LastExitStatus int       `json:"last_exit_status"` // meaningful once LastEnd is set
-	LastError      string    `json:"last_error,omitempty"`
-	Running        bool      `json:"running"`
-	PID            int       `json:"pid,omitempty"` // the running process, once the RunFunc reported it
-	Runs           int       `json:"runs"`          // runs started, scheduled or by RunNow
-	Skipped        int       `json:"skipped"`       // scheduled runs skipped because the job was still running
+	Name           string        `json:"name"`
+	Line           int           `json:"line"`
+	Schedule       string        `json:"schedule"` // the spec as written
+	Command        string        `json:"command"`
+	Zone           string        `json:"zone"`
+	Next           time.Time     `json:"next,omitzero"` // zero: no next run (@reboot, or stopped)
+	LastStart      time.Time     `json:"last_start,omitzero"`
+	LastEnd        time.Time     `json:"last_end,omitzero"`
+	LastExitStatus int           `json:"last_exit_status"` // meaningful once LastEnd is set
+	LastDuration   time.Duration `json:"last_duration"`    // of the last finished run
+	LastError      string        `json:"last_error,omitempty"`
+	Running        bool          `json:"running"`
+	PID            int           `json:"pid,omitempty"` // the running process, once the RunFunc reported it
+	Runs           int           `json:"runs"`          // runs started, scheduled or by RunNow
+	Skipped        int           `json:"skipped"`       // scheduled runs skipped because the job was still running
 }
 
 // Scheduler runs the jobs of a cron file on time. One goroutine owns all of
@@ -243,6 +244,7 @@ type jobState struct {
 	job                Job
 	next               time.Time
 	lastStart, lastEnd time.Time
+	lastDuration       time.Duration
 	lastExit           int
 	lastErr            error
 	runs, skipped      int
@@ -309,7 +311,7 @@ func (l *loop) set(file *File) (stopped []Job) {
 	kept := map[*jobState]bool{}
 	newStates := make([]*jobState, len(jobs))
 	for i, j := range jobs {
-		if old := l.byName[j.Name]; old != nil && old.job.same(j) {
+		if old := l.byName[j.Name]; old != nil && old.job.Same(j) {
 			newStates[i] = old
 			kept[old] = true
 		}
@@ -320,7 +322,7 @@ func (l *loop) set(file *File) (stopped []Job) {
 			continue
 		}
 		for _, old := range l.jobs {
-			if !kept[old] && old.job.Name == autoName(old.job.Line) && renamed(old.job, j.Name).same(j) {
+			if !kept[old] && old.job.Name == autoName(old.job.Line) && renamed(old.job, j.Name).Same(j) {
 				newStates[i] = old
 				kept[old] = true
 				break
@@ -466,6 +468,7 @@ func (l *loop) finish(res runResult) {
 	}
 	js.run = nil
 	js.lastEnd, js.lastExit, js.lastErr = end, res.status, res.err
+	js.lastDuration = end.Sub(r.start)
 	// Debug: the RunFunc, which knows the pid and the cause, logs the
 	// run's end for people.
 	attrs := []any{"job", js.job.Name, "exit_status", res.status, "duration", end.Sub(js.lastStart)}
@@ -532,6 +535,7 @@ func (l *loop) publish() {
 			LastStart:      js.lastStart,
 			LastEnd:        js.lastEnd,
 			LastExitStatus: js.lastExit,
+			LastDuration:   js.lastDuration,
 			Running:        js.run != nil,
 			Runs:           js.runs,
 			Skipped:        js.skipped,

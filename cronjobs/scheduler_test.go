@@ -330,7 +330,7 @@ func TestSchedulerRunsOnTimeAndRecordsStatus(t *testing.T) {
 	h.logs.waitFor(t, 1, "exit-error", "tick")
 	h.sync()
 	st = h.status("tick")
-	if st.Running || st.LastExitStatus != 3 || !st.LastEnd.Equal(t0.Add(7*time.Minute)) || st.LastError != "" {
+	if st.Running || st.LastExitStatus != 3 || !st.LastEnd.Equal(t0.Add(7*time.Minute)) || st.LastError != "" || st.LastDuration != 2*time.Minute {
 		t.Errorf("status after exit 3: %+v", st)
 	}
 
