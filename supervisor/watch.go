@@ -10,7 +10,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// The watcher applies a configuration saved on disk, like `roost update`.
+// The watcher applies a configuration (or cron file) saved on disk, like
+// `roost update`.
 //
 // It watches the directories of the configuration files, never the files:
 // editors save by writing a temporary file and renaming it over the old
@@ -50,6 +51,11 @@ func (s *Supervisor) currentWatchSet() watchSet {
 			ws.includeDirs[filepath.Dir(f)] = true
 			ws.includeExts[filepath.Ext(f)] = true
 		}
+	}
+	if f := s.cron.path; f != "" {
+		f = filepath.Clean(f)
+		ws.files[f] = true
+		ws.dirs[filepath.Dir(f)] = true
 	}
 	return ws
 }
