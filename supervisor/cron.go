@@ -389,7 +389,7 @@ func (c *cronState) run(ctx context.Context, job cronjobs.Job) (int, error) {
 	_ = lw.Flush()
 
 	es, how := decodeWaitStatus(ex.ws)
-	took := formatDuration(ex.at.Sub(ch.started))
+	took := api.FormatDuration(ex.at.Sub(ch.started))
 	attrs := []any{"job", job.Name, "pid", ch.pid, "exit_status", es}
 	switch {
 	case ex.ws.Exited() && es == 0:
@@ -481,17 +481,6 @@ func (c *cronState) stopJob(job cronjobs.Job, ch *child, exited <-chan jobExit) 
 			t.Reset(c.stopWait)
 		}
 	}
-}
-
-// formatDuration renders a run's duration for the log: "5ms", "1.2s", "2m3s".
-func formatDuration(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Minute:
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
 }
 
 // jobLines is the destination of a job's LineWriter: it prefixes each line

@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // The cron resources (docs/api.md):
@@ -148,4 +150,35 @@ func (c *Client) CronLog(ctx context.Context, name string, lines int) ([]byte, e
 // ""), then each new one, to w until ctx ends (nil then) or the stream fails.
 func (c *Client) FollowCronLog(ctx context.Context, name string, lines int, w io.Writer) error {
 	return c.follow(ctx, cronLogPath(name)+"/follow", url.Values{"lines": {strconv.Itoa(lines)}}, w)
+}
+
+// Status says how the job's last run went, as `roost cron list` shows it:
+// "running (pid 123)", "exit 0 (1.2s)", "terminated by SIGTERM (10s)",
+// or "never".
+func (j CronJob) Status() string {
+	switch {
+	case j.Running && j.PID > 0:
+		return fmt.Sprintf("running (pid %d)", j.PID)
+	case j.Running:
+		return "running"
+	case j.LastEnd.IsZero():
+		return "never"
+	}
+	took := FormatDuration(time.Duration(j.LastDuration * float64(time.Second)))
+	if j.LastError != "" {
+		return j.LastError + " (" + took + ")"
+	}
+	return fmt.Sprintf("exit %d (%s)", j.LastExitStatus, took)
+}
+
+// FormatDuration renders how long a run took, to a useful precision:
+// "5ms", "1.2s", "2m3s".
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }

@@ -225,3 +225,22 @@ func rawStatus(t *testing.T, sock, method, path string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+func TestCronJobStatus(t *testing.T) {
+	end := time.Date(2026, 11, 22, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		j    api.CronJob
+		want string
+	}{
+		{api.CronJob{}, "never"},
+		{api.CronJob{Running: true, PID: 12}, "running (pid 12)"},
+		{api.CronJob{Running: true}, "running"},
+		{api.CronJob{LastEnd: end, LastDuration: 1.234}, "exit 0 (1.2s)"},
+		{api.CronJob{LastEnd: end, LastExitStatus: 3, LastDuration: 0.0051}, "exit 3 (5ms)"},
+		{api.CronJob{LastEnd: end, LastExitStatus: -1, LastError: "terminated by SIGTERM", LastDuration: 125.4}, "terminated by SIGTERM (2m5s)"},
+	} {
+		if got := tc.j.Status(); got != tc.want {
+			t.Errorf("Status(%+v) = %q, want %q", tc.j, got, tc.want)
+		}
+	}
+}
