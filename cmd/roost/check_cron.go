@@ -112,7 +112,7 @@ func (r cronCheck) writeText(w io.Writer) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tSCHEDULE\tNEXT\tCOMMAND")
+	fmt.Fprintln(tw, "NAME\tSCHEDULE\tNEXT\tCOMMAND")
 	for _, j := range r.Jobs {
 		next := "at start"
 		if !j.Next.IsZero() {

@@ -22,9 +22,10 @@ overrides it): a user crontab, read again whenever it is saved.
 
   # name: backup
   30 2 * * 1-5  ./bin/backup --quiet
-  MAILTO=""                      # ignored: output goes to cron.log
+  # Comments take whole lines. MAILTO is ignored: output goes to cron.log.
   TZ=Europe/Berlin
-  0 9 * * mon   ./bin/report%to the team%   # after %: the job's stdin
+  # After a %, the rest is the job's input (each further % a newline):
+  0 9 * * mon   ./bin/report%to the team%
   @every 5m     ./bin/poll
   @reboot       ./bin/warm-cache
 
