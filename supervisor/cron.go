@@ -253,6 +253,21 @@ func (c *cronState) reload() {
 	}
 }
 
+// changedOnDisk reports whether the cron file on disk differs from the one
+// applied (or cannot be read).
+func (c *cronState) changedOnDisk() bool {
+	if c.path == "" {
+		return false
+	}
+	data, err := cronjobs.ReadFile(c.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return err != nil || !bytes.Equal(data, c.data)
+}
+
 // reportError logs why the cron file on disk was not applied, once per
 // distinct problem, and keeps it for `roost cron list`.
 func (c *cronState) reportError(err error) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"roost/config"
+	"roost/internal/procfs"
 	"roost/supervisor/api"
 )
 
@@ -161,7 +162,7 @@ func TestCronRunErrors(t *testing.T) {
 	if err := h.s.RunCronJob("busy"); api.CodeOf(err) != api.AlreadyStarted {
 		t.Errorf("run busy while it runs: %v, want ALREADY_STARTED", err)
 	}
-	if pi, err := readProcStat(j.PID); err != nil || pi.pgid != j.PID {
+	if pi, err := procfs.Read(j.PID); err != nil || pi.PGID != j.PID {
 		t.Errorf("job pid %d: %+v, %v; want the leader of its own process group", j.PID, pi, err)
 	}
 }
@@ -404,6 +405,30 @@ func TestCronWatcherAppliesSavedFile(t *testing.T) {
 	}
 	if n := len(h.s.Cron().Jobs); n != 2 {
 		t.Errorf("%d jobs after the save, want 2", n)
+	}
+}
+
+func TestCronChangedOnDisk(t *testing.T) {
+	cfg := cronConfig(t, "# name: one\n@yearly true\n")
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.cron.stop()
+	if s.cron.changedOnDisk() {
+		t.Error("changed right after New")
+	}
+	writeCron(t, cfg, "# name: two\n@yearly true\n")
+	if !s.cron.changedOnDisk() {
+		t.Error("an edit is not a change")
+	}
+	os.Remove(filepath.Join(cfg.Here, "cron"))
+	if !s.cron.changedOnDisk() {
+		t.Error("a removal is not a change")
+	}
+	s.cron.reload()
+	if s.cron.changedOnDisk() || len(s.Cron().Jobs) != 0 {
+		t.Errorf("after applying the removal: changed %v, %+v", s.cron.changedOnDisk(), s.Cron())
 	}
 }
 
