@@ -125,9 +125,9 @@ type Supervisord struct {
 	Identifier      string      `json:"identifier"`
 	Pos             Pos         `json:"pos"`
 
-	// ChildlogdirSet says childlogdir was written in the file, so
-	// Childlogdir is not the temp directory default. roost puts cron.log
-	// there when it is.
+	// ChildlogdirSet says Childlogdir was chosen (written in the file, or
+	// set by `roost run --managed`) rather than left at the temp directory
+	// default. roost puts cron.log there when it was.
 	ChildlogdirSet bool `json:"childlogdir_set,omitempty"`
 }
 

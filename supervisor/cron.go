@@ -44,9 +44,10 @@ import (
 // A line is prefixed and written to the log in one write, so lines of jobs
 // running at the same time never mix; a final line without a newline gets
 // one. cron.log is in the log directory: [supervisord] childlogdir when it
-// is written in the file, else the directory of [supervisord] logfile
-// (~/log under the master, which puts the main log there), else (logfile
-// NONE, syslog or a device) the temp directory, as roost-cron-UID.log. It
+// was chosen (config.Supervisord.ChildlogdirSet: written in the file, or
+// --logdir, ~/log, under the master), else the directory of [supervisord]
+// logfile, else (logfile NONE, syslog or a device) the temp directory, as
+// roost-cron-UID.log. It
 // rotates with [supervisord] logfile_maxbytes and logfile_backups (50MB and
 // 10 by default), like the main log.
 //

@@ -33,8 +33,8 @@ Each job runs as your user, in the project directory, with /bin/sh -c
 (SHELL= in the file changes that), in a process group of its own. A job
 still running when its next time comes is not started again (the skip is
 counted and logged). Its output goes to cron.log in the log directory
-(childlogdir if set, else beside the main log file), each line prefixed
-with the time and the job's name:
+(childlogdir if set, ~/log under the master, else beside the main log
+file), each line prefixed with the time and the job's name:
 
   2026-11-22 02:30:00 backup | dumped 3 tables
 

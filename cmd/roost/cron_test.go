@@ -365,3 +365,24 @@ func TestCheckCron(t *testing.T) {
 		t.Errorf("check examples/hello: exit %d:\n%s", code, out)
 	}
 }
+
+// TestCronManagedLogDir: under the master, cron.log goes to --logdir
+// unless the file sets childlogdir, even when it moves the main log.
+func TestCronManagedLogDir(t *testing.T) {
+	bin := roostBinary(t)
+	home := t.TempDir()
+	logDir := filepath.Join(home, "log")
+	runDir := t.TempDir()
+	conf := filepath.Join(home, "current", "supervisord.conf")
+	write(t, conf, "[supervisord]\nlogfile=%(here)s/main.log\n")
+	write(t, filepath.Join(home, "current", "cron"), "# name: hi\n@reboot echo managed\n")
+	sock := filepath.Join(runDir, "roost.sock")
+	cmd := exec.Command(bin, "run", "--managed", "--socket", sock, "--logdir", logDir, "-c", conf)
+	cmd.Dir = home
+	p := startProc(t, cmd)
+	dialWhenUp(t, sock, p)
+	waitFileHas(t, filepath.Join(logDir, "cron.log"), regexp.MustCompile(` hi \| managed\n`))
+	if out, code := ctlRoost(t, bin, "-s", sock, "cron", "log", "hi"); code != 0 || !strings.HasSuffix(out, " hi | managed\n") {
+		t.Errorf("cron log hi: exit %d, %q", code, out)
+	}
+}

@@ -41,12 +41,12 @@ func init() {
 			"Jobs run as the supervisor's user, in the configuration's directory. Their\n" +
 			"output goes to cron.log, one line per line with its time and the job's\n" +
 			"name, in the log directory: [supervisord] childlogdir when the file sets\n" +
-			"it, else the directory of [supervisord] logfile (~/log under the master),\n" +
-			"else the temp directory as roost-cron-UID.log; it rotates with logfile_maxbytes\n" +
-			"and logfile_backups. The cron file is re-read with the configuration (saved,\n" +
-			"HUP, update, reload); an invalid one is logged as cron:LINE: ... and the\n" +
-			"running jobs are kept. At shutdown cron jobs stop first: SIGTERM to the\n" +
-			"job's process group, SIGKILL 10 s later.\n\n" +
+			"it (with --managed: else --logdir), else the directory of [supervisord]\n" +
+			"logfile, else the temp directory as roost-cron-UID.log; it rotates with\n" +
+			"logfile_maxbytes and logfile_backups. The cron file is re-read with the\n" +
+			"configuration (saved, HUP, update, reload); an invalid one is logged as\n" +
+			"cron:LINE: ... and the running jobs are kept. At shutdown cron jobs stop\n" +
+			"first: SIGTERM to the job's process group, SIGKILL 10 s later.\n\n" +
 			"Run as root with [supervisord] user= set, roost drops to that user (and\n" +
 			"its groups) before anything else, as supervisord does.\n\n" +
 			"Exit status: 0 after a clean shutdown; 2 when the configuration is invalid\n" +
