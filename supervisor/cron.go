@@ -674,6 +674,11 @@ const lastMatchChunk = 64 << 10
 // reading backwards from its end, and how many bytes from the end the
 // first of them starts. A missing file has no lines.
 func lastMatching(path string, n int, match func([]byte) bool) ([]byte, int64, error) {
+	return lastMatchingBy(path, n, match, lastMatchChunk)
+}
+
+// lastMatchingBy is lastMatching reading chunk bytes at a time.
+func lastMatchingBy(path string, n int, match func([]byte) bool, chunk int64) ([]byte, int64, error) {
 	if n <= 0 {
 		return []byte{}, 0, nil
 	}
@@ -695,7 +700,9 @@ func lastMatching(path string, n int, match func([]byte) bool) ([]byte, int64, e
 	pos := size
 	var carry []byte // the start of the file's part after pos, up to its first line end
 	for pos > 0 && len(found) < n {
-		k := min(int64(lastMatchChunk), pos)
+		// A line longer than a chunk doubles the reads, so that copying
+		// the carry stays linear.
+		k := min(max(chunk, int64(len(carry))), pos)
 		pos -= k
 		data := make([]byte, k, k+int64(len(carry)))
 		if _, err := f.ReadAt(data, pos); err != nil {

@@ -502,3 +502,47 @@ func TestLastMatching(t *testing.T) {
 		t.Errorf("missing file: %q, %v", got, err)
 	}
 }
+
+// FuzzLastMatching checks the backward scan against a forward one, on
+// small chunks so that lines cross chunk boundaries.
+func FuzzLastMatching(f *testing.F) {
+	f.Add([]byte("a\nb\na\n"), uint8(2))
+	f.Add([]byte("no newline at the end"), uint8(1))
+	f.Add([]byte("\n\n\na\n"), uint8(5))
+	path := filepath.Join(f.TempDir(), "log")
+	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		match := func(l []byte) bool { return len(l) > 0 && l[0] == 'a' }
+		got, tail, err := lastMatchingBy(path, int(n), match, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines [][]byte
+		var starts []int
+		for i := 0; i < len(data); {
+			j := bytes.IndexByte(data[i:], '\n')
+			end := len(data)
+			if j >= 0 {
+				end = i + j + 1
+			}
+			if match(data[i:end]) {
+				lines, starts = append(lines, data[i:end]), append(starts, i)
+			}
+			i = end
+		}
+		k := max(0, len(lines)-int(n))
+		want := bytes.Join(lines[k:], nil)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("lastMatching(%q, %d) = %q, want %q", data, n, got, want)
+		}
+		wantTail := int64(0)
+		if k < len(lines) && n > 0 {
+			wantTail = int64(len(data) - starts[k])
+		}
+		if tail != wantTail {
+			t.Fatalf("lastMatching(%q, %d): tail %d, want %d", data, n, tail, wantTail)
+		}
+	})
+}
