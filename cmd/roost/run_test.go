@@ -283,7 +283,7 @@ func copyHello(t *testing.T, port int, goBin string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "hello")
 	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
-	for _, f := range []string{"supervisord.conf", "web.go"} {
+	for _, f := range []string{"supervisord.conf", "web.go", "cron"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "hello", f))
 		if err != nil {
 			t.Fatal(err)
@@ -334,6 +334,17 @@ func TestHelloExample(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("roost logs: %q", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The example's cron file runs too: its @reboot job has written its line.
+	for {
+		out, _, _ := roost(t, "-c", conf, "cron", "log", "booted")
+		if strings.Contains(out, " booted | started in "+dir+"\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("roost cron log booted: %q", out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
