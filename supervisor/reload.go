@@ -104,12 +104,16 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 	if err := s.checkMood(); err != nil { // a shutdown may have begun while we waited
 		return api.Changes{}, err
 	}
+	if slices.Contains(names, "all") {
+		names = nil
+	}
+	if len(names) == 0 {
+		// The cron file is re-read whether or not the configuration is valid.
+		s.cron.reload()
+	}
 	cfg, ch, err := s.reread()
 	if err != nil {
 		return api.Changes{}, err
-	}
-	if slices.Contains(names, "all") {
-		names = nil
 	}
 	if len(names) > 0 {
 		s.mu.RLock()
@@ -158,6 +162,7 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		old := s.cfg
 		s.cfg = cfg
 		s.mu.Unlock()
+		s.cron.configure(cfg)
 		s.noteProxies(old, cfg)
 	}
 	return out, nil
