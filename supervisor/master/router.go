@@ -153,6 +153,7 @@ type router struct {
 	pushed      map[string][]byte // the last verdict handed to each watcher, without its time
 	lastErr     string
 	installedAt time.Time
+	warned      map[string]bool // the problems the last render logged
 }
 
 func newRouter(m *Master) *router {
@@ -447,16 +448,26 @@ func (r *router) render(ctx context.Context) {
 		}
 		break
 	}
+	// Each problem is logged once, when it appears, not at every render.
+	warned := map[string]bool{}
+	logOnce := func(msg, name, section string) {
+		key := name + "\x00" + section + "\x00" + msg
+		warned[key] = true
+		if !r.warned[key] {
+			r.log.Warn("route left out: "+msg, "user", name, "section", section)
+		}
+	}
 	for _, w := range warns {
-		r.log.Warn("route left out: "+w.String(), "user", w.User, "section", w.Section)
+		logOnce(w.String(), w.User, w.Section)
 	}
 	for name, secs := range notes {
 		for sec, ns := range secs {
 			for _, n := range ns {
-				r.log.Warn("route left out: "+n, "user", name, "section", sec)
+				logOnce(n, name, sec)
 			}
 		}
 	}
+	r.warned = warned
 	r.publish(cfg, warns, notes)
 }
 
