@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -326,9 +327,12 @@ func TestServedAndCheckPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := map[RouteRef]bool{}
+	served := map[[2]string]bool{}
 	for _, r := range Served(conf) {
-		served[r] = true
+		served[[2]string{r.User, r.Section}] = true
+		if len(r.Upstreams) == 0 {
+			t.Errorf("%s [%s]: no upstreams read back", r.User, r.Section)
+		}
 	}
 	total := 0
 	for _, u := range in.Users {
@@ -338,13 +342,17 @@ func TestServedAndCheckPolicy(t *testing.T) {
 			for _, w := range ws {
 				left = left || (w.User == u.Name && w.Section == r.Section && strings.Contains(w.Message, "route is left out"))
 			}
-			if served[RouteRef{u.Name, r.Section}] == left {
-				t.Errorf("%s [%s]: served %v, left out %v", u.Name, r.Section, served[RouteRef{u.Name, r.Section}], left)
+			if served[[2]string{u.Name, r.Section}] == left {
+				t.Errorf("%s [%s]: served %v, left out %v", u.Name, r.Section, served[[2]string{u.Name, r.Section}], left)
 			}
 		}
 	}
 	if len(served) == 0 || len(served) == total {
 		t.Errorf("the ownership golden should serve some routes and refuse others: %d of %d", len(served), total)
+	}
+	basic, _, _ := Render(readInput(t, "testdata/basic.in.json"))
+	if got := fmt.Sprint(Served(basic)); got != "[{alice proxy:web [127.0.0.1:8000 127.0.0.1:8001]} {bob proxy:web [127.0.0.1:8100]}]" {
+		t.Errorf("Served(basic) = %s", got)
 	}
 	if err := CheckPolicy(in.Policy); err != nil {
 		t.Errorf("CheckPolicy: %v", err)

@@ -371,11 +371,19 @@ func policyOf(cfg *config.Master) nginx.Policy {
 // checkProxyPolicy validates roost.toml's [proxy] table as the renderer
 // will read it.
 func checkProxyPolicy(cfg *config.Master) error {
-	if err := nginx.CheckPolicy(policyOf(cfg)); err != nil {
-		return &config.Error{Diagnostics: []config.Diagnostic{{Pos: cfg.PosOf("proxy"), Section: "proxy",
-			Message: strings.TrimPrefix(err.Error(), "policy: ")}}}
+	err := nginx.CheckPolicy(policyOf(cfg))
+	if err == nil {
+		return nil
 	}
-	return nil
+	msg := strings.TrimPrefix(err.Error(), "policy: ")
+	d := config.Diagnostic{Pos: cfg.PosOf("proxy"), Section: "proxy", Message: msg}
+	if rest, ok := strings.CutPrefix(msg, "grants for "); ok {
+		// "grants for bob: hosts[0] …": the [user.bob] table's hosts.
+		if name, m, ok := strings.Cut(rest, ": "); ok && config.ValidateUserName(name) == nil {
+			d = config.Diagnostic{Pos: cfg.PosOf("user." + name + ".hosts"), Section: "user." + name, Key: "hosts", Message: m}
+		}
+	}
+	return &config.Error{Diagnostics: []config.Diagnostic{d}}
 }
 
 // exclude leaves a user's routes out of in (their names stay reserved).
@@ -474,9 +482,9 @@ func (r *router) render(ctx context.Context) {
 // publish records the outcome for the admin and hands each user their
 // verdict.
 func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[string]map[string][]string) {
-	served := map[nginx.RouteRef]bool{}
-	for _, ref := range nginx.Served(r.applied) {
-		served[ref] = true
+	served := map[[2]string][]string{}
+	for _, sr := range nginx.Served(r.applied) {
+		served[[2]string{sr.User, sr.Section}] = sr.Upstreams
 	}
 	now := time.Now()
 	summary := map[string]userProxy{}
@@ -502,7 +510,8 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 			}
 		}
 		for _, pr := range ur.info.Routes {
-			rs := api.ProxyRouteStatus{Section: pr.Section, Served: served[nginx.RouteRef{User: name, Section: pr.Section}]}
+			ups, ok := served[[2]string{name, pr.Section}]
+			rs := api.ProxyRouteStatus{Section: pr.Section, Served: ok, Upstreams: ups}
 			rs.Problems = append(rs.Problems, notes[name][pr.Section]...)
 			for _, w := range warns {
 				if w.User == name && w.Section == pr.Section {
@@ -511,7 +520,6 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 			}
 			if rs.Served {
 				sum.served++
-				rs.Upstreams = upstreamsIn(r.applied, name, pr.Section)
 			}
 			sum.routes++
 			for _, p := range rs.Problems {
@@ -547,26 +555,6 @@ func (r *router) hand(name string, st api.ProxyStatus) {
 	}
 	r.pushed[name] = b
 	w.setVerdict(st)
-}
-
-// upstreamsIn reads back the servers of a route's upstream block.
-func upstreamsIn(conf []byte, user, section string) []string {
-	var out []string
-	in := false
-	for _, l := range strings.Split(string(conf), "\n") {
-		switch {
-		case strings.HasPrefix(l, "# roost: user="):
-			in = l == "# roost: user="+user+" section="+section
-		case in && strings.HasPrefix(l, "    server "):
-			f := strings.Fields(strings.TrimSuffix(strings.TrimSpace(l), ";"))
-			if len(f) >= 2 {
-				out = append(out, strings.Trim(f[1], `"`))
-			}
-		case in && strings.HasPrefix(l, "server {"):
-			return out
-		}
-	}
-	return out
 }
 
 func unixOrZero(t time.Time) int64 {

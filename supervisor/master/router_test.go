@@ -364,3 +364,28 @@ func TestRouterRollback(t *testing.T) {
 		t.Errorf("alice is told her route is served: %+v", v)
 	}
 }
+
+// roost.toml's [proxy] policy is checked when the file is loaded (and by
+// roost master --check), with the file:line of the table.
+func TestCheckConfigProxyPolicy(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ body, want string }{
+		{"[proxy]\nenabled = true\nlisten = \"80; include /etc/passwd\"\n", "roost.toml:1: [proxy] listen"},
+		{"[proxy]\nhosts = [\"{user}.example.test;\"]\n", "roost.toml:1: [proxy] hosts[0]"},
+		{"[proxy]\n[user.alice]\nhosts = [\"a.test\"]\n[user.bob]\nhosts = [\"a.test\"]\n", "granted to both alice and bob"},
+	} {
+		f := filepath.Join(dir, "roost.toml")
+		if err := os.WriteFile(f, []byte(c.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := CheckConfig(f)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.body, err, c.want)
+		}
+	}
+	f := filepath.Join(dir, "roost.toml")
+	os.WriteFile(f, []byte("[proxy]\nenabled = true\nhosts = [\"{user}.example.test\"]\n"), 0o644)
+	if _, err := CheckConfig(f); err != nil {
+		t.Errorf("a valid [proxy]: %v", err)
+	}
+}
