@@ -523,7 +523,8 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 			}
 			sum.routes++
 			for _, p := range rs.Problems {
-				sum.problems = append(sum.problems, "["+pr.Section+"] "+p)
+				// The section is the user's text: sanitized for root's terminal.
+				sum.problems = append(sum.problems, "["+sanitize(pr.Section, 100)+"] "+p)
 			}
 			st.Routes = append(st.Routes, rs)
 		}
