@@ -142,6 +142,7 @@ type router struct {
 
 	status  atomic.Pointer[NginxStatus]
 	summary atomic.Pointer[map[string]userProxy]
+	renders atomic.Int64 // renders done, for tests to await one
 
 	// owned by run
 	watchers    map[string]*userWatcher
@@ -477,6 +478,7 @@ func (r *router) render(ctx context.Context) {
 	}
 	r.warned = warned
 	r.publish(cfg, warns, notes)
+	r.renders.Add(1)
 }
 
 // publish records the outcome for the admin and hands each user their

@@ -290,8 +290,9 @@ func TestRouterTestFailureBlamesUser(t *testing.T) {
 
 	// The same bytes again: no install, no reload.
 	inode := inodeOf(t, e.output)
+	n := e.m.router.renders.Load()
 	e.m.router.kick()
-	time.Sleep(2 * routerDelay)
+	waitFor(t, 10*time.Second, "a render", func() bool { return e.m.router.renders.Load() > n })
 	if e.reloadCount() != reloads || inodeOf(t, e.output) != inode {
 		t.Errorf("an unchanged render was installed again")
 	}
