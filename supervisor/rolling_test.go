@@ -16,11 +16,13 @@ import (
 	"roost/supervisor/api"
 )
 
-// freeBlock finds n consecutive free TCP ports on loopback.
+// freeBlock finds n consecutive free TCP ports on loopback, below the
+// ephemeral range (32768 and up): a client's ephemeral port would keep a
+// restarted server from binding its own.
 func freeBlock(t *testing.T, n int) int {
 	t.Helper()
 	for try := 0; try < 100; try++ {
-		base := 30000 + rand.IntN(30000)
+		base := 10000 + rand.IntN(22000)
 		var lns []net.Listener
 		ok := true
 		for i := 0; i < n && ok; i++ {

@@ -31,13 +31,16 @@ type proxyEnv struct {
 	reloads string // a file reload_command appends a line to
 }
 
-// freeRange finds 100 free ports for the users' blocks.
+// freeRange finds 100 free ports for the users' blocks, below the
+// ephemeral range (32768 and up), where a client's port would keep a
+// restarted app from binding its own; and away from the 20000s, which the
+// other master tests' default blocks use.
 func freeRange(t *testing.T) int {
 	t.Helper()
 	for try := 0; try < 100; try++ {
-		base := 30000 + 100*rand.IntN(300)
+		base := 10000 + 100*rand.IntN(100)
 		ok := true
-		for p := base; p < base+30 && ok; p++ {
+		for p := base; p < base+100 && ok; p++ {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 			if err != nil {
 				ok = false
