@@ -187,9 +187,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	code := b.main(ctx)
-	fmt.Fprintln(stdout, "bench: report:", b.o.out)
-	return code
+	return b.main(ctx, stdout)
 }
 
 // exitOn prints err, if any, and returns the exit status it implies.
@@ -271,7 +269,7 @@ func repoRoot() (string, error) {
 }
 
 // main runs the plan and writes the report; it returns the exit status.
-func (b *bench) main(ctx context.Context) int {
+func (b *bench) main(ctx context.Context, stdout io.Writer) int {
 	if b.o.out == "" {
 		b.o.out = filepath.Join(b.root, "BENCHMARKS.md")
 	}
@@ -323,6 +321,7 @@ func (b *bench) main(ctx context.Context) int {
 		fmt.Fprintln(b.stderr, "bench:", err)
 		return 1
 	}
+	fmt.Fprintln(stdout, "bench: wrote", b.o.out)
 	if b.o.out == filepath.Join(b.root, "BENCHMARKS.md") {
 		if err := b.updateReadme(); err != nil {
 			fmt.Fprintln(b.stderr, "bench:", err)
