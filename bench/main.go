@@ -301,6 +301,12 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) int {
 		fmt.Fprintln(b.stderr, "bench:", err)
 		return 1
 	}
+	nofile, err := raiseNoFile()
+	if err != nil {
+		fmt.Fprintln(b.stderr, "bench:", err)
+		return 1
+	}
+	b.versions["nofile"] = strconv.FormatUint(nofile, 10)
 	loadBefore := loadAvg()
 	if err := b.setup(ctx); err != nil {
 		fmt.Fprintln(b.stderr, "bench:", err)

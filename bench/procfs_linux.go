@@ -430,3 +430,19 @@ func osName() string {
 	}
 	return "unknown"
 }
+
+// raiseNoFile sets the soft RLIMIT_NOFILE to the hard limit (at most 1<<20)
+// and returns it. Calling Setrlimit also stops Go from restoring the
+// original soft limit in the processes it starts, so both daemons inherit
+// this one: 1000 programs need a few thousand descriptors.
+func raiseNoFile() (uint64, error) {
+	var l unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &l); err != nil {
+		return 0, fmt.Errorf("getrlimit(RLIMIT_NOFILE): %w", err)
+	}
+	l.Cur = min(l.Max, 1<<20)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: l.Cur, Max: l.Max}); err != nil {
+		return 0, fmt.Errorf("setrlimit(RLIMIT_NOFILE): %w", err)
+	}
+	return l.Cur, nil
+}

@@ -339,7 +339,7 @@ func (b *bench) report(loadBefore, loadAfter string, elapsed time.Duration, inte
 	p("## Method\n\n")
 	p("- One command, `go run ./bench`, builds roost once (`go build -o WORK/roost ./cmd/roost`) and runs the binary; nothing is timed through `go run`. It installs nothing: a missing prerequisite is named with the command that installs it.\n")
 	p("- Both daemons run the *same generated supervisord.conf*, unchanged, in the foreground (`supervisord -n -c FILE`, `roost run -c FILE`), one at a time, in an order that swaps on every run; the work dir is reset between them.\n")
-	p("- Workloads: N programs `command=/bin/sleep infinity`, `startsecs=0`, `autorestart=true`, `redirect_stderr=true`, one log file each; a numbered-line writer (the bench binary itself) for the log; `/bin/sh -c 'printf x >>FILE;exit 1'` for the crash loop.\n")
+	p("- Workloads: `[supervisord]` keeps its defaults apart from paths (so supervisord's minfds stays 1024; it closes every fd below minfds in each child it forks); N programs `command=/bin/sleep infinity`, `startsecs=0`, `autorestart=true`, `redirect_stderr=true`, one log file each; a numbered-line writer (the bench binary itself) for the log; `/bin/sh -c 'printf x >>FILE;exit 1'` for the crash loop.\n")
 	p("- Each session (one daemon, one N) measures, in order: start-up, then an idle window (CPU, context switches, then memory), ctl round trips, `restart`, and for N=%d kill -9 recovery. Runs per daemon and N: %d; ctl calls per session: %d (%d for N > 100); restarts: %d; kills: %d. Log runs: %d of %s; crash-loop windows: %d of %s.\n",
 		b.o.killN, b.o.runs, b.o.ctlRepsSm, b.o.ctlRepsLg, b.o.restartReps, b.o.killReps, b.o.logRuns, uMiB.format(float64(b.o.logBytes)/1024), b.o.crashRuns, b.o.crashWindow)
 	p("- Everything is read from /proc of the daemon's pid: VmRSS (status), Pss (smaps_rollup), CPU time (schedstat of each thread; utime+stime when a thread exited), context switches (status of each thread). A daemon's programs are not counted.\n")
@@ -358,6 +358,7 @@ func (b *bench) report(loadBefore, loadAfter string, elapsed time.Duration, inte
 		roostV += " at commit " + c
 	}
 	p("| roost | %s |\n", roostV)
+	p("| open files limit (soft, both daemons) | %s |\n", b.versions["nofile"])
 	p("| load average | %s before, %s after |\n\n", loadBefore, loadAfter)
 
 	notes := append([]string(nil), b.res.notes...)
