@@ -4,6 +4,13 @@
 //
 // Parsing happens once; every later consumer works on the typed fields here.
 // Every error and warning carries the file and line it came from.
+//
+// Paths in the model are absolute. supervisord keeps a relative
+// stdout_logfile, directory= or childlogdir relative and opens it against its
+// working directory; roost (which, like supervisord -n, never changes
+// directory) resolves such paths once, at load time, against
+// LoadOptions.Dir, so the model names the same files supervisord would open.
+// The golden tests store supervisord's results resolved the same way.
 package config
 
 import (
@@ -96,7 +103,10 @@ type Config struct {
 
 // Supervisord is the [supervisord] section.
 type Supervisord struct {
-	Logfile         string      `json:"logfile"` // "" when logging is off (NONE)
+	// Logfile is the main log: an absolute path, "syslog", or "" when
+	// logging is off (NONE; roost's reading, supervisord would write a file
+	// named NONE).
+	Logfile         string      `json:"logfile"`
 	LogfileMaxBytes int64       `json:"logfile_maxbytes"`
 	LogfileBackups  int         `json:"logfile_backups"`
 	LogLevel        string      `json:"loglevel"` // critical, error, warn, info, debug, trace, blather
@@ -165,11 +175,34 @@ type Group struct {
 	Programs  []string   `json:"programs"` // program names, in the group's order
 	Processes []*Process `json:"processes"`
 	Pos       Pos        `json:"pos"` // the section header
+
+	// Listener is set for an [eventlistener:x] pool.
+	Listener *EventListener `json:"listener,omitempty"`
+	// FCGI is set for an [fcgi-program:x] group.
+	FCGI *FCGISocket `json:"fcgi,omitempty"`
+}
+
+// EventListener holds what [eventlistener:x] adds to a group. roost parses
+// and validates it but does not run event listeners yet.
+type EventListener struct {
+	BufferSize    int      `json:"buffer_size"`
+	Events        []string `json:"events"`         // event type names, upper case, sorted
+	ResultHandler string   `json:"result_handler"` // "module:function", as written
+}
+
+// FCGISocket is the socket of an [fcgi-program:x]. roost parses and
+// validates it but does not run FastCGI programs yet.
+type FCGISocket struct {
+	URL     string `json:"url"`               // "unix:///abs/path.sock" or "tcp://host:port"
+	Backlog int    `json:"backlog,omitempty"` // 0: the default (SOMAXCONN)
+	Owner   string `json:"owner,omitempty"`   // "user[:group]" as written
+	Mode    int    `json:"mode"`              // unix sockets: default 0700; -1 for tcp
 }
 
 // LogConfig describes one output stream of a process.
 type LogConfig struct {
-	// File is the log path. "" means NONE (output is discarded) unless Auto is set.
+	// File is the log path, absolute. "" means NONE (output is discarded)
+	// unless Auto is set.
 	File string `json:"file,omitempty"`
 	// Auto is set for AUTO: the runtime picks a file in childlogdir.
 	Auto            bool  `json:"auto"`
@@ -283,6 +316,23 @@ func (c *Config) Processes() []*Process {
 	var out []*Process
 	for _, g := range c.Groups {
 		out = append(out, g.Processes...)
+	}
+	return out
+}
+
+// ProcessesOf returns the processes made from the [program:name] section,
+// whatever group they are in.
+func (c *Config) ProcessesOf(program string) []*Process {
+	var out []*Process
+	for _, g := range c.Groups {
+		if g.Kind != KindProgram {
+			continue
+		}
+		for _, p := range g.Processes {
+			if p.Program == program {
+				out = append(out, p)
+			}
+		}
 	}
 	return out
 }

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"roost/config"
+)
+
+// `roost check [-c FILE] [--json]`: parse and validate a configuration the
+// way `roost run` would, print every error and warning as
+// "file:line: [section] key: message", then the processes it resolves to.
+// Exit 0 when the file is usable (warnings allowed), 1 when it is not, 2 for
+// a usage error (bad flags, no configuration found).
+
+func init() {
+	commands = append(commands, &cli.Command{
+		Name:      "check",
+		Usage:     "parse and validate a supervisord.conf; print file:line errors and the resolved processes",
+		ArgsUsage: " ",
+		Description: "With no -c, the configuration is found like supervisorctl finds it:\n" +
+			"./supervisord.conf, ./etc/supervisord.conf, /etc/supervisord.conf,\n" +
+			"/etc/supervisor/supervisord.conf. Exit status: 0 valid (warnings allowed),\n" +
+			"1 invalid, 2 usage error.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "configuration", Aliases: []string{"c"}, Usage: "the configuration `FILE`"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object: {valid, file, errors, warnings, processes, proxies}"},
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return cli.Exit("roost check: "+err.Error(), 2)
+		},
+		Action: checkCommand,
+	})
+}
+
+func checkCommand(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit(fmt.Sprintf("roost check: unexpected argument %q; use -c FILE", c.Args().First()), 2)
+	}
+	path := c.String("configuration")
+	if path == "" {
+		cwd, err := os.Getwd()
+		if err != nil {
+			return cli.Exit("roost check: "+err.Error(), 2)
+		}
+		if path, err = config.Find(cwd); err != nil {
+			return cli.Exit("roost check: "+err.Error(), 2)
+		}
+	}
+	cfg, err := config.Load(path, config.LoadOptions{})
+	var cerr *config.Error
+	if err != nil && !errors.As(err, &cerr) {
+		return cli.Exit(fmt.Sprintf("roost check: %s: %v", path, err), 1)
+	}
+	out := c.App.Writer
+	abs, _ := filepath.Abs(path)
+	if cwd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+			path = rel
+		}
+	}
+	if c.Bool("json") {
+		if werr := writeCheckJSON(out, abs, cfg, cerr); werr != nil {
+			return cli.Exit("roost check: "+werr.Error(), 1)
+		}
+	} else {
+		writeCheckText(out, path, cfg, cerr)
+	}
+	if cerr != nil {
+		return cli.Exit("", 1)
+	}
+	return nil
+}
+
+func writeCheckText(w io.Writer, path string, cfg *config.Config, cerr *config.Error) {
+	if cerr != nil {
+		for _, d := range cerr.Diagnostics {
+			fmt.Fprintln(w, d.String())
+		}
+		fmt.Fprintf(w, "%s: invalid: %d error(s)\n", path, len(cerr.Diagnostics))
+		return
+	}
+	for _, d := range cfg.Warnings {
+		fmt.Fprintln(w, "warning: "+d.String())
+	}
+	procs := cfg.Processes()
+	fmt.Fprintf(w, "%s: valid: %d process(es) in %d group(s)", path, len(procs), len(cfg.Groups))
+	if len(cfg.Warnings) > 0 {
+		fmt.Fprintf(w, ", %d warning(s)", len(cfg.Warnings))
+	}
+	fmt.Fprintln(w)
+	if len(procs) == 0 {
+		return
+	}
+	withUser := false
+	for _, p := range procs {
+		withUser = withUser || p.User != ""
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	head := "NAME\tAUTOSTART\tPRIORITY\tSTDOUT\t"
+	if withUser {
+		head += "USER\t"
+	}
+	fmt.Fprintln(tw, head+"COMMAND")
+	for _, g := range cfg.Groups {
+		for _, p := range g.Processes {
+			auto := "yes"
+			if !p.Autostart {
+				auto = "no"
+			}
+			if g.Kind != config.KindProgram {
+				auto = "not run (" + string(g.Kind) + ")"
+			}
+			row := fmt.Sprintf("%s\t%s\t%d\t%s\t", p.Namespec(), auto, p.Priority, logName(p.Stdout, p.RedirectStderr))
+			if withUser {
+				row += orDash(p.User) + "\t"
+			}
+			fmt.Fprintln(tw, row+oneLine(p.Command))
+		}
+	}
+	tw.Flush()
+	for _, px := range cfg.Proxies {
+		var names []string
+		for _, p := range cfg.ProcessesOf(px.Program) {
+			names = append(names, p.Namespec())
+		}
+		fmt.Fprintf(w, "proxy %s: %s -> %s", px.Name, strings.Join(px.Hosts, " "), strings.Join(names, " "))
+		for _, s := range px.Static {
+			fmt.Fprintf(w, "; %s -> %s", s.Prefix, s.Dir)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// logName says where a stream goes, for the table.
+func logName(l config.LogConfig, withStderr bool) string {
+	s := l.File
+	switch {
+	case l.Auto:
+		s = "AUTO"
+	case s == "" && l.Syslog:
+		s = "syslog"
+	case s == "":
+		s = "NONE"
+	}
+	if withStderr {
+		s += " (+stderr)"
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine shows a multi-line command on one line.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", `\n`) }
+
+// checkDiag is a diagnostic as --json prints it: its parts and its text.
+type checkDiag struct {
+	config.Diagnostic
+	Text string `json:"text"`
+}
+
+// checkProcess is a process as --json prints it.
+type checkProcess struct {
+	Name          string   `json:"name"` // the namespec, e.g. "app:web_01"
+	Group         string   `json:"group"`
+	Program       string   `json:"program"`
+	Kind          string   `json:"kind"` // program, eventlistener or fcgi-program
+	Command       string   `json:"command"`
+	Argv          []string `json:"argv"`
+	Autostart     bool     `json:"autostart"`
+	Priority      int      `json:"priority"`
+	User          string   `json:"user,omitempty"`
+	Directory     string   `json:"directory,omitempty"`
+	StdoutLogfile string   `json:"stdout_logfile"`
+	StderrLogfile string   `json:"stderr_logfile"`
+}
+
+func writeCheckJSON(w io.Writer, path string, cfg *config.Config, cerr *config.Error) error {
+	type result struct {
+		Valid     bool            `json:"valid"`
+		File      string          `json:"file"`
+		Errors    []checkDiag     `json:"errors"`
+		Warnings  []checkDiag     `json:"warnings"`
+		Processes []checkProcess  `json:"processes"`
+		Proxies   []*config.Proxy `json:"proxies"`
+	}
+	r := result{Valid: cerr == nil, File: path, Errors: []checkDiag{}, Warnings: []checkDiag{}, Processes: []checkProcess{}, Proxies: []*config.Proxy{}}
+	if cerr != nil {
+		for _, d := range cerr.Diagnostics {
+			r.Errors = append(r.Errors, checkDiag{d, d.String()})
+		}
+	} else {
+		for _, d := range cfg.Warnings {
+			r.Warnings = append(r.Warnings, checkDiag{d, d.String()})
+		}
+		for _, g := range cfg.Groups {
+			for _, p := range g.Processes {
+				r.Processes = append(r.Processes, checkProcess{
+					Name: p.Namespec(), Group: p.Group, Program: p.Program, Kind: string(g.Kind),
+					Command: p.Command, Argv: p.Argv, Autostart: p.Autostart, Priority: p.Priority,
+					User: p.User, Directory: p.Directory,
+					StdoutLogfile: logName(p.Stdout, false), StderrLogfile: stderrName(p),
+				})
+			}
+		}
+		if cfg.Proxies != nil {
+			r.Proxies = cfg.Proxies
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// stderrName says where stderr goes.
+func stderrName(p *config.Process) string {
+	if p.RedirectStderr {
+		return "stdout"
+	}
+	return logName(p.Stderr, false)
+}

@@ -1,0 +1,153 @@
+package config
+
+import (
+	"slices"
+)
+
+// Changes is what Diff found between two configurations, with supervisord's
+// reloadConfig semantics: groups are compared by name; a group present in
+// both is changed when its priority, kind, listener or socket settings, or
+// any of its process configurations differ.
+type Changes struct {
+	Added   []*Group      // groups only in the new configuration, in its order
+	Changed []GroupChange // groups in both that differ, in the new configuration's order
+	Removed []*Group      // groups only in the old configuration, in its order
+	// Proxies is true when the [proxy:x] sections differ: the master must
+	// re-render nginx, even if no process changed.
+	Proxies bool
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool {
+	return len(c.Added) == 0 && len(c.Changed) == 0 && len(c.Removed) == 0 && !c.Proxies
+}
+
+// GroupChange describes one changed group, down to its processes, so the
+// runtime can restart only what changed. supervisord itself restarts the
+// whole group; the lists let roost do better when it chooses to.
+type GroupChange struct {
+	Old, New *Group
+	Added    []*Process // processes only in New, in New's order
+	Changed  []*Process // processes in both whose configuration differs (from New)
+	Removed  []*Process // processes only in Old, in Old's order
+}
+
+// Diff compares two configurations. old may be nil (everything is added).
+func Diff(old, new *Config) Changes {
+	var c Changes
+	var oldGroups, newGroups []*Group
+	var oldProxies, newProxies []*Proxy
+	if old != nil {
+		oldGroups, oldProxies = old.Groups, old.Proxies
+	}
+	if new != nil {
+		newGroups, newProxies = new.Groups, new.Proxies
+	}
+	oldByName := map[string]*Group{}
+	for _, g := range oldGroups {
+		oldByName[g.Name] = g
+	}
+	newByName := map[string]*Group{}
+	for _, g := range newGroups {
+		newByName[g.Name] = g
+		og, ok := oldByName[g.Name]
+		if !ok {
+			c.Added = append(c.Added, g)
+			continue
+		}
+		if !sameGroup(og, g) {
+			c.Changed = append(c.Changed, groupChange(og, g))
+		}
+	}
+	for _, g := range oldGroups {
+		if _, ok := newByName[g.Name]; !ok {
+			c.Removed = append(c.Removed, g)
+		}
+	}
+	c.Proxies = !slices.EqualFunc(oldProxies, newProxies, sameProxy)
+	return c
+}
+
+func groupChange(og, ng *Group) GroupChange {
+	gc := GroupChange{Old: og, New: ng}
+	oldP := map[string]*Process{}
+	for _, p := range og.Processes {
+		oldP[p.Name] = p
+	}
+	newP := map[string]bool{}
+	for _, p := range ng.Processes {
+		newP[p.Name] = true
+		switch op, ok := oldP[p.Name]; {
+		case !ok:
+			gc.Added = append(gc.Added, p)
+		case !SameProcess(op, p):
+			gc.Changed = append(gc.Changed, p)
+		}
+	}
+	for _, p := range og.Processes {
+		if !newP[p.Name] {
+			gc.Removed = append(gc.Removed, p)
+		}
+	}
+	return gc
+}
+
+// sameGroup is ProcessGroupConfig.__eq__ (and the event listener pool's and
+// FastCGI group's): name, priority, kind, their extra settings and the
+// process configurations in order.
+func sameGroup(a, b *Group) bool {
+	if a.Name != b.Name || a.Priority != b.Priority || a.Kind != b.Kind {
+		return false
+	}
+	if (a.Listener == nil) != (b.Listener == nil) || (a.FCGI == nil) != (b.FCGI == nil) {
+		return false
+	}
+	if a.Listener != nil && (a.Listener.BufferSize != b.Listener.BufferSize ||
+		a.Listener.ResultHandler != b.Listener.ResultHandler || !slices.Equal(a.Listener.Events, b.Listener.Events)) {
+		return false
+	}
+	if a.FCGI != nil && a.FCGI.URL != b.FCGI.URL {
+		return false
+	}
+	return slices.EqualFunc(a.Processes, b.Processes, SameProcess)
+}
+
+// SameProcess is supervisord's ProcessConfig.__eq__: every option that
+// reaches the process is compared, except that a log file that is AUTO on
+// either side is not (supervisord skips attributes that are Automatic). The
+// source position, the program name and process_num are not options and
+// are ignored; the environment is compared as a set of variables.
+func SameProcess(a, b *Process) bool {
+	if a.Name != b.Name || a.User != b.User || a.Command != b.Command || a.Directory != b.Directory ||
+		a.Umask != b.Umask || a.Priority != b.Priority || a.Autostart != b.Autostart ||
+		a.Autorestart != b.Autorestart || a.StartSecs != b.StartSecs || a.StartRetries != b.StartRetries ||
+		a.StopSignal != b.StopSignal || a.StopWaitSecs != b.StopWaitSecs || a.StopAsGroup != b.StopAsGroup ||
+		a.KillAsGroup != b.KillAsGroup || a.RedirectStderr != b.RedirectStderr || a.ServerURL != b.ServerURL ||
+		!slices.Equal(a.ExitCodes, b.ExitCodes) {
+		return false
+	}
+	return sameLog(a.Stdout, b.Stdout) && sameLog(a.Stderr, b.Stderr) && sameEnv(a.Environment, b.Environment)
+}
+
+func sameLog(a, b LogConfig) bool {
+	if !a.Auto && !b.Auto && a.File != b.File {
+		return false
+	}
+	return a.MaxBytes == b.MaxBytes && a.Backups == b.Backups && a.CaptureMaxBytes == b.CaptureMaxBytes &&
+		a.EventsEnabled == b.EventsEnabled && a.Syslog == b.Syslog
+}
+
+func sameEnv(a, b Environment) bool {
+	as, bs := a.Strings(), b.Strings()
+	slices.Sort(as)
+	slices.Sort(bs)
+	return slices.Equal(as, bs)
+}
+
+func sameProxy(a, b *Proxy) bool {
+	if a.Name != b.Name || a.Program != b.Program || a.Websocket != b.Websocket ||
+		a.MaxBodySize != b.MaxBodySize || a.HealthPath != b.HealthPath || !slices.Equal(a.Hosts, b.Hosts) {
+		return false
+	}
+	return slices.EqualFunc(a.Static, b.Static, func(x, y StaticRoute) bool { return x.Prefix == y.Prefix && x.Dir == y.Dir })
+}

@@ -1,0 +1,202 @@
+package logrotate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"unicode/utf8"
+)
+
+// DefaultMaxLine is the longest line a LineWriter passes whole when
+// NewLineWriter is given maxLine <= 0.
+const DefaultMaxLine = 64 << 10
+
+// readSize is the room Copy keeps for each read: a default pipe's capacity,
+// the most one read of it returns. (A bigger pipe would save some CPU, but
+// F_SETPIPE_SZ counts against the user's pipe-user-pages-soft, past which
+// all their new pipes get one page: not a cost a log copier should impose.)
+const readSize = 64 << 10
+
+// LineWriter sits between a program's pipe and a Sink. It passes whole lines
+// to its destination in as few writes as possible (one per Copy read, one per
+// buffer-full of a Write, plus one per cut line), keeps a trailing partial line until its
+// newline arrives or Flush, and cuts a line longer than maxLine: the first
+// maxLine bytes (fewer, to keep a UTF-8 character whole) are written followed
+// by the marker
+//
+//	…[roost: line cut at N bytes]
+//
+// and a newline, and the rest of the line goes on as a new line, cut again if
+// it is still too long. No byte is dropped and nothing is buffered beyond
+// maxLine plus one read.
+//
+// Write and Copy must not be called concurrently with each other; Flush may
+// be called from any goroutine at any time (at process exit, while Copy still
+// waits on a pipe that a grandchild holds open).
+type LineWriter struct {
+	mu     sync.Mutex
+	dst    io.Writer
+	max    int
+	marker []byte
+	saved  []byte // what the marker overwrites while it is written in place
+	buf    []byte // buf[:n] unwritten data; buf[size:] is room for the marker
+	size   int
+	n      int
+}
+
+// NewLineWriter returns a LineWriter that writes whole lines to dst, cutting
+// lines longer than maxLine bytes (DefaultMaxLine when maxLine <= 0).
+func NewLineWriter(dst io.Writer, maxLine int) *LineWriter {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLine
+	}
+	marker := fmt.Appendf(nil, "…[roost: line cut at %d bytes]\n", maxLine)
+	size := readSize + maxLine
+	return &LineWriter{
+		dst:    dst,
+		max:    maxLine,
+		marker: marker,
+		saved:  make([]byte, len(marker)),
+		buf:    make([]byte, size+len(marker)),
+		size:   size,
+	}
+}
+
+// Write passes the whole lines of what it has (held bytes, then p) to the
+// destination and keeps the trailing partial line. It consumes all of p even
+// when the destination fails, and returns the destination's first error.
+func (w *LineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	total := len(p)
+	var firstErr error
+	for len(p) > 0 {
+		k := copy(w.buf[w.n:w.size], p)
+		w.n += k
+		p = p[k:]
+		if err := w.process(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return total, firstErr
+}
+
+// Flush writes the held partial line, if any, as it is (no newline is
+// added, as supervisord adds none).
+func (w *LineWriter) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == 0 {
+		return nil
+	}
+	_, err := w.dst.Write(w.buf[:w.n])
+	w.n = 0
+	return err
+}
+
+// process writes every whole line in buf[:n], cutting those longer than max,
+// and moves the trailing partial line to the front. Callers hold mu.
+//
+// It finds line ends with one LastIndexByte per window of max+1 bytes rather
+// than one search per line: a window that holds a newline proves that every
+// line ending inside it fits, so short lines cost nothing each.
+func (w *LineWriter) process() error {
+	data := w.buf[:w.n]
+	start, pos := 0, 0 // first unwritten byte; start of the line being checked
+	var firstErr error
+	for {
+		end := min(pos+w.max+1, len(data))
+		if j := bytes.LastIndexByte(data[pos:end], '\n'); j >= 0 {
+			pos += j + 1
+			continue
+		}
+		if end-pos <= w.max {
+			break // a partial line that may still end in time
+		}
+		cut := w.cutPoint(data, pos)
+		if err := w.writeCut(start, cut); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		start, pos = cut, cut
+	}
+	if pos > start {
+		if _, err := w.dst.Write(data[start:pos]); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	w.n = copy(w.buf, data[pos:])
+	return firstErr
+}
+
+// cutPoint returns where to cut the over-long line starting at pos: after
+// max bytes, or up to 3 bytes earlier so as not to split a UTF-8 character.
+func (w *LineWriter) cutPoint(data []byte, pos int) int {
+	c := pos + w.max
+	for i := 0; i < utf8.UTFMax && c-i > pos; i++ {
+		if utf8.RuneStart(data[c-i]) {
+			return c - i
+		}
+	}
+	return c
+}
+
+// writeCut writes buf[start:cut] followed by the marker in one Write, putting
+// the marker in place after cut for the duration of the call.
+func (w *LineWriter) writeCut(start, cut int) error {
+	m := len(w.marker)
+	copy(w.saved, w.buf[cut:cut+m])
+	copy(w.buf[cut:], w.marker)
+	_, err := w.dst.Write(w.buf[start : cut+m])
+	copy(w.buf[cut:], w.saved)
+	return err
+}
+
+// Copy reads from r (a program's pipe) into w until EOF, with w's own buffer
+// as the only one, then flushes w. It is the whole body of a per-stream
+// copier goroutine. When the destination fails, Copy keeps reading and drops
+// what it cannot write, so the program never blocks on a full pipe; the first
+// such error is returned at EOF, with the number of bytes lost.
+func Copy(w *LineWriter, r io.Reader) error {
+	var (
+		writeErr error
+		lost     int64
+	)
+	for {
+		w.mu.Lock()
+		n0 := w.n
+		w.mu.Unlock()
+		// Only this goroutine writes buf[n0:]; a concurrent Flush only reads
+		// buf[:n0] and may reset n, which is checked below.
+		k, rerr := r.Read(w.buf[n0:w.size])
+		if k > 0 {
+			w.mu.Lock()
+			if w.n != n0 {
+				copy(w.buf[w.n:], w.buf[n0:n0+k])
+			}
+			w.n += k
+			err := w.process()
+			w.mu.Unlock()
+			if err != nil {
+				lost += int64(k)
+				if writeErr == nil {
+					writeErr = err
+				}
+			}
+		}
+		if rerr != nil {
+			ferr := w.Flush()
+			if writeErr == nil {
+				writeErr = ferr
+			}
+			if writeErr != nil {
+				writeErr = fmt.Errorf("copy log: about %d bytes lost: %w", lost, writeErr)
+			}
+			if errors.Is(rerr, io.EOF) {
+				return writeErr
+			}
+			return errors.Join(fmt.Errorf("copy log: read: %w", rerr), writeErr)
+		}
+	}
+}
