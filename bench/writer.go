@@ -25,9 +25,11 @@ const (
 
 // Each line the writer prints is lineLen bytes: a 10-digit line number, a
 // space, filler and a newline, so that any loss, reordering or split line
-// is countable in the log files.
+// is countable in the log files. 97 is prime: with 100-byte lines 50MB
+// (52428800 bytes) is a whole number of both lines and 64 KiB writes, so a
+// log rotated at exactly 50MB would never show a split line, by coincidence.
 const (
-	lineLen = 100
+	lineLen = 97
 	digits  = 10
 	// writeChunk is the writer's write size: the pipe's default capacity.
 	writeChunk = 64 << 10
