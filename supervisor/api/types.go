@@ -257,8 +257,8 @@ type Event struct {
 	Type    string `json:"type"` // "PROCESS_STATE_RUNNING", "SUPERVISOR_STATE_CHANGE_STOPPING", ...
 	Name    string `json:"name,omitempty"`
 	Group   string `json:"group,omitempty"`
-	From    State  `json:"from,omitempty"`
-	To      State  `json:"to,omitempty"`
+	From    State  `json:"from"`
+	To      State  `json:"to"`
 	PID     int    `json:"pid,omitempty"`
 	Message string `json:"message,omitempty"`
 }
@@ -341,7 +341,8 @@ type Backend interface {
 	// FollowProcessLog writes the last tail bytes of the log, then every new
 	// byte, to w until ctx ends. It survives rotation and restarts.
 	FollowProcessLog(ctx context.Context, name string, stream Stream, tail int64, w io.Writer) error
-	// ClearProcessLogs truncates a process's logs and removes their backups.
+	// ClearProcessLogs truncates a process's logs, keeping rotated backups, as
+	// supervisord's clearProcessLogs does.
 	ClearProcessLogs(name string) error
 	// ClearAllProcessLogs clears every process's logs.
 	ClearAllProcessLogs() []Result

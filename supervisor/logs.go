@@ -1,0 +1,204 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"roost/config"
+	"roost/logrotate"
+	"roost/supervisor/api"
+)
+
+// Program logs.
+//
+// Each (process, stream) has one sink, opened when its configuration is
+// applied and kept across restarts of the process; only a change of its
+// path (or the process's removal) closes it. Output is appended: log files
+// survive restarts of the program and of the supervisor.
+//
+// AUTO logs. supervisord names them NAME-STREAM---IDENT-RANDOM.log in
+// childlogdir and deletes them all when it starts, so every restart of
+// supervisord loses the logs. roost keeps supervisord's prefix without the
+// random part: NAME-STREAM---IDENT.log (GROUP_NAME-… for a process of a
+// [group:x]), a stable name that survives restarts and is appended to, and
+// nothing is deleted at start (nocleanup has nothing left to do).
+
+// procLogs are a process's sinks. stderr is stdout's sink with
+// redirect_stderr, and nil with NONE (output is drained and dropped).
+type procLogs struct {
+	stdout, stderr *logrotate.Sink
+	err            error // a sink could not be opened: reported as a spawn error
+
+	mu   sync.Mutex
+	idle [2]*logrotate.LineWriter // per stream, a line writer no copier is using
+}
+
+// lineWriter returns a line writer for a stream's next copier: the idle
+// one when there is one, so restarts do not allocate (a second one exists
+// only while an old copier still runs because a grandchild holds the old
+// pipe). nil for a stream without a sink (NONE).
+func (l *procLogs) lineWriter(st api.Stream) *logrotate.LineWriter {
+	sk := l.sink(st)
+	if sk == nil {
+		return nil
+	}
+	i := streamIndex(st)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lw := l.idle[i]; lw != nil {
+		l.idle[i] = nil
+		return lw
+	}
+	return logrotate.NewLineWriter(sk, maxLine)
+}
+
+func streamIndex(st api.Stream) int {
+	if st == api.Stderr {
+		return 1
+	}
+	return 0
+}
+
+// copy is one stream's copier goroutine: pipe → line writer → sink until
+// every writer of the pipe is gone (the program and whatever inherited its
+// output). Without a line writer (NONE) the pipe is still drained.
+func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r *os.File) {
+	defer r.Close()
+	if lw == nil {
+		_, _ = io.Copy(io.Discard, r)
+		return
+	}
+	_ = logrotate.Copy(lw, r) // write errors are the sink's to report; the pipe is always drained
+	i := streamIndex(st)
+	l.mu.Lock()
+	if l.idle[i] == nil {
+		l.idle[i] = lw
+	}
+	l.mu.Unlock()
+}
+
+// sink returns the sink of a stream.
+func (l *procLogs) sink(st api.Stream) *logrotate.Sink {
+	if l == nil {
+		return nil
+	}
+	if st == api.Stderr {
+		return l.stderr
+	}
+	return l.stdout
+}
+
+// logPath is where a stream's log goes, or "" for NONE. redirect_stderr
+// sends stderr into stdout's file, and supervisord then reports no stderr
+// logfile.
+func (s *Supervisor) logPath(p *config.Process, st api.Stream) string {
+	lc := p.Stdout
+	if st == api.Stderr {
+		if p.RedirectStderr {
+			return ""
+		}
+		lc = p.Stderr
+	}
+	if lc.Auto {
+		name := p.Name
+		if p.Group != p.Name {
+			name = p.Group + "_" + p.Name
+		}
+		dir := s.childlogdir
+		return filepath.Join(dir, fmt.Sprintf("%s-%s---%s.log", name, st, s.identifier))
+	}
+	return lc.File
+}
+
+// openLogs opens (or, from old, reuses) the sinks for p's configuration.
+// It returns the new set; the caller closes what old has and new lacks
+// (closeUnusedLogs).
+func (s *Supervisor) openLogs(p *config.Process, old *procLogs) *procLogs {
+	nl := &procLogs{}
+	var errs []error
+	get := func(st api.Stream, lc config.LogConfig) *logrotate.Sink {
+		path := s.logPath(p, st)
+		if path == "" {
+			return nil
+		}
+		// One sink per file: reuse the old one, or stdout's when both
+		// streams name the same file.
+		for _, o := range []*logrotate.Sink{old.sink(api.Stdout), old.sink(api.Stderr), nl.stdout} {
+			if o != nil && o.Path() == path {
+				o.SetLimits(lc.MaxBytes, lc.Backups)
+				return o
+			}
+		}
+		sk, err := logrotate.OpenSink(path, lc.MaxBytes, lc.Backups)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("open %s log %s: %w", st, path, err))
+			return nil
+		}
+		return sk
+	}
+	nl.stdout = get(api.Stdout, p.Stdout)
+	if p.RedirectStderr {
+		nl.stderr = nl.stdout
+	} else {
+		nl.stderr = get(api.Stderr, p.Stderr)
+	}
+	nl.err = errors.Join(errs...)
+	return nl
+}
+
+// closeUnusedLogs closes the sinks of old that next does not use.
+func closeUnusedLogs(old, next *procLogs) {
+	if old == nil {
+		return
+	}
+	keep := map[*logrotate.Sink]bool{}
+	if next != nil {
+		keep[next.stdout] = true
+		keep[next.stderr] = true
+	}
+	closed := map[*logrotate.Sink]bool{}
+	for _, sk := range []*logrotate.Sink{old.stdout, old.stderr} {
+		if sk != nil && !keep[sk] && !closed[sk] {
+			closed[sk] = true
+			_ = sk.Close()
+		}
+	}
+}
+
+// logName is the configured spelling of a stream's log for getAllConfigInfo:
+// "auto", "none" or the path.
+func logName(p *config.Process, st api.Stream) string {
+	lc := p.Stdout
+	if st == api.Stderr {
+		if p.RedirectStderr {
+			return "none"
+		}
+		lc = p.Stderr
+	}
+	switch {
+	case lc.Auto:
+		return "auto"
+	case lc.File == "":
+		return "none"
+	}
+	return lc.File
+}
+
+// readError maps a log read error to supervisord's fault.
+func readError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	if errors.Is(err, logrotate.ErrBadArguments) {
+		return &api.Error{Code: api.BadArguments}
+	}
+	return &api.Error{Code: api.Failed, Detail: err.Error()}
+}

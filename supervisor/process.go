@@ -1,0 +1,745 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"roost/config"
+	"roost/logrotate"
+	"roost/supervisor/api"
+)
+
+// maxLine is where a program's output line is cut (with a marker) instead of
+// being buffered without bound.
+const maxLine = 64 << 10
+
+// stopReportEvery throttles "waiting for NAME to stop", as supervisord does.
+const stopReportEvery = 2 * time.Second
+
+// snapshot is an immutable view of one process. The owner goroutine
+// publishes a new one after every change; readers load it without locks.
+type snapshot struct {
+	cfg        *config.Process
+	state      api.State
+	pid        int
+	start      time.Time // last spawn; zero if never started
+	stop       time.Time // last exit; zero if never exited
+	spawnerr   string
+	exitstatus int
+	spawns     int
+	logs       *procLogs
+}
+
+// exitEvent is a child's exit, sent by its waiter goroutine.
+type exitEvent struct {
+	c  *child
+	ws syscall.WaitStatus
+	at time.Time
+}
+
+// process is one supervised process: supervisord's Subprocess. Its fields
+// below the line are owned by its goroutine (run) and touched by nothing
+// else; everything else talks to it through cmds and reads snap.
+type process struct {
+	s     *Supervisor
+	name  string
+	group string
+	cmds  chan func()
+	exits chan exitEvent
+	done  chan struct{} // closed when the owner goroutine returns
+	snap  atomic.Pointer[snapshot]
+
+	// ---- owned by the run goroutine ----
+	cfg          *config.Process
+	logs         *procLogs
+	state        api.State
+	child        *child
+	stdin        *os.File                 // our end of the child's stdin pipe
+	lws          [2]*logrotate.LineWriter // the running child's copiers' line writers
+	laststart    time.Time
+	laststop     time.Time
+	backoff      int
+	spawnerr     string
+	exitstatus   int
+	killing      bool
+	spawns       int
+	startWaiters []chan error
+	stopWaiters  []chan error
+	timer        *time.Timer // the deadline of the current state: startsecs, backoff, stopwaitsecs
+	report       *time.Timer // "waiting for NAME to stop"
+	quit         bool
+}
+
+// newProcess makes a process in STOPPED state and starts its goroutine.
+func newProcess(s *Supervisor, cfg *config.Process, logs *procLogs) *process {
+	p := &process{
+		s:     s,
+		name:  cfg.Name,
+		group: cfg.Group,
+		cmds:  make(chan func()),
+		exits: make(chan exitEvent, 1),
+		done:  make(chan struct{}),
+		cfg:   cfg,
+		logs:  logs,
+		state: api.Stopped,
+	}
+	p.timer = time.NewTimer(time.Hour)
+	p.timer.Stop()
+	p.report = time.NewTimer(time.Hour)
+	p.report.Stop()
+	p.publish()
+	go p.run()
+	return p
+}
+
+func (p *process) run() {
+	defer close(p.done)
+	for !p.quit {
+		select {
+		case f := <-p.cmds:
+			f()
+		case ev := <-p.exits:
+			p.onExit(ev)
+		case <-p.timer.C:
+			p.onTimer()
+		case <-p.report.C:
+			p.onReport()
+		}
+		p.publish()
+	}
+}
+
+// do runs f in the owner goroutine and waits for it. It reports false when
+// the process is gone (removed).
+func (p *process) do(f func()) bool {
+	done := make(chan struct{})
+	select {
+	case p.cmds <- func() { f(); close(done) }:
+	case <-p.done:
+		return false
+	}
+	<-done
+	return true
+}
+
+// view returns the current snapshot.
+func (p *process) view() *snapshot { return p.snap.Load() }
+
+func (p *process) publish() {
+	pid := 0
+	if p.child != nil {
+		pid = p.child.pid
+	}
+	p.snap.Store(&snapshot{
+		cfg:        p.cfg,
+		state:      p.state,
+		pid:        pid,
+		start:      p.laststart,
+		stop:       p.laststop,
+		spawnerr:   p.spawnerr,
+		exitstatus: p.exitstatus,
+		spawns:     p.spawns,
+		logs:       p.logs,
+	})
+}
+
+func (p *process) logf(level slog.Level, format string, args ...any) {
+	p.s.log.Log(context.Background(), level, fmt.Sprintf(format, args...), "program", p.cfg.Namespec())
+}
+
+// setState is the one way a process changes state. It refuses anything
+// supervisord's state machine does not allow, disarms the state's timer,
+// publishes the snapshot, logs msg (if any) at level, emits the event and
+// answers the start and stop requests waiting for this change.
+func (p *process) setState(to api.State, level slog.Level, msg string) {
+	from := p.state
+	if from == to {
+		return
+	}
+	if !canTransition(from, to) {
+		err := &transitionError{name: p.cfg.Namespec(), from: from, to: to}
+		p.s.log.Log(context.Background(), levelCritical, err.Error(), "program", p.cfg.Namespec())
+		return
+	}
+	p.state = to
+	p.timer.Stop()
+	p.publish()
+	switch {
+	case msg != "":
+		p.s.log.Log(context.Background(), level, msg, "program", p.cfg.Namespec(), "from", from.String(), "to", to.String())
+	case to != api.Starting:
+		// supervisord logs some changes only at debug level (or not at
+		// all); roost's main log records every one. (STARTING is always
+		// followed by "spawned:" or "spawnerr:".)
+		p.s.log.Log(context.Background(), slog.LevelInfo, fmt.Sprintf("%s: %s -> %s", p.name, from, to),
+			"program", p.cfg.Namespec(), "from", from.String(), "to", to.String())
+	}
+	pid := 0
+	if p.child != nil {
+		pid = p.child.pid
+	}
+	p.s.events.publish(api.Event{
+		Time: time.Now().UnixNano(), Type: "PROCESS_STATE_" + to.String(),
+		Name: p.name, Group: p.group, From: from, To: to, PID: pid, Message: msg,
+	})
+	// startProcess(wait=True)'s onwait: a spawn error, then anything but
+	// STARTING/RUNNING is a failure, RUNNING a success.
+	if len(p.startWaiters) > 0 {
+		var res error
+		done := true
+		switch {
+		case p.spawnerr != "":
+			res = api.Errorf(api.SpawnError, "%s", p.cfg.Namespec())
+		case to != api.Starting && to != api.Running:
+			res = api.Errorf(api.AbnormalTermination, "%s", p.cfg.Namespec())
+		case to == api.Running:
+		default:
+			done = false
+		}
+		if done {
+			for _, w := range p.startWaiters {
+				w <- res
+			}
+			p.startWaiters = nil
+		}
+	}
+	if to.IsStopped() && len(p.stopWaiters) > 0 {
+		for _, w := range p.stopWaiters {
+			w <- nil
+		}
+		p.stopWaiters = nil
+		p.report.Stop()
+	}
+}
+
+// moodAllowsStart is supervisord's "mood > RESTARTING": no automatic spawn
+// while the supervisor shuts down or restarts.
+func (p *process) moodAllowsStart() bool {
+	return p.s.mood() > api.SupervisorRestarting
+}
+
+// ---- spawning ----
+
+// spawn is supervisord's Subprocess.spawn: STARTING, then either a running
+// child or BACKOFF with spawnerr.
+func (p *process) spawn() {
+	if p.child != nil {
+		p.logf(slog.LevelWarn, "process '%s' already running", p.name)
+		return
+	}
+	p.killing = false
+	p.spawnerr = ""
+	p.exitstatus = 0
+	p.laststart = time.Now()
+	p.setState(api.Starting, 0, "")
+	if msg := p.startChild(); msg != "" {
+		p.spawnerr = msg
+		p.logf(slog.LevelInfo, "spawnerr: %s", msg)
+		p.enterBackoff(slog.LevelInfo, "")
+		return
+	}
+	p.spawns++
+	p.logf(slog.LevelInfo, "spawned: '%s' with pid %d", p.name, p.child.pid)
+	p.publish()
+	if p.cfg.StartSecs <= 0 {
+		p.becomeRunning()
+		return
+	}
+	p.timer.Reset(time.Until(p.laststart.Add(p.cfg.StartSecs)))
+}
+
+// becomeRunning is STARTING → RUNNING after startsecs.
+func (p *process) becomeRunning() {
+	p.backoff = 0
+	p.setState(api.Running, slog.LevelInfo, fmt.Sprintf(
+		"success: %s entered RUNNING state, process has stayed up for > than %d seconds (startsecs)",
+		p.name, int(p.cfg.StartSecs/time.Second)))
+}
+
+// enterBackoff is STARTING → BACKOFF: the retry counter grows, and either
+// the next try is scheduled backoff seconds from now, or the process gives
+// up (FATAL) after startretries.
+func (p *process) enterBackoff(level slog.Level, msg string) {
+	p.backoff++
+	p.setState(api.Backoff, level, msg)
+	if p.backoff > p.cfg.StartRetries {
+		p.backoff = 0
+		p.setState(api.Fatal, slog.LevelInfo, fmt.Sprintf(
+			"gave up: %s entered FATAL state, too many start retries too quickly", p.name))
+		return
+	}
+	p.timer.Reset(time.Duration(p.backoff) * time.Second)
+}
+
+// startChild runs the spawn recipe for the current config; it returns
+// supervisord's spawn error text, or "" when the child runs.
+func (p *process) startChild() string {
+	cfg := p.cfg
+	var runAs *account
+	if cfg.User != "" {
+		a, err := lookupAccount(cfg.User)
+		if err != nil {
+			return fmt.Sprintf("couldn't setuid to %s: %v", cfg.User, err)
+		}
+		runAs = a
+	}
+	cred, err := credential(runAs)
+	if err != nil {
+		return fmt.Sprintf("couldn't setuid to %s: %v", cfg.User, err)
+	}
+	env := p.s.environment(cfg, runAs)
+	path, err := resolveCommand(cfg, env)
+	if err != nil {
+		return err.(*api.Error).Detail
+	}
+	if p.logs.err != nil {
+		return fmt.Sprintf("unknown error making dispatchers for '%s': %v", p.name, p.logs.err)
+	}
+	if cfg.Directory != "" && cred == nil {
+		if st, err := os.Stat(cfg.Directory); err != nil || !st.IsDir() {
+			return fmt.Sprintf("couldn't chdir to %s: %s", cfg.Directory, errnoName(err, syscall.ENOTDIR))
+		}
+	}
+
+	// Pipes: the child's ends go to the spawn and are closed here after it;
+	// ours stay: stdin for sendProcessStdin, stdout/stderr for the copiers.
+	var closeAfter, closeOnErr []*os.File
+	defer func() {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+	}()
+	fail := func(err error) string {
+		for _, f := range closeOnErr {
+			f.Close()
+		}
+		return fmt.Sprintf("unknown error making dispatchers for '%s': %v", p.name, err)
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	closeAfter = append(closeAfter, inR)
+	closeOnErr = append(closeOnErr, inW)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	closeAfter = append(closeAfter, outW)
+	closeOnErr = append(closeOnErr, outR)
+	errW := outW
+	var errR *os.File
+	if !cfg.RedirectStderr {
+		errR, errW, err = os.Pipe()
+		if err != nil {
+			return fail(err)
+		}
+		closeAfter = append(closeAfter, errW)
+		closeOnErr = append(closeOnErr, errR)
+	}
+	c, err := startChild(p.s, &spec{
+		Path:   path,
+		Argv:   cfg.Argv,
+		Dir:    cfg.Directory,
+		Env:    env,
+		Umask:  cfg.Umask,
+		Cred:   cred,
+		Stdin:  inR,
+		Stdout: outW,
+		Stderr: errW,
+	})
+	if err != nil {
+		for _, f := range closeOnErr {
+			f.Close()
+		}
+		return describeStartError(p.name, cfg.Argv[0], err)
+	}
+	p.child = c
+	p.stdin = inW
+	p.lws[0] = p.logs.lineWriter(api.Stdout)
+	go p.logs.copy(api.Stdout, p.lws[0], outR)
+	p.lws[1] = nil
+	if errR != nil {
+		p.lws[1] = p.logs.lineWriter(api.Stderr)
+		go p.logs.copy(api.Stderr, p.lws[1], errR)
+	}
+	go func() {
+		ws, at := c.wait()
+		p.exits <- exitEvent{c: c, ws: ws, at: at}
+	}()
+	return ""
+}
+
+// errnoName renders err like supervisord's errno.errorcode lookup ("ENOENT").
+func errnoName(err error, dflt syscall.Errno) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		errno = dflt
+	}
+	if n := unix.ErrnoName(errno); n != "" {
+		return n
+	}
+	return errno.Error()
+}
+
+// describeStartError turns an exec.Cmd.Start error into spawn error text.
+func describeStartError(name, argv0 string, err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.EAGAIN:
+			return fmt.Sprintf("Too many processes in process table to spawn '%s'", name)
+		case syscall.EMFILE:
+			return fmt.Sprintf("too many open files to spawn '%s'", name)
+		}
+		return fmt.Sprintf("couldn't exec %s: %s", argv0, errnoName(errno, errno))
+	}
+	return fmt.Sprintf("unknown error during fork for '%s': %v", name, err)
+}
+
+// ---- events ----
+
+// onExit is supervisord's Subprocess.finish, followed by what its
+// transition() does next (autorestart, backoff).
+func (p *process) onExit(ev exitEvent) {
+	if ev.c != p.child {
+		return
+	}
+	es, msg := decodeWaitStatus(ev.ws)
+	p.laststop = ev.at
+	tooQuickly := ev.at.Sub(p.laststart) < p.cfg.StartSecs
+	expected := slices.Contains(p.cfg.ExitCodes, es)
+	p.child = nil
+	if p.stdin != nil {
+		p.stdin.Close()
+		p.stdin = nil
+	}
+	// The program is gone: its last partial line goes to the log now, even
+	// if a grandchild keeps the pipe (and the copier) alive.
+	for i, lw := range p.lws {
+		if lw != nil {
+			_ = lw.Flush()
+			p.lws[i] = nil
+		}
+	}
+
+	switch {
+	case p.killing:
+		// A stop request: STOPPING → STOPPED.
+		p.killing = false
+		p.exitstatus = es
+		level := slog.LevelWarn
+		if expected {
+			level = slog.LevelInfo
+		}
+		p.setState(api.Stopped, level, fmt.Sprintf("stopped: %s (%s)", p.name, msg))
+
+	case p.state == api.Starting && tooQuickly:
+		// Did not stay up startsecs: STARTING → BACKOFF.
+		p.exitstatus = 0
+		p.spawnerr = "Exited too quickly (process log may have details)"
+		p.enterBackoff(slog.LevelWarn, fmt.Sprintf("exited: %s (%s; not expected)", p.name, msg))
+
+	default:
+		p.backoff = 0
+		p.exitstatus = es
+		if p.state == api.Starting {
+			// The startsecs timer has not been handled yet.
+			p.setState(api.Running, 0, "")
+		}
+		if p.state == api.Unknown {
+			p.setState(api.Exited, slog.LevelWarn, fmt.Sprintf("exited: %s (%s)", p.name, msg))
+			return
+		}
+		if expected {
+			p.setState(api.Exited, slog.LevelInfo, fmt.Sprintf("exited: %s (%s; expected)", p.name, msg))
+		} else {
+			p.spawnerr = fmt.Sprintf("Bad exit code %d", es)
+			p.setState(api.Exited, slog.LevelWarn, fmt.Sprintf("exited: %s (%s; not expected)", p.name, msg))
+		}
+		if p.moodAllowsStart() {
+			switch p.cfg.Autorestart {
+			case config.AutorestartTrue:
+				p.spawn()
+			case config.AutorestartUnexpected:
+				if !expected {
+					p.spawn()
+				}
+			}
+		}
+	}
+}
+
+// onTimer handles the deadline of the current state.
+func (p *process) onTimer() {
+	switch p.state {
+	case api.Starting:
+		p.becomeRunning()
+	case api.Backoff:
+		if p.moodAllowsStart() {
+			p.spawn()
+		}
+	case api.Stopping:
+		// stopwaitsecs is over: SIGKILL. If even that does not work, the
+		// process stays STOPPING and is killed again every stopwaitsecs.
+		if p.child != nil {
+			p.logf(slog.LevelWarn, "killing '%s' (%d) with SIGKILL", p.name, p.child.pid)
+			p.kill(syscall.SIGKILL)
+		}
+	}
+}
+
+func (p *process) onReport() {
+	if p.state == api.Stopping && len(p.stopWaiters) > 0 {
+		p.logf(slog.LevelInfo, "waiting for %s to stop", p.name)
+		p.report.Reset(stopReportEvery)
+	}
+}
+
+// ---- stop and signal recipes ----
+
+// kill is supervisord's Subprocess.kill: the one stop recipe. It returns an
+// error message, or "" when the signal was sent (or the process was in
+// BACKOFF, which simply becomes STOPPED).
+func (p *process) kill(sig syscall.Signal) string {
+	if p.state == api.Backoff {
+		p.logf(slog.LevelDebug, "Attempted to kill %s, which is in BACKOFF state.", p.name)
+		p.setState(api.Stopped, 0, "")
+		return ""
+	}
+	if p.child == nil {
+		msg := fmt.Sprintf("attempted to kill %s with sig %s but it wasn't running", p.name, signame(sig))
+		p.logf(slog.LevelDebug, "%s", msg)
+		return msg
+	}
+	asGroup := p.cfg.StopAsGroup
+	if p.state == api.Stopping {
+		asGroup = p.cfg.KillAsGroup
+	}
+	grp := ""
+	if asGroup {
+		grp = "process group "
+	}
+	p.logf(slog.LevelDebug, "killing %s (pid %d) %swith signal %s", p.name, p.child.pid, grp, signame(sig))
+	p.killing = true
+	p.setState(api.Stopping, 0, "")
+	p.timer.Reset(p.cfg.StopWaitSecs)
+	p.child.stopReq.Store(true)
+	if err := p.child.signal(sig, asGroup); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			// It just exited on its own; its exit event settles the state.
+			p.logf(slog.LevelDebug, "unable to signal %s (pid %d), it probably just exited on its own: %v",
+				p.name, p.child.pid, err)
+			return ""
+		}
+		msg := fmt.Sprintf("unknown problem killing %s (%d):%v", p.name, p.child.pid, err)
+		p.logf(levelCritical, "%s", msg)
+		p.killing = false
+		p.setState(api.Unknown, 0, "")
+		return msg
+	}
+	return ""
+}
+
+// ---- commands (called from other goroutines) ----
+
+// checkCommand is startProcess's early check: NO_FILE or NOT_EXECUTABLE.
+func (p *process) checkCommand() error {
+	var runAs *account
+	if p.cfg.User != "" {
+		runAs, _ = lookupAccount(p.cfg.User)
+	}
+	_, err := resolveCommand(p.cfg, p.s.environment(p.cfg, runAs))
+	return err
+}
+
+// start is startProcess: it spawns now and, with wait, returns a channel
+// that answers when the process is RUNNING (nil) or failed to get there.
+func (p *process) start(wait bool) (<-chan error, error) {
+	var ch chan error
+	var err error
+	ns := ""
+	ok := p.do(func() {
+		ns = p.cfg.Namespec()
+		if err = p.checkCommand(); err != nil {
+			return
+		}
+		if p.state.IsRunning() {
+			err = api.Errorf(api.AlreadyStarted, "%s", ns)
+			return
+		}
+		if p.state == api.Unknown {
+			err = api.Errorf(api.Failed, "%s is in an unknown process state", ns)
+			return
+		}
+		p.spawn()
+		if p.spawnerr != "" {
+			err = api.Errorf(api.SpawnError, "%s", ns)
+			return
+		}
+		if wait && p.state != api.Running {
+			ch = make(chan error, 1)
+			p.startWaiters = append(p.startWaiters, ch)
+		}
+	})
+	if !ok {
+		return nil, api.Errorf(api.BadName, "%s", p.namespec())
+	}
+	return ch, err
+}
+
+// autostart spawns the process if it is configured to start with the
+// supervisor and never ran (supervisord: STOPPED and not laststart).
+func (p *process) autostart() {
+	p.do(func() {
+		if p.state == api.Stopped && p.laststart.IsZero() && p.cfg.Autostart && p.moodAllowsStart() {
+			p.spawn()
+		}
+	})
+}
+
+// stop is stopProcess: NOT_RUNNING unless in a RUNNING state; with wait, a
+// channel that answers once the process is in a STOPPED state.
+func (p *process) stop(wait bool) (<-chan error, error) {
+	var ch chan error
+	var err error
+	ok := p.do(func() {
+		ns := p.cfg.Namespec()
+		if !p.state.IsRunning() {
+			err = api.Errorf(api.NotRunning, "%s", ns)
+			return
+		}
+		if msg := p.kill(p.cfg.StopSignal); msg != "" {
+			err = api.Errorf(api.Failed, "%s", msg)
+			return
+		}
+		if wait && !p.state.IsStopped() {
+			ch = p.addStopWaiter()
+		}
+	})
+	if !ok {
+		return nil, api.Errorf(api.BadName, "%s", p.namespec())
+	}
+	return ch, err
+}
+
+// addStopWaiter registers a stop waiter and starts the "waiting for NAME to
+// stop" reports (the first one now, as supervisord's first onwait does).
+func (p *process) addStopWaiter() chan error {
+	ch := make(chan error, 1)
+	if len(p.stopWaiters) == 0 && p.state == api.Stopping {
+		p.logf(slog.LevelInfo, "waiting for %s to stop", p.name)
+		p.report.Reset(stopReportEvery)
+	}
+	p.stopWaiters = append(p.stopWaiters, ch)
+	return ch
+}
+
+// shutdown is what ProcessGroup.stop_all does to one process: RUNNING or
+// STARTING are stopped, BACKOFF gives up (FATAL). The channel answers once
+// the process is in a STOPPED state (at once if it already is).
+func (p *process) shutdown() <-chan error {
+	ch := make(chan error, 1)
+	ok := p.do(func() {
+		switch p.state {
+		case api.Running, api.Starting:
+			p.kill(p.cfg.StopSignal)
+		case api.Backoff:
+			p.backoff = 0
+			p.setState(api.Fatal, 0, "")
+		}
+		if p.state.IsStopped() {
+			ch <- nil
+			return
+		}
+		p.stopWaiters = append(p.stopWaiters, ch)
+	})
+	if !ok {
+		ch <- nil
+	}
+	return ch
+}
+
+// signal is signalProcess.
+func (p *process) signal(sig syscall.Signal) error {
+	var err error
+	ok := p.do(func() {
+		ns := p.cfg.Namespec()
+		if !p.state.IsSignallable() {
+			err = api.Errorf(api.NotRunning, "%s", ns)
+			return
+		}
+		if p.child == nil {
+			err = api.Errorf(api.Failed, "attempted to send %s sig %s but it wasn't running", p.name, signame(sig))
+			return
+		}
+		p.logf(slog.LevelDebug, "sending %s (pid %d) sig %s", p.name, p.child.pid, signame(sig))
+		if e := p.child.signal(sig, false); e != nil && !errors.Is(e, syscall.ESRCH) {
+			msg := fmt.Sprintf("unknown problem sending sig %s (%d):%v", p.name, p.child.pid, e)
+			p.logf(levelCritical, "%s", msg)
+			p.setState(api.Unknown, 0, "")
+			err = api.Errorf(api.Failed, "%s", msg)
+		}
+	})
+	if !ok {
+		return api.Errorf(api.BadName, "%s", p.namespec())
+	}
+	return err
+}
+
+// stdinPipe returns our end of the child's stdin, or NOT_RUNNING.
+func (p *process) stdinPipe() (*os.File, error) {
+	var f *os.File
+	var err error
+	ok := p.do(func() {
+		if p.child == nil || p.killing || p.stdin == nil {
+			err = api.Errorf(api.NotRunning, "%s", p.cfg.Namespec())
+			return
+		}
+		f = p.stdin
+	})
+	if !ok {
+		return nil, api.Errorf(api.BadName, "%s", p.namespec())
+	}
+	return f, err
+}
+
+// setConfig replaces the configuration of a process by one that differs
+// only in what needs no restart (priority, positions in the file).
+func (p *process) setConfig(cfg *config.Process) {
+	p.do(func() { p.cfg = cfg })
+}
+
+// remove ends the owner goroutine; the process must be stopped.
+func (p *process) remove() {
+	p.do(func() {
+		p.quit = true
+		for _, w := range p.startWaiters {
+			w <- api.Errorf(api.AbnormalTermination, "%s", p.cfg.Namespec())
+		}
+		for _, w := range p.stopWaiters {
+			w <- nil
+		}
+		p.startWaiters, p.stopWaiters = nil, nil
+		p.timer.Stop()
+		p.report.Stop()
+	})
+	<-p.done
+}
+
+// namespec is the process's name as supervisorctl shows it.
+func (p *process) namespec() string {
+	if p.group == p.name {
+		return p.name
+	}
+	return p.group + ":" + p.name
+}

@@ -1,0 +1,323 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The reaper: roost is a child subreaper (PR_SET_CHILD_SUBREAPER), so a
+// program's descendants that lose their parent (a daemon that double-forks,
+// a shell's background job) are reparented to the supervisor instead of init.
+// When they exit they must be reaped, or they stay zombies.
+//
+// Reaping must never steal the exit of a child that exec.Cmd.Wait is waiting
+// for (that Wait would fail with "no child processes"). So there is no global
+// wait4(-1). Instead one goroutine per OS process blocks in
+// waitid(P_ALL, WEXITED|WNOWAIT), which reports a zombie child without
+// reaping it, and looks the pid up in a registry of the children roost
+// started itself:
+//
+//   - registered: its own waiter reaps it with cmd.Wait; the reaper waits for
+//     that to happen (a channel the waiter closes), then looks again;
+//   - not registered, in the supervisor's own process group: a child some
+//     other code of this process started (an exec.Command in cmd/ or a
+//     test, which inherits the supervisor's group; programs never do, they
+//     get groups of their own). Its own Wait reaps it; the reaper waits for
+//     that (a pidfd polled for POLLHUP, which the kernel reports when the
+//     zombie is reaped), then looks again;
+//   - anything else: an adopted orphan; the reaper reaps it with wait4.
+//
+// A spawn holds reg.mu (shared) from fork until the pid is registered, and
+// the reaper takes it exclusively before deciding, so a just-forked child is
+// never mistaken for an orphan. The registry is per OS process, not per
+// Supervisor: several Supervisors in one process (tests) share it.
+//
+// A child started elsewhere in the process with its own process group
+// (Setpgid) would be taken for an orphan: start such children through
+// startChild.
+
+// reg is the process-wide registry of roost's own children.
+var reg = struct {
+	mu       sync.RWMutex
+	children map[int]*child // by pid, while not reaped
+	owners   map[*Supervisor]struct{}
+	kick     chan struct{} // a child was registered: the reaper may have to wake from ECHILD
+	reaped   chan struct{} // closed and replaced each time the reaper reaps an orphan
+	subErr   error         // from PR_SET_CHILD_SUBREAPER
+	subOnce  sync.Once
+}{
+	children: map[int]*child{},
+	owners:   map[*Supervisor]struct{}{},
+	kick:     make(chan struct{}, 1),
+	reaped:   make(chan struct{}),
+}
+
+// becomeSubreaper marks this process as a child subreaper, once, and starts
+// the reaper goroutine.
+func becomeSubreaper() error {
+	reg.subOnce.Do(func() {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			reg.subErr = fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
+		}
+		go reapLoop()
+	})
+	return reg.subErr
+}
+
+// siginfoChild is the SIGCHLD layout of siginfo_t on Linux (x/sys's Siginfo
+// hides the union).
+type siginfoChild struct {
+	Signo  int32
+	Errno  int32
+	Code   int32
+	_      int32
+	Pid    int32
+	UID    uint32
+	Status int32
+	_      [100]byte
+}
+
+// reapLoop runs for the life of the process. Idle, it is blocked in waitid or
+// on the kick channel: no wakeups.
+func reapLoop() {
+	for {
+		var info siginfoChild
+		err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.ECHILD):
+			<-reg.kick // no children at all: sleep until one is registered
+			continue
+		case err != nil:
+			// Should not happen; do not spin.
+			<-reg.kick
+			continue
+		}
+		pid := int(info.Pid)
+		if pid <= 0 {
+			continue
+		}
+		reg.mu.Lock()
+		if c, ok := reg.children[pid]; ok {
+			reg.mu.Unlock()
+			<-c.reapedc // its own Wait reaps it
+			continue
+		}
+		if pi, err := readProcStat(pid); err == nil && pi.pgid == syscall.Getpgrp() {
+			reg.mu.Unlock()
+			awaitForeignReap(pid)
+			continue
+		}
+		var ws syscall.WaitStatus
+		wpid, werr := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		var owners []*Supervisor
+		if wpid == pid && werr == nil {
+			close(reg.reaped)
+			reg.reaped = make(chan struct{})
+			for o := range reg.owners {
+				owners = append(owners, o)
+			}
+		}
+		reg.mu.Unlock()
+		if len(owners) > 0 {
+			_, msg := decodeWaitStatus(ws)
+			for _, o := range owners {
+				o.orphanReaped(pid, msg)
+			}
+		}
+	}
+}
+
+// foreignGrace is how long the reaper leaves a foreign zombie to the code
+// that started it before concluding that nobody will ever wait for it.
+const foreignGrace = 10 * time.Second
+
+// awaitForeignReap waits until the zombie pid, a child started by other
+// code of this process, has been reaped by that code's Wait. The kernel
+// reports the reap as POLLHUP on a pidfd (polled with no other events); a
+// kernel that does not is looked at every 200 ms instead. A zombie nobody reaps
+// within foreignGrace is reaped here, so it cannot stall orphan reaping.
+func awaitForeignReap(pid int) {
+	deadline := time.Now().Add(foreignGrace)
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // already reaped
+	}
+	defer unix.Close(fd)
+	for time.Now().Before(deadline) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: 0}}
+		n, err := unix.Poll(fds, 200)
+		if err == nil && n > 0 && fds[0].Revents&unix.POLLHUP != 0 {
+			return
+		}
+		if pi, err := readProcStat(pid); err != nil || pi.state != 'Z' || pi.ppid != os.Getpid() {
+			return
+		}
+	}
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	var ws syscall.WaitStatus
+	_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+}
+
+// addOwner and removeOwner keep the set of running Supervisors: the reaper
+// tells them about the orphans it reaps, and the leftover sweep at shutdown
+// spares the process groups of the others.
+func addOwner(s *Supervisor) {
+	reg.mu.Lock()
+	reg.owners[s] = struct{}{}
+	reg.mu.Unlock()
+}
+
+func removeOwner(s *Supervisor) {
+	reg.mu.Lock()
+	delete(reg.owners, s)
+	reg.mu.Unlock()
+}
+
+// reapedSignal returns a channel closed at the reaper's next orphan reap.
+func reapedSignal() <-chan struct{} {
+	reg.mu.RLock()
+	defer reg.mu.RUnlock()
+	return reg.reaped
+}
+
+// leftovers returns the live descendants of this process that the sweep
+// at s's shutdown must kill: all of them but s's own registered children
+// (their waiters handle them), the process groups of other Supervisors'
+// children, and children other code of the process started (in the
+// supervisor's own process group), with what they started.
+func leftovers(s *Supervisor) ([]procInfo, error) {
+	spare := map[int]bool{} // pgids of other Supervisors' children
+	mine := map[int]bool{}
+	reg.mu.Lock()
+	for pid, c := range reg.children {
+		if c.owner == s {
+			mine[pid] = true
+		} else {
+			spare[pid] = true
+		}
+	}
+	reg.mu.Unlock()
+	self, pgrp := os.Getpid(), syscall.Getpgrp()
+	ds, err := descendants(func(p procInfo) bool {
+		foreign := p.ppid == self && p.pgid == pgrp && !mine[p.pid]
+		return foreign || spare[p.pgid]
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []procInfo
+	for _, d := range ds {
+		if !mine[d.pid] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// procInfo is what /proc/PID/stat says about a process.
+type procInfo struct {
+	pid, ppid, pgid, sid int
+	start                uint64 // starttime in clock ticks since boot: with pid, an identity
+	state                byte
+}
+
+// readProcStat parses /proc/PID/stat.
+func readProcStat(pid int) (procInfo, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procInfo{}, err
+	}
+	// comm is in parentheses and may contain anything: split at the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procInfo{}, fmt.Errorf("parse /proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); starttime is field 22 → f[19].
+	if len(f) < 20 {
+		return procInfo{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	pi := procInfo{pid: pid, state: f[0][0]}
+	pi.ppid, _ = strconv.Atoi(f[1])
+	pi.pgid, _ = strconv.Atoi(f[2])
+	pi.sid, _ = strconv.Atoi(f[3])
+	pi.start, _ = strconv.ParseUint(f[19], 10, 64)
+	return pi, nil
+}
+
+// descendants returns every live (non-zombie) descendant of this process,
+// found by walking /proc's ppid links (the kernel here may lack
+// /proc/PID/task/TID/children), leaving out the subtrees skip says no to.
+// Only used at shutdown, never in a loop.
+func descendants(skip func(procInfo) bool) ([]procInfo, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list /proc: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list /proc: %w", err)
+	}
+	kids := map[int][]procInfo{}
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		pi, err := readProcStat(pid)
+		if err != nil {
+			continue // gone
+		}
+		kids[pi.ppid] = append(kids[pi.ppid], pi)
+	}
+	var out []procInfo
+	var walk func(int)
+	walk = func(pid int) {
+		for _, k := range kids[pid] {
+			if skip(k) {
+				continue
+			}
+			if k.state != 'Z' {
+				out = append(out, k)
+			}
+			walk(k.pid)
+		}
+	}
+	walk(os.Getpid())
+	return out, nil
+}
+
+// killIdentified sends SIGKILL to pi if it is still the same process (same
+// pid and start time), through a pidfd so a reused pid is never hit.
+func killIdentified(pi procInfo) error {
+	fd, err := unix.PidfdOpen(pi.pid, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+		return fmt.Errorf("pidfd_open %d: %w", pi.pid, err)
+	}
+	defer unix.Close(fd)
+	now, err := readProcStat(pi.pid)
+	if err != nil || now.start != pi.start {
+		return nil // exited (and maybe reused) since the scan
+	}
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill %d: %w", pi.pid, err)
+	}
+	return nil
+}

@@ -1,0 +1,292 @@
+package supervisor
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The spawn recipe, the one way roost starts a process (programs now, cron
+// jobs later):
+//
+//   - its own process group (Setpgid), so a stop can reach the whole group and
+//     a Ctrl-C on the terminal of `roost run` does not reach the programs;
+//   - stdin, stdout and stderr are *os.File pipes the caller made, so
+//     exec.Cmd starts no copying goroutines and Wait never waits for a
+//     grandchild that inherited the pipe;
+//   - credentials: Uid, Gid and the user's groups (never NoSetGroups, never an
+//     empty Groups by accident) when the spec asks for a user;
+//   - Pdeathsig SIGKILL: if the supervisor dies, its programs' leaders die with
+//     it instead of running on unsupervised and holding their ports. The
+//     kernel ties Pdeathsig to the *thread* that forked (golang/go#27505), so
+//     every fork happens on a small pool of goroutines locked to their OS
+//     threads for the life of the process;
+//   - umask: Go cannot set a child's umask, and umask is per process. A spec
+//     with a umask sets the process umask around the fork under umaskMu held
+//     exclusively (the child copies it at clone time); every other spawn holds
+//     umaskMu shared, so it never inherits another program's umask. Files the
+//     supervisor itself creates during those microseconds (a log rotation)
+//     could get the program's umask; that window is the length of one clone.
+//   - registration in the reaper's registry before anyone can take the new
+//     pid for an orphan.
+
+// spec is everything one spawn needs; a program and a cron job both have it.
+type spec struct {
+	Path  string   // resolved executable (see resolveCommand)
+	Argv  []string // Argv[0] as configured
+	Dir   string   // "" inherits the supervisor's directory
+	Env   []string
+	Umask int                 // -1 inherits
+	Cred  *syscall.Credential // nil: run as the supervisor's user
+	// The child's ends of its pipes. The caller closes them after start.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// child is one started process, reaped exactly once by its own wait.
+type child struct {
+	cmd     *exec.Cmd
+	pid     int
+	owner   *Supervisor
+	started time.Time
+
+	mu      sync.Mutex // held to signal; reaped is set under it before the reap
+	reaped  bool
+	stopReq atomic.Bool // a stop was requested: kill what is left of the group at exit
+
+	pidfd   *os.File      // pollable pidfd (nil: fall back to a blocking Wait)
+	reapedc chan struct{} // closed once cmd.Wait has reaped the child
+}
+
+var umaskMu sync.RWMutex
+
+// The fork pool (see above). Its goroutines never exit, so their threads
+// never die and Pdeathsig never fires while the supervisor lives.
+var forkPool struct {
+	once sync.Once
+	reqs chan forkReq
+}
+
+type forkReq struct {
+	cmd   *exec.Cmd
+	sp    *spec
+	owner *Supervisor
+	reply chan forkReply
+}
+
+type forkReply struct {
+	c   *child
+	err error
+}
+
+func forkWorker() {
+	runtime.LockOSThread() // never unlocked: this thread is the children's "parent"
+	for r := range forkPool.reqs {
+		c, err := forkLocked(r.cmd, r.sp, r.owner)
+		r.reply <- forkReply{c, err}
+	}
+}
+
+// startChild starts sp and registers the child. The caller closes sp's pipe
+// ends afterwards (they are the child's).
+func startChild(owner *Supervisor, sp *spec) (*child, error) {
+	forkPool.once.Do(func() {
+		n := runtime.GOMAXPROCS(0)
+		if n < 2 {
+			n = 2
+		}
+		forkPool.reqs = make(chan forkReq)
+		for i := 0; i < n; i++ {
+			go forkWorker()
+		}
+	})
+	cmd := &exec.Cmd{
+		Path:   sp.Path,
+		Args:   sp.Argv,
+		Dir:    sp.Dir,
+		Env:    sp.Env,
+		Stdin:  sp.Stdin,
+		Stdout: sp.Stdout,
+		Stderr: sp.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: sp.Cred,
+		},
+	}
+	if cmd.Env == nil {
+		cmd.Env = []string{} // never the supervisor's environment by accident
+	}
+	reply := make(chan forkReply, 1)
+	forkPool.reqs <- forkReq{cmd: cmd, sp: sp, owner: owner, reply: reply}
+	r := <-reply
+	return r.c, r.err
+}
+
+// forkLocked runs on a fork-pool thread.
+func forkLocked(cmd *exec.Cmd, sp *spec, owner *Supervisor) (*child, error) {
+	if sp.Umask >= 0 {
+		umaskMu.Lock()
+		defer umaskMu.Unlock()
+		old := syscall.Umask(sp.Umask)
+		defer syscall.Umask(old)
+	} else {
+		umaskMu.RLock()
+		defer umaskMu.RUnlock()
+	}
+	reg.mu.RLock()
+	defer reg.mu.RUnlock()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{
+		cmd:     cmd,
+		pid:     cmd.Process.Pid,
+		owner:   owner,
+		started: time.Now(),
+		reapedc: make(chan struct{}),
+	}
+	// The child cannot have been reaped yet (the reaper skips registered
+	// pids and needs reg.mu exclusively to decide), so its pid is its own.
+	if fd, err := unix.PidfdOpen(c.pid, unix.PIDFD_NONBLOCK); err == nil {
+		c.pidfd = os.NewFile(uintptr(fd), "pidfd")
+	}
+	// reg.children is written under the read lock: registrations must not
+	// exclude each other, only the reaper's decision. A small mutex of its
+	// own guards the map against concurrent registrations.
+	regMapMu.Lock()
+	reg.children[c.pid] = c
+	regMapMu.Unlock()
+	select {
+	case reg.kick <- struct{}{}:
+	default:
+	}
+	return c, nil
+}
+
+// regMapMu guards reg.children against concurrent writers holding reg.mu
+// shared; the reaper reads it holding reg.mu exclusively.
+var regMapMu sync.Mutex
+
+// signal sends sig to the child, or to its process group, unless the child
+// has been reaped: a pid is never signalled after its Wait.
+func (c *child) signal(sig syscall.Signal, group bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reaped {
+		return syscall.ESRCH
+	}
+	target := c.pid
+	if group {
+		target = -c.pid // the child leads its own group (Setpgid)
+	}
+	return syscall.Kill(target, sig)
+}
+
+// wait blocks until the child exits, kills what is left of its process
+// group if a stop was requested, reaps it, and returns its wait status and
+// the time its exit was seen. The exit is seen through the pidfd (the Go
+// poller, no thread blocked per child), never through pipe EOF.
+func (c *child) wait() (syscall.WaitStatus, time.Time) {
+	exited := false
+	if c.pidfd != nil {
+		if rc, err := c.pidfd.SyscallConn(); err == nil {
+			var info siginfoChild
+			rerr := rc.Read(func(fd uintptr) bool {
+				info = siginfoChild{}
+				err := unix.Waitid(unix.P_PIDFD, int(fd), (*unix.Siginfo)(unsafe.Pointer(&info)),
+					unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+				if errors.Is(err, syscall.EAGAIN) || (err == nil && info.Pid == 0) {
+					return false // still running: wait for the pidfd to be readable
+				}
+				return true
+			})
+			exited = rerr == nil
+		}
+	}
+	if !exited {
+		// No pollable pidfd: block this goroutine's thread until the exit,
+		// still without reaping (WNOWAIT), so the group can be handled
+		// while the leader's pid is held.
+		var info siginfoChild
+		for {
+			err := unix.Waitid(unix.P_PID, c.pid, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
+			if !errors.Is(err, syscall.EINTR) {
+				break
+			}
+		}
+	}
+	at := time.Now()
+	c.mu.Lock()
+	if c.stopReq.Load() {
+		// The leader is a zombie (or about to be): its pid, hence its
+		// group id, cannot have been reused. Take the rest of the group.
+		_ = syscall.Kill(-c.pid, syscall.SIGKILL)
+	}
+	c.reaped = true
+	c.mu.Unlock()
+	_ = c.cmd.Wait() // a non-zero exit is an error here; the status is what matters
+	var ws syscall.WaitStatus
+	if ps := c.cmd.ProcessState; ps != nil {
+		ws, _ = ps.Sys().(syscall.WaitStatus)
+	}
+	if c.pidfd != nil {
+		c.pidfd.Close()
+	}
+	reg.mu.RLock()
+	regMapMu.Lock()
+	delete(reg.children, c.pid)
+	regMapMu.Unlock()
+	reg.mu.RUnlock()
+	close(c.reapedc)
+	return ws, at
+}
+
+// lookPath is supervisord's get_execv_args: a command with a "/" is used as
+// is; otherwise the first entry of path where a file of that name exists
+// (whatever its mode) wins, and the result is then checked. The errors carry
+// supervisord's messages and fault codes (NO_FILE, NOT_EXECUTABLE).
+func lookPath(program string, path []string) (string, error) {
+	var filename string
+	var st os.FileInfo
+	if containsSlash(program) {
+		filename = program
+		st, _ = os.Stat(filename)
+	} else {
+		filename = program
+		for _, dir := range path {
+			found := joinPath(dir, program)
+			if s, err := os.Stat(found); err == nil {
+				st, filename = s, found
+				break
+			}
+		}
+	}
+	switch {
+	case st == nil:
+		return "", &execError{notFound: true, msg: "can't find command " + pyRepr(filename)}
+	case st.IsDir():
+		return "", &execError{msg: "command at " + pyRepr(filename) + " is a directory"}
+	case st.Mode().Perm()&0o111 == 0:
+		return "", &execError{msg: "command at " + pyRepr(filename) + " is not executable"}
+	case unix.Access(filename, unix.X_OK) != nil:
+		return "", &execError{msg: "no permission to run command " + pyRepr(filename)}
+	}
+	return filename, nil
+}
+
+// execError is a command that cannot be run: supervisord's NotFound (NO_FILE)
+// or NotExecutable/NoPermission/BadCommand (NOT_EXECUTABLE).
+type execError struct {
+	notFound bool
+	msg      string
+}
+
+func (e *execError) Error() string { return e.msg }
