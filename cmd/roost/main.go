@@ -8,10 +8,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -22,7 +25,7 @@ var version = "0.1.0-dev"
 // commands are the verbs; files add theirs in init.
 var commands []*cli.Command
 
-func newApp() *cli.App {
+func newApp(stdout, stderr io.Writer) *cli.App {
 	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
 	return &cli.App{
 		Name:    "roost",
@@ -30,31 +33,49 @@ func newApp() *cli.App {
 		Version: version,
 		Description: "roost runs a project's supervisord.conf (and cron file) as its user.\n" +
 			"`roost run -c supervisord.conf` is `supervisord -n -c supervisord.conf`;\n" +
-			"the other verbs control a running supervisor like supervisorctl does.",
+			"the other verbs control a running supervisor like supervisorctl does.\n\n" +
+			socketHelp,
 		Commands:             commands,
+		Flags:                globalFlags(),
 		EnableBashCompletion: true,
-		// Errors are printed once, by main, with the exit code they carry.
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		// Without a verb: help. With an unknown one: supervisorctl's answer
+		// and exit status.
+		Action: func(c *cli.Context) error {
+			if !c.Args().Present() {
+				return cli.ShowAppHelp(c)
+			}
+			fmt.Fprintf(c.App.Writer, "*** Unknown syntax: %s\n", strings.Join(c.Args().Slice(), " "))
+			return cli.Exit("", 1)
+		},
+		// Errors are printed once, by run, with the exit code they carry.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 }
 
 func main() {
-	os.Exit(run(os.Args))
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
 // run executes the command line and returns the process exit code.
-func run(args []string) int {
-	err := newApp().Run(args)
+func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context the verbs' requests and streams end with.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := newApp(stdout, stderr).RunContext(ctx, args)
 	if err == nil {
 		return 0
 	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, msg)
+			fmt.Fprintln(stderr, msg)
 		}
 		return ec.ExitCode()
 	}
-	fmt.Fprintln(os.Stderr, "roost:", err)
+	fmt.Fprintln(stderr, "roost:", err)
 	return 1
 }

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"roost/supervisor/api"
+)
+
+const reloadHelp = "reload \t\tRestart the remote supervisord."
+
+func init() {
+	ctlCommand(&cli.Command{
+		Name:      "reload",
+		Usage:     "stop every process, re-read the configuration and start again",
+		ArgsUsage: " ",
+		Description: helpText(reloadHelp) + "\n\nExample:\n  roost reload\n\n" +
+			"Everything restarts. To restart only what changed, use `roost update`.",
+		Action: reloadAction,
+	})
+}
+
+func reloadAction(c *cli.Context) error {
+	if c.Args().Present() {
+		return usageError(c, "Error: reload accepts no arguments", reloadHelp, exitGeneric)
+	}
+	x, err := connect(c, exitNotRunning)
+	if err != nil {
+		return err
+	}
+	err = x.client.Reload(x.ctx)
+	switch api.CodeOf(err) {
+	case api.Success:
+		x.println("Restarted supervisord")
+	case api.ShutdownState:
+		x.println("ERROR: already shutting down")
+		x.status = exitGeneric
+	default:
+		x.fail(err)
+	}
+	return x.done()
+}

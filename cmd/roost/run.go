@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"roost/config"
+	"roost/supervisor"
+	"roost/supervisor/api"
+	"roost/supervisor/api/xmlrpc"
+)
+
+func init() {
+	commands = append(commands, &cli.Command{
+		Name:      "run",
+		Usage:     "run a supervisord.conf in the foreground, as `supervisord -n` does",
+		ArgsUsage: " ",
+		Description: "Examples:\n" +
+			"  roost run -c examples/hello/supervisord.conf\n" +
+			"  roost run            # finds ./supervisord.conf like supervisord\n\n" +
+			"Without -c the configuration is the first of ./supervisord.conf,\n" +
+			"./etc/supervisord.conf, /etc/supervisord.conf, /etc/supervisor/supervisord.conf.\n" +
+			"The control socket is --socket, else [unix_http_server] file=, else the\n" +
+			"per-user default (see `roost --help`).\n\n" +
+			"Signals: TERM, INT and QUIT stop every program in reverse priority order,\n" +
+			"then roost exits 0. HUP applies the configuration like `roost update`:\n" +
+			"only what changed restarts (supervisord restarts everything). USR2\n" +
+			"reopens the log files.\n\n" +
+			"Run as root with [supervisord] user= set, roost drops to that user (and\n" +
+			"its groups) before anything else, as supervisord does.\n\n" +
+			"Exit status: 0 after a clean shutdown; 2 when the configuration is invalid\n" +
+			"(every file:line problem is printed; nothing starts), the socket is taken\n" +
+			"or privileges cannot be dropped, as supervisord exits 2 for its usage errors.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "configuration", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
+			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "control socket `PATH`, overriding [unix_http_server] file="},
+			&cli.BoolFlag{Name: "no-watch", Usage: "do not apply saved configuration changes automatically"},
+			&cli.BoolFlag{Name: "managed", Usage: "started by the roost master (main log not echoed to stdout)"},
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return cli.Exit("roost run: "+err.Error(), 2)
+		},
+		Action: runAction,
+	})
+}
+
+// exitUsage is supervisord's exit status for a configuration or start-up error.
+const exitUsage = 2
+
+func runAction(c *cli.Context) error {
+	if c.Args().Present() {
+		return cli.Exit(fmt.Sprintf("roost run: unexpected argument %q; use -c FILE", c.Args().First()), exitUsage)
+	}
+	stderr := c.App.ErrWriter
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cwd, err := os.Getwd()
+	if err != nil {
+		return cli.Exit("roost run: "+err.Error(), exitUsage)
+	}
+	path := flagString(c, "configuration")
+	if path == "" {
+		if path, err = config.Find(cwd); err != nil {
+			return cli.Exit("roost run: "+err.Error(), exitUsage)
+		}
+	}
+	load := func() (*config.Config, error) { return config.Load(path, config.LoadOptions{Dir: cwd}) }
+	cfg, err := load()
+	if err != nil {
+		return configError(stderr, path, err)
+	}
+
+	if err := dropPrivileges(cfg.Supervisord.User); err != nil {
+		return cli.Exit("roost run: "+err.Error(), exitUsage)
+	}
+	if cfg.Supervisord.User == "" && os.Geteuid() == 0 && !c.Bool("managed") {
+		log.Warn("roost is running as root: privileges were not dropped because no user= is set in " +
+			"[supervisord]; set user=root to silence this")
+	}
+
+	sockPath := flagString(c, "socket")
+	if sockPath == "" && cfg.UnixHTTPServer != nil {
+		sockPath = cfg.UnixHTTPServer.File
+	}
+	if sockPath == "" {
+		sockPath = api.DefaultSocket()
+	}
+	if sockPath, err = filepath.Abs(sockPath); err != nil {
+		return cli.Exit("roost run: socket: "+err.Error(), exitUsage)
+	}
+	srvOpts := api.ServerOptions{Logger: log}
+	if u := cfg.UnixHTTPServer; u != nil {
+		srvOpts.Username, srvOpts.Password = u.Username, u.Password
+	}
+	return runSupervisor(c, cfg, load, sockPath, srvOpts)
+}
+
+// runSupervisor builds the runtime and its control socket and runs both
+// until a TERM, INT or QUIT (or `roost shutdown`).
+func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Config, error), sockPath string, opts api.ServerOptions) error {
+	sup, err := supervisor.New(cfg, supervisor.Options{
+		Load:      load,
+		Version:   version,
+		Watch:     !c.Bool("no-watch"),
+		Managed:   c.Bool("managed"),
+		ServerURL: "unix://" + sockPath,
+	})
+	if err != nil {
+		return cli.Exit("roost run: "+err.Error(), exitUsage)
+	}
+	srv := api.NewServer(sup, opts)
+	mountSupervisordAPI(srv, sup, opts.Logger)
+	if err := srv.Listen(sockPath); err != nil {
+		return cli.Exit("roost run: "+err.Error(), exitUsage)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			switch sig {
+			case syscall.SIGHUP:
+				go func() {
+					if _, err := sup.Reload(ctx); err != nil {
+						opts.Logger.Error("HUP: configuration not applied", "err", err)
+					}
+				}()
+			case syscall.SIGUSR2:
+				if err := sup.ReopenLogs(); err != nil {
+					opts.Logger.Error("USR2: reopening logs", "err", err)
+				}
+			default:
+				stop()
+			}
+		}
+	}()
+
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	srvDone := make(chan error, 1)
+	go func() {
+		err := srv.Serve(srvCtx)
+		if err != nil {
+			opts.Logger.Error("control socket failed; shutting down", "err", err)
+			stop()
+		}
+		srvDone <- err
+	}()
+	runErr := sup.Run(ctx)
+	// The socket answers until every program has stopped.
+	stopSrv()
+	srvErr := <-srvDone
+	if runErr != nil {
+		return cli.Exit("roost run: "+runErr.Error(), exitGeneric)
+	}
+	if srvErr != nil {
+		return cli.Exit("roost run: "+srvErr.Error(), exitGeneric)
+	}
+	return nil
+}
+
+// configError prints every problem of an invalid configuration, one
+// file:line diagnostic a line, and returns supervisord's exit status for it.
+func configError(w io.Writer, path string, err error) error {
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		for _, d := range cerr.Diagnostics {
+			fmt.Fprintln(w, d.String())
+		}
+		return cli.Exit(fmt.Sprintf("roost run: %s is not valid (%d problems); nothing was started", path, len(cerr.Diagnostics)), exitUsage)
+	}
+	return cli.Exit("roost run: "+err.Error(), exitUsage)
+}
+
+// mountSupervisordAPI mounts supervisord's XML-RPC interface and log
+// streams, which the real supervisorctl uses, behind the server's checks.
+func mountSupervisordAPI(srv *api.Server, b api.Backend, log *slog.Logger) {
+	srv.Mount("/RPC2", xmlrpc.NewHandler(b, xmlrpc.Options{Logger: log}))
+	tail := xmlrpc.NewLogtailHandler(b)
+	srv.Mount("/logtail/", tail)
+	srv.Mount("/mainlogtail", tail)
+}
