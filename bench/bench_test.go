@@ -270,25 +270,13 @@ func TestDecodeResponse(t *testing.T) {
 	}
 }
 
-func TestParseRoostStatus(t *testing.T) {
-	for _, in := range []string{
-		`[{"name":"web_01","group":"web","statename":"RUNNING","pid":7},{"name":"db","group":"db","statename":"STOPPED","pid":0}]`,
-		`{"processes":[{"name":"web_01","group":"web","statename":"RUNNING","pid":7},{"name":"db","group":"db","statename":"STOPPED","pid":0}]}`,
-	} {
-		st, err := parseRoostStatus([]byte(in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []procState{{"web:web_01", "RUNNING", 7}, {"db", "STOPPED", 0}}
-		if fmt.Sprint(st) != fmt.Sprint(want) {
-			t.Errorf("parseRoostStatus(%s) = %v, want %v", in, st, want)
-		}
-		if !allIn([]string{"web:web_01"}, "RUNNING")(st) || allIn([]string{"web:web_01", "db"}, "RUNNING")(st) {
-			t.Error("allIn disagrees with the states")
-		}
+func TestAllIn(t *testing.T) {
+	st := []procState{{"web:web_01", "RUNNING", 7}, {"db", "STOPPED", 0}}
+	if !allIn([]string{"web:web_01"}, "RUNNING")(st) || allIn([]string{"web:web_01", "db"}, "RUNNING")(st) {
+		t.Error("allIn disagrees with the states")
 	}
-	if _, err := parseRoostStatus([]byte(`{"nope":1}`)); err == nil {
-		t.Error("parseRoostStatus accepted an object without processes")
+	if allIn([]string{"a", "b", "c"}, "RUNNING")(st) {
+		t.Error("allIn holds with fewer processes than names")
 	}
 }
 

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"roost/supervisor/api"
 )
 
 // daemon is one of the two supervisors under comparison. Both run the same
@@ -57,7 +58,6 @@ func (supervisordDaemon) states(ctx context.Context, w *workload) ([]procState, 
 // roostDaemon is roost built from this tree.
 type roostDaemon struct {
 	bin string
-	t   *tracker
 }
 
 func (roostDaemon) name() string { return "roost" }
@@ -70,48 +70,21 @@ func (r roostDaemon) ctl(args ...string) []string {
 	return append([]string{r.bin}, args...)
 }
 
-// states runs `roost status --json`, the API a roost user scripts against.
-func (r roostDaemon) states(ctx context.Context, w *workload) ([]procState, error) {
-	res := r.t.run(ctx, w.Dir, env(), r.bin, "status", "--json")
-	// status exits non-zero while some process is not running, as
-	// supervisorctl does; the JSON is still there.
-	if len(res.Stdout) == 0 {
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return nil, errors.New("roost status --json printed nothing")
+// states asks roost's JSON API through its Go client (what `roost status
+// --json` prints), in-process, so polling costs no fork.
+func (roostDaemon) states(ctx context.Context, w *workload) ([]procState, error) {
+	c, err := api.Dial(w.Sock)
+	if err != nil {
+		return nil, err
 	}
-	return parseRoostStatus(res.Stdout)
-}
-
-// roostInfo is the part of roost's JSON ProcessInfo the bench reads.
-type roostInfo struct {
-	Name      string `json:"name"`
-	Group     string `json:"group"`
-	StateName string `json:"statename"`
-	PID       int    `json:"pid"`
-}
-
-// parseRoostStatus reads `roost status --json`: an array of ProcessInfo, or
-// an object holding one under "processes".
-func parseRoostStatus(b []byte) ([]procState, error) {
-	var infos []roostInfo
-	if err := json.Unmarshal(b, &infos); err != nil {
-		var wrapped struct {
-			Processes []roostInfo `json:"processes"`
-		}
-		if err2 := json.Unmarshal(b, &wrapped); err2 != nil || wrapped.Processes == nil {
-			return nil, fmt.Errorf("parse roost status --json: %w", err)
-		}
-		infos = wrapped.Processes
+	defer c.Close()
+	infos, err := c.Processes(ctx)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]procState, len(infos))
 	for i, p := range infos {
-		name := p.Name
-		if p.Group != "" && p.Group != p.Name {
-			name = p.Group + ":" + p.Name
-		}
-		out[i] = procState{Name: name, State: p.StateName, PID: p.PID}
+		out[i] = procState{Name: p.Namespec(), State: p.StateName, PID: p.PID}
 	}
 	return out, nil
 }

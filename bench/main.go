@@ -388,7 +388,7 @@ func (b *bench) setup(ctx context.Context) error {
 	case !has("status"):
 		b.roostWhy = "not available yet (no `roost status`)"
 	default:
-		b.daemons = append(b.daemons, roostDaemon{bin: bin, t: b.t})
+		b.daemons = append(b.daemons, roostDaemon{bin: bin})
 	}
 	switch {
 	case b.roostWhy != "":
