@@ -304,7 +304,9 @@ func (w *pidWatcher) poll() ([]int, error) {
 		case isChild(p, w.parent):
 			out = append(out, p)
 			delete(w.pending, p)
-		case fileExists("/proc/"+strconv.Itoa(p)) || now.Sub(seen) > 5*time.Millisecond:
+		case fileExists("/proc/"+strconv.Itoa(p)) || now.Sub(seen) > time.Second:
+			// A pid shows in /proc only once fork has attached its
+			// task, which on a busy machine can take milliseconds.
 			delete(w.pending, p) // someone else's process or thread, or gone already
 		}
 	}
