@@ -477,7 +477,10 @@ func (b *bench) catRun(ctx context.Context, run int) error {
 		return nil
 	}
 	b.res.add(figLogRate, vCeiling, bytesW/secs)
-	b.logf("writer | cat run %d: %s", run, uMiBps.format(bytesW/secs))
+	// cat's own CPU, from its rusage: what a plain read/write copy costs.
+	catCPU := (cp.cmd.ProcessState.UserTime() + cp.cmd.ProcessState.SystemTime()).Seconds()
+	b.res.add(figLogCPU, vCeiling, catCPU/(bytesW/(1<<30)))
+	b.logf("writer | cat run %d: %s, cat %s/GiB", run, uMiBps.format(bytesW/secs), uCPUs.format(catCPU/(bytesW/(1<<30))))
 	return os.Remove(out)
 }
 

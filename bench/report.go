@@ -96,8 +96,13 @@ func ceilingText(b *bench) string {
 		}
 		return ""
 	}
-	s := fmt.Sprintf("The ceiling on this machine, the same writer piped into `cat > file` (no daemon, no rotation): %s (min %s, max %s).",
+	s := fmt.Sprintf("The ceiling on this machine, the same writer piped into `cat > file` (no daemon, no rotation): %s (min %s, max %s)",
 		uMiBps.format(c.median), uMiBps.format(c.min), uMiBps.format(c.max))
+	if cc := b.res.get(figLogCPU, vCeiling); cc.ok() {
+		s += fmt.Sprintf(", cat itself using %s per GiB (min %s, max %s), nearly all in the kernel's pipe and page-cache copies",
+			uCPUs.format(cc.median), uCPUs.format(cc.min), uCPUs.format(cc.max))
+	}
+	s += "."
 	for _, v := range []string{vSup, vRoost} {
 		if r := b.res.get(figLogRate, v); r.ok() {
 			s += fmt.Sprintf(" %s reaches %.0f%% of it.", v, 100*r.median/c.median)
@@ -181,7 +186,13 @@ func (b *bench) goals() []goal {
 			}
 			return verdict{met: s.median >= c.median, why: fmt.Sprintf("cat: %s", uMiBps.format(c.median))}
 		}},
-		{"log capture ≤ 0.5 CPU-s per GiB", figLogCPU, uCPUs, "1.05 CPU-s", atMost(0.5)},
+		{"log capture ≤ 0.5 CPU-s per GiB", figLogCPU, uCPUs, "1.05 CPU-s", func(b *bench, s summary) verdict {
+			v := atMost(0.5)(b, s)
+			if c := b.res.get(figLogCPU, vCeiling); c.ok() && !v.na {
+				v.why = "cat: " + uCPUs.format(c.median)
+			}
+			return v
+		}},
 		{"0 lines split or lost", figLogSplit, uCount, "split at rotation", func(b *bench, s summary) verdict {
 			lost, bad := b.res.get(figLogLost, vRoost), b.res.get(figLogBad, vRoost)
 			if !s.ok() || !lost.ok() || !bad.ok() {
