@@ -156,8 +156,9 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	return 0, fmt.Errorf("%q is not a signal name; use e.g. TERM, HUP, INT, QUIT, KILL, USR1 or USR2", s)
 }
 
-// SignalName returns the conventional name of sig without "SIG", e.g. "TERM",
-// or its number when it has none.
+// SignalName returns the name supervisord prints for sig, without "SIG",
+// e.g. "TERM" (29 is "POLL", as supervisord's signame has it), or its number
+// when it has none.
 func SignalName(sig syscall.Signal) string {
 	best := ""
 	for name, s := range signalNames {
@@ -175,7 +176,7 @@ func SignalName(sig syscall.Signal) string {
 	return best
 }
 
-var preferredSignalName = map[string]bool{"CHLD": true, "IO": true, "ABRT": true}
+var preferredSignalName = map[string]bool{"CHLD": true, "POLL": true, "ABRT": true}
 
 // parseExitCodes is datatypes.list_of_exitcodes.
 func parseExitCodes(s string) ([]int, string) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -31,23 +30,10 @@ func (s *Supervisor) checkMood() error {
 	return nil
 }
 
-// splitNamespec is supervisord's split_namespec: "g:p" → (g, p); "g:" and
-// "g:*" → (g, ""); "p" → (p, p).
-func splitNamespec(name string) (string, string) {
-	g, p, ok := strings.Cut(name, ":")
-	if !ok {
-		return name, name
-	}
-	if p == "" || p == "*" {
-		return g, ""
-	}
-	return g, p
-}
-
 // lookup is supervisord's _getGroupAndProcess: BAD_NAME for an unknown
 // group or process; a nil process for "g:*".
 func (s *Supervisor) lookup(name string) (*group, *process, error) {
-	gname, pname := splitNamespec(name)
+	gname, pname, _ := api.SplitNamespec(name)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	g := s.groups[gname]
@@ -239,7 +225,7 @@ func (p *process) info() api.ProcessInfo {
 	if v.spawns > 0 {
 		pi.Restarts = v.spawns - 1
 	}
-	pi.Description = Describe(pi)
+	pi.Description = api.Describe(pi)
 	return pi
 }
 

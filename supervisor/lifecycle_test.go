@@ -363,29 +363,6 @@ func TestStartWaitEndsWithContext(t *testing.T) {
 	}
 }
 
-func TestDescribe(t *testing.T) {
-	stop := time.Date(2026, 11, 22, 14, 48, 0, 0, time.Local).Unix()
-	for _, tc := range []struct {
-		info api.ProcessInfo
-		want string
-	}{
-		{api.ProcessInfo{State: api.Running, PID: 42, Start: 1000, Now: 1062}, "pid 42, uptime 0:01:02"},
-		{api.ProcessInfo{State: api.Running, PID: 42, Start: 1000, Now: 1000 + 86400 + 5}, "pid 42, uptime 1 day, 0:00:05"},
-		{api.ProcessInfo{State: api.Running, PID: 42, Start: 1000, Now: 1000 + 3*86400 + 3661}, "pid 42, uptime 3 days, 1:01:01"},
-		{api.ProcessInfo{State: api.Running, PID: 1, Start: 1000, Now: 900}, "pid 1, uptime 0:00:00"},
-		{api.ProcessInfo{State: api.Fatal, Name: "web", SpawnErr: "Exited too quickly (process log may have details)"}, "Exited too quickly (process log may have details)"},
-		{api.ProcessInfo{State: api.Backoff, Name: "web"}, `unknown error (try "tail web")`},
-		{api.ProcessInfo{State: api.Stopped}, "Not started"},
-		{api.ProcessInfo{State: api.Exited, Start: 1, Stop: stop}, "Nov 22 02:48 PM"},
-		{api.ProcessInfo{State: api.Starting}, ""},
-		{api.ProcessInfo{State: api.Stopping}, ""},
-	} {
-		if got := Describe(tc.info); got != tc.want {
-			t.Errorf("Describe(%+v) = %q, want %q", tc.info, got, tc.want)
-		}
-	}
-}
-
 func TestTransitionTableRefusesIllegalChanges(t *testing.T) {
 	for _, tc := range []struct {
 		from, to api.State

@@ -63,7 +63,7 @@ func (l *logtail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			channel = string(api.Stdout)
 		}
 		stream := api.Stream(channel)
-		if _, _, whole := splitNamespec(name); name == "" || whole || stream != api.Stdout && stream != api.Stderr {
+		if _, _, whole := api.SplitNamespec(name); name == "" || whole || stream != api.Stdout && stream != api.Stderr {
 			http.NotFound(w, r)
 			return
 		}

@@ -157,7 +157,7 @@ func supervisorMethods(b api.Backend) map[string]*method {
 				return nil, err
 			}
 			w := argWait(p, 1)
-			if group, _, whole := splitNamespec(n); whole {
+			if group, _, whole := api.SplitNamespec(n); whole {
 				return results(renameBadName(n)(b.StartGroup(ctx, group, w)))
 			}
 			return ok(b.StartProcess(ctx, n, w))
@@ -181,7 +181,7 @@ func supervisorMethods(b api.Backend) map[string]*method {
 				return nil, err
 			}
 			w := argWait(p, 1)
-			if group, _, whole := splitNamespec(n); whole {
+			if group, _, whole := api.SplitNamespec(n); whole {
 				return results(renameBadName(n)(b.StopGroup(ctx, group, w)))
 			}
 			return ok(b.StopProcess(ctx, n, w))
@@ -204,7 +204,7 @@ func supervisorMethods(b api.Backend) map[string]*method {
 			if err != nil {
 				return nil, err
 			}
-			if group, _, whole := splitNamespec(n); whole {
+			if group, _, whole := api.SplitNamespec(n); whole {
 				return results(renameBadName(n)(signalGroup(b, group, p[1])))
 			}
 			s, err := ParseSignal(p[1])
@@ -385,7 +385,7 @@ func processInfoStruct(p api.ProcessInfo) Struct {
 		{"stdout_logfile", p.StdoutLogfile},
 		{"stderr_logfile", p.StderrLogfile},
 		{"pid", p.PID},
-		{"description", Describe(p)},
+		{"description", api.Describe(p)},
 	}
 }
 
@@ -467,7 +467,7 @@ func processName(p []any, i int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, _, whole := splitNamespec(n); whole {
+	if _, _, whole := api.SplitNamespec(n); whole {
 		return "", api.Errorf(api.BadName, "%s", n)
 	}
 	return n, nil

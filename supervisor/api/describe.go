@@ -1,10 +1,8 @@
-package xmlrpc
+package api
 
 import (
 	"fmt"
 	"time"
-
-	"roost/supervisor/api"
 )
 
 // Describe returns the description supervisord gives a process
@@ -14,17 +12,17 @@ import (
 // the last stop ("Nov 22 03:04 PM") or "Not started" when STOPPED or
 // EXITED; "" otherwise. It reads State, Start, Stop, Now, PID, SpawnErr and
 // Name.
-func Describe(p api.ProcessInfo) string {
+func Describe(p ProcessInfo) string {
 	switch p.State {
-	case api.Running:
+	case Running:
 		up := max(p.Now-p.Start, 0)
 		return fmt.Sprintf("pid %d, uptime %s", p.PID, pyTimedelta(up))
-	case api.Fatal, api.Backoff:
+	case Fatal, Backoff:
 		if p.SpawnErr != "" {
 			return p.SpawnErr
 		}
 		return fmt.Sprintf("unknown error (try \"tail %s\")", p.Name)
-	case api.Stopped, api.Exited:
+	case Stopped, Exited:
 		if p.Start == 0 {
 			return "Not started"
 		}
@@ -45,18 +43,4 @@ func pyTimedelta(secs int64) string {
 		return "1 day, " + hms
 	}
 	return fmt.Sprintf("%d days, %s", days, hms)
-}
-
-// splitNamespec is supervisord's split_namespec: "group:name" names a
-// process of a group, "group:*" and "group:" the whole group (whole is
-// true), and a bare "name" the process of that name in the group of that
-// name.
-func splitNamespec(s string) (group, process string, whole bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			group, process = s[:i], s[i+1:]
-			return group, process, process == "" || process == "*"
-		}
-	}
-	return s, s, false
 }
