@@ -300,13 +300,15 @@ func (w *pidWatcher) poll() ([]int, error) {
 	}
 	var out []int
 	for p, seen := range w.pending {
+		// Look before checking: a pid shows in /proc only once fork has
+		// attached its task (milliseconds, on a busy machine), and it
+		// must not count as someone else's for appearing in between.
+		visible := fileExists("/proc/" + strconv.Itoa(p))
 		switch {
 		case isChild(p, w.parent):
 			out = append(out, p)
 			delete(w.pending, p)
-		case fileExists("/proc/"+strconv.Itoa(p)) || now.Sub(seen) > time.Second:
-			// A pid shows in /proc only once fork has attached its
-			// task, which on a busy machine can take milliseconds.
+		case visible || now.Sub(seen) > time.Second:
 			delete(w.pending, p) // someone else's process or thread, or gone already
 		}
 	}

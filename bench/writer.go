@@ -150,6 +150,13 @@ func checkLines(base string, total int64) (lineCheck, error) {
 			if len(line) == 0 {
 				break
 			}
+			if first && c.Files == 1 && isLineTail(line) {
+				// The oldest kept file starts inside a line whose head
+				// was rotated away with an older file: a split line.
+				c.Split++
+				first = false
+				continue
+			}
 			if first && len(carry) > 0 {
 				// The previous file ended inside a line: a split line.
 				c.Split++
@@ -173,6 +180,25 @@ func checkLines(base string, total int64) (lineCheck, error) {
 		c.Lost = total
 	}
 	return c, nil
+}
+
+// isLineTail reports whether line is the end of one of the writer's lines
+// but not a whole one.
+func isLineTail(line []byte) bool {
+	n := len(line)
+	if n == 0 || n >= lineLen {
+		return false
+	}
+	fill := min(n, lineLen-digits)
+	if !bytes.Equal(line[n-fill:], lineFiller[len(lineFiller)-fill:]) {
+		return false
+	}
+	for _, d := range line[:n-fill] {
+		if d < '0' || d > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // account checks one line against the number expected and returns the
