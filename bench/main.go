@@ -34,6 +34,7 @@ import (
 type options struct {
 	quick, keep, verbose bool
 	out, work            string
+	roost                string          // a roost binary to measure instead of building ./cmd/roost
 	only                 map[string]bool // parts to run; empty: all
 
 	runs        int           // sessions per daemon and N
@@ -85,10 +86,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.work, "work", "", "work dir for every file the bench writes (default: a new temp dir)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work dir (configs, daemon logs) for inspection")
 	fs.BoolVar(&o.verbose, "v", false, "print each measurement as it is taken")
+	fs.StringVar(&o.roost, "roost", "", "measure this roost binary instead of building ./cmd/roost (to try a change)")
 	runs := fs.Int("runs", 0, "sessions per daemon and workload (default 3; 1 with -quick)")
 	only := fs.String("only", "", "comma-separated parts to run: "+strings.Join(parts, ","))
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./bench [-quick] [-out FILE] [-work DIR] [-keep] [-runs N] [-only PARTS] [-v]\n\n")
+		fmt.Fprintf(stderr, "usage: go run ./bench [-quick] [-out FILE] [-work DIR] [-keep] [-runs N] [-only PARTS] [-roost BIN] [-v]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -368,15 +370,25 @@ func (b *bench) setup(ctx context.Context) error {
 
 	// Build roost once; the timings run the binary, never `go run`.
 	bin := filepath.Join(b.work, "roost")
-	b.logf("building roost: go build -o %s ./cmd/roost", bin)
-	res = b.t.run(ctx, b.root, os.Environ(), "go", "build", "-o", bin, "./cmd/roost")
-	if res.Err != nil {
-		return fmt.Errorf("go build ./cmd/roost: %w", res.Err)
+	if b.o.roost != "" {
+		abs, err := filepath.Abs(b.o.roost)
+		if err != nil || !fileExists(abs) {
+			return fmt.Errorf("-roost %s: no such binary", b.o.roost)
+		}
+		bin = abs
+		b.logf("measuring the roost binary %s", bin)
+		b.res.note("roost was the binary %s given with -roost, not a build of this tree", bin)
+	} else {
+		b.logf("building roost: go build -o %s ./cmd/roost", bin)
+		res = b.t.run(ctx, b.root, os.Environ(), "go", "build", "-o", bin, "./cmd/roost")
+		if res.Err != nil {
+			return fmt.Errorf("go build ./cmd/roost: %w", res.Err)
+		}
 	}
 	if res := b.t.run(ctx, b.work, env(), bin, "--version"); res.Err == nil {
 		b.versions["roost"] = strings.TrimSpace(string(res.Stdout))
 	}
-	if res := b.t.run(ctx, b.root, os.Environ(), "git", "rev-parse", "--short", "HEAD"); res.Err == nil {
+	if res := b.t.run(ctx, b.root, os.Environ(), "git", "rev-parse", "--short", "HEAD"); res.Err == nil && b.o.roost == "" {
 		b.versions["commit"] = strings.TrimSpace(string(res.Stdout))
 	}
 	has := func(verb string) bool {
