@@ -391,3 +391,23 @@ func TestCPUDelta(t *testing.T) {
 		t.Errorf("delta after a thread exit = %+v", d)
 	}
 }
+
+func TestHeadline(t *testing.T) {
+	b := &bench{o: &options{ns: []int{10, 100}}, res: newResults()}
+	for _, s := range []struct {
+		fig        string
+		sup, roost float64
+	}{{"pss.100", 30000, 15000}, {"pss.10", 29000, 11000}, {"status.100", 0.2, 0.01}, {figLogRate, 900, 600}} {
+		b.res.add(s.fig, vSup, s.sup)
+		b.res.add(s.fig, vRoost, s.roost)
+	}
+	want := readmeMarker + " [BENCHMARKS.md](BENCHMARKS.md) — roost against supervisord 4.2.5 on one machine, medians: " +
+		"idle memory (PSS, 100 programs) 2.00× smaller, `status` (100 programs) 20.0× faster, log capture 1.50× slower."
+	if got := b.headline(); got != want {
+		t.Errorf("headline =\n%s\nwant\n%s", got, want)
+	}
+	b.roostWhy = "not available yet (no `roost run`)"
+	if got := b.headline(); !strings.Contains(got, "not available yet") {
+		t.Errorf("headline without roost = %s", got)
+	}
+}

@@ -406,21 +406,35 @@ func (b *bench) headline() string {
 		return readmeMarker + " [BENCHMARKS.md](BENCHMARKS.md) (`go run ./bench` regenerates it; roost's figures are " + b.roostWhy + ")."
 	}
 	type h struct {
-		label, fig string
+		label, fig   string
+		lower, upper string // the comparison when roost's median is lower or higher
 	}
 	var parts []string
-	for _, x := range []h{{"idle PSS", "pss.1000"}, {"idle PSS", "pss.100"}, {"`status`", "status.1000"}, {"`status`", "status.100"},
-		{"`restart`", "restart.100"}, {"start-up", "start.100"}, {"kill -9 → restart", figKill}, {"log MiB/s", figLogRate}} {
-		r, s := b.res.get(x.fig, vRoost), b.res.get(x.fig, vSup)
-		if !r.ok() || !s.ok() || s.median == 0 {
-			continue
-		}
-		if len(parts) > 0 && strings.HasPrefix(parts[len(parts)-1], x.label+" ") {
+	seen := map[string]bool{}
+	for _, x := range []h{
+		{"idle memory (PSS, 1000 programs)", "pss.1000", "smaller", "larger"},
+		{"idle memory (PSS, 100 programs)", "pss.100", "smaller", "larger"},
+		{"`status` (1000 programs)", "status.1000", "faster", "slower"},
+		{"`status` (100 programs)", "status.100", "faster", "slower"},
+		{"`restart`", "restart.100", "faster", "slower"},
+		{"100 programs up", "start.100", "faster", "slower"},
+		{"kill -9 → replacement", figKill, "faster", "slower"},
+		{"log capture", figLogRate, "slower", "faster"},
+	} {
+		r, sp := b.res.get(x.fig, vRoost), b.res.get(x.fig, vSup)
+		family := strings.Fields(x.label)[0]
+		if !r.ok() || !sp.ok() || sp.median == 0 || r.median == 0 || seen[family] {
 			continue // the bigger N of the same figure is already there
 		}
-		parts = append(parts, x.label+" "+ratio(r, s))
+		seen[family] = true
+		if r.median < sp.median {
+			parts = append(parts, fmt.Sprintf("%s %s× %s", x.label, sig3(sp.median/r.median), x.lower))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %s× %s", x.label, sig3(r.median/sp.median), x.upper))
+		}
 	}
-	return readmeMarker + " [BENCHMARKS.md](BENCHMARKS.md): roost ÷ supervisord medians — " + strings.Join(parts, ", ") + "."
+	return readmeMarker + " [BENCHMARKS.md](BENCHMARKS.md) — roost against supervisord 4.2.5 on one machine, medians: " +
+		strings.Join(parts, ", ") + "."
 }
 
 // updateReadme rewrites the README's benchmark line, if it has one.
