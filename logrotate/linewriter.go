@@ -13,6 +13,13 @@ import (
 // NewLineWriter is given maxLine <= 0.
 const DefaultMaxLine = 64 << 10
 
+// initialSize is the buffer a LineWriter starts with. Most programs write
+// little, and a supervisor of 1000 of them should not hold 128 KiB per
+// stream for output that never comes; the buffer doubles each time a read
+// fills it, up to readSize+maxLine, so a fast writer reaches full speed within
+// a few reads.
+const initialSize = 512
+
 // readSize is the room Copy keeps for each read: a default pipe's capacity,
 // the most one read of it returns. (A bigger pipe would save some CPU, but
 // F_SETPIPE_SZ counts against the user's pipe-user-pages-soft, past which
@@ -42,7 +49,8 @@ type LineWriter struct {
 	marker []byte
 	saved  []byte // what the marker overwrites while it is written in place
 	buf    []byte // buf[:n] unwritten data; buf[size:] is room for the marker
-	size   int
+	size   int    // usable length of buf; grows up to full
+	full   int    // readSize + max: the most buf ever needs
 	n      int
 }
 
@@ -53,7 +61,8 @@ func NewLineWriter(dst io.Writer, maxLine int) *LineWriter {
 		maxLine = DefaultMaxLine
 	}
 	marker := fmt.Appendf(nil, "…[roost: line cut at %d bytes]\n", maxLine)
-	size := readSize + maxLine
+	full := readSize + maxLine
+	size := min(initialSize, full)
 	return &LineWriter{
 		dst:    dst,
 		max:    maxLine,
@@ -61,7 +70,19 @@ func NewLineWriter(dst io.Writer, maxLine int) *LineWriter {
 		saved:  make([]byte, len(marker)),
 		buf:    make([]byte, size+len(marker)),
 		size:   size,
+		full:   full,
 	}
+}
+
+// grow doubles the buffer, up to full. Callers hold mu.
+func (w *LineWriter) grow() {
+	if w.size >= w.full {
+		return
+	}
+	size := min(2*w.size, w.full)
+	buf := make([]byte, size+len(w.marker))
+	copy(buf, w.buf[:w.n])
+	w.buf, w.size = buf, size
 }
 
 // Write passes the whole lines of what it has (held bytes, then p) to the
@@ -73,6 +94,9 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 	total := len(p)
 	var firstErr error
 	for len(p) > 0 {
+		if len(p) > w.size-w.n {
+			w.grow() // more than fits: fewer, larger writes downstream
+		}
 		k := copy(w.buf[w.n:w.size], p)
 		w.n += k
 		p = p[k:]
@@ -165,17 +189,23 @@ func Copy(w *LineWriter, r io.Reader) error {
 	)
 	for {
 		w.mu.Lock()
-		n0 := w.n
+		if w.n == w.size {
+			w.grow()
+		}
+		n0, room := w.n, w.buf[w.n:w.size]
 		w.mu.Unlock()
-		// Only this goroutine writes buf[n0:]; a concurrent Flush only reads
-		// buf[:n0] and may reset n, which is checked below.
-		k, rerr := r.Read(w.buf[n0:w.size])
+		// Only this goroutine writes buf[n0:] or replaces buf; a concurrent
+		// Flush only reads buf[:n0] and may reset n, which is checked below.
+		k, rerr := r.Read(room)
 		if k > 0 {
 			w.mu.Lock()
 			if w.n != n0 {
 				copy(w.buf[w.n:], w.buf[n0:n0+k])
 			}
 			w.n += k
+			if k == len(room) {
+				w.grow() // the read filled the room: the writer is fast
+			}
 			err := w.process()
 			w.mu.Unlock()
 			if err != nil {

@@ -125,7 +125,6 @@ func TestLineWriterHugeWrite(t *testing.T) {
 		fmt.Fprintf(&in, "line %d %s\n", i, strings.Repeat("=", i%97))
 	}
 	in.WriteString("no newline yet")
-	bufCap := cap(w.buf)
 	w.Write(in.Bytes())
 	if got, want := rec.all(), strings.TrimSuffix(in.String(), "no newline yet"); got != want {
 		t.Errorf("huge write: %d bytes out, want %d", len(got), len(want))
@@ -135,8 +134,8 @@ func TestLineWriterHugeWrite(t *testing.T) {
 			t.Fatalf("write %d does not end a line", i)
 		}
 	}
-	if cap(w.buf) != bufCap {
-		t.Errorf("buffer grew from %d to %d", bufCap, cap(w.buf))
+	if limit := readSize + DefaultMaxLine + len(w.marker); cap(w.buf) > limit {
+		t.Errorf("buffer grew to %d, beyond its bound %d", cap(w.buf), limit)
 	}
 	// ~10 MB went through a buffer of ~320 KB: about one write per fill.
 	if max := in.Len()/readSize + 2; len(rec.writes) > max {
@@ -296,4 +295,37 @@ func FuzzLineWriter(f *testing.F) {
 			t.Fatalf("output differs from the model (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestLineWriterStartsSmall: an idle program's streams hold a small buffer;
+// it grows only as output arrives, never past readSize+maxLine, and a line
+// longer than the starting buffer still comes out whole.
+func TestLineWriterStartsSmall(t *testing.T) {
+	var rec recorder
+	w := NewLineWriter(&rec, 0)
+	if cap(w.buf) > initialSize+len(w.marker) {
+		t.Fatalf("a new LineWriter holds %d bytes, want at most %d", cap(w.buf), initialSize+len(w.marker))
+	}
+	long := strings.Repeat("x", 10000) + "\n"
+	for _, b := range []byte(long) {
+		w.Write([]byte{b})
+	}
+	if got := rec.all(); got != long {
+		t.Fatalf("byte-at-a-time long line: got %d bytes, want %d", len(got), len(long))
+	}
+	r, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- Copy(w, r) }()
+	big := strings.Repeat("0123456789abcdef\n", 1<<14)
+	pw.Write([]byte(big))
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.all(); got != long+big {
+		t.Fatalf("Copy lost bytes: %d, want %d", len(got), len(long+big))
+	}
+	if limit := readSize + DefaultMaxLine + len(w.marker); cap(w.buf) > limit {
+		t.Errorf("buffer grew to %d, beyond %d", cap(w.buf), limit)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"roost/config"
+	"roost/internal/procfs"
 	"roost/supervisor/api"
 )
 
@@ -463,8 +464,8 @@ func procGone(t *testing.T, pid int, d time.Duration) {
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	pi, err := readProcStat(pid)
-	return err == nil && pi.state != 'Z'
+	pi, err := procfs.Read(pid)
+	return err == nil && pi.State != 'Z'
 }
 
 var _ = slog.LevelInfo

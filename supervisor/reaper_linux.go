@@ -4,14 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"roost/internal/procfs"
 )
 
 // The reaper: roost is a child subreaper (PR_SET_CHILD_SUBREAPER), so a
@@ -113,7 +113,7 @@ func reapLoop() {
 			<-c.reapedc // its own Wait reaps it
 			continue
 		}
-		if pi, err := readProcStat(pid); err == nil && pi.pgid == syscall.Getpgrp() {
+		if pi, err := procfs.Read(pid); err == nil && pi.PGID == syscall.Getpgrp() {
 			reg.mu.Unlock()
 			awaitForeignReap(pid)
 			continue
@@ -160,7 +160,7 @@ func awaitForeignReap(pid int) {
 		if err == nil && n > 0 && fds[0].Revents&unix.POLLHUP != 0 {
 			return
 		}
-		if pi, err := readProcStat(pid); err != nil || pi.state != 'Z' || pi.ppid != os.Getpid() {
+		if pi, err := procfs.Read(pid); err != nil || pi.State != 'Z' || pi.PPID != os.Getpid() {
 			return
 		}
 	}
@@ -197,7 +197,7 @@ func reapedSignal() <-chan struct{} {
 // (their waiters handle them), the process groups of other Supervisors'
 // children, and children other code of the process started (in the
 // supervisor's own process group), with what they started.
-func leftovers(s *Supervisor) ([]procInfo, error) {
+func leftovers(s *Supervisor) ([]procfs.Proc, error) {
 	spare := map[int]bool{} // pgids of other Supervisors' children
 	mine := map[int]bool{}
 	reg.mu.Lock()
@@ -210,114 +210,28 @@ func leftovers(s *Supervisor) ([]procInfo, error) {
 	}
 	reg.mu.Unlock()
 	self, pgrp := os.Getpid(), syscall.Getpgrp()
-	ds, err := descendants(func(p procInfo) bool {
-		foreign := p.ppid == self && p.pgid == pgrp && !mine[p.pid]
-		return foreign || spare[p.pgid]
+	ds, err := procfs.Descendants(self, func(p procfs.Proc) bool {
+		foreign := p.PPID == self && p.PGID == pgrp && !mine[p.PID]
+		return foreign || spare[p.PGID]
 	})
 	if err != nil {
 		return nil, err
 	}
-	var out []procInfo
+	var out []procfs.Proc
 	for _, d := range ds {
-		if !mine[d.pid] {
+		if !mine[d.PID] {
 			out = append(out, d)
 		}
 	}
 	return out, nil
 }
 
-// procInfo is what /proc/PID/stat says about a process.
-type procInfo struct {
-	pid, ppid, pgid, sid int
-	start                uint64 // starttime in clock ticks since boot: with pid, an identity
-	state                byte
-}
-
-// readProcStat parses /proc/PID/stat.
-func readProcStat(pid int) (procInfo, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procInfo{}, err
-	}
-	// comm is in parentheses and may contain anything: split at the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return procInfo{}, fmt.Errorf("parse /proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); starttime is field 22 → f[19].
-	if len(f) < 20 {
-		return procInfo{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
-	}
-	pi := procInfo{pid: pid, state: f[0][0]}
-	pi.ppid, _ = strconv.Atoi(f[1])
-	pi.pgid, _ = strconv.Atoi(f[2])
-	pi.sid, _ = strconv.Atoi(f[3])
-	pi.start, _ = strconv.ParseUint(f[19], 10, 64)
-	return pi, nil
-}
-
-// descendants returns every live (non-zombie) descendant of this process,
-// found by walking /proc's ppid links (the kernel here may lack
-// /proc/PID/task/TID/children), leaving out the subtrees skip says no to.
-// Only used at shutdown, never in a loop.
-func descendants(skip func(procInfo) bool) ([]procInfo, error) {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
-	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
-	}
-	kids := map[int][]procInfo{}
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		pi, err := readProcStat(pid)
-		if err != nil {
-			continue // gone
-		}
-		kids[pi.ppid] = append(kids[pi.ppid], pi)
-	}
-	var out []procInfo
-	var walk func(int)
-	walk = func(pid int) {
-		for _, k := range kids[pid] {
-			if skip(k) {
-				continue
-			}
-			if k.state != 'Z' {
-				out = append(out, k)
-			}
-			walk(k.pid)
-		}
-	}
-	walk(os.Getpid())
-	return out, nil
-}
-
 // killIdentified sends SIGKILL to pi if it is still the same process (same
 // pid and start time), through a pidfd so a reused pid is never hit.
-func killIdentified(pi procInfo) error {
-	fd, err := unix.PidfdOpen(pi.pid, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		return fmt.Errorf("pidfd_open %d: %w", pi.pid, err)
+func killIdentified(pi procfs.Proc) error {
+	fd, err := procfs.Kill(pi, syscall.SIGKILL)
+	if fd >= 0 {
+		unix.Close(fd)
 	}
-	defer unix.Close(fd)
-	now, err := readProcStat(pi.pid)
-	if err != nil || now.start != pi.start {
-		return nil // exited (and maybe reused) since the scan
-	}
-	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("kill %d: %w", pi.pid, err)
-	}
-	return nil
+	return err
 }

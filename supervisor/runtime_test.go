@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"roost/config"
+	"roost/internal/procfs"
 	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
@@ -30,9 +31,9 @@ func TestDaemonizingProgramLeavesNoZombie(t *testing.T) {
 	h := start(t, testConfig(t, homog(p)...))
 	h.waitState(5*time.Second, 0, "daemonizer", api.Running)
 	spid, lpid := readPid(t, short), readPid(t, long)
-	if pi, err := readProcStat(spid); err == nil && pi.ppid != os.Getpid() {
+	if pi, err := procfs.Read(spid); err == nil && pi.PPID != os.Getpid() {
 		// Reparented to us (the subreaper) once its parent exited.
-		t.Logf("daemon %d has ppid %d (test pid %d)", spid, pi.ppid, os.Getpid())
+		t.Logf("daemon %d has ppid %d (test pid %d)", spid, pi.PPID, os.Getpid())
 	}
 	procGone(t, spid, 10*time.Second) // exited and reaped: not even a zombie
 	if !strings.Contains(h.mainLog(), fmt.Sprintf("reaped unknown pid %d (exit status 0)", spid)) {

@@ -422,7 +422,7 @@ func (s *Supervisor) sweep() {
 		if round == 0 {
 			pids := make([]string, len(left))
 			for i, l := range left {
-				pids[i] = strconv.Itoa(l.pid)
+				pids[i] = strconv.Itoa(l.PID)
 			}
 			s.log.Info("killing leftover processes: " + strings.Join(pids, " "))
 		}

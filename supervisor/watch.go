@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -12,7 +13,9 @@ import (
 
 // The watcher applies a configuration saved on disk, like `roost update`.
 //
-// It watches the directories of the configuration files, never the files:
+// It watches the directories of the configuration files, never the files
+// (and the directory above each, or the nearest existing ancestor of one
+// not created yet, so a project made or re-pointed later is seen):
 // editors save by writing a temporary file and renaming it over the old
 // one, which a watch on the file itself loses. Events are filtered by name
 // (the files read, plus new files next to the includes with their
@@ -57,7 +60,7 @@ func (s *Supervisor) currentWatchSet() watchSet {
 // relevant reports whether an event on name may change the configuration.
 func (ws watchSet) relevant(name string) bool {
 	name = filepath.Clean(name)
-	if ws.files[name] {
+	if ws.files[name] || ws.component(name) {
 		return true
 	}
 	base := filepath.Base(name)
@@ -65,6 +68,37 @@ func (ws watchSet) relevant(name string) bool {
 		return false
 	}
 	return ws.includeDirs[filepath.Dir(name)] && ws.includeExts[filepath.Ext(name)]
+}
+
+// component reports whether name is one of the directories the
+// configuration lives in, or a directory above one: its creation (the
+// project is made), removal or replacement (a "current" symlink is
+// re-pointed to a new release) changes what the paths lead to.
+func (ws watchSet) component(name string) bool {
+	for d := range ws.dirs {
+		if d == name || strings.HasPrefix(d, name+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// watchPoints returns the directories to watch for dir: the nearest one
+// of dir and its ancestors that exists (a project not created yet is
+// waited for from the home), plus, when dir exists, its parent, which sees
+// dir itself replaced.
+func watchPoints(dir string) []string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			if d == dir && d != "/" {
+				return []string{d, filepath.Dir(d)}
+			}
+			return []string{d}
+		}
+		if d == "/" {
+			return nil
+		}
+	}
 }
 
 // editorTemp recognizes editors' swap, backup and probe files.
@@ -90,9 +124,25 @@ func (s *Supervisor) watch(ctx context.Context) {
 	defer w.Close()
 	ws := s.currentWatchSet()
 	watched := map[string]bool{}
-	sync := func() {
+	// sync watches what ws needs now. A watch follows the inode its path
+	// led to when it was added, so after a path component changed (refresh)
+	// every watch is added again, which re-resolves its path (removing it
+	// first would lose the events in between).
+	sync := func(refresh bool) {
+		want := map[string]bool{}
 		for d := range ws.dirs {
-			if !watched[d] {
+			for _, p := range watchPoints(d) {
+				want[p] = true
+			}
+		}
+		for d := range watched {
+			if !want[d] {
+				_ = w.Remove(d)
+				delete(watched, d)
+			}
+		}
+		for d := range want {
+			if !watched[d] || refresh {
 				if err := w.Add(d); err != nil {
 					s.log.Warn(fmt.Sprintf("cannot watch %s: %v", d, err))
 					continue
@@ -100,16 +150,16 @@ func (s *Supervisor) watch(ctx context.Context) {
 				watched[d] = true
 			}
 		}
-		for d := range watched {
-			if !ws.dirs[d] {
-				_ = w.Remove(d)
-				delete(watched, d)
-			}
-		}
 	}
-	sync()
+	sync(false)
+	refresh := false
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
+	// A change saved between the first read and the watches being armed
+	// (a project created right after start) has sent no event: look once.
+	if _, ch, err := s.reread(); err == nil && !ch.Empty() {
+		debounce.Reset(watchDebounce)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -120,6 +170,9 @@ func (s *Supervisor) watch(ctx context.Context) {
 			}
 			if ev.Op == fsnotify.Chmod || !ws.relevant(ev.Name) {
 				continue
+			}
+			if ws.component(filepath.Clean(ev.Name)) {
+				refresh = true
 			}
 			debounce.Reset(watchDebounce)
 		case err, ok := <-w.Errors:
@@ -136,7 +189,8 @@ func (s *Supervisor) watch(ctx context.Context) {
 				s.log.Info("configuration changed on disk: nothing to do")
 			}
 			ws = s.currentWatchSet()
-			sync()
+			sync(refresh)
+			refresh = false
 		}
 	}
 }

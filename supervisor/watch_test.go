@@ -203,3 +203,82 @@ startsecs=0
 		t.Errorf("Reread of the invalid file: %v", err)
 	}
 }
+
+// A project that does not exist yet is waited for, and a "current" symlink
+// re-pointed to a new release is followed: what the master's idle
+// supervisor relies on.
+func TestWatcherWaitsForProjectAndFollowsSymlink(t *testing.T) {
+	home := t.TempDir()
+	conf := filepath.Join(home, "current", "supervisord.conf")
+	load := func() (*config.Config, error) {
+		if _, err := os.Stat(conf); os.IsNotExist(err) {
+			return config.LoadEmpty(conf, config.LoadOptions{Dir: home})
+		}
+		return config.Load(conf, config.LoadOptions{Dir: home})
+	}
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, cfg, func(o *Options) {
+		o.Load = load
+		o.Watch = true
+	})
+	release := func(name, program string) {
+		t.Helper()
+		dir := filepath.Join(home, "releases", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body := "[supervisord]\nlogfile=" + home + "/roost.log\nchildlogdir=" + home + "\nsilent=true\n" +
+			"[program:" + program + "]\ncommand=/bin/sleep 1000\nstartsecs=0\n"
+		if err := os.WriteFile(filepath.Join(dir, "supervisord.conf"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Deploy like a release tool: a new symlink renamed over "current".
+		tmp := filepath.Join(home, ".current.tmp")
+		if err := os.Symlink(filepath.Join("releases", name), tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(home, "current")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(h.s.AllProcessInfo()) != 0 {
+		t.Fatal("programs before the project exists")
+	}
+	n := h.eventCount()
+	start := time.Now()
+	release("r1", "web")
+	h.waitState(10*time.Second, n, "web", api.Running)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the new project ran after %v, want within 2s", d)
+	}
+	n = h.eventCount()
+	release("r2", "worker")
+	h.waitState(10*time.Second, n, "worker", api.Running)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := h.s.ProcessInfo("web"); api.CodeOf(err) == api.BadName {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("r1's web still configured after current moved to r2")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWatchPoints(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, "a"), 0o755)
+	for dir, want := range map[string][]string{
+		filepath.Join(home, "a"):           {filepath.Join(home, "a"), home},
+		filepath.Join(home, "a", "b", "c"): {filepath.Join(home, "a")},
+		"/":                                {"/"},
+	} {
+		if got := watchPoints(dir); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("watchPoints(%s) = %v, want %v", dir, got, want)
+		}
+	}
+}

@@ -30,6 +30,9 @@ const socketHelp = `The ctl verbs find the control socket in this order:
   4. the per-user default: /run/roost/users/$USER/roost.sock when the roost
      master made that directory, else $XDG_RUNTIME_DIR/roost/roost.sock,
      else /tmp/roost-$UID/roost.sock
+Root reaches any user's supervisor with --user NAME instead: the socket the
+roost master made for NAME ({run_dir}/users/NAME/roost.sock, run_dir from
+$ROOST_MASTER_CONFIG or /etc/roost/roost.toml), which NAME must be serving.
 Output lines and exit statuses are supervisorctl's.`
 
 // The LSB exit statuses supervisorctl uses.
@@ -50,6 +53,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "socket", Aliases: []string{"s", "serverurl"}, Usage: "control socket `PATH` (or unix:///PATH)"},
 		&cli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "basic-auth `USER` for a server with [unix_http_server] username="},
 		&cli.StringFlag{Name: "password", Aliases: []string{"p"}, Usage: "basic-auth `PASSWORD`"},
+		&cli.StringFlag{Name: "user", Usage: "root only: the supervisor the roost master runs for user `NAME`"},
 	}
 }
 
@@ -80,6 +84,7 @@ func flagString(c *cli.Context, name string) string {
 type server struct {
 	path               string
 	username, password string
+	uids               []int // the uids the server may run as; nil: ours or root's
 }
 
 // url is the socket as supervisorctl names it in its messages.
@@ -100,6 +105,12 @@ func socketArg(v string) (string, error) {
 func findServer(c *cli.Context) (server, error) {
 	var srv server
 	var err error
+	if name := flagString(c, "user"); name != "" {
+		if flagString(c, "socket") != "" {
+			return srv, errors.New("give --user NAME or --socket PATH, not both")
+		}
+		return userServer(name)
+	}
 	if v := flagString(c, "socket"); v != "" {
 		if srv.path, err = socketArg(v); err != nil {
 			return srv, err
@@ -184,7 +195,9 @@ func dialServer(c *cli.Context) (*ctl, error) {
 	if srv.username != "" {
 		opts = append(opts, api.WithBasicAuth(srv.username, srv.password))
 	}
-	if euid := os.Geteuid(); euid != 0 {
+	if srv.uids != nil {
+		opts = append(opts, api.WithServerUIDs(srv.uids...))
+	} else if euid := os.Geteuid(); euid != 0 {
 		// Talk only to our own supervisor or root's: a socket another user
 		// serves could feed us anything.
 		opts = append(opts, api.WithServerUIDs(euid, 0))

@@ -44,7 +44,8 @@ func init() {
 			&cli.StringFlag{Name: "configuration", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
 			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "control socket `PATH`, overriding [unix_http_server] file="},
 			&cli.BoolFlag{Name: "no-watch", Usage: "do not apply saved configuration changes automatically"},
-			&cli.BoolFlag{Name: "managed", Usage: "started by the roost master (main log not echoed to stdout)"},
+			&cli.BoolFlag{Name: "managed", Usage: "started by the roost master: the configuration may not exist yet, logs go to --logdir"},
+			&cli.StringFlag{Name: "logdir", Usage: "with --managed: the log `DIR` (default ~/log)"},
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return cli.Exit("roost run: "+err.Error(), 2)
@@ -73,6 +74,14 @@ func runAction(c *cli.Context) error {
 		}
 	}
 	load := func() (*config.Config, error) { return config.Load(path, config.LoadOptions{Dir: cwd}) }
+	if c.Bool("managed") {
+		sock, err := filepath.Abs(flagString(c, "socket"))
+		logDir, merr := managedSetup(flagString(c, "socket"), c.String("logdir"))
+		if err != nil || merr != nil {
+			return cli.Exit(fmt.Sprintf("roost run: %v", errors.Join(err, merr)), exitUsage)
+		}
+		load = managedLoad(path, cwd, logDir, sock)
+	}
 	cfg, err := load()
 	if err != nil {
 		return configError(stderr, path, err)
@@ -156,10 +165,15 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 		}
 		srvDone <- err
 	}()
+	userSock := closedChan()
+	if c.Bool("managed") {
+		userSock = serveUserSocket(srvCtx, cfg, sockPath, sup, opts, opts.Logger)
+	}
 	runErr := sup.Run(ctx)
 	// The socket answers until every program has stopped.
 	stopSrv()
 	srvErr := <-srvDone
+	<-userSock
 	if runErr != nil {
 		return cli.Exit("roost run: "+runErr.Error(), exitGeneric)
 	}

@@ -47,14 +47,18 @@ type Server struct {
 	sock *socket // set by Listen
 }
 
-// NewServer returns a server for b. Call Listen, then Serve.
+// NewServer returns a server for b. Call Listen, then Serve. With a nil b
+// the server serves only what is mounted, with the same socket and
+// peer-credential plumbing: the master's admin socket is such a server.
 func NewServer(b Backend, opts ServerOptions) *Server {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{b: b, opts: opts, log: log, euid: os.Geteuid(), mux: http.NewServeMux()}
-	s.routes()
+	if b != nil {
+		s.routes()
+	}
 	return s
 }
 

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"roost/config"
+	"roost/supervisor/master"
+)
+
+// `roost admin users [--json]` and `roost admin restart USER`: root only,
+// through the master's admin socket {run_dir}/master.sock. run_dir comes
+// from roost.toml: -c FILE, else $ROOST_MASTER_CONFIG, else
+// /etc/roost/roost.toml; /run/roost when that file does not exist.
+// `roost --user NAME VERB` (any ctl verb) is root's way to one user's
+// supervisor; see userServer.
+
+// adminTimeout bounds one admin request.
+const adminTimeout = 15 * time.Second
+
+func init() {
+	configFlag := &cli.StringFlag{Name: "config", Aliases: []string{"c"},
+		Usage: "the master's roost.toml `FILE` (default $ROOST_MASTER_CONFIG, else " + config.DefaultMasterFile + ")"}
+	commands = append(commands, &cli.Command{
+		Name:  "admin",
+		Usage: "root only: the users' supervisors, through the master",
+		Description: "roost admin talks to the master's socket, {run_dir}/master.sock, which only root\n" +
+			"may use. run_dir is read from roost.toml (-c, $ROOST_MASTER_CONFIG, " + config.DefaultMasterFile + ").\n" +
+			"To run a ctl verb against one user's supervisor, use `roost --user NAME VERB`.",
+		Flags: []cli.Flag{configFlag},
+		Subcommands: []*cli.Command{
+			{
+				Name:      "users",
+				Usage:     "every user's supervisor: uid, pid, state, restarts, programs running/total, port block, last error",
+				ArgsUsage: " ",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the JSON array"}},
+				Action:    adminUsers,
+			},
+			{
+				Name:      "restart",
+				Usage:     "restart USER's supervisor now (its programs restart with it), forgetting its backoff",
+				ArgsUsage: "USER",
+				Action:    adminRestart,
+			},
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return cli.Exit("roost admin: "+err.Error(), 2)
+		},
+	})
+}
+
+// masterRunDir returns the master's run_dir for the admin verbs: from
+// their -c FILE, else as runDirOf finds it.
+func masterRunDir(c *cli.Context) (string, error) {
+	for _, x := range c.Lineage() {
+		if x.IsSet("config") {
+			return runDirOf(x.String("config"))
+		}
+	}
+	return runDirOf(os.Getenv("ROOST_MASTER_CONFIG"))
+}
+
+// runDirOf reads run_dir from roost.toml: file, else
+// /etc/roost/roost.toml, which may be missing (run_dir is then the
+// default, /run/roost). A file named explicitly must load.
+func runDirOf(file string) (string, error) {
+	if file == "" {
+		file = config.DefaultMasterFile
+		if _, err := os.Stat(file); os.IsNotExist(err) {
+			return config.DefaultRunDir, nil
+		}
+	}
+	cfg, err := config.LoadMaster(file)
+	if err != nil {
+		return "", fmt.Errorf("the master's configuration: %w", err)
+	}
+	return cfg.RunDir, nil
+}
+
+// dialMaster connects to the admin socket, with root's checks first.
+func dialMaster(c *cli.Context, verb string) (*master.AdminClient, error) {
+	if os.Geteuid() != 0 {
+		return nil, cli.Exit("roost admin "+verb+": root only (the master's socket serves root alone); try sudo", 4)
+	}
+	runDir, err := masterRunDir(c)
+	if err != nil {
+		return nil, cli.Exit("roost admin "+verb+": "+err.Error(), 2)
+	}
+	cl, err := master.DialAdmin(filepath.Join(runDir, master.AdminSocketName))
+	if err != nil {
+		return nil, cli.Exit("roost admin "+verb+": "+err.Error()+" (is `roost master` running?)", 7)
+	}
+	return cl, nil
+}
+
+func adminUsers(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit(fmt.Sprintf("roost admin users: unexpected argument %q", c.Args().First()), 2)
+	}
+	cl, err := dialMaster(c, "users")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	users, err := cl.Users(ctx)
+	if err != nil {
+		return cli.Exit("roost admin users: "+err.Error(), 1)
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if users == nil {
+			users = []master.UserStatus{}
+		}
+		return enc.Encode(users)
+	}
+	writeUsers(c.App.Writer, users, time.Now())
+	return nil
+}
+
+// writeUsers prints the users table. Every string in it was sanitized by
+// the master; the columns are fixed.
+func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tUID\tSTATE\tPID\tSINCE\tRESTARTS\tPROGRAMS\tPORTS\tLAST ERROR")
+	for _, u := range users {
+		pid, progs, ports := "-", "-", "-"
+		if u.PID > 0 {
+			pid = strconv.Itoa(u.PID)
+		}
+		switch {
+		case u.ProgramsTotal >= 0:
+			progs = fmt.Sprintf("%d/%d", u.ProgramsRunning, u.ProgramsTotal)
+		case u.ProgramsError != "":
+			progs = "?"
+		}
+		if u.PortCount > 0 {
+			ports = fmt.Sprintf("%d-%d", u.PortBase, u.PortBase+u.PortCount-1)
+		}
+		since := "-"
+		if u.Since > 0 {
+			since = now.Sub(time.Unix(u.Since, 0)).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
+			u.Name, u.UID, u.State, pid, since, u.Restarts, progs, ports, strings.ReplaceAll(u.LastError, "\t", " "))
+	}
+	tw.Flush()
+}
+
+func adminRestart(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return cli.Exit("roost admin restart: give exactly one USER", 2)
+	}
+	name := c.Args().First()
+	if err := config.ValidateUserName(name); err != nil {
+		return cli.Exit("roost admin restart: "+err.Error(), 2)
+	}
+	cl, err := dialMaster(c, "restart")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := cl.Restart(ctx, name); err != nil {
+		return cli.Exit("roost admin restart: "+err.Error(), 1)
+	}
+	fmt.Fprintf(c.App.Writer, "%s: restarting\n", name)
+	return nil
+}
+
+// userServer is `roost --user NAME`: the socket the master made for NAME's
+// supervisor, {run_dir}/users/NAME/roost.sock, which must be served by
+// NAME's uid (SO_PEERCRED). Root only: anyone else reaches only their own
+// supervisor, without --user. run_dir is read as the admin verbs read it
+// ($ROOST_MASTER_CONFIG, else /etc/roost/roost.toml).
+func userServer(name string) (server, error) {
+	if err := config.ValidateUserName(name); err != nil {
+		return server{}, fmt.Errorf("--user: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		return server{}, fmt.Errorf("--user %s: root only; as %s, run the verb without --user", name, name)
+	}
+	a, err := master.UserDB{}.Lookup(name)
+	if err != nil {
+		return server{}, fmt.Errorf("--user: %w", err)
+	}
+	runDir, err := runDirOf(os.Getenv("ROOST_MASTER_CONFIG"))
+	if err != nil {
+		return server{}, fmt.Errorf("--user %s: %w", name, err)
+	}
+	return server{path: filepath.Join(runDir, "users", name, master.SocketName), uids: []int{a.UID}}, nil
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"roost/config"
+	"roost/supervisor"
+	"roost/supervisor/api"
+)
+
+// `roost run --managed` is the supervisor the root master starts for a
+// user, as that user. It differs from a plain `roost run` in what a shared
+// host needs:
+//
+//   - the configuration may not exist yet (nor its directory): the
+//     supervisor then runs with no programs and picks the file up the
+//     moment it is saved (or a "current" symlink is pointed at a release
+//     holding one); a file that exists but cannot be read or is invalid is
+//     an error, as for `roost run`, and the master shows it;
+//   - [supervisord] logfile and childlogdir left at supervisord's defaults
+//     go to --logdir (default ~/log, created 0700 by the supervisor, as the
+//     user): the main log is --logdir/roost.log; a pidfile left at its
+//     default goes next to the socket;
+//   - the control socket is --socket, in the directory the master made;
+//     the configuration's own [unix_http_server] file= is served as well
+//     when it can be (so `supervisorctl -c supervisord.conf` keeps working),
+//     and skipped with a warning when it cannot (another user's supervisor
+//     holds the same path, say). It is opened at start: one added later
+//     needs a restart of the supervisor (`roost shutdown`: the master starts
+//     it again).
+
+// managedLoad returns the loader of a managed supervisor.
+func managedLoad(path, cwd, logDir, sockPath string) func() (*config.Config, error) {
+	opts := config.LoadOptions{Dir: cwd}
+	return func() (*config.Config, error) {
+		var cfg *config.Config
+		var err error
+		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
+			cfg, err = config.LoadEmpty(path, opts)
+		} else {
+			cfg, err = config.Load(path, opts)
+		}
+		if err != nil {
+			return nil, err
+		}
+		managedDefaults(cfg, cwd, logDir, sockPath)
+		return cfg, nil
+	}
+}
+
+// managedDefaults moves what supervisord would write into the working
+// directory (the home) to the log directory and the run directory.
+func managedDefaults(cfg *config.Config, cwd, logDir, sockPath string) {
+	sv := &cfg.Supervisord
+	if sv.Logfile == filepath.Join(cwd, "supervisord.log") {
+		sv.Logfile = filepath.Join(logDir, "roost.log")
+	}
+	if sv.Childlogdir == os.TempDir() {
+		sv.Childlogdir = logDir
+	}
+	if sv.Pidfile == filepath.Join(cwd, "supervisord.pid") {
+		sv.Pidfile = filepath.Join(filepath.Dir(sockPath), "roost.pid")
+	}
+}
+
+// managedSetup checks the managed flags and makes the log directory.
+func managedSetup(sockPath, logDir string) (string, error) {
+	if sockPath == "" {
+		return "", errors.New("--managed needs --socket (the master passes it)")
+	}
+	if logDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("--logdir: %w", err)
+		}
+		logDir = filepath.Join(home, "log")
+	}
+	if !filepath.IsAbs(logDir) {
+		return "", fmt.Errorf("--logdir %q is not an absolute path", logDir)
+	}
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return "", fmt.Errorf("log directory: %w", err)
+	}
+	return logDir, nil
+}
+
+// serveUserSocket serves the configuration's [unix_http_server] file= next
+// to the managed socket, until ctx ends. Failing to is a warning.
+func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, sup *supervisor.Supervisor, opts api.ServerOptions, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	u := cfg.UnixHTTPServer
+	if u == nil || u.File == "" || u.File == sockPath {
+		close(done)
+		return done
+	}
+	srv := api.NewServer(sup, opts)
+	mountSupervisordAPI(srv, sup, opts.Logger)
+	if err := srv.Listen(u.File); err != nil {
+		log.Warn("[unix_http_server] file= not served; use the roost socket", "file", u.File, "socket", sockPath, "err", err)
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ctx); err != nil {
+			log.Warn("[unix_http_server] file= stopped", "file", u.File, "err", err)
+		}
+	}()
+	return done
+}
+
+func closedChan() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}

@@ -1,0 +1,68 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"roost/supervisor/api"
+)
+
+// maxProgramsResponse bounds what a user's supervisor may answer about
+// its programs (1000 processes take about 400 KB).
+const maxProgramsResponse = 4 << 20
+
+// listenAdmin binds the admin socket with the control plane's plumbing: a
+// 0600 socket in a directory only root can change, a stale socket replaced
+// only under its lock, and every connection's SO_PEERCRED uid checked;
+// the server runs as root, so root alone gets through.
+func (m *Master) listenAdmin(path string) (*api.Server, error) {
+	srv := api.NewServer(nil, api.ServerOptions{Logger: m.log})
+	srv.Mount(adminPrefix+"/", m.adminHandler())
+	if err := srv.Listen(path); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// programs asks a user's supervisor how many of its processes run, over
+// its socket: the server must run as the user's uid (SO_PEERCRED), the
+// answer is size-capped, and only counted. The question is abandoned when
+// ctx ends, even if the supervisor never answers the connect.
+func (m *Master) programs(ctx context.Context, name string, uid int) (running, total int, err error) {
+	path := filepath.Join(m.usersDir, name, SocketName)
+	type result struct {
+		running, total int
+		err            error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := api.Dial(path, api.WithServerUIDs(uid), api.WithMaxResponseBytes(maxProgramsResponse))
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer c.Close()
+		infos, err := c.Processes(ctx)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		r := 0
+		for _, pi := range infos {
+			if pi.State == api.Running {
+				r++
+			}
+		}
+		ch <- result{running: r, total: len(infos)}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			return -1, -1, fmt.Errorf("ask %s's supervisor: %w", name, res.err)
+		}
+		return res.running, res.total, nil
+	case <-ctx.Done():
+		return -1, -1, fmt.Errorf("ask %s's supervisor: %w", name, ctx.Err())
+	}
+}

@@ -1,0 +1,233 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// How the master starts and reaps processes.
+//
+// The master is a child subreaper (PR_SET_CHILD_SUBREAPER): when a user
+// supervisor dies, whatever it left running is reparented to the master,
+// not to init, so the master can find it (it is among its descendants) and
+// kill it before the next supervisor starts.
+//
+// Orphans that exit must be reaped, but never a child an exec.Cmd.Wait is
+// waiting for. So, as in the runtime, there is no wait4(-1): one goroutine
+// blocks in waitid(P_ALL, WEXITED|WNOWAIT), which reports a zombie without
+// reaping it, and looks its pid up in the registry of children the master
+// started: a registered child is left to its own Wait (the reaper waits for
+// that), anything else is an orphan and is reaped with wait4(pid).
+// Every spawn holds reg.mu from fork until the pid is registered, and the
+// reaper holds it while deciding, so a new child is never taken for an
+// orphan.
+//
+// Every fork happens on one goroutine locked to its OS thread for the life
+// of the process: Pdeathsig (the child gets SIGTERM if the master dies) is
+// tied to the thread that forked, not to the process (golang/go#27505).
+
+// reg is the registry of the master's own children.
+var reg = struct {
+	mu       sync.Mutex
+	children map[int]*child
+	kick     chan struct{} // a child was registered: wake a reaper that saw ECHILD
+	once     sync.Once
+	err      error
+	forks    chan forkReq
+}{
+	children: map[int]*child{},
+	kick:     make(chan struct{}, 1),
+}
+
+// child is one process the master started, reaped once, by wait.
+type child struct {
+	cmd   *exec.Cmd
+	pid   int
+	pidfd *os.File   // pollable; nil when pidfd_open failed (then wait blocks a thread)
+	mu    sync.Mutex // held to signal; reaped is set under it
+	done  chan struct{}
+	// reaped is set once Wait has reaped the pid: it is never signalled after.
+	reaped bool
+}
+
+type forkReq struct {
+	cmd   *exec.Cmd
+	reply chan forkReply
+}
+
+type forkReply struct {
+	c   *child
+	err error
+}
+
+// startReaper makes the process a child subreaper and starts the reaper
+// and the fork thread, once.
+func startReaper() error {
+	reg.once.Do(func() {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			reg.err = fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
+			return
+		}
+		reg.forks = make(chan forkReq)
+		go forkThread()
+		go reapLoop()
+	})
+	return reg.err
+}
+
+func forkThread() {
+	runtime.LockOSThread() // never unlocked: this thread is every child's parent
+	for r := range reg.forks {
+		reg.mu.Lock()
+		err := r.cmd.Start()
+		var c *child
+		if err == nil {
+			c = &child{cmd: r.cmd, pid: r.cmd.Process.Pid, done: make(chan struct{})}
+			// Not reaped yet (the reaper needs reg.mu), so the pid is the child's.
+			if fd, err := unix.PidfdOpen(c.pid, unix.PIDFD_NONBLOCK); err == nil {
+				c.pidfd = os.NewFile(uintptr(fd), "pidfd")
+			}
+			reg.children[c.pid] = c
+		}
+		reg.mu.Unlock()
+		if err == nil {
+			select {
+			case reg.kick <- struct{}{}:
+			default:
+			}
+		}
+		r.reply <- forkReply{c, err}
+	}
+}
+
+// spawn starts cmd on the fork thread and registers it. cmd must not use
+// Stdout/Stderr writers that need copying goroutines (use *os.File).
+func spawn(cmd *exec.Cmd) (*child, error) {
+	if err := startReaper(); err != nil {
+		return nil, err
+	}
+	reply := make(chan forkReply, 1)
+	reg.forks <- forkReq{cmd: cmd, reply: reply}
+	r := <-reply
+	return r.c, r.err
+}
+
+// signal sends sig to the child, or to its process group, unless it has
+// been reaped: a pid is never signalled after its Wait.
+func (c *child) signal(sig syscall.Signal, group bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reaped {
+		return os.ErrProcessDone
+	}
+	target := c.pid
+	if group {
+		target = -c.pid
+	}
+	return syscall.Kill(target, sig)
+}
+
+// wait blocks until the child has exited and reaps it.
+func (c *child) wait() *os.ProcessState {
+	// Wait for the exit without reaping, so signal can still use the pid
+	// safely until reaped is set under c.mu. Through the pidfd the wait is
+	// an event of Go's poller, not a blocked thread per user.
+	exited := false
+	if c.pidfd != nil {
+		if rc, err := c.pidfd.SyscallConn(); err == nil {
+			rerr := rc.Read(func(fd uintptr) bool {
+				var info siginfoChild
+				err := unix.Waitid(unix.P_PIDFD, int(fd), (*unix.Siginfo)(unsafe.Pointer(&info)),
+					unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+				return !(errors.Is(err, syscall.EAGAIN) || (err == nil && info.Pid == 0))
+			})
+			exited = rerr == nil
+		}
+	}
+	for !exited {
+		var info siginfoChild
+		err := unix.Waitid(unix.P_PID, c.pid, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
+		exited = !errors.Is(err, syscall.EINTR)
+	}
+	c.mu.Lock()
+	c.reaped = true
+	c.mu.Unlock()
+	_ = c.cmd.Wait() // a non-zero exit is an error here; the state says it all
+	if c.pidfd != nil {
+		c.pidfd.Close()
+	}
+	reg.mu.Lock()
+	delete(reg.children, c.pid)
+	reg.mu.Unlock()
+	close(c.done)
+	return c.cmd.ProcessState
+}
+
+// registered reports whether pid is one of the master's live children.
+func registered(pid int) bool {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	_, ok := reg.children[pid]
+	return ok
+}
+
+// registeredPIDs returns the pids of the master's live children.
+func registeredPIDs() map[int]bool {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	out := make(map[int]bool, len(reg.children))
+	for pid := range reg.children {
+		out[pid] = true
+	}
+	return out
+}
+
+// siginfoChild is the SIGCHLD layout of siginfo_t (x/sys hides the union).
+type siginfoChild struct {
+	Signo  int32
+	Errno  int32
+	Code   int32
+	_      int32
+	Pid    int32
+	UID    uint32
+	Status int32
+	_      [100]byte
+}
+
+// reapLoop runs for the life of the process; idle, it is blocked in waitid
+// or on the kick channel.
+func reapLoop() {
+	for {
+		var info siginfoChild
+		err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil: // ECHILD: no children at all until one is registered
+			<-reg.kick
+			continue
+		}
+		pid := int(info.Pid)
+		if pid <= 0 {
+			continue
+		}
+		reg.mu.Lock()
+		c, mine := reg.children[pid]
+		if !mine {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		}
+		reg.mu.Unlock()
+		if mine {
+			<-c.done // its own wait reaps it
+		}
+	}
+}

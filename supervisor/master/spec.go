@@ -1,0 +1,58 @@
+package master
+
+import (
+	"path/filepath"
+	"strconv"
+
+	"roost/config"
+)
+
+// buildSpec turns a resolved user into what its supervisor runs with.
+// Nothing here touches the user's files: paths inside the home are only
+// strings handed to the user's own supervisor.
+func buildSpec(cfg *config.Master, exe, usersDir string, c Candidate, b Block, portErr error) userSpec {
+	sp := userSpec{Name: c.Name, Account: c.Account, UserDir: filepath.Join(usersDir, c.Name)}
+	switch {
+	case c.Refused != nil:
+		sp.Refused = c.Refused.Error()
+		return sp
+	case portErr != nil:
+		sp.Refused = portErr.Error()
+		return sp
+	}
+	sp.Block = b
+	home := c.Account.Home
+	sp.Project = filepath.Join(home, cfg.Project(c.Name))
+	logDir := filepath.Join(home, cfg.LogDir(c.Name))
+	sp.Env = userEnv(c.Account, cfg, b)
+	sp.Args = []string{
+		exe, "run", "--managed",
+		"-c", filepath.Join(sp.Project, "supervisord.conf"),
+		"--socket", filepath.Join(sp.UserDir, SocketName),
+		"--logdir", logDir,
+	}
+	return sp
+}
+
+// userEnv is the user supervisor's whole environment: an allow-list built
+// from the user database and roost.toml, never from the master's own
+// environment (which may hold root's secrets, SUDO_USER, NOTIFY_SOCKET…).
+func userEnv(a Account, cfg *config.Master, b Block) []string {
+	return []string{
+		"HOME=" + a.Home,
+		"USER=" + a.Name,
+		"LOGNAME=" + a.Name,
+		"SHELL=" + a.Shell,
+		"PATH=" + cfg.Users.Path,
+		"LANG=" + cfg.Users.Lang,
+		"PORT=" + strconv.Itoa(b.Base),
+		"ROOST_PORT_BASE=" + strconv.Itoa(b.Base),
+		"ROOST_PORT_COUNT=" + strconv.Itoa(b.Count),
+	}
+}
+
+// SocketName is a user supervisor's control socket in its run directory.
+const SocketName = "roost.sock"
+
+// AdminSocketName is the master's admin socket in run_dir.
+const AdminSocketName = "master.sock"
