@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"roost/internal/procfs"
 )
 
 // clockTick is USER_HZ: /proc/PID/stat counts CPU time in these.
@@ -142,11 +144,10 @@ func (b cpuUsage) sub(a cpuUsage) cpuDelta {
 	}
 }
 
-// procStat is the part of /proc/PID/stat the bench needs.
+// procStat is the part of /proc/PID/stat that internal/procfs does not
+// read: the command name and the CPU time.
 type procStat struct {
 	comm         string
-	state        byte
-	ppid, pgid   int
 	utime, stime int64
 }
 
@@ -173,70 +174,33 @@ func parseStat(b []byte) (procStat, error) {
 	if len(f) < 13 {
 		return s, fmt.Errorf("malformed stat %q", b)
 	}
-	s.state = f[0][0]
-	var errs [4]error
-	s.ppid, errs[0] = strconv.Atoi(f[1])
-	s.pgid, errs[1] = strconv.Atoi(f[2])
-	s.utime, errs[2] = strconv.ParseInt(f[11], 10, 64)
-	s.stime, errs[3] = strconv.ParseInt(f[12], 10, 64)
+	var errs [2]error
+	s.utime, errs[0] = strconv.ParseInt(f[11], 10, 64)
+	s.stime, errs[1] = strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(errs[:]...); err != nil {
 		return s, fmt.Errorf("malformed stat %q: %w", b, err)
 	}
 	return s, nil
 }
 
-// allPIDs lists the processes (thread-group leaders) in /proc.
-func allPIDs() ([]int, error) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
-	}
-	pids := make([]int, 0, len(ents))
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
-}
-
 // children returns the live (not zombie) child processes of pid. This
 // kernel has no /proc/PID/task/TID/children, so it scans /proc.
 func children(pid int) ([]int, error) {
-	pids, err := allPIDs()
-	if err != nil {
-		return nil, err
-	}
-	var out []int
-	for _, p := range pids {
-		st, err := readStat(p)
-		if err != nil || st.ppid != pid || st.state == 'Z' {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	ps, err := procfs.Descendants(pid, func(p procfs.Proc) bool { return p.PPID != pid })
+	return pids(ps), err
 }
 
-// descendants returns every live process below pid, children first.
+// descendants returns every live process below pid.
 func descendants(pid int) []int {
-	pids, err := allPIDs()
-	if err != nil {
-		return nil
-	}
-	kids := map[int][]int{}
-	for _, p := range pids {
-		if st, err := readStat(p); err == nil && st.state != 'Z' {
-			kids[st.ppid] = append(kids[st.ppid], p)
-		}
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		out = append(out, kids[p]...)
-		queue = append(queue, kids[p]...)
+	ps, _ := procfs.Descendants(pid, nil)
+	return pids(ps)
+}
+
+// pids lists the processes' ids.
+func pids(ps []procfs.Proc) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = p.PID
 	}
 	return out
 }
@@ -318,8 +282,8 @@ func (w *pidWatcher) poll() ([]int, error) {
 // isChild reports whether pid is a live process (not a thread) whose
 // parent is parent.
 func isChild(pid, parent int) bool {
-	st, err := readStat(pid)
-	if err != nil || st.ppid != parent || st.state == 'Z' {
+	p, err := procfs.Read(pid)
+	if err != nil || p.PPID != parent || p.State == 'Z' {
 		return false
 	}
 	// /proc/TID is reachable for threads too; a thread's Tgid differs.
