@@ -118,7 +118,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		o.runs, o.ns, o.idle, o.settle = 1, []int{10, 100}, 2*time.Second, 500*time.Millisecond
 		o.ctlRepsSm, o.ctlRepsLg, o.restartReps, o.killN, o.killReps = 2, 2, 2, 10, 2
 		o.logBytes, o.logRuns, o.crashWindow, o.crashRuns = 128<<20, 1, 3*time.Second, 1
-		o.users = []int{1}
+		o.users = []int{2}
 	} else {
 		o.runs, o.ns, o.idle, o.settle = 3, []int{10, 100, 1000}, 30*time.Second, 2*time.Second
 		o.ctlRepsSm, o.ctlRepsLg, o.restartReps, o.killN, o.killReps = 10, 5, 10, 10, 20
@@ -146,6 +146,7 @@ type bench struct {
 	stderr  io.Writer
 
 	supervisord, supervisorctl, cat string
+	roostBin                        string   // the roost binary measured
 	daemons                         []daemon // supervisord first, roost when it can run
 	roostWhy, masterWhy             string   // why roost / its master cannot be measured, or ""
 	versions                        map[string]string
@@ -391,6 +392,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if res := b.t.run(ctx, b.root, os.Environ(), "git", "rev-parse", "--short", "HEAD"); res.Err == nil && b.o.roost == "" {
 		b.versions["commit"] = strings.TrimSpace(string(res.Stdout))
 	}
+	b.roostBin = bin
 	has := func(verb string) bool {
 		return b.t.run(ctx, b.work, env(), bin, "help", verb).Err == nil
 	}
