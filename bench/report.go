@@ -320,7 +320,7 @@ func (b *bench) report(loadBefore, loadAfter string, elapsed time.Duration, inte
 		}
 		p("| %s | %s | %s | %s | %s | %s |\n", g.text, medianCell(rs, g.u), medianCell(ss, g.u), g.ref, ratio(rs, ss), mark)
 	}
-	p("\n")
+	p("\nWhy roost misses the goals it misses, with profiles and the fixes they point to: [bench/FINDINGS.md](bench/FINDINGS.md).\n\n")
 
 	for _, s := range b.sections() {
 		for _, r := range s.rows {
