@@ -511,6 +511,7 @@ func (l *loader) supervisord() bool {
 	}
 	r.defaults = map[string]string{"childlogdir": tmp}
 	s.Childlogdir = r.existingDir("childlogdir")
+	_, _, s.ChildlogdirSet, _ = r.raw("childlogdir")
 	s.Nocleanup = r.boolean("nocleanup")
 	s.StripANSI = r.boolean("strip_ansi")
 

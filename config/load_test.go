@@ -373,3 +373,26 @@ environment=
 		t.Errorf("environment: %v", cfg.Processes()[0].Environment)
 	}
 }
+
+func TestChildlogdirSet(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		section string
+		set     bool
+	}{
+		{"[supervisord]\n", false},
+		{"[supervisord]\nchildlogdir=" + dir + "\n", true},
+	} {
+		conf := filepath.Join(dir, "supervisord.conf")
+		if err := os.WriteFile(conf, []byte(tc.section), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(conf, LoadOptions{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := cfg.Supervisord; s.ChildlogdirSet != tc.set || s.Childlogdir == "" {
+			t.Errorf("%q: childlogdir %q, set %v; want set %v", tc.section, s.Childlogdir, s.ChildlogdirSet, tc.set)
+		}
+	}
+}

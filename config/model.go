@@ -124,6 +124,11 @@ type Supervisord struct {
 	Environment     Environment `json:"environment,omitempty"`
 	Identifier      string      `json:"identifier"`
 	Pos             Pos         `json:"pos"`
+
+	// ChildlogdirSet says Childlogdir was chosen (written in the file, or
+	// set by `roost run --managed`) rather than left at the temp directory
+	// default. roost puts cron.log there when it was.
+	ChildlogdirSet bool `json:"childlogdir_set,omitempty"`
 }
 
 // UnixHTTPServer is the [unix_http_server] section.

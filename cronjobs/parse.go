@@ -101,9 +101,10 @@ func (j Job) Shell() string {
 	return "/bin/sh"
 }
 
-// same reports whether two jobs would run the same thing at the same times:
-// name, schedule, command, stdin, environment and zone are equal.
-func (j Job) same(o Job) bool {
+// Same reports whether two jobs would run the same thing at the same times:
+// name, schedule, command, stdin, environment and zone are equal. (A reload
+// keeps the state of such a job.)
+func (j Job) Same(o Job) bool {
 	if j.Name != o.Name || j.Spec != o.Spec || j.Command != o.Command || j.Stdin != o.Stdin ||
 		j.Location.String() != o.Location.String() || len(j.Env) != len(o.Env) {
 		return false
@@ -119,6 +120,17 @@ func (j Job) same(o Job) bool {
 // ParseFile reads and parses the cron file at path. A missing file is an
 // error that matches fs.ErrNotExist: callers treat it as "no jobs".
 func ParseFile(path string) (*File, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// ReadFile reads the cron file at path, as ParseFile does: a regular file
+// of at most MaxFileSize bytes. A missing file is an error that matches
+// fs.ErrNotExist.
+func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read cron file: %w", err)
@@ -134,7 +146,7 @@ func ParseFile(path string) (*File, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("read cron file %s: larger than %d bytes", path, MaxFileSize)
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse parses a cron file's contents. name is the file's path as messages

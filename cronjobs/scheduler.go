@@ -57,21 +57,36 @@ func (t systemTimer) Stop() bool          { return t.t.Stop() }
 // whose status is unknown.
 type RunFunc func(ctx context.Context, job Job) (exitStatus int, err error)
 
+// ReportPID tells the scheduler the pid of the process running a job. A
+// RunFunc calls it with the ctx it was given, once the job's process has
+// started: List then shows the pid, and the "still running" warning names
+// it. With any other ctx it does nothing.
+func ReportPID(ctx context.Context, pid int) {
+	if report, ok := ctx.Value(pidKey{}).(func(int)); ok {
+		report(pid)
+	}
+}
+
+// pidKey is the context key of a run's pid reporter.
+type pidKey struct{}
+
 // JobStatus is what `roost cron list` shows about one job.
 type JobStatus struct {
-	Name           string    `json:"name"`
-	Line           int       `json:"line"`
-	Schedule       string    `json:"schedule"` // the spec as written
-	Command        string    `json:"command"`
-	Zone           string    `json:"zone"`
-	Next           time.Time `json:"next,omitzero"` // zero: no next run (@reboot, or stopped)
-	LastStart      time.Time `json:"last_start,omitzero"`
-	LastEnd        time.Time `json:"last_end,omitzero"`
-	LastExitStatus int       `json:"last_exit_status"` // meaningful once LastEnd is set
-	LastError      string    `json:"last_error,omitempty"`
-	Running        bool      `json:"running"`
-	Runs           int       `json:"runs"`    // runs started, scheduled or by RunNow
-	Skipped        int       `json:"skipped"` // scheduled runs skipped because the job was still running
+	Name           string        `json:"name"`
+	Line           int           `json:"line"`
+	Schedule       string        `json:"schedule"` // the spec as written
+	Command        string        `json:"command"`
+	Zone           string        `json:"zone"`
+	Next           time.Time     `json:"next,omitzero"` // zero: no next run (@reboot, or stopped)
+	LastStart      time.Time     `json:"last_start,omitzero"`
+	LastEnd        time.Time     `json:"last_end,omitzero"`
+	LastExitStatus int           `json:"last_exit_status"` // meaningful once LastEnd is set
+	LastDuration   time.Duration `json:"last_duration"`    // of the last finished run
+	LastError      string        `json:"last_error,omitempty"`
+	Running        bool          `json:"running"`
+	PID            int           `json:"pid,omitempty"` // the running process, once the RunFunc reported it
+	Runs           int           `json:"runs"`          // runs started, scheduled or by RunNow
+	Skipped        int           `json:"skipped"`       // scheduled runs skipped because the job was still running
 }
 
 // Scheduler runs the jobs of a cron file on time. One goroutine owns all of
@@ -229,6 +244,7 @@ type jobState struct {
 	job                Job
 	next               time.Time
 	lastStart, lastEnd time.Time
+	lastDuration       time.Duration
 	lastExit           int
 	lastErr            error
 	runs, skipped      int
@@ -239,6 +255,7 @@ type jobState struct {
 
 type activeRun struct {
 	id     uint64
+	pid    int // from ReportPID; 0 until then
 	start  time.Time
 	job    Job
 	state  *jobState // nil once the job was removed or changed
@@ -294,7 +311,7 @@ func (l *loop) set(file *File) (stopped []Job) {
 	kept := map[*jobState]bool{}
 	newStates := make([]*jobState, len(jobs))
 	for i, j := range jobs {
-		if old := l.byName[j.Name]; old != nil && old.job.same(j) {
+		if old := l.byName[j.Name]; old != nil && old.job.Same(j) {
 			newStates[i] = old
 			kept[old] = true
 		}
@@ -305,7 +322,7 @@ func (l *loop) set(file *File) (stopped []Job) {
 			continue
 		}
 		for _, old := range l.jobs {
-			if !kept[old] && old.job.Name == autoName(old.job.Line) && renamed(old.job, j.Name).same(j) {
+			if !kept[old] && old.job.Name == autoName(old.job.Line) && renamed(old.job, j.Name).Same(j) {
 				newStates[i] = old
 				kept[old] = true
 				break
@@ -317,7 +334,8 @@ func (l *loop) set(file *File) (stopped []Job) {
 			continue
 		}
 		if r := old.run; r != nil {
-			l.s.log.Info("cron job removed or changed while running: stopping it", "job", old.job.Name)
+			l.s.log.Info("cron: stopping "+old.job.Name+": it was removed or changed in the cron file",
+				"job", old.job.Name, "event", "stop", "pid", r.pid)
 			r.cancel()
 			r.state = nil
 			stopped = append(stopped, old.job)
@@ -391,7 +409,16 @@ func (l *loop) skip(js *jobState, now time.Time) {
 	if !js.lastSkipWarn.IsZero() && now.Sub(js.lastSkipWarn) < SkipWarnInterval {
 		return
 	}
-	l.s.log.Warn("cron job still running: run skipped", "job", js.job.Name,
+	msg := "cron: skipped " + js.job.Name + ": still running "
+	if js.run.pid > 0 {
+		msg += fmt.Sprintf("(pid %d)", js.run.pid)
+	} else {
+		msg += "(since " + js.run.start.Format(time.DateTime) + ")"
+	}
+	if js.skipsSinceLastWarn > 1 {
+		msg += fmt.Sprintf("; %d runs skipped since the last warning", js.skipsSinceLastWarn)
+	}
+	l.s.log.Warn(msg, "job", js.job.Name, "event", "skip", "pid", js.run.pid,
 		"running_since", js.run.start, "skipped", js.skipsSinceLastWarn, "skipped_total", js.skipped)
 	js.lastSkipWarn, js.skipsSinceLastWarn = now, 0
 }
@@ -405,8 +432,16 @@ func (l *loop) start(js *jobState, now time.Time, reason string) {
 	js.run = r
 	js.runs++
 	js.lastStart = now
-	l.s.log.Info("cron job started", "job", js.job.Name, "reason", reason)
+	l.s.log.Debug("cron: "+js.job.Name+" due ("+reason+")", "job", js.job.Name, "event", "start", "reason", reason)
 	run, results, job, id := l.s.run, l.results, js.job, r.id
+	ctx = context.WithValue(ctx, pidKey{}, func(pid int) {
+		_ = l.s.call(func(l *loop) error {
+			if r := l.runs[id]; r != nil {
+				r.pid = pid
+			}
+			return nil
+		})
+	})
 	go func() {
 		status, err := run(ctx, job)
 		results <- runResult{id: id, status: status, err: err}
@@ -427,19 +462,23 @@ func (l *loop) finish(res runResult) {
 				cur.run = nil
 			}
 		}
-		l.s.log.Info("stopped cron job finished", "job", r.job.Name, "exit_status", res.status, "error", res.err)
+		l.s.log.Debug("cron: the stopped run of "+r.job.Name+" ended", "job", r.job.Name, "event", "stopped",
+			"exit_status", res.status, "error", res.err)
 		return
 	}
 	js.run = nil
 	js.lastEnd, js.lastExit, js.lastErr = end, res.status, res.err
+	js.lastDuration = end.Sub(r.start)
+	// Debug: the RunFunc, which knows the pid and the cause, logs the
+	// run's end for people.
 	attrs := []any{"job", js.job.Name, "exit_status", res.status, "duration", end.Sub(js.lastStart)}
 	switch {
 	case res.err != nil:
-		l.s.log.Warn("cron job failed", append(attrs, "error", res.err)...)
+		l.s.log.Debug(fmt.Sprintf("cron: %s failed: %v", js.job.Name, res.err), append(attrs, "event", "fail", "error", res.err)...)
 	case res.status != 0:
-		l.s.log.Warn("cron job exited with an error status", attrs...)
+		l.s.log.Debug(fmt.Sprintf("cron: %s exited with status %d", js.job.Name, res.status), append(attrs, "event", "exit-error")...)
 	default:
-		l.s.log.Info("cron job finished", attrs...)
+		l.s.log.Debug("cron: "+js.job.Name+" finished", append(attrs, "event", "finish")...)
 	}
 }
 
@@ -496,12 +535,16 @@ func (l *loop) publish() {
 			LastStart:      js.lastStart,
 			LastEnd:        js.lastEnd,
 			LastExitStatus: js.lastExit,
+			LastDuration:   js.lastDuration,
 			Running:        js.run != nil,
 			Runs:           js.runs,
 			Skipped:        js.skipped,
 		}
 		if js.lastErr != nil {
 			st.LastError = js.lastErr.Error()
+		}
+		if js.run != nil {
+			st.PID = js.run.pid
 		}
 		list[i] = st
 	}

@@ -102,13 +102,13 @@ func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 	return nil
 }
 
-// count returns how many records have the message and the job attribute.
-func (r *logRecorder) count(msg, job string) int {
+// count returns how many records have the event and job attributes.
+func (r *logRecorder) count(event, job string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
 	for _, rec := range r.records {
-		if rec.Message == msg && attr(rec, "job") == job {
+		if attr(rec, "event") == event && attr(rec, "job") == job {
 			n++
 		}
 	}
@@ -127,7 +127,7 @@ func attr(rec slog.Record, key string) string {
 	return v
 }
 
-// waitFor waits until n records with msg and job were logged.
+// waitFor waits until n records with the event and job were logged.
 func (r *logRecorder) waitFor(t *testing.T, n int, msg, job string) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
@@ -245,10 +245,10 @@ func (h *harness) advanceRunning(target time.Time, loc *time.Location) []string 
 		// Jobs due at the same time start in no particular order.
 		slices.SortFunc(calls, func(a, b *call) int { return strings.Compare(a.job.Name, b.job.Name) })
 		for _, c := range calls {
-			finished := h.logs.count("cron job finished", c.job.Name)
+			finished := h.logs.count("finish", c.job.Name)
 			ran = append(ran, c.job.Name+" "+h.clock.Now().In(loc).Format("01-02 15:04 MST"))
 			c.release <- 0
-			h.logs.waitFor(h.t, finished+1, "cron job finished", c.job.Name)
+			h.logs.waitFor(h.t, finished+1, "finish", c.job.Name)
 		}
 		h.sync()
 	}
@@ -327,16 +327,16 @@ func TestSchedulerRunsOnTimeAndRecordsStatus(t *testing.T) {
 		t.Errorf("status while running: %+v", st)
 	}
 	c.release <- 3
-	h.logs.waitFor(t, 1, "cron job exited with an error status", "tick")
+	h.logs.waitFor(t, 1, "exit-error", "tick")
 	h.sync()
 	st = h.status("tick")
-	if st.Running || st.LastExitStatus != 3 || !st.LastEnd.Equal(t0.Add(7*time.Minute)) || st.LastError != "" {
+	if st.Running || st.LastExitStatus != 3 || !st.LastEnd.Equal(t0.Add(7*time.Minute)) || st.LastError != "" || st.LastDuration != 2*time.Minute {
 		t.Errorf("status after exit 3: %+v", st)
 	}
 
 	h.advanceTo(t0.Add(10 * time.Minute))
 	h.nextCall().release <- 0
-	h.logs.waitFor(t, 1, "cron job finished", "tick")
+	h.logs.waitFor(t, 1, "finish", "tick")
 	h.sync()
 	if st := h.status("tick"); st.Runs != 2 || st.LastExitStatus != 0 || st.Skipped != 0 {
 		t.Errorf("status after the second run: %+v", st)
@@ -359,12 +359,12 @@ func TestSchedulerSkipsOverlappingRuns(t *testing.T) {
 	if st.Runs != 1 || st.Skipped != 30 || !st.Running {
 		t.Errorf("status: %+v", st)
 	}
-	if n := h.logs.count("cron job still running: run skipped", "slow"); n != 3 {
+	if n := h.logs.count("skip", "slow"); n != 3 {
 		t.Errorf("%d skip warnings in 30 minutes, want 3 (at 2, 12 and 22 minutes)", n)
 	}
 	var counts []string
 	for _, rec := range h.logs.records {
-		if rec.Message == "cron job still running: run skipped" {
+		if attr(rec, "event") == "skip" {
 			counts = append(counts, attr(rec, "skipped"))
 		}
 	}
@@ -372,7 +372,7 @@ func TestSchedulerSkipsOverlappingRuns(t *testing.T) {
 		t.Errorf("skips reported per warning: %v, want [1 10 10]", counts)
 	}
 	c.release <- 0
-	h.logs.waitFor(t, 1, "cron job finished", "slow")
+	h.logs.waitFor(t, 1, "finish", "slow")
 	h.advanceTo(t0.Add(32 * time.Minute))
 	h.nextCall().release <- 0
 	if st := h.status("slow"); st.Runs != 2 || st.Skipped != 30 {
@@ -392,7 +392,7 @@ func TestSchedulerRebootJobs(t *testing.T) {
 		t.Fatalf("Start ran %+v", c.job)
 	}
 	c.release <- 0
-	h.logs.waitFor(t, 1, "cron job finished", "boot")
+	h.logs.waitFor(t, 1, "finish", "boot")
 	st := h.status("boot")
 	if st.Runs != 1 || !st.Next.IsZero() || st.Schedule != "@reboot" {
 		t.Errorf("boot status: %+v", st)
@@ -475,7 +475,7 @@ func TestSchedulerReloadKeepsUnchangedJobs(t *testing.T) {
 		calls[c.job.Name] = c
 	}
 	calls["keep"].release <- 0
-	h.logs.waitFor(t, 1, "cron job finished", "keep")
+	h.logs.waitFor(t, 1, "finish", "keep")
 
 	// keep: same; change: new command; remove: gone; the unnamed job moved
 	// down two lines (line-7 -> line-9) but is otherwise the same.
@@ -504,8 +504,8 @@ func TestSchedulerReloadKeepsUnchangedJobs(t *testing.T) {
 			t.Fatalf("%s was not cancelled", name)
 		}
 	}
-	h.logs.waitFor(t, 1, "stopped cron job finished", "change") // their results are dropped
-	h.logs.waitFor(t, 1, "stopped cron job finished", "remove")
+	h.logs.waitFor(t, 1, "stopped", "change") // their results are dropped
+	h.logs.waitFor(t, 1, "stopped", "remove")
 	h.sync()
 
 	if st := h.status("keep"); st.Runs != 1 || st.LastEnd.IsZero() || !st.Next.Equal(t0.Add(2*time.Hour)) {
@@ -525,7 +525,7 @@ func TestSchedulerReloadKeepsUnchangedJobs(t *testing.T) {
 	}
 	// The unnamed job's run still belongs to it and is recorded.
 	calls["line-7"].release <- 5
-	h.logs.waitFor(t, 1, "cron job exited with an error status", "line-9")
+	h.logs.waitFor(t, 1, "exit-error", "line-9")
 	h.sync()
 	if st := h.status("line-9"); st.Running || st.LastExitStatus != 5 {
 		t.Errorf("line-9 after its run: %+v", st)
@@ -567,7 +567,7 @@ func TestSchedulerChangedJobWaitsForItsOldRun(t *testing.T) {
 		t.Errorf("RunNow while the old run stops = %v", err)
 	}
 	close(release)
-	logs.waitFor(t, 1, "stopped cron job finished", "job")
+	logs.waitFor(t, 1, "stopped", "job")
 	if err := s.RunNow("job"); err != nil {
 		t.Fatal(err)
 	}
@@ -591,7 +591,7 @@ func TestSchedulerRunNow(t *testing.T) {
 		t.Errorf("RunNow while running = %v", err)
 	}
 	c.release <- 0
-	h.logs.waitFor(t, 1, "cron job finished", "job")
+	h.logs.waitFor(t, 1, "finish", "job")
 	if st := h.status("job"); st.Runs != 1 || st.Running {
 		t.Errorf("status: %+v", st)
 	}
@@ -703,7 +703,7 @@ func TestSchedulerRealClockAndProcesses(t *testing.T) {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	logs.waitFor(t, 2, "cron job finished", "tick")
+	logs.waitFor(t, 2, "finish", "tick")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Stop(ctx); err != nil {
@@ -720,5 +720,40 @@ func TestSchedulerRealClockAndProcesses(t *testing.T) {
 		if st.Name == "sleeper" && (st.Running || st.LastExitStatus != -1 || st.LastEnd.Sub(st.LastStart) > 10*time.Second) {
 			t.Errorf("sleeper after Stop: %+v", st)
 		}
+	}
+}
+
+func TestSchedulerReportPID(t *testing.T) {
+	h := newHarness(t, t0)
+	h.set("# name: slow\n@every 1m slow.sh\n")
+	if err := h.s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ReportPID(context.Background(), 42) // not a run's context: ignored
+	h.advanceTo(t0.Add(time.Minute))
+	c := h.nextCall()
+	if st := h.status("slow"); st.PID != 0 || !st.Running {
+		t.Errorf("status before the pid was reported: %+v", st)
+	}
+	ReportPID(c.ctx, 4242)
+	if st := h.status("slow"); st.PID != 4242 {
+		t.Errorf("status after ReportPID: %+v", st)
+	}
+	h.advanceTo(t0.Add(2 * time.Minute))
+	var msgs []string
+	h.logs.mu.Lock()
+	for _, rec := range h.logs.records {
+		if attr(rec, "event") == "skip" {
+			msgs = append(msgs, rec.Message)
+		}
+	}
+	h.logs.mu.Unlock()
+	if want := []string{"cron: skipped slow: still running (pid 4242)"}; !slices.Equal(msgs, want) {
+		t.Errorf("skip warnings %q, want %q", msgs, want)
+	}
+	c.release <- 0
+	h.logs.waitFor(t, 1, "finish", "slow")
+	if st := h.status("slow"); st.PID != 0 || st.Running {
+		t.Errorf("status after the run: %+v", st)
 	}
 }

@@ -154,6 +154,13 @@ func (s *Supervisor) ReopenLogs() error {
 			errs = append(errs, err)
 		}
 	}
+	s.cron.mu.Lock()
+	if sk := s.cron.sink; sk != nil {
+		if err := sk.Reopen(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.cron.mu.Unlock()
 	for _, p := range s.allProcesses(false) {
 		l := p.view().logs
 		done := map[*logrotate.Sink]bool{}

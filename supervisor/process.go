@@ -533,8 +533,7 @@ func (p *process) kill(sig syscall.Signal) string {
 	p.killing = true
 	p.setState(api.Stopping, 0, "")
 	p.timer.Reset(p.cfg.StopWaitSecs)
-	p.child.stopReq.Store(true)
-	if err := p.child.signal(sig, asGroup); err != nil {
+	if err := p.child.stop(sig, asGroup); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			// It just exited on its own; its exit event settles the state.
 			p.logf(slog.LevelDebug, "unable to signal %s (pid %d), it probably just exited on its own: %v",

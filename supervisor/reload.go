@@ -104,12 +104,16 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 	if err := s.checkMood(); err != nil { // a shutdown may have begun while we waited
 		return api.Changes{}, err
 	}
+	if slices.Contains(names, "all") {
+		names = nil
+	}
+	if len(names) == 0 {
+		// The cron file is re-read whether or not the configuration is valid.
+		s.cron.reload()
+	}
 	cfg, ch, err := s.reread()
 	if err != nil {
 		return api.Changes{}, err
-	}
-	if slices.Contains(names, "all") {
-		names = nil
 	}
 	if len(names) > 0 {
 		s.mu.RLock()
@@ -157,6 +161,7 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		s.mu.Lock()
 		s.cfg = cfg
 		s.mu.Unlock()
+		s.cron.configure(cfg)
 	}
 	return out, nil
 }

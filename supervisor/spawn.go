@@ -119,6 +119,22 @@ func credential(acct *account) (*syscall.Credential, error) {
 // environment builds a program's environment (see the comment above).
 // runAs is the user the program runs as (nil: the supervisor's user).
 func (s *Supervisor) environment(p *config.Process, runAs *account) []string {
+	url := p.ServerURL
+	if url == "" {
+		url = s.serverURL
+	}
+	env := s.baseEnvironment(runAs, url)
+	env = append(env,
+		config.EnvVar{Name: "SUPERVISOR_PROCESS_NAME", Value: p.Name},
+		config.EnvVar{Name: "SUPERVISOR_GROUP_NAME", Value: p.Group})
+	env = append(env, p.Environment...)
+	return env.Strings()
+}
+
+// baseEnvironment is what every child of the supervisor gets, programs and
+// cron jobs: the supervisor's environment (or, as root, the passwd
+// entry's), SUPERVISOR_ENABLED and SUPERVISOR_SERVER_URL (when url is set).
+func (s *Supervisor) baseEnvironment(runAs *account, url string) config.Environment {
 	var env config.Environment
 	if os.Geteuid() == 0 {
 		a := runAs
@@ -145,18 +161,10 @@ func (s *Supervisor) environment(p *config.Process, runAs *account) []string {
 		}
 	}
 	env = append(env, config.EnvVar{Name: "SUPERVISOR_ENABLED", Value: "1"})
-	url := p.ServerURL
-	if url == "" {
-		url = s.serverURL
-	}
 	if url != "" {
 		env = append(env, config.EnvVar{Name: "SUPERVISOR_SERVER_URL", Value: url})
 	}
-	env = append(env,
-		config.EnvVar{Name: "SUPERVISOR_PROCESS_NAME", Value: p.Name},
-		config.EnvVar{Name: "SUPERVISOR_GROUP_NAME", Value: p.Group})
-	env = append(env, p.Environment...)
-	return env.Strings()
+	return env
 }
 
 // searchPath is supervisord's get_path: the PATH the program will get, or

@@ -190,6 +190,16 @@ func (c *child) signal(sig syscall.Signal, group bool) error {
 	return syscall.Kill(target, sig)
 }
 
+// stop is the signal step of the stop recipe, for programs and cron jobs
+// alike: it marks the child as being stopped, so that whatever is left of
+// its process group is killed (SIGKILL) once it exits, and sends it sig
+// (to its whole process group with group). A reaped child is not
+// signalled (ESRCH).
+func (c *child) stop(sig syscall.Signal, group bool) error {
+	c.stopReq.Store(true)
+	return c.signal(sig, group)
+}
+
 // wait blocks until the child exits, kills what is left of its process
 // group if a stop was requested, reaps it, and returns its wait status and
 // the time its exit was seen. The exit is seen through the pidfd (the Go

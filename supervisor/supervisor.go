@@ -52,6 +52,10 @@ type Options struct {
 	// default: the main log is not echoed to stdout, since the master keeps
 	// the supervisor's output itself.
 	Managed bool
+	// Cron is the project's cron file (`roost run --cron FILE`). "": the
+	// file named cron in the configuration's directory. A missing file
+	// means no cron jobs; see cron.go.
+	Cron string
 	// ServerURL is SUPERVISOR_SERVER_URL for programs (e.g.
 	// "unix:///run/roost/users/alice/roost.sock" when `roost run --socket`
 	// overrides the config). "": unix://[unix_http_server] file, as
@@ -71,6 +75,7 @@ type Supervisor struct {
 	identifier  string
 	childlogdir string
 	mainSink    *logrotate.Sink // nil: no main log file of ours
+	cron        *cronState
 	started     time.Time
 
 	moodv     atomic.Int32 // api.SupervisorState
@@ -147,6 +152,14 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		}
 	}
 	s.sortGroups()
+	c, err := newCron(s, cfg, opts.Cron)
+	if err != nil {
+		if s.mainSink != nil {
+			_ = s.mainSink.Close()
+		}
+		return nil, fmt.Errorf("cron file: %w", err)
+	}
+	s.cron = c
 	return s, nil
 }
 
@@ -278,8 +291,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}()
 	}
 
-	for {
+	for first := true; ; first = false {
 		s.startAll()
+		if first {
+			s.cron.start() // after the programs, so @reboot jobs find them spawned
+		}
 		restart := false
 		select {
 		case <-ctx.Done():
@@ -298,6 +314,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		<-watchDone
 	}
 	s.setMood(api.SupervisorShutdown, "SUPERVISOR_STATE_CHANGE_STOPPING")
+	// Cron jobs first: they were started last, and use the programs.
+	s.cron.stop()
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	s.stopAllOrdered()
@@ -485,6 +503,10 @@ func (s *Supervisor) restart() {
 	s.cfg, s.read, s.groups = cfg, cfg, groups
 	s.sortGroups()
 	s.mu.Unlock()
+	// Cron jobs are not stopped by a restart: the file is re-read, and
+	// only changed jobs are.
+	s.cron.configure(cfg)
+	s.cron.reload()
 	s.opMu.Unlock()
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 }

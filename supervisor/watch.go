@@ -11,7 +11,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// The watcher applies a configuration saved on disk, like `roost update`.
+// The watcher applies a configuration (or cron file) saved on disk, like
+// `roost update`.
 //
 // It watches the directories of the configuration files, never the files
 // (and the directory above each, or the nearest existing ancestor of one
@@ -53,6 +54,11 @@ func (s *Supervisor) currentWatchSet() watchSet {
 			ws.includeDirs[filepath.Dir(f)] = true
 			ws.includeExts[filepath.Ext(f)] = true
 		}
+	}
+	if f := s.cron.path; f != "" {
+		f = filepath.Clean(f)
+		ws.files[f] = true
+		ws.dirs[filepath.Dir(f)] = true
 	}
 	return ws
 }
@@ -157,7 +163,7 @@ func (s *Supervisor) watch(ctx context.Context) {
 	debounce.Stop()
 	// A change saved between the first read and the watches being armed
 	// (a project created right after start) has sent no event: look once.
-	if _, ch, err := s.reread(); err == nil && !ch.Empty() {
+	if _, ch, err := s.reread(); (err == nil && !ch.Empty()) || s.cron.changedOnDisk() {
 		debounce.Reset(watchDebounce)
 	}
 	for {

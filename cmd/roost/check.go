@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,15 +25,17 @@ import (
 func init() {
 	commands = append(commands, &cli.Command{
 		Name:      "check",
-		Usage:     "parse and validate a supervisord.conf; print file:line errors and the resolved processes",
+		Usage:     "parse and validate a supervisord.conf and its cron file; print file:line errors, the processes and the cron jobs",
 		ArgsUsage: " ",
 		Description: "With no -c, the configuration is found like supervisorctl finds it:\n" +
 			"./supervisord.conf, ./etc/supervisord.conf, /etc/supervisord.conf,\n" +
-			"/etc/supervisor/supervisord.conf. Exit status: 0 valid (warnings allowed),\n" +
-			"1 invalid, 2 usage error.",
+			"/etc/supervisor/supervisord.conf. The cron file is cron beside it (or\n" +
+			"--cron FILE); its problems print as cron:LINE: message. Exit status: 0 valid\n" +
+			"(warnings allowed), 1 invalid (the configuration or the cron file), 2 usage error.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "configuration", Aliases: []string{"c"}, Usage: "the configuration `FILE`"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object: {valid, file, errors, warnings, processes, proxies}"},
+			&cli.StringFlag{Name: "cron", Usage: "the cron `FILE` (default: cron beside the configuration)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object: {valid, file, errors, warnings, processes, proxies, cron}"},
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return cli.Exit("roost check: "+err.Error(), 2)
@@ -62,19 +65,25 @@ func checkCommand(c *cli.Context) error {
 	}
 	out := c.App.Writer
 	abs, _ := filepath.Abs(path)
+	cronPath := c.String("cron")
+	if cronPath != "" {
+		cronPath, _ = filepath.Abs(cronPath)
+	}
+	cr := checkCron(abs, cronPath, time.Now())
 	if cwd, err := os.Getwd(); err == nil {
 		if rel, err := filepath.Rel(cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
 			path = rel
 		}
 	}
 	if c.Bool("json") {
-		if werr := writeCheckJSON(out, abs, cfg, cerr); werr != nil {
+		if werr := writeCheckJSON(out, abs, cfg, cerr, cr); werr != nil {
 			return cli.Exit("roost check: "+werr.Error(), 1)
 		}
 	} else {
 		writeCheckText(out, path, cfg, cerr)
+		cr.writeText(out)
 	}
-	if cerr != nil {
+	if cerr != nil || !cr.Valid {
 		return cli.Exit("", 1)
 	}
 	return nil
@@ -189,7 +198,7 @@ type checkProcess struct {
 	StderrLogfile string   `json:"stderr_logfile"`
 }
 
-func writeCheckJSON(w io.Writer, path string, cfg *config.Config, cerr *config.Error) error {
+func writeCheckJSON(w io.Writer, path string, cfg *config.Config, cerr *config.Error, cr cronCheck) error {
 	type result struct {
 		Valid     bool            `json:"valid"`
 		File      string          `json:"file"`
@@ -197,8 +206,9 @@ func writeCheckJSON(w io.Writer, path string, cfg *config.Config, cerr *config.E
 		Warnings  []checkDiag     `json:"warnings"`
 		Processes []checkProcess  `json:"processes"`
 		Proxies   []*config.Proxy `json:"proxies"`
+		Cron      cronCheck       `json:"cron"`
 	}
-	r := result{Valid: cerr == nil, File: path, Errors: []checkDiag{}, Warnings: []checkDiag{}, Processes: []checkProcess{}, Proxies: []*config.Proxy{}}
+	r := result{Valid: cerr == nil && cr.Valid, File: path, Errors: []checkDiag{}, Warnings: []checkDiag{}, Processes: []checkProcess{}, Proxies: []*config.Proxy{}, Cron: cr}
 	if cerr != nil {
 		for _, d := range cerr.Diagnostics {
 			r.Errors = append(r.Errors, checkDiag{d, d.String()})

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"roost/config"
+	"roost/cronjobs"
 	"roost/supervisor"
 	"roost/supervisor/api"
 	"roost/supervisor/api/xmlrpc"
@@ -35,6 +36,17 @@ func init() {
 			"then roost exits 0. HUP applies the configuration like `roost update`:\n" +
 			"only what changed restarts (supervisord restarts everything). USR2\n" +
 			"reopens the log files.\n\n" +
+			"Cron: the file named cron beside the configuration (or --cron FILE) is the\n" +
+			"project's crontab (see `roost cron --help`); a missing file means no jobs.\n" +
+			"Jobs run as the supervisor's user, in the configuration's directory. Their\n" +
+			"output goes to cron.log, one line per line with its time and the job's\n" +
+			"name, in the log directory: [supervisord] childlogdir when the file sets\n" +
+			"it (with --managed: else --logdir), else the directory of [supervisord]\n" +
+			"logfile, else the temp directory as roost-cron-UID.log; it rotates with\n" +
+			"logfile_maxbytes and logfile_backups. The cron file is re-read with the\n" +
+			"configuration (saved, HUP, update, reload); an invalid one is logged as\n" +
+			"cron:LINE: ... and the running jobs are kept. At shutdown cron jobs stop\n" +
+			"first: SIGTERM to the job's process group, SIGKILL 10 s later.\n\n" +
 			"Run as root with [supervisord] user= set, roost drops to that user (and\n" +
 			"its groups) before anything else, as supervisord does.\n\n" +
 			"Exit status: 0 after a clean shutdown; 2 when the configuration is invalid\n" +
@@ -43,6 +55,7 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "configuration", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
 			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "control socket `PATH`, overriding [unix_http_server] file="},
+			&cli.StringFlag{Name: "cron", Usage: "the cron `FILE` (default: cron beside the configuration)"},
 			&cli.BoolFlag{Name: "no-watch", Usage: "do not apply saved configuration changes automatically"},
 			&cli.BoolFlag{Name: "managed", Usage: "started by the roost master: the configuration may not exist yet, logs go to --logdir"},
 			&cli.StringFlag{Name: "logdir", Usage: "with --managed: the log `DIR` (default ~/log)"},
@@ -109,19 +122,34 @@ func runAction(c *cli.Context) error {
 	if u := cfg.UnixHTTPServer; u != nil {
 		srvOpts.Username, srvOpts.Password = u.Username, u.Password
 	}
-	return runSupervisor(c, cfg, load, sockPath, srvOpts)
+	cronFile := c.String("cron")
+	if cronFile != "" {
+		if cronFile, err = filepath.Abs(cronFile); err != nil {
+			return cli.Exit("roost run: cron: "+err.Error(), exitUsage)
+		}
+	}
+	return runSupervisor(c, cfg, load, sockPath, cronFile, srvOpts)
 }
 
 // runSupervisor builds the runtime and its control socket and runs both
 // until a TERM, INT or QUIT (or `roost shutdown`).
-func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Config, error), sockPath string, opts api.ServerOptions) error {
+func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Config, error), sockPath, cronFile string, opts api.ServerOptions) error {
 	sup, err := supervisor.New(cfg, supervisor.Options{
 		Load:      load,
 		Version:   version,
 		Watch:     !c.Bool("no-watch"),
 		Managed:   c.Bool("managed"),
+		Cron:      cronFile,
 		ServerURL: "unix://" + sockPath,
 	})
+	var cerrs cronjobs.Errors
+	if errors.As(err, &cerrs) {
+		for _, e := range cerrs {
+			fmt.Fprintln(c.App.ErrWriter, e.Error())
+		}
+		return cli.Exit(fmt.Sprintf("roost run: %s is not valid (%d problems); nothing was started",
+			supervisor.CronFile(cfg, cronFile), len(cerrs)), exitUsage)
+	}
 	if err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
 	}

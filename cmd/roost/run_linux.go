@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -62,5 +63,49 @@ func dropPrivileges(name string) error {
 	if err := syscall.Setuid(uid); err != nil {
 		return fmt.Errorf("[supervisord] user=%s: could not set user id: %w", name, err)
 	}
+	cleanEnvironment(u)
 	return nil
+}
+
+// keptEnv are the variables of root's environment a dropped supervisor
+// keeps: locale and time zone, which say how to print, not who runs.
+var keptEnv = []string{"LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ"}
+
+// cleanEnvironment replaces the environment after a drop from root with the
+// user's own: HOME, USER, LOGNAME and SHELL from passwd, a plain PATH, and
+// keptEnv. Nothing else of root's (SUDO_USER, tokens, HOME=/root) reaches
+// the supervisor or, through it, the programs: they inherit the
+// supervisor's environment as supervisord's do.
+func cleanEnvironment(u *user.User) {
+	kept := map[string]string{}
+	for _, k := range keptEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			kept[k] = v
+		}
+	}
+	os.Clearenv()
+	for k, v := range kept {
+		os.Setenv(k, v)
+	}
+	os.Setenv("HOME", u.HomeDir)
+	os.Setenv("USER", u.Username)
+	os.Setenv("LOGNAME", u.Username)
+	os.Setenv("SHELL", loginShell(u.Username))
+	os.Setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+}
+
+// loginShell is the user's shell from /etc/passwd (os/user does not carry
+// it), /bin/sh when it cannot be read.
+func loginShell(name string) string {
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return "/bin/sh"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 7 && f[0] == name && f[6] != "" {
+			return f[6]
+		}
+	}
+	return "/bin/sh"
 }

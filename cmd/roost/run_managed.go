@@ -61,8 +61,8 @@ func managedDefaults(cfg *config.Config, cwd, logDir, sockPath string) {
 	if sv.Logfile == filepath.Join(cwd, "supervisord.log") {
 		sv.Logfile = filepath.Join(logDir, "roost.log")
 	}
-	if sv.Childlogdir == os.TempDir() {
-		sv.Childlogdir = logDir
+	if !sv.ChildlogdirSet {
+		sv.Childlogdir, sv.ChildlogdirSet = logDir, true // cron.log goes there too
 	}
 	if sv.Pidfile == filepath.Join(cwd, "supervisord.pid") {
 		sv.Pidfile = filepath.Join(filepath.Dir(sockPath), "roost.pid")

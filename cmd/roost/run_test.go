@@ -222,10 +222,12 @@ func TestRunDropsPrivileges(t *testing.T) {
 	os.Chown(dir, alice.UID, alice.GID)
 	os.Chmod(dir, 0o755)
 	conf := filepath.Join(dir, "supervisord.conf")
-	writeConf(t, conf, "[supervisord]\nuser="+alice.Name+"\n\n[program:who]\ncommand=/bin/sh -c 'id -u; id -G; exec sleep 1000'\n"+
+	writeConf(t, conf, "[supervisord]\nuser="+alice.Name+"\n\n[program:who]\ncommand=/bin/sh -c 'id -u; id -G; env; exec sleep 1000'\n"+
 		"stdout_logfile=%(here)s/who.log\n")
 	sock := filepath.Join(dir, "roost.sock")
-	p := startProc(t, roostCmd("run", "--no-watch", "-c", conf))
+	cmd := roostCmd("run", "--no-watch", "-c", conf)
+	cmd.Env = append(cmd.Env, "SUDO_USER=someone", "ROOST_TEST_SECRET=hunter2", "HOME=/root", "LANG=C.UTF-8")
+	p := startProc(t, cmd)
 	c := dialWhenUp(t, sock, p)
 	waitState(t, c, "who running", allRunning("who"))
 
@@ -263,6 +265,28 @@ func TestRunDropsPrivileges(t *testing.T) {
 	if slices.Contains(gids, 0) {
 		t.Errorf("program kept root's group 0: %v", gids)
 	}
+	// The environment is alice's, not root's: the "clean env".
+	for len(lines) < 6 || !slices.Contains(lines, "SUPERVISOR_ENABLED=1") {
+		b, _ := os.ReadFile(filepath.Join(dir, "who.log"))
+		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+		if time.Now().After(deadline) {
+			t.Fatalf("who.log: %q", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	env := lines[2:]
+	for _, bad := range []string{"SUDO_USER=", "ROOST_TEST_SECRET=", "HOME=/root"} {
+		for _, kv := range env {
+			if strings.HasPrefix(kv, bad) {
+				t.Errorf("root's %s reached the program: %q", bad, kv)
+			}
+		}
+	}
+	for _, want := range []string{"HOME=" + alice.Home, "USER=" + alice.Name, "LOGNAME=" + alice.Name, "LANG=C.UTF-8"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("program environment lacks %s: %q", want, env)
+		}
+	}
 }
 
 // freePort returns a TCP port nobody listens on right now.
@@ -283,7 +307,7 @@ func copyHello(t *testing.T, port int, goBin string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "hello")
 	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
-	for _, f := range []string{"supervisord.conf", "web.go"} {
+	for _, f := range []string{"supervisord.conf", "web.go", "cron"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "hello", f))
 		if err != nil {
 			t.Fatal(err)
@@ -334,6 +358,17 @@ func TestHelloExample(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("roost logs: %q", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The example's cron file runs too: its @reboot job has written its line.
+	for {
+		out, _, _ := roost(t, "-c", conf, "cron", "log", "booted")
+		if strings.Contains(out, " booted | started in "+dir+"\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("roost cron log booted: %q", out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

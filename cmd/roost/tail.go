@@ -182,6 +182,11 @@ func (x *ctl) logError(name string, err error) {
 // follow prints supervisorctl's banner and runs stream until it ends or
 // the user presses Ctrl-C (then a newline, and exit 0, as supervisorctl).
 func (x *ctl) follow(stream func(context.Context) error, name string) error {
+	return x.followWith(stream, func(err error) { x.logError(name, err) })
+}
+
+// followWith is follow with the caller's report of a failed stream.
+func (x *ctl) followWith(stream func(context.Context) error, failed func(error)) error {
 	x.println("==> Press Ctrl-C to exit <==")
 	ctx, stop := signal.NotifyContext(x.ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -191,7 +196,7 @@ func (x *ctl) follow(stream func(context.Context) error, name string) error {
 		return nil
 	}
 	if err != nil {
-		x.logError(name, err)
+		failed(err)
 	}
 	return x.done()
 }

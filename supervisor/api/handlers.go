@@ -106,6 +106,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/reload", s.reload)
 	m.HandleFunc("GET /api/v1/events", s.events)
 	m.HandleFunc("POST /api/v1/events", s.remoteCommEvent)
+	s.cronRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, Errorf(UnknownMethod, "%s %s", r.Method, r.URL.Path))
 	})

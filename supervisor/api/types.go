@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"syscall"
+	"time"
 )
 
 // State is a process state, with supervisord's names and numbers.
@@ -353,4 +354,61 @@ type Backend interface {
 
 	// Subscribe streams events until ctx ends. The channel is closed then.
 	Subscribe(ctx context.Context) <-chan Event
+}
+
+// CronInfo is GET /api/v1/cron: the supervisor's cron file and its jobs.
+type CronInfo struct {
+	// File is the cron file's path; it need not exist (no jobs then).
+	File string `json:"file"`
+	// Log is cron.log, where every job's output goes, each line prefixed
+	// with its time and the job's name.
+	Log string `json:"log"`
+	// Error is set when the file on disk could not be applied (its
+	// "cron:LINE: message" problems, one a line): Jobs are then the jobs
+	// of the last valid file, still running on their schedules.
+	Error string `json:"error,omitempty"`
+	// Jobs are in file order.
+	Jobs []CronJob `json:"jobs"`
+}
+
+// CronJob is one job of the cron file and its record. Times are RFC 3339
+// in the supervisor's zone; a zero time is left out.
+type CronJob struct {
+	Name     string `json:"name"`     // from "# name: NAME" above it, else "line-N"
+	Line     int    `json:"line"`     // its line in the cron file
+	Schedule string `json:"schedule"` // as written: "30 2 * * 1-5", "@daily", "@every 5m", "@reboot"
+	Command  string `json:"command"`
+	Zone     string `json:"zone"` // the schedule's time zone (CRON_TZ/TZ, else the supervisor's)
+
+	Next      time.Time `json:"next,omitzero"`       // the next scheduled run; none for @reboot
+	LastStart time.Time `json:"last_start,omitzero"` // the start of the last (or current) run
+	LastEnd   time.Time `json:"last_end,omitzero"`   // the end of the last finished run
+	// LastExitStatus is the last finished run's exit status (-1 when a
+	// signal ended it or it could not start: LastError says which).
+	LastExitStatus int `json:"last_exit_status"`
+	// LastDuration is how long the last finished run took, in seconds.
+	LastDuration float64 `json:"last_duration"`
+	LastError    string  `json:"last_error,omitempty"`
+	Running      bool    `json:"running"`
+	PID          int     `json:"pid,omitempty"` // of the running job's shell
+	Runs         int     `json:"runs"`          // runs started since the supervisor started
+	Skipped      int     `json:"skipped"`       // runs skipped because the job was still running
+}
+
+// CronBackend is what the control plane can ask of a supervisor that runs
+// a cron file. A Backend that also implements it gets the /api/v1/cron
+// resources; without it they answer UNKNOWN_METHOD. Errors are *Error:
+// BAD_NAME for an unknown job, ALREADY_STARTED for a job still running.
+type CronBackend interface {
+	// Cron describes the cron file and its jobs.
+	Cron() CronInfo
+	// RunCronJob starts a job now, outside its schedule. It returns once
+	// the run is under way.
+	RunCronJob(name string) error
+	// ReadCronLog returns the last lines of cron.log that a job wrote
+	// (every job's when name is ""), with their prefixes.
+	ReadCronLog(name string, lines int) ([]byte, error)
+	// FollowCronLog writes the last lines a job wrote (every job's when
+	// name is ""), then each new one, to w until ctx ends.
+	FollowCronLog(ctx context.Context, name string, lines int, w io.Writer) error
 }
