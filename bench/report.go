@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// row is one line of a results table: a figure for supervisord on the left
+// and roost on the right.
+type row struct {
+	label           string
+	leftFig, leftV  string
+	rightFig, right string
+	u               unit
+}
+
+// section is one of the issue's seven measures.
+type section struct {
+	title, intro string
+	rows         []row
+	after        func(*bench) string // text under the table
+}
+
+// pair is the usual row: the same figure for both daemons.
+func pair(label, fig string, u unit) row {
+	return row{label: label, leftFig: fig, leftV: vSup, rightFig: fig, right: vRoost, u: u}
+}
+
+// sections lays out the report for the Ns that were measured.
+func (b *bench) sections() []section {
+	ns := b.o.ns
+	var mem, idle, ctl, start []row
+	for _, n := range ns {
+		mem = append(mem, pair(fmt.Sprintf("RSS, %d programs", n), fmt.Sprintf(figRSS, n), uMiB),
+			pair(fmt.Sprintf("PSS, %d programs", n), fmt.Sprintf(figPSS, n), uMiB))
+		idle = append(idle, pair(fmt.Sprintf("CPU per 30 s idle, %d programs", n), fmt.Sprintf(figIdleCPU, n), uCPUms),
+			pair(fmt.Sprintf("context switches per 30 s idle, %d programs", n), fmt.Sprintf(figIdleSw, n), uCount))
+		ctl = append(ctl,
+			pair(fmt.Sprintf("`status` (supervisorctl / roost), %d programs", n), fmt.Sprintf(figStatus, n), uMS),
+			row{label: fmt.Sprintf("`supervisorctl status` against each, %d programs", n),
+				leftFig: fmt.Sprintf(figStatus, n), leftV: vSup, rightFig: fmt.Sprintf(figSctl, n), right: vSctlRoost, u: uMS},
+			pair(fmt.Sprintf("`restart NAME`, %d programs", n), fmt.Sprintf(figRestart, n), uMS))
+		start = append(start, pair(fmt.Sprintf("launch → %d programs RUNNING", n), fmt.Sprintf(figStart, n), uS))
+	}
+	var master []row
+	for _, u := range b.o.users {
+		master = append(master,
+			row{label: fmt.Sprintf("master RSS, users = %d (5 programs each)", u), rightFig: fmt.Sprintf(figMasterRSS, u), right: vRoost, u: uMiB},
+			row{label: fmt.Sprintf("RSS of each user supervisor, users = %d", u), rightFig: fmt.Sprintf(figUserRSS, u), right: vRoost, u: uMiB},
+			row{label: fmt.Sprintf("master start → every program RUNNING, users = %d", u), rightFig: fmt.Sprintf(figUsersUp, u), right: vRoost, u: uS})
+	}
+	return []section{
+		{title: "1. Idle memory", intro: "The daemon's own memory (not its programs') supervising N `sleep` programs, all RUNNING, sampled at the end of the idle window: VmRSS from /proc/PID/status, Pss from /proc/PID/smaps_rollup.", rows: mem},
+		{title: "2. Idle CPU and wakeups", intro: fmt.Sprintf("The daemon's CPU time (sum over its threads of /proc/PID/task/TID/schedstat) and context switches (voluntary + involuntary, summed over threads) over a %s window in which nothing happens, scaled to 30 s.", b.o.idle), rows: idle, after: goIdleText},
+		{title: "3. ctl round trip", intro: "Wall time of one command, fork to exit, run in the workload's directory (both find supervisord.conf there): `supervisorctl status` against supervisord, `roost status` against roost, and the real `supervisorctl` against roost's XML-RPC endpoint. `restart NAME` restarts one `sleep`, which exits at once on SIGTERM, so the time is all supervisor.", rows: ctl},
+		{title: "4. Start-up", intro: "From fork of the daemon until its API first reports every program RUNNING (startsecs=0). Until the kernel shows N children of the daemon the bench only watches new pids (so it does not slow a daemon busy spawning); then it polls the API, pausing as long as the last call took (5 to 50 ms): supervisord with getAllProcessInfo over XML-RPC, roost through its JSON API's Go client (what `roost status --json` prints).", rows: start},
+		{title: "5. Log throughput", intro: fmt.Sprintf("One program writes %s of numbered %d-byte lines to stdout as fast as it can; the daemon captures it into a log rotated at 50MB with 3 backups (stdout_logfile_maxbytes=50MB, stdout_logfile_backups=3). Time runs from the writer's first instruction (its CLOCK_MONOTONIC stamp) until its last line is in the log; CPU is the daemon's own over the same span. Then every kept file is read: lines split across two files, lost (a gap in the numbers) or corrupt are counted.", uMiB.format(float64(b.o.logBytes)/1024), lineLen), rows: []row{
+			pair("throughput", figLogRate, uMiBps),
+			pair("daemon CPU per GiB", figLogCPU, uCPUs),
+			pair("lines split across files", figLogSplit, uCount),
+			pair("lines lost", figLogLost, uCount),
+			pair("lines corrupt", figLogBad, uCount),
+			pair("whole lines checked in the kept files", figLogKept, uCount),
+		}, after: ceilingText},
+		{title: "6. Crash recovery", intro: "kill -9 of a RUNNING `sleep` (10 programs, autorestart=true) until the kernel shows a new child of the daemon: the bench watches /proc/sys/kernel/ns_last_pid in a tight loop and checks each new pid's parent. Then a program that exits with status 1 as soon as it starts (`/bin/sh -c 'printf x >>FILE;exit 1'`, autorestart=true, startsecs=0): the daemon's CPU and the restarts it makes.", rows: []row{
+			pair("kill -9 → replacement pid", figKill, uMS),
+			pair("crash loop: daemon CPU", figCrashCPU, uPercent),
+			pair("crash loop: restarts per second", figCrashRate, uPerSec),
+			pair("crash loop: daemon CPU per restart", figCrashPer, uCPUms),
+		}},
+		{title: "7. Per-user cost under the master", intro: "`roost master` as root starting one user supervisor per throwaway user (`roost-bench-N`), each with 5 `sleep` programs. supervisord has no master; these rows are roost's alone.", rows: master},
+	}
+}
+
+// goIdleText is the bare Go process line under the idle table.
+func goIdleText(b *bench) string {
+	cpu, sw, pss := b.res.get("goidle.cpu", vGo), b.res.get("goidle.sw", vGo), b.res.get("goidle.pss", vGo)
+	if !cpu.ok() || !sw.ok() {
+		return ""
+	}
+	return fmt.Sprintf("For scale, a bare Go process that only waits on a signal channel (the Go runtime's own idle cost) over the same window: %s, %s context switches per 30 s, PSS %s.\n",
+		uCPUms.format(cpu.median), uCount.format(sw.median), uMiB.format(pss.median))
+}
+
+// ceilingText is the `writer | cat > file` line under the log table.
+func ceilingText(b *bench) string {
+	c := b.res.get(figLogRate, vCeiling)
+	if !c.ok() {
+		if c.failed != "" {
+			return "The ceiling `writer | cat > file` failed: " + c.failed + "\n"
+		}
+		return ""
+	}
+	s := fmt.Sprintf("The ceiling on this machine, the same writer piped into `cat > file` (no daemon, no rotation): %s (min %s, max %s)",
+		uMiBps.format(c.median), uMiBps.format(c.min), uMiBps.format(c.max))
+	if cc := b.res.get(figLogCPU, vCeiling); cc.ok() {
+		s += fmt.Sprintf(", cat itself using %s per GiB (min %s, max %s), nearly all in the kernel's pipe and page-cache copies",
+			uCPUs.format(cc.median), uCPUs.format(cc.min), uCPUs.format(cc.max))
+	}
+	s += "."
+	for _, v := range []string{vSup, vRoost} {
+		if r := b.res.get(figLogRate, v); r.ok() {
+			s += fmt.Sprintf(" %s reaches %.0f%% of it.", v, 100*r.median/c.median)
+		}
+	}
+	return s + "\n"
+}
+
+// cell renders a series as "min / **median** / max unit", or why it has none.
+func cell(s summary, u unit) string {
+	switch {
+	case s.ok() && s.n == 1:
+		return u.format(s.median)
+	case s.ok():
+		return fmt.Sprintf("%s / **%s** / %s", trimUnit(u.format(s.min), u), trimUnit(u.format(s.median), u), u.format(s.max))
+	case s.failed != "":
+		return "failed: " + oneLine(s.failed, 120)
+	case s.missing != "":
+		return s.missing
+	}
+	return "not measured"
+}
+
+// trimUnit drops the unit from a formatted value, for the min and median
+// of a cell that ends with the unit once.
+func trimUnit(s string, u unit) string {
+	return strings.TrimSuffix(strings.TrimSuffix(s, u.name), " ")
+}
+
+// oneLine flattens s to one line of at most n runes for a table cell.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n]) + "…"
+	}
+	return s
+}
+
+// goal is one of the issue's targets for roost.
+type goal struct {
+	text   string
+	fig    string
+	u      unit
+	ref    string                                // supervisord 4.2.5's reference figure from the issue
+	verify func(b *bench, roost summary) verdict // whether roost's median meets it
+}
+
+// verdict is a goal's outcome.
+type verdict struct {
+	met bool
+	na  bool
+	why string
+}
+
+// atMost is a goal of the form "median ≤ limit".
+func atMost(limit float64) func(*bench, summary) verdict {
+	return func(_ *bench, s summary) verdict {
+		if !s.ok() {
+			return verdict{na: true}
+		}
+		return verdict{met: s.median <= limit}
+	}
+}
+
+// goals lists the issue's goals, evaluated on the figures measured.
+func (b *bench) goals() []goal {
+	biggest := b.o.ns[len(b.o.ns)-1]
+	gs := []goal{
+		{"idle PSS ≤ 6 MB with 10 programs", "pss.10", uMiB, "29.6 MB", atMost(6 * 1024)},
+		{"idle PSS ≤ 25 MB with 1000 programs", "pss.1000", uMiB, "41.4 MB", atMost(25 * 1024)},
+		{"`roost status` ≤ 3 ms with 100 programs", "status.100", uMS, "161 ms", atMost(0.003)},
+		{"`roost status` ≤ 15 ms with 1000 programs", "status.1000", uMS, "754 ms", atMost(0.015)},
+		{"`restart NAME` ≤ 10 ms plus the program's stop time (`sleep` stops at once)", "restart.100", uMS, "176 ms", atMost(0.010)},
+		{"100 programs to RUNNING ≤ 100 ms", "start.100", uS, "1.55 s", atMost(0.100)},
+		{"1000 programs to RUNNING (no goal)", "start.1000", uS, "5.5 s", nil},
+		{"log capture ≥ the `cat` copy's MiB/s", figLogRate, uMiBps, "875 MiB/s", func(b *bench, s summary) verdict {
+			c := b.res.get(figLogRate, vCeiling)
+			if !s.ok() || !c.ok() {
+				return verdict{na: true}
+			}
+			return verdict{met: s.median >= c.median, why: fmt.Sprintf("cat: %s", uMiBps.format(c.median))}
+		}},
+		{"log capture ≤ 0.5 CPU-s per GiB", figLogCPU, uCPUs, "1.05 CPU-s", func(b *bench, s summary) verdict {
+			v := atMost(0.5)(b, s)
+			if c := b.res.get(figLogCPU, vCeiling); c.ok() && !v.na {
+				v.why = "cat: " + uCPUs.format(c.median)
+			}
+			return v
+		}},
+		{"0 lines split or lost", figLogSplit, uCount, "split at rotation", func(b *bench, s summary) verdict {
+			lost, bad := b.res.get(figLogLost, vRoost), b.res.get(figLogBad, vRoost)
+			if !s.ok() || !lost.ok() || !bad.ok() {
+				return verdict{na: true}
+			}
+			return verdict{met: s.max == 0 && lost.max == 0 && bad.max == 0,
+				why: fmt.Sprintf("worst run: %.0f split, %.0f lost, %.0f corrupt", s.max, lost.max, bad.max)}
+		}},
+		{"kill -9 → replacement ≤ 2 ms", figKill, uMS, "about 1 s", atMost(0.002)},
+		{fmt.Sprintf("no idle wakeups beyond the Go runtime's (%d programs; ≤ a bare Go process's + 10 per 30 s)", biggest),
+			fmt.Sprintf(figIdleSw, biggest), uCount, "1 wakeup/s", func(b *bench, s summary) verdict {
+				g := b.res.get("goidle.sw", vGo)
+				if !s.ok() || !g.ok() {
+					return verdict{na: true}
+				}
+				return verdict{met: s.median <= g.median+10, why: fmt.Sprintf("bare Go: %s", uCount.format(g.median))}
+			}},
+	}
+	var out []goal
+	for _, g := range gs {
+		if b.measuredFig(g.fig) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// measuredFig reports whether the plan includes fig (the quick plan skips
+// N=1000, for one).
+func (b *bench) measuredFig(fig string) bool {
+	for _, k := range b.expected() {
+		if k.fig == fig {
+			return true
+		}
+	}
+	return false
+}
+
+// expected lists every series the plan means to measure.
+func (b *bench) expected() []key {
+	var out []key
+	add := func(fig string, vs ...string) {
+		for _, v := range vs {
+			out = append(out, key{fig, v})
+		}
+	}
+	vs := []string{vSup, vRoost}
+	if b.o.wants("idle") {
+		add("goidle.cpu", vGo)
+		add("goidle.sw", vGo)
+	}
+	if b.o.wants("sessions") {
+		for _, n := range b.o.ns {
+			for _, f := range []string{figStart, figRSS, figPSS, figIdleCPU, figIdleSw, figStatus, figRestart} {
+				add(fmt.Sprintf(f, n), vs...)
+			}
+			add(fmt.Sprintf(figSctl, n), vSctlRoost)
+		}
+		add(figKill, vs...)
+	}
+	if b.o.wants("log") {
+		for _, f := range []string{figLogRate, figLogCPU, figLogSplit, figLogLost, figLogBad, figLogKept} {
+			add(f, vs...)
+		}
+		add(figLogRate, vCeiling)
+	}
+	if b.o.wants("crash") {
+		add(figCrashCPU, vs...)
+		add(figCrashRate, vs...)
+	}
+	if b.o.wants("master") {
+		for _, u := range b.o.users {
+			add(fmt.Sprintf(figMasterRSS, u), vRoost)
+			add(fmt.Sprintf(figUserRSS, u), vRoost)
+			add(fmt.Sprintf(figUsersUp, u), vRoost)
+		}
+	}
+	// A variant that cannot run yet is expected to say so, not to measure.
+	for _, k := range out {
+		if k.variant == vRoost && b.roostWhy != "" {
+			b.res.unavailable(k.fig, vRoost, b.roostWhy)
+		}
+		if k.variant == vSctlRoost && b.roostWhy != "" {
+			b.res.unavailable(k.fig, vSctlRoost, b.roostWhy)
+		}
+	}
+	return out
+}
+
+// report renders BENCHMARKS.md.
+func (b *bench) report(loadBefore, loadAfter string, elapsed time.Duration, interrupted bool) []byte {
+	var w bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	mode := "full"
+	if b.o.quick {
+		mode = "-quick: one run, short windows; it proves the bench works, its figures are not for quoting"
+	}
+	p("# roost vs supervisord: benchmarks\n\n")
+	p("Generated by `go run ./bench` (%s), on %s in %s. Regenerate with `go run ./bench`; it writes this file.\n",
+		mode, b.started.UTC().Format("2006-01-02 15:04 MST"), elapsed.Round(time.Second))
+	p("Every figure is min / **median** / max over the runs; the ratio column is roost's median divided by supervisord's (below 1 means roost is smaller or faster, except for throughput and restart rates).\n\n")
+	if b.roostWhy != "" {
+		p("**roost: %s.** Only supervisord's half was measured; the roost rows fill in when `roost run` and `roost status` exist in this tree.\n\n", b.roostWhy)
+	}
+
+	p("## Goals\n\n")
+	p("| goal | roost (median) | supervisord (median) | supervisord 4.2.5 reference (issue) | roost ÷ supervisord | met |\n")
+	p("|---|---|---|---|---|---|\n")
+	for _, g := range b.goals() {
+		rs, ss := b.res.get(g.fig, vRoost), b.res.get(g.fig, vSup)
+		mark := "—"
+		if g.verify != nil {
+			v := g.verify(b, rs)
+			switch {
+			case v.na:
+				mark = "—"
+			case v.met:
+				mark = "✔"
+			default:
+				mark = "✘"
+			}
+			if v.why != "" && !v.na {
+				mark += " (" + v.why + ")"
+			}
+		}
+		p("| %s | %s | %s | %s | %s | %s |\n", g.text, medianCell(rs, g.u), medianCell(ss, g.u), g.ref, ratio(rs, ss), mark)
+	}
+	p("\nWhy roost misses the goals it misses, with profiles and the fixes they point to: [bench/FINDINGS.md](bench/FINDINGS.md).\n\n")
+
+	for _, s := range b.sections() {
+		for _, r := range s.rows {
+			if b.roostWhy != "" && (r.right == vRoost || r.right == vSctlRoost) {
+				b.res.unavailable(r.rightFig, r.right, b.roostWhy)
+			}
+		}
+		p("## %s\n\n%s\n\n", s.title, s.intro)
+		p("| measure | supervisord | roost | roost ÷ supervisord |\n|---|---|---|---|\n")
+		for _, r := range s.rows {
+			left, right := summary{}, b.res.get(r.rightFig, r.right)
+			leftCell := "—"
+			if r.leftFig != "" {
+				left = b.res.get(r.leftFig, r.leftV)
+				leftCell = cell(left, r.u)
+			}
+			p("| %s | %s | %s | %s |\n", r.label, leftCell, cell(right, r.u), ratio(right, left))
+		}
+		if s.after != nil {
+			if t := s.after(b); t != "" {
+				p("\n%s", t)
+			}
+		}
+		p("\n")
+	}
+
+	p("## Method\n\n")
+	p("- One command, `go run ./bench`, builds roost once (`go build -o WORK/roost ./cmd/roost`) and runs the binary; nothing is timed through `go run`. It installs nothing: a missing prerequisite is named with the command that installs it.\n")
+	p("- Both daemons run the *same generated supervisord.conf*, unchanged, in the foreground (`supervisord -n -c FILE`, `roost run -c FILE`), one at a time, in an order that swaps on every run; the work dir is reset between them.\n")
+	p("- Workloads: `[supervisord]` keeps its defaults apart from paths (so supervisord's minfds stays 1024; it closes every fd below minfds in each child it forks); N programs `command=/bin/sleep infinity`, `startsecs=0`, `autorestart=true`, `redirect_stderr=true`, one log file each; a numbered-line writer (the bench binary itself) for the log; `/bin/sh -c 'printf x >>FILE;exit 1'` for the crash loop.\n")
+	p("- Each session (one daemon, one N) measures, in order: start-up, then an idle window (CPU, context switches, then memory), ctl round trips, `restart`, and for N=%d kill -9 recovery. Runs per daemon and N: %d; ctl calls per session: %d (%d for N > 100); restarts: %d; kills: %d. Log runs: %d of %s; crash-loop windows: %d of %s.\n",
+		b.o.killN, b.o.runs, b.o.ctlRepsSm, b.o.ctlRepsLg, b.o.restartReps, b.o.killReps, b.o.logRuns, uMiB.format(float64(b.o.logBytes)/1024), b.o.crashRuns, b.o.crashWindow)
+	p("- Everything is read from /proc of the daemon's pid: VmRSS (status), Pss (smaps_rollup), CPU time (schedstat of each thread; utime+stime when a thread exited), context switches (status of each thread). A daemon's programs are not counted.\n")
+	p("- Every process the bench starts is tracked by pid and stopped (SIGTERM, then SIGKILL to its process group); the bench is a child subreaper, so a program its daemon left behind comes back to it and is killed and reported below. All files live in one work dir, removed at the end.\n")
+	p("- The machine is shared with whatever else runs on it; medians damp that, and the load average before and after is shown below.\n\n")
+
+	p("## Machine\n\n")
+	p("| | |\n|---|---|\n")
+	p("| CPU | %s, %d cores |\n", cpuModel(), runtime.NumCPU())
+	p("| memory | %d MiB |\n", memTotal())
+	p("| OS, kernel | %s, Linux %s |\n", osName(), osRelease())
+	p("| Go | %s |\n", b.versions["go"])
+	p("| supervisord | %s (%s, Debian's supervisor package) |\n", b.versions["supervisord"], b.versions["python"])
+	roostV := b.versions["roost"]
+	if c := b.versions["commit"]; c != "" {
+		roostV += " at commit " + c
+	}
+	p("| roost | %s |\n", roostV)
+	p("| open files limit (soft, both daemons) | %s |\n", b.versions["nofile"])
+	p("| load average | %s before, %s after |\n\n", loadBefore, loadAfter)
+
+	notes := append([]string(nil), b.res.notes...)
+	for _, pr := range b.res.problems(b.expected()) {
+		notes = append(notes, "no number: "+pr)
+	}
+	if interrupted {
+		notes = append(notes, "the run was interrupted")
+	}
+	if len(notes) > 0 {
+		p("## Notes from this run\n\n")
+		for _, n := range notes {
+			p("- %s\n", oneLine(n, 400))
+		}
+		p("\n")
+	}
+	return w.Bytes()
+}
+
+// medianCell renders just the median, or a dash.
+func medianCell(s summary, u unit) string {
+	if !s.ok() {
+		return "—"
+	}
+	return u.format(s.median)
+}
+
+// readmeMarker starts the one README line the bench keeps up to date.
+const readmeMarker = "Benchmarks against supervisord:"
+
+// headline is that README line: the headline ratios and the link.
+func (b *bench) headline() string {
+	if b.roostWhy != "" {
+		return readmeMarker + " [BENCHMARKS.md](BENCHMARKS.md) (`go run ./bench` regenerates it; roost's figures are " + b.roostWhy + ")."
+	}
+	type h struct {
+		label, fig   string
+		lower, upper string // the comparison when roost's median is lower or higher
+	}
+	var parts []string
+	seen := map[string]bool{}
+	for _, x := range []h{
+		{"idle memory (PSS, 1000 programs)", "pss.1000", "smaller", "larger"},
+		{"idle memory (PSS, 100 programs)", "pss.100", "smaller", "larger"},
+		{"`status` (1000 programs)", "status.1000", "faster", "slower"},
+		{"`status` (100 programs)", "status.100", "faster", "slower"},
+		{"`restart`", "restart.100", "faster", "slower"},
+		{"100 programs up", "start.100", "faster", "slower"},
+		{"kill -9 → replacement", figKill, "faster", "slower"},
+		{"log capture", figLogRate, "slower", "faster"},
+	} {
+		r, sp := b.res.get(x.fig, vRoost), b.res.get(x.fig, vSup)
+		family := strings.Fields(x.label)[0]
+		if !r.ok() || !sp.ok() || sp.median == 0 || r.median == 0 || seen[family] {
+			continue // the bigger N of the same figure is already there
+		}
+		seen[family] = true
+		if r.median < sp.median {
+			parts = append(parts, fmt.Sprintf("%s %s× %s", x.label, sig3(sp.median/r.median), x.lower))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %s× %s", x.label, sig3(r.median/sp.median), x.upper))
+		}
+	}
+	return readmeMarker + " [BENCHMARKS.md](BENCHMARKS.md) — roost against supervisord 4.2.5 on one machine, medians: " +
+		strings.Join(parts, ", ") + "."
+}
+
+// updateReadme rewrites the README's benchmark line, if it has one.
+func (b *bench) updateReadme() error {
+	path := filepath.Join(b.root, "README.md")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("update README: %w", err)
+	}
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, readmeMarker) {
+			lines[i] = b.headline()
+			return writeFileAtomic(path, []byte(strings.Join(lines, "\n")))
+		}
+	}
+	return nil
+}
