@@ -68,6 +68,9 @@ type loader struct {
 	shown   []string // the same paths as diagnostics show them
 	cfg     *Config
 	budget  int // bytes expansions may still produce
+	// portSlices are the ports of the programs behind [proxy:*] sections,
+	// by program name (planPorts).
+	portSlices map[string]portSlice
 }
 
 // maxTotalExpanded bounds what all the expansions of one configuration may
@@ -199,6 +202,7 @@ func (l *loader) load(path string) (*Config, error) {
 		return nil, l.fail()
 	}
 	l.rpcInterfaces()
+	l.planPorts()
 	l.groups()
 	l.servers()
 	l.supervisorctl()

@@ -114,6 +114,11 @@ func (m *memSystem) homeDir(name string) (string, bool) {
 
 // loadMem loads /p/supervisord.conf from an in-memory tree.
 func loadMem(files map[string]string, dirs ...string) (*Config, error) {
+	return loadMemEnv([]string{"HOME=/home/alice", "USER=alice", "PORT=8000"}, files, dirs...)
+}
+
+// loadMemEnv is loadMem with the environment env.
+func loadMemEnv(env []string, files map[string]string, dirs ...string) (*Config, error) {
 	full := map[string]string{}
 	for p, s := range files {
 		if !strings.HasPrefix(p, "/") {
@@ -122,7 +127,7 @@ func loadMem(files map[string]string, dirs ...string) (*Config, error) {
 		full[p] = s
 	}
 	sys := newMemSystem(full, append(dirs, "/p", "/tmp", "/home/alice")...)
-	l, err := newLoader(LoadOptions{Env: []string{"HOME=/home/alice", "USER=alice", "PORT=8000"}, Hostname: "host", Dir: "/p"}, sys)
+	l, err := newLoader(LoadOptions{Env: env, Hostname: "host", Dir: "/p"}, sys)
 	if err != nil {
 		return nil, err
 	}
