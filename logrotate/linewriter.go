@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -39,9 +41,10 @@ const readSize = 64 << 10
 // it is still too long. No byte is dropped and nothing is buffered beyond
 // maxLine plus one read.
 //
-// Write and Copy must not be called concurrently with each other; Flush may
-// be called from any goroutine at any time (at process exit, while Copy still
-// waits on a pipe that a grandchild holds open).
+// Write and Copy must not be called concurrently with each other; Flush and
+// DrainAndFlush may be called from any goroutine at any time. When the
+// program behind a Copy exits, use DrainAndFlush: a plain Flush then could
+// write half a line whose other half is still in the pipe.
 type LineWriter struct {
 	mu     sync.Mutex
 	dst    io.Writer
@@ -52,6 +55,11 @@ type LineWriter struct {
 	size   int    // usable length of buf; grows up to full
 	full   int    // readSize + max: the most buf ever needs
 	n      int
+
+	// drained is closed by Copy once it has read everything its pipe held
+	// when DrainAndFlush asked, and flushed; nil when nobody asked.
+	drained chan struct{}
+	copyEnd bool // Copy has returned: nothing more will come
 }
 
 // NewLineWriter returns a LineWriter that writes whole lines to dst, cutting
@@ -112,12 +120,7 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 func (w *LineWriter) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.n == 0 {
-		return nil
-	}
-	_, err := w.dst.Write(w.buf[:w.n])
-	w.n = 0
-	return err
+	return w.flushLocked()
 }
 
 // process writes every whole line in buf[:n], cutting those longer than max,
@@ -177,6 +180,77 @@ func (w *LineWriter) writeCut(start, cut int) error {
 	return err
 }
 
+// deadliner is a reader whose blocking read can be cut short: an *os.File
+// pipe, through Go's poller.
+type deadliner interface {
+	SetReadDeadline(t time.Time) error
+}
+
+// DrainAndFlush asks the Copy that reads r to flush w's held partial line as
+// soon as it has read everything r holds now, and returns a channel closed
+// when it has. Call it when the program that writes r has exited: its last
+// partial line must reach the log, but not before the rest of a line still
+// in the pipe (flushing at once would write half a line now and its other
+// half later, as a line of its own). A grandchild that keeps the pipe open
+// can still write; Copy goes on reading it.
+//
+// r must be the reader Copy was given and must support read deadlines (an
+// *os.File from os.Pipe does); otherwise w is flushed at once.
+func (w *LineWriter) DrainAndFlush(r io.Reader) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.drained != nil {
+		return w.drained // a request is already pending
+	}
+	done := make(chan struct{})
+	d, ok := r.(deadliner)
+	if w.copyEnd || !ok || d.SetReadDeadline(time.Now()) != nil {
+		w.flushLocked()
+		close(done)
+		return done
+	}
+	w.drained = done
+	return done
+}
+
+// flushLocked is Flush with mu held.
+func (w *LineWriter) flushLocked() error {
+	if w.n == 0 {
+		return nil
+	}
+	_, err := w.dst.Write(w.buf[:w.n])
+	w.n = 0
+	return err
+}
+
+// drainCheck is Copy's answer to DrainAndFlush, called after every read
+// while a request is pending and when a read timed out: once r holds
+// nothing more (everything it held has been read and processed), flush,
+// clear the deadline for the reads that follow, and tell the caller. It
+// reports whether a request was pending.
+func (w *LineWriter) drainCheck(r io.Reader) (bool, error) {
+	w.mu.Lock()
+	done := w.drained
+	if done == nil {
+		w.mu.Unlock()
+		return false, nil
+	}
+	d := r.(deadliner)
+	if pending(r) > 0 {
+		// A read cut short by an expired deadline reads nothing: let the
+		// next reads take what is there, then check again.
+		d.SetReadDeadline(time.Time{})
+		w.mu.Unlock()
+		return true, nil
+	}
+	err := w.flushLocked()
+	w.drained = nil
+	d.SetReadDeadline(time.Time{})
+	w.mu.Unlock()
+	close(done)
+	return true, err
+}
+
 // Copy reads from r (a program's pipe) into w until EOF, with w's own buffer
 // as the only one, then flushes w. It is the whole body of a per-stream
 // copier goroutine. When the destination fails, Copy keeps reading and drops
@@ -215,8 +289,24 @@ func Copy(w *LineWriter, r io.Reader) error {
 				}
 			}
 		}
+		if k > 0 || errors.Is(rerr, os.ErrDeadlineExceeded) {
+			asked, ferr := w.drainCheck(r)
+			if writeErr == nil {
+				writeErr = ferr
+			}
+			if asked && rerr != nil && errors.Is(rerr, os.ErrDeadlineExceeded) {
+				continue
+			}
+		}
 		if rerr != nil {
-			ferr := w.Flush()
+			w.mu.Lock()
+			ferr := w.flushLocked()
+			w.copyEnd = true
+			if w.drained != nil {
+				close(w.drained)
+				w.drained = nil
+			}
+			w.mu.Unlock()
 			if writeErr == nil {
 				writeErr = ferr
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -327,5 +328,73 @@ func TestLineWriterStartsSmall(t *testing.T) {
 	}
 	if limit := readSize + DefaultMaxLine + len(w.marker); cap(w.buf) > limit {
 		t.Errorf("buffer grew to %d, beyond %d", cap(w.buf), limit)
+	}
+}
+
+// TestDrainAndFlushNeverSplitsALine: when a program exits, the rest of its
+// last line may still be in the pipe while the LineWriter holds the first
+// part (a read ended mid-line). DrainAndFlush must read the pipe empty before
+// it flushes, so the line comes out whole; a plain Flush at that moment
+// would write it in two pieces. The unterminated tail is flushed as it is.
+func TestDrainAndFlushNeverSplitsALine(t *testing.T) {
+	for range 50 {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec recorder
+		w := NewLineWriter(&rec, 0)
+		line := strings.Repeat("x", 3000) + "\n" // longer than the first read's room
+		tail := "exit without newline"
+		if _, err := pw.WriteString(line + tail); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- Copy(w, pr) }()
+		// The program has "exited": its output is all in the pipe, and
+		// the copier may have read any part of it.
+		select {
+		case <-w.DrainAndFlush(pr):
+		case <-time.After(10 * time.Second):
+			t.Fatal("DrainAndFlush never finished")
+		}
+		rec.mu.Lock()
+		writes := append([]string(nil), rec.writes...)
+		rec.mu.Unlock()
+		if strings.Join(writes, "") != line+tail {
+			t.Fatalf("after drain: %q..., want the line and the tail", strings.Join(writes, "")[:40])
+		}
+		for _, wr := range writes[:len(writes)-1] {
+			if !strings.HasSuffix(wr, "\n") {
+				t.Fatalf("a write ends mid-line: %d bytes %q...", len(wr), wr[:20])
+			}
+		}
+		// A grandchild that keeps the pipe writes on; Copy keeps reading.
+		pw.WriteString("later\n")
+		pw.Close()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.all(); got != line+tail+"later\n" {
+			t.Fatalf("after EOF: %d bytes, want %d", len(got), len(line+tail+"later\n"))
+		}
+		pr.Close()
+	}
+}
+
+// TestDrainAndFlushAfterCopyEnded returns at once.
+func TestDrainAndFlushAfterCopyEnded(t *testing.T) {
+	var rec recorder
+	w := NewLineWriter(&rec, 0)
+	if err := Copy(w, strings.NewReader("a\nb")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.DrainAndFlush(strings.NewReader("")):
+	case <-time.After(5 * time.Second):
+		t.Fatal("DrainAndFlush blocked after Copy ended")
+	}
+	if rec.all() != "a\nb" {
+		t.Fatalf("got %q", rec.all())
 	}
 }

@@ -363,6 +363,10 @@ func (c *cronState) environment(job cronjobs.Job) []string {
 	return env.Strings()
 }
 
+// drainTimeout bounds how long a finished job's run waits for its copier to
+// read what the pipe still holds.
+const drainTimeout = 2 * time.Second
+
 // run is the scheduler's RunFunc: one run of a job, from spawn to exit.
 func (c *cronState) run(ctx context.Context, job cronjobs.Job) (int, error) {
 	log := c.s.log
@@ -400,9 +404,17 @@ func (c *cronState) run(ctx context.Context, job cronjobs.Job) (int, error) {
 	if feed != nil {
 		feed.Close() // unblocks the writer if the job never read its input
 	}
-	// The job is gone: its last partial line goes to the log now, even if a
-	// grandchild keeps the pipe (and the copier) alive.
-	_ = lw.Flush()
+	// The job is gone: its output goes to the log once the copier has read
+	// what the pipe holds (its last partial line too), even if a grandchild
+	// keeps the pipe open. The run is recorded after that, so a reader of
+	// cron.log who sees the run ended sees all of its lines; a grandchild
+	// that never stops writing bounds the wait.
+	drainWait := time.NewTimer(drainTimeout)
+	select {
+	case <-lw.DrainAndFlush(out):
+	case <-drainWait.C:
+	}
+	drainWait.Stop()
 
 	es, how := decodeWaitStatus(ex.ws)
 	took := api.FormatDuration(ex.at.Sub(ch.started))

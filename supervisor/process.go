@@ -65,6 +65,7 @@ type process struct {
 	child        *child
 	stdin        *os.File                 // our end of the child's stdin pipe
 	lws          [2]*logrotate.LineWriter // the running child's copiers' line writers
+	pipes        [2]*os.File              // the pipes those copiers read
 	laststart    time.Time
 	laststop     time.Time
 	backoff      int
@@ -366,10 +367,12 @@ func (p *process) startChild() string {
 	p.child = c
 	p.stdin = inW
 	p.lws[0] = p.logs.lineWriter(api.Stdout)
+	p.pipes[0] = outR
 	go p.logs.copy(api.Stdout, p.lws[0], outR)
-	p.lws[1] = nil
+	p.lws[1], p.pipes[1] = nil, nil
 	if errR != nil {
 		p.lws[1] = p.logs.lineWriter(api.Stderr)
+		p.pipes[1] = errR
 		go p.logs.copy(api.Stderr, p.lws[1], errR)
 	}
 	go func() {
@@ -423,12 +426,14 @@ func (p *process) onExit(ev exitEvent) {
 		p.stdin.Close()
 		p.stdin = nil
 	}
-	// The program is gone: its last partial line goes to the log now, even
-	// if a grandchild keeps the pipe (and the copier) alive.
+	// The program is gone: once its copier has read what the pipe still
+	// holds, its last partial line goes to the log, even if a grandchild
+	// keeps the pipe (and the copier) alive. Flushing at once could write
+	// half a line whose rest is still in the pipe.
 	for i, lw := range p.lws {
 		if lw != nil {
-			_ = lw.Flush()
-			p.lws[i] = nil
+			lw.DrainAndFlush(p.pipes[i])
+			p.lws[i], p.pipes[i] = nil, nil
 		}
 	}
 
