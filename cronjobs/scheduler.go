@@ -469,6 +469,9 @@ func (l *loop) finish(res runResult) {
 	js.run = nil
 	js.lastEnd, js.lastExit, js.lastErr = end, res.status, res.err
 	js.lastDuration = end.Sub(r.start)
+	// Publish before logging, so whoever reads the log line and then asks
+	// for the status sees the run ended.
+	l.publish()
 	// Debug: the RunFunc, which knows the pid and the cause, logs the
 	// run's end for people.
 	attrs := []any{"job", js.job.Name, "exit_status", res.status, "duration", end.Sub(js.lastStart)}
