@@ -112,8 +112,9 @@ func (m *memSystem) homeDir(name string) (string, bool) {
 	return "", false
 }
 
-// loadMem loads /p/supervisord.conf from an in-memory tree.
-func loadMem(files map[string]string, dirs ...string) (*Config, error) {
+// memLoader returns a loader over an in-memory tree: files relative to /p
+// (or absolute), directories implied by them plus dirs.
+func memLoader(files map[string]string, dirs ...string) (*loader, error) {
 	full := map[string]string{}
 	for p, s := range files {
 		if !strings.HasPrefix(p, "/") {
@@ -122,9 +123,23 @@ func loadMem(files map[string]string, dirs ...string) (*Config, error) {
 		full[p] = s
 	}
 	sys := newMemSystem(full, append(dirs, "/p", "/tmp", "/home/alice")...)
-	l, err := newLoader(LoadOptions{Env: []string{"HOME=/home/alice", "USER=alice", "PORT=8000"}, Hostname: "host", Dir: "/p"}, sys)
+	return newLoader(LoadOptions{Env: []string{"HOME=/home/alice", "USER=alice", "PORT=8000"}, Hostname: "host", Dir: "/p"}, sys)
+}
+
+// loadMem loads /p/supervisord.conf from an in-memory tree.
+func loadMem(files map[string]string, dirs ...string) (*Config, error) {
+	l, err := memLoader(files, dirs...)
 	if err != nil {
 		return nil, err
 	}
 	return l.load("/p/supervisord.conf")
+}
+
+// loadControlMem is LoadControl of /p/supervisord.conf from an in-memory tree.
+func loadControlMem(files map[string]string, dirs ...string) (*Control, error) {
+	l, err := memLoader(files, dirs...)
+	if err != nil {
+		return nil, err
+	}
+	return l.loadControl("/p/supervisord.conf")
 }
