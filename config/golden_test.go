@@ -24,6 +24,10 @@ import (
 //	roost_stricter  why roost rejects a file supervisord accepts
 //	warnings_at     positions roost must warn at
 //	env             extra environment for both parsers
+//	roost_env       variables roost adds to a process's environment= by
+//	                design, by process name: the PORT of a program behind
+//	                a [proxy:*] section (config/ports.go), which
+//	                supervisord passes on from its own environment instead
 //
 // A valid case must load and convert to exactly the golden JSON (paths
 // under the case directory are written "@CASE" on both sides). An invalid
@@ -38,6 +42,7 @@ type goldenCase struct {
 	ErrorKey      string            `json:"error_key"`
 	RoostStricter string            `json:"roost_stricter"`
 	WarningsAt    []string          `json:"warnings_at"`
+	RoostEnv      map[string][]any  `json:"roost_env"`
 }
 
 func readJSON(t *testing.T, path string, v any) bool {
@@ -114,6 +119,7 @@ func TestGolden(t *testing.T) {
 					want[k] = v
 				}
 			}
+			addRoostEnv(want, spec.RoostEnv)
 			if d := cmp.Diff(want, got); d != "" {
 				t.Errorf("roost's result differs from supervisord's (-supervisord +roost):\n%s", d)
 			}
@@ -133,6 +139,23 @@ func TestGolden(t *testing.T) {
 	}
 	if valid < 25 || invalid < 15 || valid+invalid < 40 {
 		t.Errorf("want at least 40 golden configs with at least 15 invalid ones, have %d valid and %d invalid", valid, invalid)
+	}
+}
+
+// addRoostEnv appends what roost adds by design to the environment of the
+// golden's processes.
+func addRoostEnv(golden map[string]any, add map[string][]any) {
+	groups, _ := golden["groups"].([]any)
+	for _, g := range groups {
+		procs, _ := g.(map[string]any)["processes"].([]any)
+		for _, p := range procs {
+			pm := p.(map[string]any)
+			name, _ := pm["name"].(string)
+			if extra, ok := add[name]; ok {
+				env, _ := pm["environment"].([]any)
+				pm["environment"] = append(env, extra...)
+			}
+		}
 	}
 }
 

@@ -71,6 +71,9 @@ type loader struct {
 	// lenient reads on past the syntax errors of an included file
 	// (LoadControl sorts the errors out afterwards).
 	lenient bool
+	// portSlices are the ports of the programs behind [proxy:*] sections,
+	// by program name (planPorts).
+	portSlices map[string]portSlice
 }
 
 // maxTotalExpanded bounds what all the expansions of one configuration may
@@ -202,6 +205,7 @@ func (l *loader) load(path string) (*Config, error) {
 		return nil, l.fail()
 	}
 	l.rpcInterfaces()
+	l.planPorts()
 	l.groups()
 	l.servers()
 	l.supervisorctl()

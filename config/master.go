@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,20 @@ const (
 	DefaultPortRange    = "20000-29999"
 	DefaultPortsPerUser = 10
 	DefaultStopWaitSecs = 60
+)
+
+// The [proxy] defaults: Debian's nginx layout.
+const (
+	DefaultProxyListen    = "80"
+	DefaultProxyOutput    = "/etc/nginx/conf.d/roost.conf"
+	DefaultCommandTimeout = 30 * time.Second
+)
+
+// DefaultTestCommand and DefaultReloadCommand are [proxy] test_command and
+// reload_command when roost.toml does not set them.
+var (
+	DefaultTestCommand   = []string{"nginx", "-t"}
+	DefaultReloadCommand = []string{"nginx", "-s", "reload"}
 )
 
 // maxMasterFile bounds roost.toml's size.
@@ -81,6 +96,9 @@ type MasterUsers struct {
 type UserOverride struct {
 	Project string `json:"project,omitempty" toml:"project"` // "" keeps [users] project
 	LogDir  string `json:"log_dir,omitempty" toml:"log_dir"` // "" keeps [users] log_dir
+	// Hosts are extra host names or "*." wildcards the admin grants this
+	// user, beyond [proxy] hosts; a granted name is reserved for the user.
+	Hosts []string `json:"hosts,omitempty" toml:"hosts"`
 }
 
 // PortRange is the [ports] table: each user gets a stable block of PerUser
@@ -99,9 +117,36 @@ func (p PortRange) Blocks() int {
 	return (p.Last - p.First + 1) / p.PerUser
 }
 
-// MasterProxy is the [proxy] table.
+// MasterProxy is the [proxy] table: HTTP routing of the users' [proxy:NAME]
+// sections through one nginx. The master validates Listen, Hosts, the
+// grants and the limits with config/nginx when it loads the file.
 type MasterProxy struct {
 	Enabled bool `json:"enabled"`
+	// Listen holds nginx listen addresses ("80", "127.0.0.1:8080",
+	// "[::]:80"); every user's server block listens on all of them.
+	Listen []string `json:"listen"`
+	// Output is the file the master writes: an absolute path nginx's main
+	// configuration includes in its http block (conf.d/*.conf).
+	Output string `json:"output"`
+	// TestCommand checks nginx's whole configuration once Output holds the
+	// candidate ("nginx -t"); ReloadCommand makes nginx load it. They run
+	// as root with a clean environment, within CommandTimeout.
+	TestCommand    []string      `json:"test_command"`
+	ReloadCommand  []string      `json:"reload_command"`
+	CommandTimeout time.Duration `json:"command_timeout"`
+	// Hosts are the host patterns any user may claim: "{user}" stands for
+	// the user's name, a leading "*." for one or more labels.
+	Hosts []string `json:"hosts"`
+	// MaxBodySize caps a route's max_body_size, in bytes; 0: no cap.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+	// ServerNamesHashBucketSize and ServerNamesHashMaxSize are written
+	// as nginx's directives of the same names when positive.
+	ServerNamesHashBucketSize int `json:"server_names_hash_bucket_size,omitempty"`
+	ServerNamesHashMaxSize    int `json:"server_names_hash_max_size,omitempty"`
+	// DefaultServer adds a default server answering 421 to any Host no
+	// route claims (default true); turn it off only when the main
+	// configuration has its own default_server on the same addresses.
+	DefaultServer bool `json:"default_server"`
 }
 
 // Project returns the project directory of user name, relative to its home.
@@ -149,7 +194,17 @@ type masterFile struct {
 		PerUser *int    `toml:"per_user"`
 	} `toml:"ports"`
 	Proxy struct {
-		Enabled bool `toml:"enabled"`
+		Enabled                   bool      `toml:"enabled"`
+		Listen                    any       `toml:"listen"`
+		Output                    *string   `toml:"output"`
+		TestCommand               *[]string `toml:"test_command"`
+		ReloadCommand             *[]string `toml:"reload_command"`
+		CommandTimeout            *int      `toml:"command_timeout"`
+		Hosts                     []string  `toml:"hosts"`
+		MaxBodySize               any       `toml:"max_body_size"`
+		ServerNamesHashBucketSize int       `toml:"server_names_hash_bucket_size"`
+		ServerNamesHashMaxSize    int       `toml:"server_names_hash_max_size"`
+		DefaultServer             *bool     `toml:"default_server"`
 	} `toml:"proxy"`
 }
 
@@ -157,9 +212,10 @@ type masterFile struct {
 var masterKeys = map[string][]string{
 	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy"},
 	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
-	"user.": {"project", "log_dir"},
+	"user.": {"project", "log_dir", "hosts"},
 	"ports": {"range", "per_user"},
-	"proxy": {"enabled"},
+	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "hosts",
+		"max_body_size", "server_names_hash_bucket_size", "server_names_hash_max_size", "default_server"},
 }
 
 // LoadMaster reads and validates roost.toml. On any error it returns a
@@ -222,8 +278,20 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		},
 		User:  map[string]UserOverride{},
 		Ports: PortRange{PerUser: DefaultPortsPerUser},
-		Proxy: MasterProxy{Enabled: raw.Proxy.Enabled},
-		Pos:   map[string]Pos{},
+		Proxy: MasterProxy{
+			Enabled:        raw.Proxy.Enabled,
+			Listen:         []string{DefaultProxyListen},
+			Output:         DefaultProxyOutput,
+			TestCommand:    slices.Clone(DefaultTestCommand),
+			ReloadCommand:  slices.Clone(DefaultReloadCommand),
+			CommandTimeout: DefaultCommandTimeout,
+			Hosts:          raw.Proxy.Hosts,
+			DefaultServer:  true,
+
+			ServerNamesHashBucketSize: raw.Proxy.ServerNamesHashBucketSize,
+			ServerNamesHashMaxSize:    raw.Proxy.ServerNamesHashMaxSize,
+		},
+		Pos: map[string]Pos{},
 	}
 	for k, line := range lines {
 		m.Pos[k] = Pos{File: file, Line: line}
@@ -341,6 +409,8 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		}
 		m.User[n] = o
 	}
+
+	masterProxy(&raw, m, &d, pos)
 
 	rng := DefaultPortRange
 	if raw.Ports.Range != nil {
@@ -611,4 +681,102 @@ func (e emptyFile) readConfig(p string) ([]byte, error) {
 		return []byte("[supervisord]\n"), nil
 	}
 	return e.system.readConfig(p)
+}
+
+// masterProxy reads the [proxy] table. What config/nginx validates (listen
+// addresses, host patterns, grants, limits) the master checks with it.
+func masterProxy(raw *masterFile, m *Master, d *diagList, pos func(string) Pos) {
+	px := &m.Proxy
+	rp := &raw.Proxy
+	switch v := rp.Listen.(type) {
+	case nil:
+	case string:
+		px.Listen = []string{v}
+	case []any:
+		px.Listen = nil
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				d.errorf(pos("proxy.listen"), "proxy", "listen", "%v is not a string: write listen = \"80\" or [\"80\", \"[::]:80\"]", e)
+				continue
+			}
+			px.Listen = append(px.Listen, s)
+		}
+	default:
+		d.errorf(pos("proxy.listen"), "proxy", "listen", "want a string or a list of strings, e.g. listen = \"80\"")
+	}
+	if rp.Output != nil {
+		px.Output = *rp.Output
+	}
+	if p, err := rootPath(px.Output); err != nil {
+		d.errorf(pos("proxy.output"), "proxy", "output", "%v", err)
+	} else if strings.HasSuffix(px.Output, "/") {
+		d.errorf(pos("proxy.output"), "proxy", "output", "%q is a directory: name the file, e.g. %q", px.Output, DefaultProxyOutput)
+	} else {
+		px.Output = p
+	}
+	for _, c := range []struct {
+		key string
+		val *[]string
+		dst *[]string
+	}{{"test_command", rp.TestCommand, &px.TestCommand}, {"reload_command", rp.ReloadCommand, &px.ReloadCommand}} {
+		if c.val == nil {
+			continue
+		}
+		*c.dst = *c.val
+		if err := checkCommand(*c.val); err != nil {
+			d.errorf(pos("proxy."+c.key), "proxy", c.key, "%v", err)
+		}
+	}
+	if rp.CommandTimeout != nil {
+		s := *rp.CommandTimeout
+		if s < 1 || s > 600 {
+			d.errorf(pos("proxy.command_timeout"), "proxy", "command_timeout", "%d is out of range: give seconds from 1 to 600", s)
+		} else {
+			px.CommandTimeout = time.Duration(s) * time.Second
+		}
+	}
+	switch v := rp.MaxBodySize.(type) {
+	case nil:
+	case int64:
+		px.MaxBodySize = v
+	case string:
+		n, msg := parseByteSize(v)
+		if msg != "" {
+			d.errorf(pos("proxy.max_body_size"), "proxy", "max_body_size", "%s", msg)
+		}
+		px.MaxBodySize = n
+	default:
+		d.errorf(pos("proxy.max_body_size"), "proxy", "max_body_size", "want bytes, as a number or a string such as \"10MB\"")
+	}
+	if rp.DefaultServer != nil {
+		px.DefaultServer = *rp.DefaultServer
+	}
+}
+
+// checkCommand checks a command roost.toml gives as a list of words.
+func checkCommand(argv []string) error {
+	if len(argv) == 0 || argv[0] == "" {
+		return errors.New("empty command: give the program and its arguments as a list, e.g. [\"nginx\", \"-t\"]")
+	}
+	for _, a := range argv {
+		if strings.ContainsAny(a, "\x00\n\r") {
+			return fmt.Errorf("%q contains a control character", a)
+		}
+	}
+	if strings.Contains(argv[0], "/") && !filepath.IsAbs(argv[0]) {
+		return fmt.Errorf("%q: give the program as a name found in PATH or as an absolute path", argv[0])
+	}
+	return nil
+}
+
+// Grants returns every [user.NAME] hosts list, by user name.
+func (m *Master) Grants() map[string][]string {
+	out := map[string][]string{}
+	for n, o := range m.User {
+		if len(o.Hosts) > 0 {
+			out[n] = o.Hosts
+		}
+	}
+	return out
 }

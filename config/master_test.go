@@ -24,7 +24,10 @@ func TestParseMasterDefaults(t *testing.T) {
 			StopWait: 60 * time.Second},
 		User:  map[string]UserOverride{},
 		Ports: PortRange{First: 20000, Last: 29999, PerUser: 10},
-		Pos:   map[string]Pos{},
+		Proxy: MasterProxy{Listen: []string{"80"}, Output: "/etc/nginx/conf.d/roost.conf",
+			TestCommand: []string{"nginx", "-t"}, ReloadCommand: []string{"nginx", "-s", "reload"},
+			CommandTimeout: 30 * time.Second, DefaultServer: true},
+		Pos: map[string]Pos{},
 	}
 	if d := cmp.Diff(want, m); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
@@ -273,5 +276,70 @@ func TestLoadEmpty(t *testing.T) {
 	want.Supervisord.Pos = cfg.Supervisord.Pos
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("(-real +empty):\n%s", d)
+	}
+}
+
+// The [proxy] table and [user.NAME] hosts: the issue's example, then every
+// key, then each key's errors with file:line.
+func TestParseMasterProxy(t *testing.T) {
+	m, err := ParseMaster("roost.toml", []byte(`[proxy]
+enabled        = true
+listen         = "80"
+output         = "/etc/nginx/conf.d/roost.conf"
+test_command   = ["nginx", "-t"]
+reload_command = ["nginx", "-s", "reload"]
+hosts = ["{user}.example.test", "*.{user}.example.test"]
+[user.alice]
+hosts = ["alice.com", "www.alice.com"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MasterProxy{Enabled: true, Listen: []string{"80"}, Output: "/etc/nginx/conf.d/roost.conf",
+		TestCommand: []string{"nginx", "-t"}, ReloadCommand: []string{"nginx", "-s", "reload"}, CommandTimeout: 30 * time.Second,
+		Hosts: []string{"{user}.example.test", "*.{user}.example.test"}, DefaultServer: true}
+	if d := cmp.Diff(want, m.Proxy); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(map[string][]string{"alice": {"alice.com", "www.alice.com"}}, m.Grants()); d != "" {
+		t.Errorf("grants (-want +got):\n%s", d)
+	}
+
+	m, err = ParseMaster("roost.toml", []byte(`[proxy]
+listen = ["127.0.0.1:8080", "[::1]:8080"]
+command_timeout = 5
+max_body_size = "10MB"
+server_names_hash_bucket_size = 128
+server_names_hash_max_size = 1024
+default_server = false
+test_command = ["/usr/sbin/nginx", "-t", "-q"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := m.Proxy
+	if px.CommandTimeout != 5*time.Second || px.MaxBodySize != 10<<20 || px.ServerNamesHashBucketSize != 128 ||
+		px.ServerNamesHashMaxSize != 1024 || px.DefaultServer || len(px.Listen) != 2 || px.TestCommand[0] != "/usr/sbin/nginx" {
+		t.Errorf("proxy: %+v", px)
+	}
+	if m, err := ParseMaster("roost.toml", []byte("[proxy]\nmax_body_size = 1048576\n")); err != nil || m.Proxy.MaxBodySize != 1<<20 {
+		t.Errorf("max_body_size as a number: %v %+v", err, m)
+	}
+
+	for _, c := range []struct{ src, want string }{
+		{"[proxy]\nlisten = 80\n", "roost.toml:2: [proxy] listen: want a string or a list of strings"},
+		{"[proxy]\nlisten = [80]\n", "roost.toml:2: [proxy] listen: 80 is not a string"},
+		{"[proxy]\noutput = \"conf.d/roost.conf\"\n", "roost.toml:2: [proxy] output: \"conf.d/roost.conf\" is not an absolute path"},
+		{"[proxy]\ntest_command = []\n", "roost.toml:2: [proxy] test_command: empty command"},
+		{"[proxy]\nreload_command = [\"sbin/nginx\"]\n", "roost.toml:2: [proxy] reload_command: \"sbin/nginx\": give the program as a name found in PATH"},
+		{"[proxy]\ncommand_timeout = 0\n", "roost.toml:2: [proxy] command_timeout: 0 is out of range"},
+		{"[proxy]\nmax_body_size = \"ten\"\n", "roost.toml:2: [proxy] max_body_size:"},
+		{"[proxy]\nhost = [\"a.test\"]\n", "roost.toml:2: [proxy] host: unknown key (did you mean hosts?)"},
+		{"[user.alice]\nhost = [\"a.test\"]\n", "roost.toml:2: [user.alice] host: unknown key (did you mean hosts?)"},
+	} {
+		_, err := ParseMaster("roost.toml", []byte(c.src))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %q", c.src, err, c.want)
+		}
 	}
 }

@@ -112,9 +112,13 @@ func (m *memSystem) homeDir(name string) (string, bool) {
 	return "", false
 }
 
-// memLoader returns a loader over an in-memory tree: files relative to /p
-// (or absolute), directories implied by them plus dirs.
-func memLoader(files map[string]string, dirs ...string) (*loader, error) {
+// memEnv is the environment the in-memory loads see.
+var memEnv = []string{"HOME=/home/alice", "USER=alice", "PORT=8000"}
+
+// memLoader returns a loader over an in-memory tree with the environment
+// env: files relative to /p (or absolute), directories implied by them
+// plus dirs.
+func memLoader(env []string, files map[string]string, dirs ...string) (*loader, error) {
 	full := map[string]string{}
 	for p, s := range files {
 		if !strings.HasPrefix(p, "/") {
@@ -123,12 +127,17 @@ func memLoader(files map[string]string, dirs ...string) (*loader, error) {
 		full[p] = s
 	}
 	sys := newMemSystem(full, append(dirs, "/p", "/tmp", "/home/alice")...)
-	return newLoader(LoadOptions{Env: []string{"HOME=/home/alice", "USER=alice", "PORT=8000"}, Hostname: "host", Dir: "/p"}, sys)
+	return newLoader(LoadOptions{Env: env, Hostname: "host", Dir: "/p"}, sys)
 }
 
 // loadMem loads /p/supervisord.conf from an in-memory tree.
 func loadMem(files map[string]string, dirs ...string) (*Config, error) {
-	l, err := memLoader(files, dirs...)
+	return loadMemEnv(memEnv, files, dirs...)
+}
+
+// loadMemEnv is loadMem with the environment env.
+func loadMemEnv(env []string, files map[string]string, dirs ...string) (*Config, error) {
+	l, err := memLoader(env, files, dirs...)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +146,7 @@ func loadMem(files map[string]string, dirs ...string) (*Config, error) {
 
 // loadControlMem is LoadControl of /p/supervisord.conf from an in-memory tree.
 func loadControlMem(files map[string]string, dirs ...string) (*Control, error) {
-	l, err := memLoader(files, dirs...)
+	l, err := memLoader(memEnv, files, dirs...)
 	if err != nil {
 		return nil, err
 	}

@@ -306,7 +306,11 @@ type Proxy struct {
 	Websocket   bool   `json:"websocket"`
 	MaxBodySize int64  `json:"max_body_size,omitempty"` // bytes, 0 = nginx default
 	HealthPath  string `json:"health_path,omitempty"`   // e.g. "/healthz"
-	Pos         Pos    `json:"pos"`
+	// Ports are the program's ports, one per process in process_num
+	// order, when the supervisor has a port block (see PORT in
+	// config/ports.go); nil without one.
+	Ports []int `json:"ports,omitempty"`
+	Pos   Pos   `json:"pos"`
 }
 
 // StaticRoute maps a URL prefix to a directory inside the project.

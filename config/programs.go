@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -376,6 +377,10 @@ func (l *loader) processes(sec, group string) []*Process {
 		common["process_num"] = intValue(num)
 		common["numprocs"] = intValue(numprocs)
 		common.update(l.environ)
+		port, proxied := l.programPort(program, num, start)
+		if proxied {
+			common["ENV_"+EnvPort] = strValue(strconv.Itoa(port))
+		}
 		p := tmpl
 		p.ProcessNum, p.Numprocs = int(num), int(numprocs)
 		p.ExitCodes = slices.Clone(tmpl.ExitCodes)
@@ -395,6 +400,14 @@ func (l *loader) processes(sec, group string) []*Process {
 		}
 		for _, kv := range env {
 			common["ENV_"+kv.Name] = strValue(kv.Value)
+		}
+		if proxied {
+			// roost assigns a proxied program's PORT (ports.go).
+			if v, set := env.Lookup(EnvPort); set && v != strconv.Itoa(port) && num == start {
+				l.d.warnf(envPos, sec, "environment", "PORT=%s is replaced by %d: roost assigns the PORT of a program behind a [proxy:*] section (see `roost proxy`)", v, port)
+			}
+			common["ENV_"+EnvPort] = strValue(strconv.Itoa(port))
+			env = append(env, EnvVar{Name: EnvPort, Value: strconv.Itoa(port)})
 		}
 		// [supervisord] environment= overlaid with the program's, in the
 		// order of Python's dict.copy() then update().

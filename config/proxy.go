@@ -92,6 +92,7 @@ const unsafePathChars = "\"'`$;{}\\"
 
 func (l *loader) proxies() {
 	hostOwner := map[string]string{}
+	portErrShown := map[string]bool{}
 	for _, sec := range l.p.order {
 		if sectionKind(sec) != secProxy {
 			continue
@@ -116,6 +117,17 @@ func (l *loader) proxies() {
 			}
 		} else if !set && !l.p.has("program:"+name) {
 			r.errorf(px.Pos, "program", "no [program:%s] in this configuration; name the program with program = NAME", name)
+		}
+		if ps, ok := l.portSlices[px.Program]; ok {
+			switch {
+			case ps.err != "" && !portErrShown[px.Program]:
+				portErrShown[px.Program] = true
+				r.errorf(px.Pos, "", "%s", ps.err)
+			case ps.err == "":
+				for i := 0; i < ps.n; i++ {
+					px.Ports = append(px.Ports, ps.start+i)
+				}
+			}
 		}
 
 		hosts, hpos, set, ok := r.str("hosts")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -40,6 +42,9 @@ import (
 //	touch:F          create F (to check the umask)
 //	echo             copy stdin to stdout, line by line
 //	numbered:N:W     write N numbered lines of width W as fast as possible
+//	http:DELAY:CODE  after DELAY, serve HTTP on $PORT: /healthz answers
+//	                 CODE, anything else the process name and pid; on
+//	                 SIGTERM stop listening and finish requests in flight
 func TestMain(m *testing.M) {
 	if os.Getenv("ROOST_TEST_HELPER") == "1" {
 		os.Exit(helperMain(os.Args[1:]))
@@ -136,6 +141,9 @@ func helperMain(args []string) int {
 			width, _ := strconv.Atoi(w)
 			out.Flush()
 			writeNumbered(os.Stdout, count, width)
+		case "http":
+			out.Flush()
+			return httpHelper(arg)
 		default:
 			fmt.Fprintf(os.Stderr, "helper: unknown step %q\n", step)
 			return 2
@@ -475,4 +483,36 @@ var _ = slog.LevelInfo
 func setArgv(p *config.Process, argv ...string) {
 	p.Argv = argv
 	p.Command = strings.Join(argv, " ")
+}
+
+// httpHelper is the "http:DELAY:CODE" step: a small web app.
+func httpHelper(arg string) int {
+	delay, code, _ := strings.Cut(arg, ":")
+	d, _ := time.ParseDuration(delay)
+	status, _ := strconv.Atoi(code)
+	if status == 0 {
+		status = 200
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	time.Sleep(d)
+	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	name := os.Getenv("SUPERVISOR_PROCESS_NAME")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.WriteHeader(status)
+		}
+		fmt.Fprintf(w, "%s %d %s\n", name, os.Getpid(), os.Getenv("VERSION"))
+	})}
+	go srv.Serve(ln)
+	fmt.Printf("listening on %s\n", ln.Addr())
+	<-term
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	return 0
 }

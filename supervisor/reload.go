@@ -148,7 +148,7 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: gc.Name})
 	}
 	for _, gc := range ch.Changed {
-		s.updateGroup(gc)
+		s.updateGroup(ctx, cfg, gc)
 	}
 	for _, gc := range ch.Added {
 		if runnable(gc) {
@@ -159,9 +159,11 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		// The [supervisord] section (and what it folds into processes)
 		// now comes from the new file.
 		s.mu.Lock()
+		old := s.cfg
 		s.cfg = cfg
 		s.mu.Unlock()
 		s.cron.configure(cfg)
+		s.noteProxies(old, cfg)
 	}
 	return out, nil
 }
@@ -175,8 +177,9 @@ func needsRestart(old, cur *config.Process) bool {
 }
 
 // updateGroup applies a changed group's new configuration process by
-// process. The caller holds opMu.
-func (s *Supervisor) updateGroup(gc config.GroupChange) {
+// process; the changed processes of a program with numprocs >= 2 that were
+// running are replaced one at a time (rollGroup). The caller holds opMu.
+func (s *Supervisor) updateGroup(ctx context.Context, cfg *config.Config, gc config.GroupChange) {
 	if !runnable(gc.New) {
 		return
 	}
@@ -196,6 +199,7 @@ func (s *Supervisor) updateGroup(gc config.GroupChange) {
 		changed[pc.Name] = true
 	}
 	var procs, restart []*process
+	var rolling []rollStep
 	for _, pc := range gc.New.Processes {
 		p := byName[pc.Name]
 		delete(byName, pc.Name)
@@ -209,6 +213,11 @@ func (s *Supervisor) updateGroup(gc config.GroupChange) {
 		case !needsRestart(p.view().cfg, pc):
 			p.setConfig(pc) // priority only: reorder, no restart
 			procs = append(procs, p)
+		case pc.Numprocs >= 2 && p.view().state.IsRunning():
+			// One process at a time, after the rest of the update
+			// (rolling.go): the others keep serving meanwhile.
+			procs = append(procs, p)
+			rolling = append(rolling, rollStep{old: p, cfg: pc})
 		default:
 			// A changed process is a new process, as in supervisord
 			// (whose update makes new Subprocess objects), keeping its
@@ -235,6 +244,9 @@ func (s *Supervisor) updateGroup(gc config.GroupChange) {
 	s.mu.Unlock()
 	for _, p := range restart {
 		p.autostart()
+	}
+	if len(rolling) > 0 {
+		s.rollGroup(ctx, cfg, g, rolling)
 	}
 }
 

@@ -77,12 +77,16 @@ type Supervisor struct {
 	mainSink    *logrotate.Sink // nil: no main log file of ours
 	cron        *cronState
 	started     time.Time
+	// readyTimeout bounds a rolling restart's wait for one process to be
+	// ready (rolling.go).
+	readyTimeout time.Duration
 
-	moodv     atomic.Int32 // api.SupervisorState
-	running   atomic.Bool
-	shutdownc chan struct{}
-	shutOnce  sync.Once
-	restartc  chan struct{}
+	moodv       atomic.Int32                    // api.SupervisorState
+	proxyStatus atomic.Pointer[api.ProxyStatus] // the master's last verdict (proxy.go)
+	running     atomic.Bool
+	shutdownc   chan struct{}
+	shutOnce    sync.Once
+	restartc    chan struct{}
 
 	// opMu serializes what changes the set of processes or runs through all
 	// of them in order: autostart, update, add/remove, restart, shutdown.
@@ -119,6 +123,8 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		read:      cfg,
 		groups:    map[string]*group{},
 		started:   time.Now(),
+
+		readyTimeout: defaultReadyTimeout,
 	}
 	if s.load == nil {
 		file := cfg.File
@@ -500,6 +506,7 @@ func (s *Supervisor) restart() {
 		}
 	}
 	s.mu.Lock()
+	old := s.cfg
 	s.cfg, s.read, s.groups = cfg, cfg, groups
 	s.sortGroups()
 	s.mu.Unlock()
@@ -508,6 +515,7 @@ func (s *Supervisor) restart() {
 	s.cron.configure(cfg)
 	s.cron.reload()
 	s.opMu.Unlock()
+	s.noteProxies(old, cfg)
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 }
 

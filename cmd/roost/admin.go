@@ -52,6 +52,21 @@ func init() {
 				ArgsUsage: "USER",
 				Action:    adminRestart,
 			},
+			{
+				Name:      "nginx",
+				Usage:     "print the nginx configuration the master installed (--check: what it would render now)",
+				ArgsUsage: " ",
+				Description: "Prints the file the master last installed at roost.toml [proxy] output. Every part\n" +
+					"of a user's route that was left out is listed on stderr with the reason, as is\n" +
+					"the last failure (nginx -t refused a user's route, the reload failed...).\n" +
+					"With --check, the master renders the users' routes as they are now, without\n" +
+					"installing anything. Exit status 1 when the last installation failed.",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "check", Usage: "render now, install nothing"},
+					&cli.BoolFlag{Name: "json", Usage: "print the JSON answer"},
+				},
+				Action: adminNginx,
+			},
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return cli.Exit("roost admin: "+err.Error(), 2)
@@ -134,11 +149,18 @@ func adminUsers(c *cli.Context) error {
 // the master; the columns are fixed.
 func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USER\tUID\tSTATE\tPID\tSINCE\tRESTARTS\tPROGRAMS\tPORTS\tLAST ERROR")
+	fmt.Fprintln(tw, "USER\tUID\tSTATE\tPID\tSINCE\tRESTARTS\tPROGRAMS\tPORTS\tROUTES\tLAST ERROR")
+	var problems []string
 	for _, u := range users {
-		pid, progs, ports := "-", "-", "-"
+		pid, progs, ports, routes := "-", "-", "-", "-"
 		if u.PID > 0 {
 			pid = strconv.Itoa(u.PID)
+		}
+		if u.Routes >= 0 {
+			routes = fmt.Sprintf("%d/%d", u.RoutesServed, u.Routes)
+		}
+		for _, p := range u.ProxyProblems {
+			problems = append(problems, u.Name+": "+p)
 		}
 		switch {
 		case u.ProgramsTotal >= 0:
@@ -153,10 +175,66 @@ func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 		if u.Since > 0 {
 			since = now.Sub(time.Unix(u.Since, 0)).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
-			u.Name, u.UID, u.State, pid, since, u.Restarts, progs, ports, strings.ReplaceAll(u.LastError, "\t", " "))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
+			u.Name, u.UID, u.State, pid, since, u.Restarts, progs, ports, routes, strings.ReplaceAll(u.LastError, "\t", " "))
 	}
 	tw.Flush()
+	if len(problems) > 0 {
+		fmt.Fprintln(w, "\nroutes left out (ROUTES is served/declared):")
+		for _, p := range problems {
+			fmt.Fprintln(w, "  "+p)
+		}
+	}
+}
+
+func adminNginx(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit(fmt.Sprintf("roost admin nginx: unexpected argument %q", c.Args().First()), 2)
+	}
+	cl, err := dialMaster(c, "nginx")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	if c.Bool("check") {
+		ch, err := cl.NginxCheck(ctx)
+		if err != nil {
+			return cli.Exit("roost admin nginx: "+err.Error(), 1)
+		}
+		if c.Bool("json") {
+			return enc.Encode(ch)
+		}
+		fmt.Fprint(c.App.Writer, ch.Config)
+		for _, w := range ch.Warnings {
+			fmt.Fprintln(c.App.ErrWriter, "left out: "+w)
+		}
+		if ch.Error != "" {
+			return cli.Exit("roost admin nginx: "+ch.Error, 1)
+		}
+		return nil
+	}
+	st, err := cl.Nginx(ctx)
+	if err != nil {
+		return cli.Exit("roost admin nginx: "+err.Error(), 1)
+	}
+	if c.Bool("json") {
+		return enc.Encode(st)
+	}
+	if !st.Enabled {
+		fmt.Fprintln(c.App.ErrWriter, "roost admin nginx: [proxy] enabled = false in roost.toml: the master does not write "+st.Output)
+	}
+	fmt.Fprint(c.App.Writer, st.Config)
+	for _, w := range st.Warnings {
+		fmt.Fprintln(c.App.ErrWriter, "left out: "+w)
+	}
+	if st.Error != "" {
+		return cli.Exit("roost admin nginx: last installation failed: "+st.Error, 1)
+	}
+	return nil
 }
 
 func adminRestart(c *cli.Context) error {

@@ -14,16 +14,21 @@ func TestWriteUsers(t *testing.T) {
 	var b bytes.Buffer
 	writeUsers(&b, []master.UserStatus{
 		{Name: "alice", UID: 1001, PID: 42, State: master.UserRunning, Since: now.Unix() - 65, Restarts: 2,
-			PortBase: 20000, PortCount: 10, ProgramsRunning: 2, ProgramsTotal: 3},
+			PortBase: 20000, PortCount: 10, ProgramsRunning: 2, ProgramsTotal: 3, Routes: 2, RoutesServed: 1,
+			ProxyProblems: []string{`[proxy:api] host "bob.example.test" belongs to bob`}},
 		{Name: "bob", UID: 1002, State: master.UserBackoff, Since: now.Unix() - 1, Restarts: 7,
-			PortBase: 20010, PortCount: 10, ProgramsRunning: -1, ProgramsTotal: -1, LastError: "exit status 1:\tboom"},
+			PortBase: 20010, PortCount: 10, ProgramsRunning: -1, ProgramsTotal: -1, LastError: "exit status 1:\tboom",
+			Routes: -1, RoutesServed: -1},
 		{Name: "root", UID: 0, State: master.UserRefused, ProgramsRunning: -1, ProgramsTotal: -1,
-			LastError: "refused: root has uid 0: root never gets a supervisor"},
+			LastError: "refused: root has uid 0: root never gets a supervisor", Routes: -1, RoutesServed: -1},
 	}, now)
-	want := `USER   UID   STATE    PID  SINCE  RESTARTS  PROGRAMS  PORTS        LAST ERROR
-alice  1001  RUNNING  42   1m5s   2         2/3       20000-20009  
-bob    1002  BACKOFF  -    1s     7         -         20010-20019  exit status 1: boom
-root   0     REFUSED  -    -      0         -         -            refused: root has uid 0: root never gets a supervisor
+	want := `USER   UID   STATE    PID  SINCE  RESTARTS  PROGRAMS  PORTS        ROUTES  LAST ERROR
+alice  1001  RUNNING  42   1m5s   2         2/3       20000-20009  1/2     
+bob    1002  BACKOFF  -    1s     7         -         20010-20019  -       exit status 1: boom
+root   0     REFUSED  -    -      0         -         -            -       refused: root has uid 0: root never gets a supervisor
+
+routes left out (ROUTES is served/declared):
+  alice: [proxy:api] host "bob.example.test" belongs to bob
 `
 	if got := b.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

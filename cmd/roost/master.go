@@ -47,7 +47,7 @@ func masterCommand(c *cli.Context) error {
 	}
 	file := c.String("config")
 	if c.Bool("check") {
-		if _, err := config.LoadMaster(file); err != nil {
+		if _, err := master.CheckConfig(file); err != nil {
 			return cli.Exit(err.Error(), 1)
 		}
 		fmt.Fprintf(c.App.Writer, "%s: valid\n", file)

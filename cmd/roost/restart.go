@@ -1,7 +1,11 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/urfave/cli/v2"
+
+	"roost/supervisor/api"
 )
 
 const restartHelp = "restart <name>\t\tRestart a process\n" +
@@ -15,8 +19,14 @@ func init() {
 		Name:      "restart",
 		Usage:     "stop, then start processes",
 		ArgsUsage: "NAME|GROUP:*|all ...",
-		Description: helpText(restartHelp) + "\n\nExamples:\n  roost restart web\n  roost restart all\n\n" +
+		Description: helpText(restartHelp) + "\n\nExamples:\n  roost restart web\n  roost restart all\n  roost restart --rolling web\n\n" +
+			"With --rolling, the processes of each program or group named restart one at a\n" +
+			"time: each is stopped, started, and must be RUNNING and ready (its [proxy:*]\n" +
+			"health_path answers 2xx/3xx, or its PORT accepts connections) before the next\n" +
+			"stops, so nginx always has a live process to send requests to. The restart\n" +
+			"stops at the first process that does not come back, leaving the rest running.\n\n" +
 			"Exit status: as stop, then as start (7 when a process fails to start).",
+		Flags:  []cli.Flag{&cli.BoolFlag{Name: "rolling", Usage: "restart one process at a time, each ready before the next"}},
 		Action: restartAction,
 	})
 }
@@ -29,10 +39,48 @@ func restartAction(c *cli.Context) error {
 		return err
 	}
 	args := names(c)
+	rolling := c.Bool("rolling")
+	if i := slices.Index(args, "--rolling"); i >= 0 { // after a name, urfave leaves it in the args
+		rolling = true
+		args = append(args[:i:i], args[i+1:]...)
+	}
 	if len(args) == 0 {
 		return usageError(c, "Error: restart requires a process name", restartHelp, exitGeneric)
+	}
+	if rolling {
+		if slices.Contains(args, "all") {
+			return usageError(c, "Error: restart --rolling takes programs or groups, not all", restartHelp, exitInvalidArgs)
+		}
+		x.rolling(args)
+		return x.done()
 	}
 	x.stop(args)
 	x.start(args)
 	return x.done()
+}
+
+// rolling restarts each name one process at a time, printing a line per
+// process restarted; the server stops a name at its first failure.
+func (x *ctl) rolling(args []string) {
+	for _, name := range args {
+		res, err := x.client.RollingRestart(x.ctx, name)
+		if err != nil {
+			r, isFault := faultResult(name, err)
+			if !isFault {
+				x.fail(err)
+				continue
+			}
+			x.println(startResult(r))
+			x.setFromCode(r.Status, 0)
+			continue
+		}
+		for _, r := range res {
+			if r.Status == api.Success {
+				x.println(api.MakeNamespec(r.Group, r.Name) + ": restarted")
+				continue
+			}
+			x.println(api.MakeNamespec(r.Group, r.Name) + ": ERROR (" + r.Description + ")")
+			x.setFromCode(r.Status, 0)
+		}
+	}
 }

@@ -30,3 +30,45 @@ func Blame(conf []byte, line int) (user, section string, ok bool) {
 	}
 	return user, section, ok
 }
+
+// ServedRoute is one route a rendered configuration holds, with the
+// servers of its upstream block as written ("127.0.0.1:20000",
+// "unix:/run/roost/users/alice/web.sock").
+type ServedRoute struct {
+	User      string   `json:"user"`
+	Section   string   `json:"section"`
+	Upstreams []string `json:"upstreams"`
+}
+
+// Served lists the routes a rendered configuration holds, in its order,
+// read from the same markers as Blame: what Render accepted, so a caller
+// can tell a user which of their routes nginx serves, and where to.
+func Served(conf []byte) []ServedRoute {
+	var out []ServedRoute
+	inUpstream := false
+	for len(conf) > 0 {
+		var l []byte
+		l, conf, _ = bytes.Cut(conf, []byte("\n"))
+		line := string(l)
+		if rest, found := strings.CutPrefix(line, markerPrefix); found {
+			if u, s, found := strings.Cut(rest, " section="); found {
+				out = append(out, ServedRoute{User: u, Section: s})
+			}
+			continue
+		}
+		switch {
+		case len(out) == 0:
+		case strings.HasPrefix(line, "upstream "):
+			inUpstream = true
+		case inUpstream && line == "}":
+			inUpstream = false
+		case inUpstream:
+			f := strings.Fields(strings.TrimSuffix(strings.TrimSpace(line), ";"))
+			if len(f) >= 2 && f[0] == "server" {
+				r := &out[len(out)-1]
+				r.Upstreams = append(r.Upstreams, strings.Trim(f[1], `"`))
+			}
+		}
+	}
+	return out
+}

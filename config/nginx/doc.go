@@ -24,8 +24,11 @@
 //     $roost_connection_upgrade so it cannot clash with the admin's own;
 //   - a default server answering 421 to any Host no route claims, so an
 //     unknown name never reaches some user's program;
-//   - per accepted route, a marker comment (read back by Blame), an upstream
-//     roost_USER_NAME listing every process, and a server block for its hosts
+//   - per accepted route, a marker comment (read back by Blame and Served),
+//     an upstream roost_USER_NAME listing every process with max_fails=0
+//     (a process that refused a connection is tried again on the next
+//     request, so a rolling restart never leaves nginx without a live
+//     server), and a server block for its hosts
 //     with the proxy headers, proxy_next_upstream (so nginx retries on a live
 //     process of a numprocs program), an exact location for the health path
 //     without access log, and the static locations.

@@ -102,6 +102,14 @@ type policy struct {
 const userVar = "{user}"
 
 // compilePolicy validates the admin's policy.
+// CheckPolicy returns the error Render would return for the policy p, so
+// that the master can refuse a roost.toml whose [proxy] table is invalid
+// when it loads the file rather than at the first render.
+func CheckPolicy(p Policy) error {
+	_, err := compilePolicy(p)
+	return err
+}
+
 func compilePolicy(p Policy) (*policy, error) {
 	c := &policy{
 		grants:     map[string][]pattern{},

@@ -441,10 +441,14 @@ func (rd *renderer) writeRoute(w *writer, r *route) {
 	w.comment(fmt.Sprintf("roost: user=%s section=%s", r.user.Name, r.src.Section))
 	w.open("upstream", r.upstream)
 	for _, a := range r.ups {
+		// max_fails=0: never mark a process down. A refused connect on
+		// loopback costs nothing and proxy_next_upstream moves on at once;
+		// marking it down for fail_timeout would leave no live server
+		// during a rolling restart, where each process is down in turn.
 		if a.quoted {
-			w.line("server", w.quote(a.text))
+			w.line("server", w.quote(a.text), "max_fails=0")
 		} else {
-			w.line("server", w.bare(a.text))
+			w.line("server", w.bare(a.text), "max_fails=0")
 		}
 	}
 	w.close()

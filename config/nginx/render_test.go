@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -315,5 +316,51 @@ func TestOwnerIndexMatchesScan(t *testing.T) {
 				t.Fatalf("claim %s (%v) by %s: index says %v, scan says %v; namespaces %v", c.pat, c.right, user, got, want, rd.ns)
 			}
 		}
+	}
+}
+
+// Served reads back the routes Render accepted, and CheckPolicy is the
+// error Render gives for a bad policy.
+func TestServedAndCheckPolicy(t *testing.T) {
+	in := readInput(t, "testdata/ownership.in.json")
+	conf, ws, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[[2]string]bool{}
+	for _, r := range Served(conf) {
+		served[[2]string{r.User, r.Section}] = true
+		if len(r.Upstreams) == 0 {
+			t.Errorf("%s [%s]: no upstreams read back", r.User, r.Section)
+		}
+	}
+	total := 0
+	for _, u := range in.Users {
+		for _, r := range u.Routes {
+			total++
+			left := false
+			for _, w := range ws {
+				left = left || (w.User == u.Name && w.Section == r.Section && strings.Contains(w.Message, "route is left out"))
+			}
+			if served[[2]string{u.Name, r.Section}] == left {
+				t.Errorf("%s [%s]: served %v, left out %v", u.Name, r.Section, served[[2]string{u.Name, r.Section}], left)
+			}
+		}
+	}
+	if len(served) == 0 || len(served) == total {
+		t.Errorf("the ownership golden should serve some routes and refuse others: %d of %d", len(served), total)
+	}
+	basic, _, _ := Render(readInput(t, "testdata/basic.in.json"))
+	if got := fmt.Sprint(Served(basic)); got != "[{alice proxy:web [127.0.0.1:8000 127.0.0.1:8001]} {bob proxy:web [127.0.0.1:8100]}]" {
+		t.Errorf("Served(basic) = %s", got)
+	}
+	if err := CheckPolicy(in.Policy); err != nil {
+		t.Errorf("CheckPolicy: %v", err)
+	}
+	bad := in.Policy
+	bad.Listen = []string{"80; include /etc/passwd"}
+	_, _, rerr := Render(Input{Policy: bad})
+	if err := CheckPolicy(bad); err == nil || rerr == nil || err.Error() != rerr.Error() {
+		t.Errorf("CheckPolicy %v, Render %v", err, rerr)
 	}
 }

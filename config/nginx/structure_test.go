@@ -247,7 +247,7 @@ func checkTop(d *directive, upstreams map[string]bool, projects []string, seenNa
 			return fmt.Errorf("empty upstream")
 		}
 		for _, s := range d.block {
-			if s.name != "server" || len(s.args) != 1 || s.block != nil {
+			if s.name != "server" || len(s.args) != 2 || s.block != nil || s.args[1].quoted || s.args[1].text != "max_fails=0" {
 				return fmt.Errorf("line %d: unexpected %s %v in upstream", s.line, s.name, args(s))
 			}
 			a := s.args[0]

@@ -431,6 +431,13 @@ func (c *Client) SendRemoteCommEvent(ctx context.Context, typ, data string) erro
 // Events calls fn with each event the supervisor emits until ctx ends (nil
 // then), the stream breaks, or fn returns an error (which Events returns).
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	return c.EventsFrom(ctx, nil, fn)
+}
+
+// EventsFrom is Events, calling opened (when not nil) once the server has
+// answered the subscription: every event after that moment reaches fn, so
+// a caller can subscribe, then read a state, and miss no change of it.
+func (c *Client) EventsFrom(ctx context.Context, opened func(), fn func(Event) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.do(ctx, http.MethodGet, "events", nil, nil)
@@ -438,6 +445,9 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if opened != nil {
+		opened()
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4096), maxEventLine)
 	for sc.Scan() {

@@ -107,6 +107,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/events", s.events)
 	m.HandleFunc("POST /api/v1/events", s.remoteCommEvent)
 	s.cronRoutes(m)
+	s.proxyRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, Errorf(UnknownMethod, "%s %s", r.Method, r.URL.Path))
 	})
@@ -242,6 +243,13 @@ func (s *Server) processAction(w http.ResponseWriter, r *http.Request) {
 	case "stop":
 		res, err = s.stop(ctx, t, wait)
 	case "restart":
+		var rolling bool
+		if rolling, err = boolParam(r, "rolling", false); err != nil || rolling {
+			if err == nil {
+				res, err = s.rollingRestart(ctx, t)
+			}
+			break
+		}
 		res, err = s.stop(ctx, t, true)
 		if CodeOf(err) == NotRunning {
 			err = nil

@@ -18,6 +18,8 @@ import (
 //
 //	GET  /admin/v1/users                 {"users": [UserStatus…]}
 //	POST /admin/v1/users/{name}/restart  {} or an error
+//	GET  /admin/v1/nginx                 NginxStatus: the installed nginx configuration
+//	GET  /admin/v1/nginx?check=true      NginxCheck: what the master would render now
 //
 // Errors are {"error": "message"} with a 4xx/5xx status.
 
@@ -40,6 +42,13 @@ type errorReply struct {
 // user's supervisor says is untrusted and only counted).
 func (m *Master) Users(ctx context.Context) []UserStatus {
 	sts := m.statuses()
+	for i := range sts {
+		st := &sts[i]
+		st.Routes, st.RoutesServed = -1, -1
+		if sum, ok := m.router.proxySummary(st.Name); ok {
+			st.Routes, st.RoutesServed, st.ProxyProblems = sum.routes, sum.served, sum.problems
+		}
+	}
 	var wg sync.WaitGroup
 	for i := range sts {
 		st := &sts[i]
@@ -80,6 +89,21 @@ func (m *Master) adminHandler() http.Handler {
 			m.log.Info("user supervisor restart requested over the admin socket", "user", name)
 			writeJSON(w, http.StatusOK, struct{}{})
 		}
+	})
+	mux.HandleFunc("GET "+adminPrefix+"/nginx", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("check") == "true" {
+			c, err := m.router.Check(r.Context())
+			if err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, errorReply{Error: err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, c)
+			return
+		}
+		st := *m.router.status.Load()
+		cfg := m.Config()
+		st.Enabled, st.Output = cfg.Proxy.Enabled, cfg.Proxy.Output
+		writeJSON(w, http.StatusOK, st)
 	})
 	return mux
 }
@@ -136,6 +160,21 @@ func (c *AdminClient) Users(ctx context.Context) ([]UserStatus, error) {
 // Restart restarts a user's supervisor.
 func (c *AdminClient) Restart(ctx context.Context, user string) error {
 	return c.call(ctx, http.MethodPost, "/users/"+url.PathEscape(user)+"/restart", nil)
+}
+
+// Nginx returns the nginx configuration the master installed, and how its
+// last attempt went.
+func (c *AdminClient) Nginx(ctx context.Context) (NginxStatus, error) {
+	var st NginxStatus
+	err := c.call(ctx, http.MethodGet, "/nginx", &st)
+	return st, err
+}
+
+// NginxCheck returns what the master would render now, without installing it.
+func (c *AdminClient) NginxCheck(ctx context.Context) (NginxCheck, error) {
+	var ch NginxCheck
+	err := c.call(ctx, http.MethodGet, "/nginx?check=true", &ch)
+	return ch, err
 }
 
 func (c *AdminClient) call(ctx context.Context, method, path string, out any) error {

@@ -22,6 +22,12 @@
 //   - re-reads roost.toml on SIGHUP or when it changes: new users start,
 //     removed users stop, a user whose settings changed restarts alone, an
 //     invalid file changes nothing;
+//   - with [proxy] enabled, follows each running supervisor's routes over
+//     its socket, checks who listens on their ports (/proc/net/tcp{,6}),
+//     renders one nginx configuration for everyone, installs it beside
+//     nginx's configuration, tests it with nginx -t, rolls it back exactly
+//     on failure (leaving out the routes of the user to blame) and reloads
+//     nginx (router.go, nginxfile.go);
 //   - serves the admin socket {run_dir}/master.sock to root only;
 //   - on shutdown stops every supervisor (each stops its programs), then
 //     kills anything left.

@@ -31,6 +31,10 @@ import (
 //	fork           start a program: `sleep 1000` in its own process group
 //	exit N         print "boom: failing on purpose" on stderr and exit N
 //	ignore-term    ignore SIGTERM
+//	proxy FILE     serve the control API on --socket, answering
+//	               GET /api/v1/proxy with FILE's JSON (read at each request,
+//	               whatever it holds: a hostile supervisor) and writing the
+//	               master's verdict to verdict.json beside the socket
 //
 // Without a file (or steps) it idles. On SIGTERM it kills its programs'
 // groups and exits 0, as a supervisor stops its programs.
@@ -44,6 +48,9 @@ var e2eBinDir string
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "run" && slices.Contains(os.Args, "--managed") {
 		os.Exit(helperMain(os.Args[2:]))
+	}
+	if len(os.Args) == 2 && os.Args[1] == "serve-http" {
+		os.Exit(serveHTTP())
 	}
 	if len(os.Args) == 3 && os.Args[1] == "probe-socket" {
 		os.Exit(probeSocket(os.Args[2]))
@@ -83,13 +90,18 @@ func copyFile(from, to string, mode os.FileMode) error {
 	return out.Close()
 }
 
-func helperMain(args []string) int {
-	conf := ""
+// flagValue returns the value after flag in args.
+func flagValue(args []string, flag string) string {
 	for i, a := range args {
-		if a == "-c" && i+1 < len(args) {
-			conf = args[i+1]
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
 		}
 	}
+	return ""
+}
+
+func helperMain(args []string) int {
+	conf := flagValue(args, "-c")
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	var kids []*exec.Cmd
@@ -115,6 +127,13 @@ func helperMain(args []string) int {
 		case "ignore-term":
 			signal.Reset(syscall.SIGTERM)
 			signal.Ignore(syscall.SIGTERM)
+		case "proxy":
+			stop, err := serveFakeProxy(flagValue(args, "--socket"), f[1])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "proxy:", err)
+				return 2
+			}
+			defer stop()
 		}
 	}
 	fmt.Println("helper up")

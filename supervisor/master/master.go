@@ -43,6 +43,7 @@ type Master struct {
 	usersDir string
 
 	reloadc chan chan error
+	router  *router // the nginx side (router.go)
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Master
@@ -86,6 +87,7 @@ func New(opts Options) (*Master, error) {
 	}
 	m.cfg = cfg
 	m.usersDir = filepath.Join(cfg.RunDir, "users")
+	m.router = newRouter(m)
 	return m, nil
 }
 
@@ -94,7 +96,20 @@ func (m *Master) load() (*config.Master, error) {
 	if err := checkRootFile(m.file); err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
-	return config.LoadMaster(m.file)
+	return CheckConfig(m.file)
+}
+
+// CheckConfig reads roost.toml and validates it as the master does,
+// [proxy] policy included (`roost master --check`).
+func CheckConfig(file string) (*config.Master, error) {
+	cfg, err := config.LoadMaster(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkProxyPolicy(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // Config returns the configuration in force.
@@ -163,6 +178,17 @@ func (m *Master) Run(ctx context.Context) error {
 	if err := watcher.Add(filepath.Dir(m.file)); err != nil {
 		m.log.Warn("cannot watch roost.toml's directory: only SIGHUP reloads it", "file", m.file, "err", err)
 	}
+
+	routerCtx, stopRouter := context.WithCancel(context.Background())
+	routerDone := make(chan struct{})
+	go func() {
+		defer close(routerDone)
+		m.router.run(routerCtx)
+	}()
+	defer func() {
+		stopRouter()
+		<-routerDone
+	}()
 
 	m.apply(cfg)
 	m.log.Info("master running", "config", m.file, "run_dir", cfg.RunDir, "users", len(m.statuses()))
@@ -278,6 +304,7 @@ func (m *Master) apply(cfg *config.Master) {
 	if m.stopping {
 		return
 	}
+	defer m.router.kick()
 	blocks, portErrs, changed := m.ports.assign(cfg.Ports, names)
 	if changed {
 		if err := m.ports.save(); err != nil {
@@ -361,6 +388,13 @@ func (m *Master) shutdown() {
 		m.log.Warn("final sweep", "killed", n, "err", err)
 	}
 	m.log.Info("master stopped")
+}
+
+// isStopping reports whether the master is shutting down.
+func (m *Master) isStopping() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopping
 }
 
 // statuses returns every user's published status, by name.

@@ -465,6 +465,7 @@ func (s *slot) setState(to UserState, why string) {
 	s.state = to
 	s.since = time.Now()
 	s.publish()
+	s.m.router.kick() // routes follow the user's supervisor (router.go)
 }
 
 // publish makes the current status visible to readers.

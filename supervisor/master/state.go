@@ -74,4 +74,12 @@ type UserStatus struct {
 	// LastError is why the supervisor last exited or could not start, or why
 	// the user is refused: an exit status and the tail of its output.
 	LastError string `json:"last_error,omitempty"`
+	// Routes and RoutesServed count the user's [proxy:*] sections and
+	// those nginx serves; -1 when the master has not read them (proxy
+	// disabled, or the supervisor is not running).
+	Routes       int `json:"routes"`
+	RoutesServed int `json:"routes_served"`
+	// ProxyProblems say which parts of the user's routes are left out and
+	// why ("[proxy:web] host ... belongs to bob").
+	ProxyProblems []string `json:"proxy_problems,omitempty"`
 }

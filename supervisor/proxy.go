@@ -1,0 +1,89 @@
+package supervisor
+
+import (
+	"net/netip"
+	"reflect"
+	"strconv"
+	"time"
+
+	"roost/config"
+	"roost/supervisor/api"
+)
+
+// The proxy side of the runtime (api.ProxyBackend): the [proxy:NAME]
+// sections of the running configuration, with the upstream of each
+// process, and the verdict the master posts about them. The runtime only
+// reports; routing is the master's (supervisor/master) and nginx's.
+
+var _ api.ProxyBackend = (*Supervisor)(nil)
+
+// Proxy describes the routes of the running configuration.
+func (s *Supervisor) Proxy() api.ProxyInfo {
+	s.mu.RLock()
+	cfg := s.cfg
+	s.mu.RUnlock()
+	info := api.ProxyInfo{Project: cfg.Here, Routes: []api.ProxyRoute{}}
+	for _, px := range cfg.Proxies {
+		r := api.ProxyRoute{
+			Section: "proxy:" + px.Name, Pos: px.Pos, Program: px.Program,
+			Hosts: append([]string{}, px.Hosts...), Websocket: px.Websocket,
+			MaxBodySize: px.MaxBodySize, HealthPath: px.HealthPath, Upstreams: []string{},
+		}
+		for _, st := range px.Static {
+			r.Static = append(r.Static, api.ProxyStatic{Prefix: st.Prefix, Dir: st.Dir})
+		}
+		for _, p := range px.Ports {
+			r.Upstreams = append(r.Upstreams, upstream(p))
+		}
+		info.Routes = append(info.Routes, r)
+	}
+	if st := s.proxyStatus.Load(); st != nil {
+		c := *st
+		info.Status = &c
+	}
+	return info
+}
+
+// upstream is the address nginx reaches a process on.
+func upstream(port int) string {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port)).String()
+}
+
+// SetProxyStatus records the master's verdict (the API lets only root
+// post it).
+func (s *Supervisor) SetProxyStatus(st api.ProxyStatus) error {
+	if st.Time == 0 {
+		st.Time = time.Now().Unix()
+	}
+	s.proxyStatus.Store(&st)
+	return nil
+}
+
+// noteProxies emits EventProxyChanged when a configuration put in force
+// changes the proxy sections, so that the master asks again.
+func (s *Supervisor) noteProxies(old, cur *config.Config) {
+	if reflect.DeepEqual(old.Proxies, cur.Proxies) {
+		return
+	}
+	s.log.Info("proxy sections changed: " + strconv.Itoa(len(cur.Proxies)) + " [proxy:*] sections now")
+	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: api.EventProxyChanged})
+}
+
+// proxyTarget returns the port and health path of a process behind a
+// [proxy:*] section of cfg: port 0 when it has none.
+func proxyTarget(cfg *config.Config, pc *config.Process) (port int, healthPath string) {
+	for _, px := range cfg.Proxies {
+		if px.Program != pc.Program || len(px.Ports) == 0 {
+			continue
+		}
+		if port == 0 {
+			if v, ok := pc.Environment.Lookup(config.EnvPort); ok {
+				port, _ = strconv.Atoi(v)
+			}
+		}
+		if healthPath == "" {
+			healthPath = px.HealthPath
+		}
+	}
+	return port, healthPath
+}
