@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -412,5 +413,30 @@ func TestHeadline(t *testing.T) {
 	b.roostWhy = "not available yet (no `roost run`)"
 	if got := b.headline(); !strings.Contains(got, "not available yet") {
 		t.Errorf("headline without roost = %s", got)
+	}
+}
+
+// oldestChild finds the child that has run longest, with its age.
+func TestOldestChild(t *testing.T) {
+	first := exec.Command("/bin/sleep", "30")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Process.Kill(); first.Wait() })
+	time.Sleep(30 * time.Millisecond) // start times are in 10 ms ticks: make the two differ
+	second := exec.Command("/bin/sleep", "30")
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Process.Kill(); second.Wait() })
+	pid, age, err := oldestChild(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid != first.Process.Pid {
+		t.Errorf("oldest child %d, want %d (the first sleep)", pid, first.Process.Pid)
+	}
+	if age < 0 || age > time.Minute {
+		t.Errorf("age %v", age)
 	}
 }

@@ -265,16 +265,26 @@ func (b *bench) roostRPC(ctx context.Context, w *workload) string {
 	return ""
 }
 
-// killOnce kills one RUNNING child of the daemon with SIGKILL and returns
-// the time until the kernel shows a new child of the daemon: the
-// replacement's pid. It then waits for the daemon to report everything
-// RUNNING again.
+// killAge is how long a child has run before the bench kills it: longer
+// than roost's crash-loop throttle, which restarts a process that died
+// within 1 s of its spawn only 1 s after that spawn. The figure is the
+// replacement of a program that was running, not the throttle's delay.
+const killAge = 1200 * time.Millisecond
+
+// killOnce kills the daemon's oldest child with SIGKILL (after waiting
+// until it has run killAge) and returns the time until the kernel shows a
+// new child of the daemon: the replacement's pid. It then waits for the
+// daemon to report everything RUNNING again.
 func (b *bench) killOnce(ctx context.Context, r *running) (time.Duration, error) {
-	kids, err := children(r.pid())
-	if err != nil || len(kids) == 0 {
-		return 0, fmt.Errorf("no child of %s to kill (%v)", r.d.name(), err)
+	victim, age, err := oldestChild(r.pid())
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", r.d.name(), err)
 	}
-	victim := kids[len(kids)/2]
+	if age < killAge {
+		if err := sleepFor(ctx, killAge-age); err != nil {
+			return 0, err
+		}
+	}
 	pw, err := newPIDWatcher(r.pid())
 	if err != nil {
 		return 0, err

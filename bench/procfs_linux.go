@@ -190,6 +190,35 @@ func children(pid int) ([]int, error) {
 	return pids(ps), err
 }
 
+// userHZ is the unit of start times in /proc/PID/stat (USER_HZ, 100 on
+// every Linux architecture).
+const userHZ = 100
+
+// oldestChild returns the live child of pid that has run longest, and how
+// long it has run.
+func oldestChild(pid int) (int, time.Duration, error) {
+	ps, err := procfs.Descendants(pid, func(p procfs.Proc) bool { return p.PPID != pid })
+	if err != nil || len(ps) == 0 {
+		return 0, 0, fmt.Errorf("no child of pid %d (%v)", pid, err)
+	}
+	old := ps[0]
+	for _, p := range ps[1:] {
+		if p.Start < old.Start {
+			old = p
+		}
+	}
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read /proc/uptime: %w", err)
+	}
+	up, err := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("parse /proc/uptime %q: %w", b, err)
+	}
+	age := time.Duration(up*float64(time.Second)) - time.Duration(old.Start)*time.Second/userHZ
+	return old.PID, age, nil
+}
+
 // descendants returns every live process below pid.
 func descendants(pid int) []int {
 	ps, _ := procfs.Descendants(pid, nil)

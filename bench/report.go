@@ -67,7 +67,7 @@ func (b *bench) sections() []section {
 			pair("lines corrupt", figLogBad, uCount),
 			pair("whole lines checked in the kept files", figLogKept, uCount),
 		}, after: ceilingText},
-		{title: "6. Crash recovery", intro: "kill -9 of a RUNNING `sleep` (10 programs, autorestart=true) until the kernel shows a new child of the daemon: the bench watches /proc/sys/kernel/ns_last_pid in a tight loop and checks each new pid's parent. Then a program that exits with status 1 as soon as it starts (`/bin/sh -c 'printf x >>FILE;exit 1'`, autorestart=true, startsecs=0): the daemon's CPU and the restarts it makes.", rows: []row{
+		{title: "6. Crash recovery", intro: "kill -9 of the oldest RUNNING `sleep` (10 programs, autorestart=true; the bench waits until it has run 1.2 s, longer than roost's crash-loop throttle) until the kernel shows a new child of the daemon: the bench watches /proc/sys/kernel/ns_last_pid in a tight loop and checks each new pid's parent. Then a program that exits with status 1 as soon as it starts (`/bin/sh -c 'printf x >>FILE;exit 1'`, autorestart=true, startsecs=0): the daemon's CPU and the restarts it makes.", rows: []row{
 			pair("kill -9 → replacement pid", figKill, uMS),
 			pair("crash loop: daemon CPU", figCrashCPU, uPercent),
 			pair("crash loop: restarts per second", figCrashRate, uPerSec),

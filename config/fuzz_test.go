@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzParse runs the whole loader (reader, includes, expansions, shlex,
@@ -25,11 +27,31 @@ func FuzzParse(f *testing.F) {
 		if len(data) > 64<<10 {
 			return
 		}
-		cfg, err := loadMem(map[string]string{
+		files := map[string]string{
 			"supervisord.conf": string(data),
 			"conf.d/a.conf":    string(data),
 			"conf.d/b.conf":    "[program:included]\ncommand=/bin/true\n",
-		})
+		}
+		cfg, err := loadMem(files)
+		ctl, cerr := loadControlMem(files)
+		if cerr != nil {
+			var ce *Error
+			if !errors.As(cerr, &ce) || len(ce.Diagnostics) == 0 {
+				t.Fatalf("LoadControl's error is not a *Error with diagnostics: %v", cerr)
+			}
+		}
+		if err == nil {
+			// What a client reads is what the server reads.
+			if cerr != nil {
+				t.Fatalf("Load accepts the file, LoadControl does not: %v", cerr)
+			}
+			if d := cmp.Diff(cfg.UnixHTTPServer, ctl.UnixHTTPServer); d != "" {
+				t.Fatalf("[unix_http_server] differs between Load and LoadControl (-Load +LoadControl):\n%s", d)
+			}
+			if d := cmp.Diff(cfg.Supervisorctl, ctl.Supervisorctl); d != "" {
+				t.Fatalf("[supervisorctl] differs between Load and LoadControl (-Load +LoadControl):\n%s", d)
+			}
+		}
 		if err != nil {
 			var ce *Error
 			if !errors.As(err, &ce) || len(ce.Diagnostics) == 0 {

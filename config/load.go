@@ -68,6 +68,9 @@ type loader struct {
 	shown   []string // the same paths as diagnostics show them
 	cfg     *Config
 	budget  int // bytes expansions may still produce
+	// lenient reads on past the syntax errors of an included file
+	// (LoadControl sorts the errors out afterwards).
+	lenient bool
 	// portSlices are the ports of the programs behind [proxy:*] sections,
 	// by program name (planPorts).
 	portSlices map[string]portSlice
@@ -290,7 +293,7 @@ func (l *loader) includes() bool {
 			}
 			hadInclude := l.p.sections[secInclude]
 			nheaders := len(hadInclude.headers)
-			if !l.p.parse(shown, data, &l.d) {
+			if !l.p.parse(shown, data, &l.d) && !l.lenient {
 				return false
 			}
 			if len(hadInclude.headers) > nheaders {
@@ -518,33 +521,43 @@ func (l *loader) supervisord() bool {
 	_, _, s.ChildlogdirSet, _ = r.raw("childlogdir")
 	s.Nocleanup = r.boolean("nocleanup")
 	s.StripANSI = r.boolean("strip_ansi")
+	env, ok := l.supervisordEnvironment(r)
+	if !ok {
+		return false
+	}
+	s.Environment = env
+	return r.errs == 0
+}
 
+// supervisordEnvironment reads [supervisord] environment= with r (a reader
+// of that section) and adds its variables to the ENV_* expansions every
+// later section sees. It returns false when the value cannot be used.
+func (l *loader) supervisordEnvironment(r *reader) (Environment, bool) {
 	// environment= is expanded twice, as read_config does: once by the
 	// parser, then again with here and host_node_name. A literal '%' must be
 	// written %%%% here.
 	envText, pos, _, ok := r.str("environment")
 	if !ok {
-		return false
+		return nil, false
 	}
 	exp := expansions{"here": strValue(l.here), "host_node_name": strValue(l.host)}
 	envText, ferr := l.format(envText, exp, l.environ)
 	if ferr != nil {
 		r.errorf(pos, "environment", "%s (supervisord expands [supervisord] environment= twice: write %%%%%%%% for a literal %%)", ferr.msg)
-		return false
+		return nil, false
 	}
 	env, err := parseEnvironment(envText)
 	if err != nil {
 		r.errorf(pos, "environment", "%v", err)
-		return false
+		return nil, false
 	}
 	if !l.checkEnv(r, pos, env) {
-		return false
+		return nil, false
 	}
-	s.Environment = env
 	for _, kv := range env {
 		l.environ["ENV_"+kv.Name] = strValue(kv.Value)
 	}
-	return r.errs == 0
+	return env, true
 }
 
 // checkEnv refuses variable names exec cannot pass.
@@ -610,6 +623,11 @@ func (l *loader) servers() {
 		l.cfg.InetHTTPServer = in
 		l.d.warnf(in.Pos, secInetHTTPServer, "", "parsed but not implemented: roost never opens a TCP listener; use the unix socket (roost's ctl verbs or supervisorctl -s unix://...)")
 	}
+	l.unixServer()
+}
+
+// unixServer reads [unix_http_server], if present.
+func (l *loader) unixServer() {
 	if l.p.has(secUnixHTTPServer) {
 		r := l.reader(secUnixHTTPServer, expansions{})
 		u := &UnixHTTPServer{Pos: r.header(), Chmod: 0o700}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -240,7 +241,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		if errors.As(err, &pe) {
 			section, key := splitKey(pe.LastKey)
 			d.errorf(Pos{File: file, Line: pe.Position.Line}, section, key, "%s", oneLine(pe.Message))
-		} else if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+		} else if m := decodeErrRE().FindStringSubmatch(err.Error()); m != nil {
 			// A type mismatch: "toml: line 2 (last key "ports.per_user"): …".
 			line, _ := strconv.Atoi(m[1])
 			section, key := splitKey(m[2])
@@ -367,7 +368,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 	if raw.Users.Lang != nil {
 		m.Users.Lang = *raw.Users.Lang
 	}
-	if !langRE.MatchString(m.Users.Lang) {
+	if !langRE().MatchString(m.Users.Lang) {
 		d.errorf(pos("users.lang"), "users", "lang", "%q is not a locale name such as \"C.UTF-8\" or \"en_US.UTF-8\"", m.Users.Lang)
 	}
 	if raw.Users.StopWaitSecs != nil {
@@ -455,8 +456,9 @@ func oneLine(s string) string {
 }
 
 // decodeErrRE matches the errors toml's decoder returns for a value of the
-// wrong type.
-var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+// wrong type. This file's regexps are compiled on first use: every roost
+// command would pay for them at start, and only the master uses them.
+var decodeErrRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`) })
 
 // splitKey splits a dotted TOML key into its table and last key.
 func splitKey(k string) (section, key string) {
@@ -468,7 +470,7 @@ func splitKey(k string) (section, key string) {
 
 // userNameRE is what roost accepts as a user or group name: the portable
 // POSIX set useradd accepts, which keeps names safe in paths and logs.
-var userNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_.-]*\$?$`)
+var userNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_.-]*\$?$`) })
 
 // ValidateUserName checks a user or group name before it reaches a path, a
 // lookup or a log: lower-case letters, digits, '_', '.', '-' (not first),
@@ -479,7 +481,7 @@ func ValidateUserName(n string) error {
 		return errors.New("empty user or group name")
 	case len(n) > MaxUserName:
 		return fmt.Errorf("%.40q is longer than %d bytes, which no unix user or group name is", n, MaxUserName)
-	case !userNameRE.MatchString(n):
+	case !userNameRE().MatchString(n):
 		return fmt.Errorf("%q is not a valid user or group name: use lower-case letters, digits, '_', '.' and '-', "+
 			"starting with a letter or '_'", n)
 	}
@@ -487,7 +489,7 @@ func ValidateUserName(n string) error {
 }
 
 // langRE matches locale names: "C", "C.UTF-8", "en_US.UTF-8", "de_DE@euro".
-var langRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.@-]{0,63}$`)
+var langRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.@-]{0,63}$`) })
 
 // rootPath checks a directory the master owns: absolute, clean, nothing
 // odd in it.

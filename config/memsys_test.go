@@ -112,13 +112,13 @@ func (m *memSystem) homeDir(name string) (string, bool) {
 	return "", false
 }
 
-// loadMem loads /p/supervisord.conf from an in-memory tree.
-func loadMem(files map[string]string, dirs ...string) (*Config, error) {
-	return loadMemEnv([]string{"HOME=/home/alice", "USER=alice", "PORT=8000"}, files, dirs...)
-}
+// memEnv is the environment the in-memory loads see.
+var memEnv = []string{"HOME=/home/alice", "USER=alice", "PORT=8000"}
 
-// loadMemEnv is loadMem with the environment env.
-func loadMemEnv(env []string, files map[string]string, dirs ...string) (*Config, error) {
+// memLoader returns a loader over an in-memory tree with the environment
+// env: files relative to /p (or absolute), directories implied by them
+// plus dirs.
+func memLoader(env []string, files map[string]string, dirs ...string) (*loader, error) {
 	full := map[string]string{}
 	for p, s := range files {
 		if !strings.HasPrefix(p, "/") {
@@ -127,9 +127,28 @@ func loadMemEnv(env []string, files map[string]string, dirs ...string) (*Config,
 		full[p] = s
 	}
 	sys := newMemSystem(full, append(dirs, "/p", "/tmp", "/home/alice")...)
-	l, err := newLoader(LoadOptions{Env: env, Hostname: "host", Dir: "/p"}, sys)
+	return newLoader(LoadOptions{Env: env, Hostname: "host", Dir: "/p"}, sys)
+}
+
+// loadMem loads /p/supervisord.conf from an in-memory tree.
+func loadMem(files map[string]string, dirs ...string) (*Config, error) {
+	return loadMemEnv(memEnv, files, dirs...)
+}
+
+// loadMemEnv is loadMem with the environment env.
+func loadMemEnv(env []string, files map[string]string, dirs ...string) (*Config, error) {
+	l, err := memLoader(env, files, dirs...)
 	if err != nil {
 		return nil, err
 	}
 	return l.load("/p/supervisord.conf")
+}
+
+// loadControlMem is LoadControl of /p/supervisord.conf from an in-memory tree.
+func loadControlMem(files map[string]string, dirs ...string) (*Control, error) {
+	l, err := memLoader(memEnv, files, dirs...)
+	if err != nil {
+		return nil, err
+	}
+	return l.loadControl("/p/supervisord.conf")
 }

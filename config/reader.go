@@ -64,6 +64,7 @@ func (v *iniValue) all() []*iniValue {
 
 // iniSection is one section, merged over every header of the same name.
 type iniSection struct {
+	skip    bool // a section the parser does not keep (iniParser.keep)
 	name    string
 	pos     Pos // the first header
 	headers []Pos
@@ -96,6 +97,10 @@ type iniParser struct {
 	// knownKey says whether key is an option of the section; the reader uses
 	// it to warn about option lines swallowed by a continuation.
 	knownKey func(section, key string) bool
+	// keep, when set, says which sections to store; the lines of the others
+	// are still read (they end values and sections) but not kept, which is
+	// all a reader of a few sections needs of a large file.
+	keep func(section string) bool
 }
 
 func newParser() *iniParser {
@@ -320,6 +325,10 @@ func (p *iniParser) parse(file string, data []byte, d *diagList) bool {
 				continue
 			}
 			s, ok := p.sections[h]
+			if !ok && p.keep != nil && !p.keep(h) {
+				cur = &iniSection{skip: true, name: h, pos: pos}
+				continue
+			}
 			if !ok {
 				s = newSection(h, pos)
 				p.sections[h] = s
@@ -346,6 +355,10 @@ func (p *iniParser) parse(file string, data []byte, d *diagList) bool {
 			continue
 		}
 		optname = pyLower(k)
+		if cur.skip {
+			curVal = nil
+			continue
+		}
 		curVal = &iniValue{pos: pos, lines: []valueLine{{v, lineno}}, comment: cs > 0}
 		cur.set(optname, curVal)
 		pending = append(pending, curVal)

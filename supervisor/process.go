@@ -25,6 +25,15 @@ const maxLine = 64 << 10
 // stopReportEvery throttles "waiting for NAME to stop", as supervisord does.
 const stopReportEvery = 2 * time.Second
 
+// minRestartInterval is the crash-loop throttle: an automatic restart
+// (autorestart) of a process that exited less than this after its spawn
+// waits, in EXITED, until this long after that spawn. supervisord restarts
+// such a process on the next turn of its 1-second loop, so its users see
+// about one restart a second; without a bound roost would restart a
+// program that exits at once (startsecs=0) a thousand times a second. A
+// process that ran longer is restarted at once, as in supervisord.
+const minRestartInterval = time.Second
+
 // snapshot is an immutable view of one process. The owner goroutine
 // publishes a new one after every change; readers load it without locks.
 type snapshot struct {
@@ -73,6 +82,7 @@ type process struct {
 	exitstatus   int
 	killing      bool
 	spawns       int
+	restartDue   bool // EXITED, restarted when timer fires (the crash-loop throttle)
 	startWaiters []chan error
 	stopWaiters  []chan error
 	timer        *time.Timer // the deadline of the current state: startsecs, backoff, stopwaitsecs
@@ -173,6 +183,7 @@ func (p *process) setState(to api.State, level slog.Level, msg string) {
 	}
 	p.state = to
 	p.timer.Stop()
+	p.restartDue = false
 	p.publish()
 	switch {
 	case msg != "":
@@ -474,14 +485,30 @@ func (p *process) onExit(ev exitEvent) {
 		if p.moodAllowsStart() {
 			switch p.cfg.Autorestart {
 			case config.AutorestartTrue:
-				p.spawn()
+				p.autorestart(ev.at)
 			case config.AutorestartUnexpected:
 				if !expected {
-					p.spawn()
+					p.autorestart(ev.at)
 				}
 			}
 		}
 	}
+}
+
+// autorestart spawns an EXITED process again: at once when it ran at
+// least minRestartInterval, else when that much time has passed since its
+// spawn (the crash-loop throttle).
+func (p *process) autorestart(exitedAt time.Time) {
+	due := p.laststart.Add(minRestartInterval)
+	wait := due.Sub(exitedAt)
+	if wait <= 0 {
+		p.spawn()
+		return
+	}
+	p.logf(slog.LevelInfo, "%s exited %d ms after its start; restarting it in %d ms (roost restarts a program at most once a second)",
+		p.name, exitedAt.Sub(p.laststart).Milliseconds(), wait.Milliseconds())
+	p.restartDue = true
+	p.timer.Reset(time.Until(due))
 }
 
 // onTimer handles the deadline of the current state.
@@ -491,6 +518,10 @@ func (p *process) onTimer() {
 		p.becomeRunning()
 	case api.Backoff:
 		if p.moodAllowsStart() {
+			p.spawn()
+		}
+	case api.Exited:
+		if p.restartDue && p.moodAllowsStart() {
 			p.spawn()
 		}
 	case api.Stopping:
@@ -619,6 +650,13 @@ func (p *process) stop(wait bool) (<-chan error, error) {
 	ok := p.do(func() {
 		ns := p.cfg.Namespec()
 		if !p.state.IsRunning() {
+			if p.restartDue {
+				// supervisord's answer, but the throttled restart is
+				// called off: a stop must end a crash loop.
+				p.restartDue = false
+				p.timer.Stop()
+				p.logf(slog.LevelInfo, "%s: restart called off by a stop request", p.name)
+			}
 			err = api.Errorf(api.NotRunning, "%s", ns)
 			return
 		}

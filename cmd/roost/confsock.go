@@ -38,8 +38,10 @@ func implicitConfig() string {
 
 // readControl reads the socket and credentials from a configuration:
 // [supervisorctl] serverurl=unix://PATH, else [unix_http_server] file=.
+// It reads only those sections (config.LoadControl), so a mistake
+// elsewhere in the file does not hide the socket.
 func readControl(path string) (controlConfig, error) {
-	cfg, err := config.Load(path, config.LoadOptions{})
+	cfg, err := config.LoadControl(path, config.LoadOptions{})
 	if err != nil {
 		return controlConfig{}, fmt.Errorf("%s cannot be read, so the socket it names is unknown "+
 			"(give -s SOCKET to reach a running roost anyway):\n%v", path, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -374,5 +375,35 @@ func TestCtlTailFollow(t *testing.T) {
 	// supervisorctl's banner, the last 1024 bytes, what came, and a newline at the end.
 	if !strings.HasPrefix(got, "==> Press Ctrl-C to exit <==\n"+strings.Repeat("x", 1020)+"old\nnew\n") || !strings.HasSuffix(got, "\n\n") {
 		t.Errorf("tail -f output %q", got)
+	}
+}
+
+// The ctl verbs read only the socket (and credentials) from a
+// configuration, so a mistake in a program section (which `roost check`
+// reports) does not stop `roost status` from reaching the server. A broken
+// [unix_http_server] still does, with its file:line.
+func TestCtlConfigBrokenElsewhere(t *testing.T) {
+	sock := fakeServer(t, testBackend(), api.ServerOptions{Username: "u", Password: "p"})
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "supervisord.conf")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("[supervisord]\n[supervisorctl]\nserverurl=unix://" + sock + "\nusername=u\npassword=p\n" +
+		"[program:web]\ncommand=/bin/true\nstartsecs=1o\n")
+	if _, errOut, code := roost(t, "check", "-c", conf); code == 0 {
+		t.Fatalf("roost check accepted a broken program section: %s", errOut)
+	}
+	out, errOut, code := roost(t, "-c", conf, "status", "web")
+	if want := "web                              RUNNING   pid 101, uptime 0:00:00\n"; out != want || code != 0 {
+		t.Fatalf("status with a program broken: exit %d, %q (stderr %q)", code, out, errOut)
+	}
+	write("[supervisord]\n[unix_http_server]\nchmod=0700\n")
+	out, errOut, code = roost(t, "-c", conf, "status")
+	if code != 2 || !strings.Contains(errOut, "supervisord.conf:2") || !strings.Contains(errOut, "file: required") {
+		t.Fatalf("status with [unix_http_server] broken: exit %d, %q %q", code, out, errOut)
 	}
 }
