@@ -297,6 +297,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}()
 	}
 
+	ahead := make(chan struct{})
+	go func() {
+		defer close(ahead)
+		s.openAhead()
+	}()
 	for first := true; ; first = false {
 		s.startAll()
 		if first {
@@ -320,6 +325,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		<-watchDone
 	}
 	s.setMood(api.SupervisorShutdown, "SUPERVISOR_STATE_CHANGE_STOPPING")
+	<-ahead
 	// Cron jobs first: they were started last, and use the programs.
 	s.cron.stop()
 	s.opMu.Lock()
