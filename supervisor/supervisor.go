@@ -21,6 +21,7 @@ import (
 	"log/syslog"
 	"os"
 	"os/user"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -307,6 +308,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if first {
 			s.cron.start() // after the programs, so @reboot jobs find them spawned
 		}
+		// Start-up's garbage (config parsing, a goroutine and a spawn per
+		// program) is returned to the kernel now, once, rather than kept
+		// resident by an idle supervisor whose heap may not grow again.
+		debug.FreeOSMemory()
 		restart := false
 		select {
 		case <-ctx.Done():
