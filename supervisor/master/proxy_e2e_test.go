@@ -173,7 +173,7 @@ func waitGet(t *testing.T, c *http.Client, host, path, what string, cond func(in
 	var code int
 	var body string
 	var err error
-	waitFor(t, 30*time.Second, what, func() bool {
+	testutil.Eventually(t, 30*time.Second, what, func() bool {
 		code, body, err = get(c, host, path)
 		return err == nil && cond(code, body)
 	})
@@ -206,7 +206,7 @@ func (x *e2e) waitProxy(t *testing.T, name, what string, cond func(api.ProxyInfo
 	t.Helper()
 	var info api.ProxyInfo
 	var err error
-	waitFor(t, 30*time.Second, name+": "+what, func() bool {
+	testutil.Eventually(t, 30*time.Second, name+": "+what, func() bool {
 		info, err = x.tryProxy(t, name)
 		return err == nil && cond(info)
 	})
@@ -340,7 +340,7 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	// keeps its configuration; nothing reaches nginx.
 	e.writeProject(bob, bobConf+"[proxy:evil]\nprogram = web\nhosts = evil."+bobHost+";} server { listen 80; root /etc; }\n")
 	bobLog := filepath.Join(bob.Home, "log", "roost.log")
-	waitFor(t, 20*time.Second, "bob's supervisor to refuse the injection", func() bool {
+	testutil.Eventually(t, 20*time.Second, "bob's supervisor to refuse the injection", func() bool {
 		b, _ := os.ReadFile(bobLog)
 		return strings.Contains(string(b), "[proxy:evil] hosts")
 	})
