@@ -116,8 +116,12 @@ func (b *Backend) group(name string) ([]*Proc, error) {
 }
 
 func (b *Backend) emit(p *Proc, from api.State) {
-	ev := api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_STATE_" + p.State.String(),
-		Name: p.Name, Group: p.Group, From: from, To: p.State, PID: p.PID}
+	b.broadcast(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_STATE_" + p.State.String(),
+		Name: p.Name, Group: p.Group, From: from, To: p.State, PID: p.PID})
+}
+
+// broadcast sends ev to every subscriber.
+func (b *Backend) broadcast(ev api.Event) {
 	for ch := range b.subs {
 		select {
 		case ch <- ev:
@@ -750,13 +754,7 @@ func (b *Backend) SendProcessStdin(name string, data []byte) error {
 func (b *Backend) SendRemoteCommEvent(typ, data string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ev := api.Event{Time: time.Now().UnixNano(), Type: "REMOTE_COMMUNICATION", Message: typ + " " + data}
-	for ch := range b.subs {
-		select {
-		case ch <- ev:
-		default:
-		}
-	}
+	b.broadcast(api.Event{Time: time.Now().UnixNano(), Type: "REMOTE_COMMUNICATION", Message: typ + " " + data})
 	return nil
 }
 

@@ -150,54 +150,44 @@ func supervisorMethods(b api.Backend) map[string]*method {
 		})
 
 	// Process control.
-	add("startProcess", "Start a process (name, group:name, or group:* for the whole group);\nwith wait, return once it is RUNNING.", "boolean", nameWait, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			w := argWait(p, 1)
-			if group, _, whole := api.SplitNamespec(n); whole {
-				return results(renameBadName(n)(b.StartGroup(ctx, group, w)))
-			}
-			return ok(b.StartProcess(ctx, n, w))
-		})
-	add("startProcessGroup", "Start the group's processes that are not running.", "array", nameWait, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			return results(b.StartGroup(ctx, n, argWait(p, 1)))
-		})
-	add("startAllProcesses", "Start every process that is not running, in priority order.", "array", []param{wait}, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			return resultStructs(b.StartAll(ctx, argWait(p, 0))), nil
-		})
-	add("stopProcess", "Stop a process (name, group:name, or group:* for the whole group);\nwith wait, return once it has stopped.", "boolean", nameWait, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			w := argWait(p, 1)
-			if group, _, whole := api.SplitNamespec(n); whole {
-				return results(renameBadName(n)(b.StopGroup(ctx, group, w)))
-			}
-			return ok(b.StopProcess(ctx, n, w))
-		})
-	add("stopProcessGroup", "Stop the group's running processes.", "array", nameWait, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			return results(b.StopGroup(ctx, n, argWait(p, 1)))
-		})
-	add("stopAllProcesses", "Stop every running process, in reverse priority order.", "array", []param{wait}, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			return resultStructs(b.StopAll(ctx, argWait(p, 0))), nil
-		})
+	// waiting registers the three methods of an operation that may wait
+	// (start, stop): VERBProcess, which takes group:* too,
+	// VERBProcessGroup and VERBAllProcesses.
+	waiting := func(verb, doc, groupDoc, allDoc string, one func(context.Context, string, bool) error,
+		group func(context.Context, string, bool) ([]api.Result, error), all func(context.Context, bool) []api.Result) {
+		add(verb+"Process", doc, "boolean", nameWait, 1,
+			func(ctx context.Context, p []any) (any, error) {
+				n, err := argString(p, 0, "name")
+				if err != nil {
+					return nil, err
+				}
+				w := argWait(p, 1)
+				if g, _, whole := api.SplitNamespec(n); whole {
+					return results(renameBadName(n)(group(ctx, g, w)))
+				}
+				return ok(one(ctx, n, w))
+			})
+		add(verb+"ProcessGroup", groupDoc, "array", nameWait, 1,
+			func(ctx context.Context, p []any) (any, error) {
+				n, err := argString(p, 0, "name")
+				if err != nil {
+					return nil, err
+				}
+				return results(group(ctx, n, argWait(p, 1)))
+			})
+		add(verb+"AllProcesses", allDoc, "array", []param{wait}, 1,
+			func(ctx context.Context, p []any) (any, error) {
+				return resultStructs(all(ctx, argWait(p, 0))), nil
+			})
+	}
+	waiting("start", "Start a process (name, group:name, or group:* for the whole group);\nwith wait, return once it is RUNNING.",
+		"Start the group's processes that are not running.",
+		"Start every process that is not running, in priority order.",
+		b.StartProcess, b.StartGroup, b.StartAll)
+	waiting("stop", "Stop a process (name, group:name, or group:* for the whole group);\nwith wait, return once it has stopped.",
+		"Stop the group's running processes.",
+		"Stop every running process, in reverse priority order.",
+		b.StopProcess, b.StopGroup, b.StopAll)
 	add("signalProcess", "Send a signal, by name (\"HUP\") or number (\"1\"), to a process\n(name, group:name, or group:* for the whole group).", "boolean", []param{{"string", "name"}, sig}, 0,
 		func(_ context.Context, p []any) (any, error) {
 			n, err := argString(p, 0, "name")
