@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -269,19 +268,7 @@ func TestCronRunsAsTheUser(t *testing.T) {
 	if m[1] != strconv.Itoa(alice.UID) {
 		t.Errorf("job ran as uid %s, want alice's %d", m[1], alice.UID)
 	}
-	var gids []int
-	for _, f := range strings.Fields(m[2]) {
-		g, _ := strconv.Atoi(f)
-		gids = append(gids, g)
-	}
-	for _, g := range alice.Groups {
-		if !slices.Contains(gids, g) {
-			t.Errorf("job groups %v lack alice's group %d", gids, g)
-		}
-	}
-	if slices.Contains(gids, 0) {
-		t.Errorf("job kept root's group 0: %v", gids)
-	}
+	checkGroups(t, "job", m[2], alice)
 	if fi, err := os.Stat(filepath.Join(dir, "cron.log")); err == nil {
 		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != alice.UID {
 			t.Errorf("cron.log is owned by uid %d, want alice's %d", st.Uid, alice.UID)

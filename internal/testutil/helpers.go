@@ -2,7 +2,10 @@ package testutil
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,4 +99,23 @@ func RemoveRoostBinary() {
 	if roostBin.dir != "" {
 		os.RemoveAll(roostBin.dir)
 	}
+}
+
+// ServeApp is the small web app tests run as a supervised program: it
+// listens on 127.0.0.1:$PORT, prints "listening on ADDR", serves h until a
+// signal arrives on term (the caller's signal.Notify for SIGTERM), then
+// finishes what is in flight, for at most 5 s.
+func ServeApp(term <-chan os.Signal, h http.Handler) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	fmt.Println("listening on", ln.Addr())
+	<-term
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	return nil
 }

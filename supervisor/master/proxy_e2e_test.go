@@ -34,25 +34,18 @@ import (
 func serveHTTP() int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "serve-http:", err)
-		return 1
-	}
 	who := fmt.Sprintf("user=%s proc=%s pid=%d", os.Getenv("USER"), os.Getenv("SUPERVISOR_PROCESS_NAME"), os.Getpid())
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	err := testutil.ServeApp(term, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			fmt.Fprintln(w, "ok")
 			return
 		}
 		fmt.Fprintf(w, "%s host=%s path=%s\n", who, r.Host, r.URL.Path)
-	})}
-	go srv.Serve(ln)
-	fmt.Println("listening on", ln.Addr())
-	<-term
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(ctx)
+	}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve-http:", err)
+		return 1
+	}
 	return 0
 }
 
