@@ -297,6 +297,23 @@ func namesAction(min int, missing, help string, noNames int, do func(x *ctl, arg
 	}
 }
 
+// noArgsAction is the action of a verb that takes no arguments (avail,
+// reload, reread, version): it refuses any, as supervisorctl does, before
+// connecting; then it runs do and exits with the status do set.
+func noArgsAction(verb, help string, do func(x *ctl)) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Present() {
+			return usageError(c, "Error: "+verb+" accepts no arguments", help, exitGeneric)
+		}
+		x, err := connect(c, exitNotRunning)
+		if err != nil {
+			return err
+		}
+		do(x)
+		return x.done()
+	}
+}
+
 // groupReply is what a group verb (add, remove) prints for one outcome:
 // line, with {name} replaced by the group's name, and whether the outcome
 // fails the command.
