@@ -532,10 +532,12 @@ func splitPercent(s string) (command, stdin string) {
 	return string(cmd), ""
 }
 
-// stdinText translates the input part of a command as vixie cron does.
+// stdinText translates the input part of a command as vixie cron (and
+// cronie) does, including its last step: input that does not end with a
+// newline gets one, so that `read` sees the last line.
 func stdinText(s string) string {
 	var out bytes.Buffer
-	escaped := false
+	escaped, needNewline := false, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if escaped {
@@ -548,10 +550,15 @@ func stdinText(s string) string {
 		escaped = c == '\\'
 		if !escaped {
 			out.WriteByte(c)
+			needNewline = c != '\n'
 		}
 	}
 	if escaped {
+		// cron writes the dangling backslash without looking at it again.
 		out.WriteByte('\\')
+	}
+	if needNewline {
+		out.WriteByte('\n')
 	}
 	return out.String()
 }

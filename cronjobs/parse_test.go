@@ -266,14 +266,15 @@ TZ=:UTC
 func TestParsePercent(t *testing.T) {
 	for _, tc := range []struct{ in, cmd, stdin string }{
 		{`echo hi`, `echo hi`, ``},
-		{`mail -s hi bob%Dear Bob,%%Bye`, `mail -s hi bob`, "Dear Bob,\n\nBye"},
+		{`mail -s hi bob%Dear Bob,%%Bye`, `mail -s hi bob`, "Dear Bob,\n\nBye\n"},
 		{`date +\%Y-\%m-\%d`, `date +%Y-%m-%d`, ``},
 		{`cat%50\% done%`, `cat`, "50% done\n"},
 		{`printf 'a\tb'`, `printf 'a\tb'`, ``},
-		{`echo \\%in`, `echo \\`, `in`},
-		{`cat %a\b`, `cat `, `a\b`},
-		{`cat %a\\%b`, `cat `, `a\%b`},
-		{`cat %end\`, `cat `, `end\`},
+		{`echo \\%in`, `echo \\`, "in\n"},
+		{`cat %a\b`, `cat `, "a\\b\n"},
+		{`cat %a\\%b`, `cat `, "a\\%b\n"},
+		{`cat %end\`, `cat `, "end\\\n"},
+		{`cat %x%\`, `cat `, "x\n\\"},
 		{`cat %`, `cat `, ``},
 	} {
 		cmd, stdin := splitPercent(tc.in)
@@ -282,7 +283,7 @@ func TestParsePercent(t *testing.T) {
 		}
 	}
 	j := mustParse(t, "* * * * * sort -r %b%a%c\n").Jobs[0]
-	if j.Command != "sort -r " || j.Stdin != "b\na\nc" {
+	if j.Command != "sort -r " || j.Stdin != "b\na\nc\n" {
 		t.Errorf("job command %q stdin %q", j.Command, j.Stdin)
 	}
 }

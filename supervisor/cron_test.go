@@ -114,6 +114,8 @@ func TestCronJobEnvironmentDirectoryAndLog(t *testing.T) {
 		"@yearly echo \"$GREETING from $(pwd) as $ROOST_CRON_JOB, $FROMCONF $SUPERVISOR_ENABLED\"; echo oops >&2; printf partial\n"+
 		"# name: input\n"+
 		"@yearly cat; echo 100\\% done%line one%line two%\n"+
+		"# name: read\n"+
+		"@yearly while read -r l; do echo \"got $l\"; done%first%last\n"+
 		"# name: fails\n"+
 		"@yearly exit 3\n")
 	cfg.Supervisord.Environment = config.Environment{{Name: "FROMCONF", Value: "conf"}, {Name: "GREETING", Value: "overridden"}}
@@ -124,6 +126,7 @@ func TestCronJobEnvironmentDirectoryAndLog(t *testing.T) {
 		t.Errorf("env after its run: %+v", j)
 	}
 	runCron(t, h.s, "input")
+	runCron(t, h.s, "read") // cron ends the input with a newline, so read sees "last"
 	if j := runCron(t, h.s, "fails"); j.LastExitStatus != 3 || j.LastError != "" {
 		t.Errorf("fails after its run: %+v", j)
 	}
@@ -133,13 +136,15 @@ func TestCronJobEnvironmentDirectoryAndLog(t *testing.T) {
 		"env | partial\n" +
 		"input | line one\n" +
 		"input | line two\n" +
-		"input | 100% done"
+		"input | 100% done\n" +
+		"read | got first\n" +
+		"read | got last"
 	if got != want {
 		t.Errorf("cron.log:\n%s\nwant:\n%s", got, want)
 	}
 	h.waitLog("cron: fails exited 3 after ")
 	log := h.mainLog()
-	for _, re := range []string{`cron: env started pid \d+`, `cron: env exited 0 after \d`, `cron: 3 job\(s\) from `} {
+	for _, re := range []string{`cron: env started pid \d+`, `cron: env exited 0 after \d`, `cron: 4 job\(s\) from `} {
 		if !regexp.MustCompile(re).MatchString(log) {
 			t.Errorf("main log lacks %s:\n%s", re, log)
 		}
