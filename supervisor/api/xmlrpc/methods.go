@@ -49,6 +49,18 @@ func supervisorMethods(b api.Backend) map[string]*method {
 		}
 		return true, nil
 	}
+	// byName is a method of one name (read by arg) that answers true or
+	// f's fault.
+	byName := func(arg func([]any, int) (string, error), f func(string) error) func(context.Context, []any) (any, error) {
+		return func(_ context.Context, p []any) (any, error) {
+			n, err := arg(p, 0)
+			if err != nil {
+				return nil, err
+			}
+			return ok(f(n))
+		}
+	}
+	groupName := func(p []any, i int) (string, error) { return argString(p, i, "name") }
 	results := func(rs []api.Result, err error) (any, error) {
 		if err != nil {
 			return nil, err
@@ -101,21 +113,9 @@ func supervisorMethods(b api.Backend) map[string]*method {
 			return []any{[]any{nonNil(ch.Added), nonNil(ch.Changed), nonNil(ch.Removed)}}, nil
 		})
 	add("addProcessGroup", "Activate a group from the configuration read last.", "boolean", name, 0,
-		func(_ context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			return ok(b.AddGroup(n))
-		})
+		byName(groupName, b.AddGroup))
 	add("removeProcessGroup", "Remove a stopped group from the active configuration.", "boolean", name, 0,
-		func(_ context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			return ok(b.RemoveGroup(n))
-		})
+		byName(groupName, b.RemoveGroup))
 
 	// Process information.
 	add("getProcessInfo", "Describe a process (name or group:name).", "struct", name, 0,
@@ -293,13 +293,7 @@ func supervisorMethods(b api.Backend) map[string]*method {
 	alias("readProcessLog", "readProcessStdoutLog")
 	alias("tailProcessLog", "tailProcessStdoutLog")
 	add("clearProcessLogs", "Clear a process's stdout and stderr logs.", "boolean", name, 0,
-		func(_ context.Context, p []any) (any, error) {
-			n, err := processName(p, 0)
-			if err != nil {
-				return nil, err
-			}
-			return ok(b.ClearProcessLogs(n))
-		})
+		byName(processName, b.ClearProcessLogs))
 	alias("clearProcessLog", "clearProcessLogs")
 	add("clearAllProcessLogs", "Clear every process's logs.", "array", nil, 0,
 		func(context.Context, []any) (any, error) { return resultStructs(b.ClearAllProcessLogs()), nil })
