@@ -34,25 +34,18 @@ import (
 func serveHTTP() int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "serve-http:", err)
-		return 1
-	}
 	who := fmt.Sprintf("user=%s proc=%s pid=%d", os.Getenv("USER"), os.Getenv("SUPERVISOR_PROCESS_NAME"), os.Getpid())
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	err := testutil.ServeApp(term, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			fmt.Fprintln(w, "ok")
 			return
 		}
 		fmt.Fprintf(w, "%s host=%s path=%s\n", who, r.Host, r.URL.Path)
-	})}
-	go srv.Serve(ln)
-	fmt.Println("listening on", ln.Addr())
-	<-term
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(ctx)
+	}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve-http:", err)
+		return 1
+	}
 	return 0
 }
 
@@ -173,7 +166,7 @@ func waitGet(t *testing.T, c *http.Client, host, path, what string, cond func(in
 	var code int
 	var body string
 	var err error
-	waitFor(t, 30*time.Second, what, func() bool {
+	testutil.Eventually(t, 30*time.Second, what, func() bool {
 		code, body, err = get(c, host, path)
 		return err == nil && cond(code, body)
 	})
@@ -206,7 +199,7 @@ func (x *e2e) waitProxy(t *testing.T, name, what string, cond func(api.ProxyInfo
 	t.Helper()
 	var info api.ProxyInfo
 	var err error
-	waitFor(t, 30*time.Second, name+": "+what, func() bool {
+	testutil.Eventually(t, 30*time.Second, name+": "+what, func() bool {
 		info, err = x.tryProxy(t, name)
 		return err == nil && cond(info)
 	})
@@ -340,7 +333,7 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	// keeps its configuration; nothing reaches nginx.
 	e.writeProject(bob, bobConf+"[proxy:evil]\nprogram = web\nhosts = evil."+bobHost+";} server { listen 80; root /etc; }\n")
 	bobLog := filepath.Join(bob.Home, "log", "roost.log")
-	waitFor(t, 20*time.Second, "bob's supervisor to refuse the injection", func() bool {
+	testutil.Eventually(t, 20*time.Second, "bob's supervisor to refuse the injection", func() bool {
 		b, _ := os.ReadFile(bobLog)
 		return strings.Contains(string(b), "[proxy:evil] hosts")
 	})
