@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"roost/internal/procfs"
 	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
@@ -55,6 +56,30 @@ type testNginx struct {
 	port             int
 	proc             *child
 	out              *tailBuffer
+}
+
+// processes lists nginx's master and workers, with their start ticks.
+func (n *testNginx) processes() string {
+	ps, err := procfs.Descendants(n.proc.pid, nil)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "master %d", n.proc.pid)
+	for _, p := range ps {
+		fmt.Fprintf(&b, "; pid %d ppid %d start %d", p.PID, p.PPID, p.Start)
+	}
+	return b.String()
+}
+
+// waitOneWorker waits until nginx runs only the worker of its last reload
+// (worker_processes 1): the workers of earlier reloads have exited.
+func (n *testNginx) waitOneWorker(t *testing.T) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, "nginx's old workers to exit", func() bool {
+		ps, err := procfs.Descendants(n.proc.pid, nil)
+		return err == nil && len(ps) == 1
+	})
 }
 
 // nginxArgs are the flags that point nginx at the test's prefix.
@@ -347,14 +372,21 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	e.writeProject(bob, bobConf)
 
 	// A rolling restart under a loop of requests: no failed response.
+	// First, no worker of an earlier reload may still be serving (an old
+	// worker finishes the connections it accepted with the configuration
+	// it was started with): the loop measures the restart, not a reload.
+	n.waitOneWorker(t)
 	rolled := make(chan string, 1)
 	var done atomic.Bool
+	var rolledAt atomic.Int64
 	go func() {
 		sock := filepath.Join(e.runDir, "users", alice.Name, SocketName)
 		out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "restart", "--rolling", "web"))
+		rolledAt.Store(time.Now().UnixNano())
 		rolled <- fmt.Sprintf("exit %d\n%s", code, out)
 		done.Store(true)
 	}()
+	loopStart := time.Now()
 	var count, failed atomic.Int64
 	var mu sync.Mutex
 	var failures []string
@@ -370,7 +402,7 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 				if err != nil || code != 200 || !strings.HasPrefix(body, "user="+alice.Name) {
 					failed.Add(1)
 					if len(failures) < 10 {
-						failures = append(failures, fmt.Sprintf("%d %.80q %v", code, body, err))
+						failures = append(failures, fmt.Sprintf("+%v: %d %.80q %v", time.Since(loopStart).Round(time.Millisecond), code, body, err))
 					}
 				} else {
 					pids[strings.Fields(body)[2]] = true
@@ -384,11 +416,13 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	}
 	wg.Wait()
 	res := <-rolled
+	rolledAfter := time.Unix(0, rolledAt.Load()).Sub(loopStart).Round(time.Millisecond)
 	if !strings.HasPrefix(res, "exit 0") || !strings.Contains(res, "web:web_0: restarted") || !strings.Contains(res, "web:web_1: restarted") {
 		t.Errorf("roost restart --rolling web: %s", res)
 	}
 	if failed.Load() > 0 {
-		t.Errorf("%d of %d requests failed during the rolling restart: %v", failed.Load(), count.Load(), failures)
+		t.Errorf("%d of %d requests failed during the rolling restart (%v from the loop's start to the restart's end): %v\nnginx's processes: %s",
+			failed.Load(), count.Load(), rolledAfter, failures, n.processes())
 	}
 	if len(pids) < 4 {
 		t.Errorf("answers came from %d processes (%v), want the 2 old and the 2 new", len(pids), pids)
