@@ -341,25 +341,19 @@ func waitResult(ctx context.Context, ch <-chan error) error {
 // StartProcess is startProcess. "g:*" starts the group; its first failure
 // is returned.
 func (s *Supervisor) StartProcess(ctx context.Context, name string, wait bool) error {
-	if err := s.checkMood(); err != nil {
-		return err
-	}
-	g, p, err := s.lookup(name)
-	if err != nil {
-		return err
-	}
-	if p == nil {
-		return firstFailure(s.StartGroup(ctx, g.cfg.Name, wait))
-	}
-	ch, err := p.start(wait)
-	if err != nil {
-		return err
-	}
-	return waitResult(ctx, ch)
+	return s.processOp(ctx, name, wait, s.StartGroup, (*process).start)
 }
 
 // StopProcess is stopProcess. "g:*" stops the group.
 func (s *Supervisor) StopProcess(ctx context.Context, name string, wait bool) error {
+	return s.processOp(ctx, name, wait, s.StopGroup, (*process).stop)
+}
+
+// processOp runs op on the named process and awaits its answer (when wait),
+// or, for "g:*", runs group on the group and returns its first failure.
+func (s *Supervisor) processOp(ctx context.Context, name string, wait bool,
+	group func(context.Context, string, bool) ([]api.Result, error),
+	op func(*process, bool) (<-chan error, error)) error {
 	if err := s.checkMood(); err != nil {
 		return err
 	}
@@ -368,9 +362,9 @@ func (s *Supervisor) StopProcess(ctx context.Context, name string, wait bool) er
 		return err
 	}
 	if p == nil {
-		return firstFailure(s.StopGroup(ctx, g.cfg.Name, wait))
+		return firstFailure(group(ctx, g.cfg.Name, wait))
 	}
-	ch, err := p.stop(wait)
+	ch, err := op(p, wait)
 	if err != nil {
 		return err
 	}

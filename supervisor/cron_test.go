@@ -9,12 +9,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"roost/config"
 	"roost/internal/procfs"
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
 
@@ -239,7 +239,7 @@ func TestCronFollowLog(t *testing.T) {
 	runCron(t, h.s, "b")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuf{}
+	out := &testutil.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- h.s.FollowCronLog(ctx, "a", 1, out) }()
 	waitFor := func(want string) {
@@ -273,23 +273,6 @@ func stripCronPrefixes(s string) string {
 		}
 	}
 	return b.String()
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestCronShutdownStopsJobs(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"roost/config"
 	"roost/internal/procfs"
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
 
@@ -496,23 +496,16 @@ func httpHelper(arg string) int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	time.Sleep(d)
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 3
-	}
 	name := os.Getenv("SUPERVISOR_PROCESS_NAME")
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	err := testutil.ServeApp(term, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			w.WriteHeader(status)
 		}
 		fmt.Fprintf(w, "%s %d %s\n", name, os.Getpid(), os.Getenv("VERSION"))
-	})}
-	go srv.Serve(ln)
-	fmt.Printf("listening on %s\n", ln.Addr())
-	<-term
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(ctx)
+	}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
 	return 0
 }

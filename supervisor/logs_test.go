@@ -1,48 +1,17 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"roost/config"
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
-
-// syncBuffer is a bytes.Buffer a follower writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// eventually waits (bounded) until cond holds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestProcessLogs(t *testing.T) {
 	dir := t.TempDir()
@@ -67,10 +36,10 @@ func TestProcessLogs(t *testing.T) {
 		}
 		return string(b)
 	}
-	eventually(t, "both's output", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both's output", func() bool {
 		return read("both", api.Stdout) == "line 1\nline 2\nline 3\n" && read("both", api.Stderr) == "oops\n"
 	})
-	eventually(t, "redirected output", func() bool {
+	testutil.Eventually(t, 10*time.Second, "redirected output", func() bool {
 		out := read("redirected", api.Stdout)
 		return strings.Contains(out, "line 2\n") && strings.Contains(out, "to-stdout\n")
 	})
@@ -102,11 +71,11 @@ func TestProcessLogs(t *testing.T) {
 	}
 
 	// Follow sees new output; Clear empties both logs.
-	var buf syncBuffer
+	var buf testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	followed := make(chan error, 1)
 	go func() { followed <- h.s.FollowProcessLog(ctx, "both", api.Stdout, 100, &buf) }()
-	eventually(t, "follow's tail", func() bool { return strings.Contains(buf.String(), "line 3\n") })
+	testutil.Eventually(t, 10*time.Second, "follow's tail", func() bool { return strings.Contains(buf.String(), "line 3\n") })
 	if err := h.s.ClearProcessLogs("both"); err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +88,8 @@ func TestProcessLogs(t *testing.T) {
 	if err := h.s.StartProcess(context.Background(), "both", true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "output of the restarted program", func() bool { return read("both", api.Stdout) == "line 1\nline 2\nline 3\n" })
-	eventually(t, "follow across restart and clear", func() bool {
+	testutil.Eventually(t, 10*time.Second, "output of the restarted program", func() bool { return read("both", api.Stdout) == "line 1\nline 2\nline 3\n" })
+	testutil.Eventually(t, 10*time.Second, "follow across restart and clear", func() bool {
 		return strings.Count(buf.String(), "line 1\n") >= 1 && strings.HasSuffix(buf.String(), "line 3\n")
 	})
 	cancel()
@@ -148,7 +117,7 @@ func TestPartialLineFlushedAtExitWhileGrandchildHoldsPipe(t *testing.T) {
 	if !alive(gc) {
 		t.Fatal("the grandchild is gone; the test proves nothing")
 	}
-	eventually(t, "the partial line", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the partial line", func() bool {
 		b, _ := h.s.ReadProcessLog("partial", api.Stdout, 0, 0)
 		return string(b) == "no newline"
 	})
@@ -161,14 +130,14 @@ func TestMainLogAPI(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "spawned: 'm' with pid") {
 		t.Fatalf("ReadMainLog: %q %v", b, err)
 	}
-	var buf syncBuffer
+	var buf testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go h.s.FollowMainLog(ctx, 0, &buf)
 	if err := h.s.StopProcess(context.Background(), "m", true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the stop in the followed main log", func() bool { return strings.Contains(buf.String(), "stopped: m (") })
+	testutil.Eventually(t, 10*time.Second, "the stop in the followed main log", func() bool { return strings.Contains(buf.String(), "stopped: m (") })
 	if err := h.s.ClearMainLog(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,15 @@
 package supervisor
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"roost/internal/procfs"
+	"roost/internal/reap"
 )
 
 // The reaper: roost is a child subreaper (PR_SET_CHILD_SUBREAPER), so a
@@ -20,11 +18,9 @@ import (
 // When they exit they must be reaped, or they stay zombies.
 //
 // Reaping must never steal the exit of a child that exec.Cmd.Wait is waiting
-// for (that Wait would fail with "no child processes"). So there is no global
-// wait4(-1). Instead one goroutine per OS process blocks in
-// waitid(P_ALL, WEXITED|WNOWAIT), which reports a zombie child without
-// reaping it, and looks the pid up in a registry of the children roost
-// started itself:
+// for. One goroutine per OS process runs reap.Loop (shared with the master),
+// which reports each zombie child without reaping it; this file decides
+// whose it is from a registry of the children roost started itself:
 //
 //   - registered: its own waiter reaps it with cmd.Wait; the reaper waits for
 //     that to happen (a channel the waiter closes), then looks again;
@@ -65,76 +61,42 @@ var reg = struct {
 // the reaper goroutine.
 func becomeSubreaper() error {
 	reg.subOnce.Do(func() {
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			reg.subErr = fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
-		}
-		go reapLoop()
+		reg.subErr = reap.BecomeSubreaper()
+		go reap.Loop(reap.Policy{Lock: &reg.mu, Kick: reg.kick, Owner: owner, Reaped: orphanReaped})
 	})
 	return reg.subErr
 }
 
-// siginfoChild is the SIGCHLD layout of siginfo_t on Linux (x/sys's Siginfo
-// hides the union).
-type siginfoChild struct {
-	Signo  int32
-	Errno  int32
-	Code   int32
-	_      int32
-	Pid    int32
-	UID    uint32
-	Status int32
-	_      [100]byte
+// siginfoChild is the SIGCHLD layout of siginfo_t, for waitid.
+type siginfoChild = reap.Siginfo
+
+// owner tells the reaper (holding reg.mu) whose zombie pid is: a
+// registered child's or a foreign child's, whose reap it awaits; nil for an
+// orphan.
+func owner(pid int) func() {
+	if c, ok := reg.children[pid]; ok {
+		return func() { <-c.reapedc } // its own Wait reaps it
+	}
+	if pi, err := procfs.Read(pid); err == nil && pi.PGID == syscall.Getpgrp() {
+		return func() { awaitForeignReap(pid) }
+	}
+	return nil
 }
 
-// reapLoop runs for the life of the process. Idle, it is blocked in waitid or
-// on the kick channel: no wakeups.
-func reapLoop() {
-	for {
-		var info siginfoChild
-		err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
-		switch {
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case errors.Is(err, syscall.ECHILD):
-			<-reg.kick // no children at all: sleep until one is registered
-			continue
-		case err != nil:
-			// Should not happen; do not spin.
-			<-reg.kick
-			continue
-		}
-		pid := int(info.Pid)
-		if pid <= 0 {
-			continue
-		}
-		reg.mu.Lock()
-		if c, ok := reg.children[pid]; ok {
-			reg.mu.Unlock()
-			<-c.reapedc // its own Wait reaps it
-			continue
-		}
-		if pi, err := procfs.Read(pid); err == nil && pi.PGID == syscall.Getpgrp() {
-			reg.mu.Unlock()
-			awaitForeignReap(pid)
-			continue
-		}
-		var ws syscall.WaitStatus
-		wpid, werr := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
-		var owners []*Supervisor
-		if wpid == pid && werr == nil {
-			close(reg.reaped)
-			reg.reaped = make(chan struct{})
-			for o := range reg.owners {
-				owners = append(owners, o)
-			}
-		}
-		reg.mu.Unlock()
-		if len(owners) > 0 {
-			_, msg := decodeWaitStatus(ws)
-			for _, o := range owners {
-				o.orphanReaped(pid, msg)
-			}
-		}
+// orphanReaped wakes the sweeps awaiting a reap and tells every running
+// Supervisor about the orphan.
+func orphanReaped(pid int, ws syscall.WaitStatus) {
+	reg.mu.Lock()
+	close(reg.reaped)
+	reg.reaped = make(chan struct{})
+	owners := make([]*Supervisor, 0, len(reg.owners))
+	for o := range reg.owners {
+		owners = append(owners, o)
+	}
+	reg.mu.Unlock()
+	_, msg := decodeWaitStatus(ws)
+	for _, o := range owners {
+		o.orphanReaped(pid, msg)
 	}
 }
 

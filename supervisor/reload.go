@@ -96,14 +96,11 @@ func (s *Supervisor) Reload(ctx context.Context) (api.Changes, error) {
 // started), and in changed groups only the processes whose configuration
 // changed are restarted. names limits it to those groups; empty means all.
 func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, error) {
-	if err := s.checkMood(); err != nil {
+	unlock, err := s.beginOp()
+	if err != nil {
 		return api.Changes{}, err
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	if err := s.checkMood(); err != nil { // a shutdown may have begun while we waited
-		return api.Changes{}, err
-	}
+	defer unlock()
 	if slices.Contains(names, "all") {
 		names = nil
 	}
@@ -272,18 +269,30 @@ func (s *Supervisor) addGroupLocked(gc *config.Group) error {
 	return nil
 }
 
+// beginOp takes opMu for an operation on the running configuration,
+// refusing (SHUTDOWN_STATE) before it waits for the lock and again after:
+// a shutdown may have begun while it waited. The caller calls unlock.
+func (s *Supervisor) beginOp() (unlock func(), err error) {
+	if err := s.checkMood(); err != nil {
+		return nil, err
+	}
+	s.opMu.Lock()
+	if err := s.checkMood(); err != nil {
+		s.opMu.Unlock()
+		return nil, err
+	}
+	return s.opMu.Unlock, nil
+}
+
 // AddGroup activates a group of the last configuration read (supervisord's
 // addProcessGroup): BAD_NAME if there is none of that name, ALREADY_ADDED if
 // it is active.
 func (s *Supervisor) AddGroup(name string) error {
-	if err := s.checkMood(); err != nil {
+	unlock, err := s.beginOp()
+	if err != nil {
 		return err
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	if err := s.checkMood(); err != nil { // a shutdown may have begun while we waited
-		return err
-	}
+	defer unlock()
 	s.mu.RLock()
 	gc := s.read.Group(name)
 	s.mu.RUnlock()
@@ -296,14 +305,11 @@ func (s *Supervisor) AddGroup(name string) error {
 // RemoveGroup removes an active group whose processes are all stopped
 // (supervisord's removeProcessGroup): BAD_NAME, or STILL_RUNNING.
 func (s *Supervisor) RemoveGroup(name string) error {
-	if err := s.checkMood(); err != nil {
+	unlock, err := s.beginOp()
+	if err != nil {
 		return err
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	if err := s.checkMood(); err != nil { // a shutdown may have begun while we waited
-		return err
-	}
+	defer unlock()
 	s.mu.Lock()
 	g := s.groups[name]
 	if g == nil {

@@ -45,14 +45,11 @@ var _ api.RollingBackend = (*Supervisor)(nil)
 // does not come back ready, leaving the rest running: the results hold one
 // entry per process it restarted, the failing one last.
 func (s *Supervisor) RollingRestart(ctx context.Context, name string) ([]api.Result, error) {
-	if err := s.checkMood(); err != nil {
+	unlock, err := s.beginOp()
+	if err != nil {
 		return nil, err
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	if err := s.checkMood(); err != nil {
-		return nil, err
-	}
+	defer unlock()
 	procs, err := s.rollingTargets(name)
 	if err != nil {
 		return nil, err

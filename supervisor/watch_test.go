@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"roost/internal/testutil"
 	"strings"
 	"testing"
 	"time"
@@ -327,7 +328,7 @@ func TestWatcherFollowsProjectRemovedAndRecreated(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "web removed with its project", func() bool {
+	testutil.Eventually(t, 10*time.Second, "web removed with its project", func() bool {
 		_, err := h.s.ProcessInfo("web")
 		return api.CodeOf(err) == api.BadName
 	})

@@ -14,31 +14,13 @@ func init() {
 		Usage:       "activate a group of the last reread configuration",
 		ArgsUsage:   "GROUP ...",
 		Description: helpText(addHelp) + "\n\nExample:\n  roost reread && roost add newapp",
-		Action:      addAction,
+		Action: namesAction(0, "", "", 0, func(x *ctl, args []string) {
+			x.eachGroup(args, func(name string) error { return x.client.AddGroup(x.ctx, name) }, map[api.Code]groupReply{
+				api.Success:       {"{name}: added process group", false},
+				api.ShutdownState: {"ERROR: shutting down", true},
+				api.AlreadyAdded:  {"ERROR: process group already active", false},
+				api.BadName:       {"ERROR: no such process/group: {name}", true},
+			})
+		}),
 	})
-}
-
-func addAction(c *cli.Context) error {
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
-	for _, name := range names(c) {
-		err := x.client.AddGroup(x.ctx, name)
-		switch api.CodeOf(err) {
-		case api.Success:
-			x.println(name + ": added process group")
-		case api.ShutdownState:
-			x.println("ERROR: shutting down")
-			x.status = exitGeneric
-		case api.AlreadyAdded:
-			x.println("ERROR: process group already active")
-		case api.BadName:
-			x.println("ERROR: no such process/group: " + name)
-			x.status = exitGeneric
-		default:
-			x.fail(err)
-		}
-	}
-	return x.done()
 }

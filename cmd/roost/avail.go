@@ -17,18 +17,12 @@ func init() {
 		ArgsUsage: " ",
 		Description: helpText(availHelp) + "\n\nExample:\n  roost reread && roost avail\n\n" +
 			"A process of the last reread configuration that is not running yet shows as \"avail\".",
-		Action: availAction,
+		Action: noArgsAction("avail", availHelp, availVerb),
 	})
 }
 
-func availAction(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageError(c, "Error: avail accepts no arguments", availHelp, exitGeneric)
-	}
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
+// availVerb is the avail verb, once connected.
+func availVerb(x *ctl) {
 	infos, err := x.client.ConfigInfo(x.ctx)
 	switch {
 	case api.CodeOf(err) == api.ShutdownState:
@@ -41,7 +35,6 @@ func availAction(c *cli.Context) error {
 			x.println(availLine(in))
 		}
 	}
-	return x.done()
 }
 
 // availLine is supervisorctl's _formatConfigInfo.

@@ -14,17 +14,6 @@ import (
 	"roost/internal/testutil"
 )
 
-// buildRoost builds the roost binary into dir and returns its path.
-func buildRoost(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "roost")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // runRoost runs the binary in dir and returns stdout, stderr and the exit code.
 func runRoost(t *testing.T, bin, dir string, args ...string) (string, string, int) {
 	t.Helper()
@@ -93,7 +82,7 @@ stopsignal=NOPE
 `
 
 func TestCheckCommand(t *testing.T) {
-	bin := buildRoost(t, t.TempDir())
+	bin := testutil.RoostBinary(t, nil)
 
 	t.Run("valid with warnings", func(t *testing.T) {
 		dir := t.TempDir()

@@ -16,25 +16,14 @@ func init() {
 		Usage:       "truncate processes' log files (backups stay, as in supervisord)",
 		ArgsUsage:   "NAME|GROUP:*|all ...",
 		Description: helpText(clearHelp) + "\n\nExamples:\n  roost clear web\n  roost clear all",
-		Action:      clearAction,
+		Action: namesAction(1, "Error: clear requires a process name", clearHelp, exitGeneric, func(x *ctl, args []string) {
+			x.apply(args, op{
+				call:     func(name string) ([]api.Result, error) { return x.client.Clear(x.ctx, name) },
+				result:   clearResult,
+				badGroup: exitGeneric,
+			})
+		}),
 	})
-}
-
-func clearAction(c *cli.Context) error {
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
-	args := names(c)
-	if len(args) == 0 {
-		return usageError(c, "Error: clear requires a process name", clearHelp, exitGeneric)
-	}
-	x.apply(args, op{
-		call:     func(name string) ([]api.Result, error) { return x.client.Clear(x.ctx, name) },
-		result:   clearResult,
-		badGroup: exitGeneric,
-	})
-	return x.done()
 }
 
 // clearResult is supervisorctl's _clearresult.

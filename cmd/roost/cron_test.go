@@ -8,10 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,34 +17,6 @@ import (
 	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
-
-// realRoost builds the roost binary once for the tests of this file.
-var realRoost = struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}{}
-
-func roostBinary(t *testing.T) string {
-	t.Helper()
-	realRoost.once.Do(func() {
-		realRoost.dir, realRoost.err = os.MkdirTemp("", "roost-bin-")
-		if realRoost.err != nil {
-			return
-		}
-		os.Chmod(realRoost.dir, 0o755) // other users may run it
-		realRoost.bin = filepath.Join(realRoost.dir, "roost")
-		out, err := exec.Command("go", "build", "-o", realRoost.bin, ".").CombinedOutput()
-		if err != nil {
-			realRoost.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if realRoost.err != nil {
-		t.Fatal(realRoost.err)
-	}
-	return realRoost.bin
-}
 
 // ctlRoost runs a ctl verb of the real binary and returns stdout and the
 // exit status.
@@ -135,7 +105,7 @@ GREETING = "hello from cron"
 // TestCronEndToEnd is the acceptance test: the real binary runs a project
 // with @every 1s jobs.
 func TestCronEndToEnd(t *testing.T) {
-	bin := roostBinary(t)
+	bin := testutil.RoostBinary(t, nil)
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "logs"), 0o755)
 	conf := filepath.Join(dir, "supervisord.conf")
@@ -244,7 +214,7 @@ func TestCronEndToEnd(t *testing.T) {
 // TestCronRunFlagAndBadFile: --cron FILE elsewhere; an invalid cron file
 // at start is a configuration error (exit 2, nothing started).
 func TestCronRunFlagAndBadFile(t *testing.T) {
-	bin := roostBinary(t)
+	bin := testutil.RoostBinary(t, nil)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "supervisord.conf")
 	write(t, conf, "[unix_http_server]\nfile=%(here)s/roost.sock\n\n[supervisord]\nlogfile=%(here)s/main.log\n")
@@ -277,7 +247,7 @@ func TestCronRunFlagAndBadFile(t *testing.T) {
 // the jobs as that user, with the user's groups and environment.
 func TestCronRunsAsTheUser(t *testing.T) {
 	alice := testutil.RequireUser(t, testutil.UserA)
-	bin := roostBinary(t)
+	bin := testutil.RoostBinary(t, nil)
 	dir, err := os.MkdirTemp("", "roost-cron-user-")
 	if err != nil {
 		t.Fatal(err)
@@ -298,19 +268,7 @@ func TestCronRunsAsTheUser(t *testing.T) {
 	if m[1] != strconv.Itoa(alice.UID) {
 		t.Errorf("job ran as uid %s, want alice's %d", m[1], alice.UID)
 	}
-	var gids []int
-	for _, f := range strings.Fields(m[2]) {
-		g, _ := strconv.Atoi(f)
-		gids = append(gids, g)
-	}
-	for _, g := range alice.Groups {
-		if !slices.Contains(gids, g) {
-			t.Errorf("job groups %v lack alice's group %d", gids, g)
-		}
-	}
-	if slices.Contains(gids, 0) {
-		t.Errorf("job kept root's group 0: %v", gids)
-	}
+	checkGroups(t, "job", m[2], alice)
 	if fi, err := os.Stat(filepath.Join(dir, "cron.log")); err == nil {
 		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != alice.UID {
 			t.Errorf("cron.log is owned by uid %d, want alice's %d", st.Uid, alice.UID)
@@ -323,7 +281,7 @@ func TestCronRunsAsTheUser(t *testing.T) {
 }
 
 func TestCheckCron(t *testing.T) {
-	bin := roostBinary(t)
+	bin := testutil.RoostBinary(t, nil)
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "supervisord.conf"), "[supervisord]\nlogfile=%(here)s/s.log\n")
 	write(t, filepath.Join(dir, "cron"), "MAILTO=me\n# name: backup\n30 2 * * 1-5 ./backup\n@reboot warm\n")
@@ -369,7 +327,7 @@ func TestCheckCron(t *testing.T) {
 // TestCronManagedLogDir: under the master, cron.log goes to --logdir
 // unless the file sets childlogdir, even when it moves the main log.
 func TestCronManagedLogDir(t *testing.T) {
-	bin := roostBinary(t)
+	bin := testutil.RoostBinary(t, nil)
 	home := t.TempDir()
 	logDir := filepath.Join(home, "log")
 	runDir := t.TempDir()

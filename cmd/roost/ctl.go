@@ -278,6 +278,67 @@ func usageError(c *cli.Context, msg, help string, code int) error {
 	return cli.Exit("", code)
 }
 
+// namesAction is the action of a verb over names (supervisorctl's do_add,
+// do_start, do_signal...): it connects, requires at least min names (else
+// prints missing and the verb's help lines, and exits with noNames), runs
+// do and exits with the status do set.
+func namesAction(min int, missing, help string, noNames int, do func(x *ctl, args []string)) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		x, err := connect(c, exitNotRunning)
+		if err != nil {
+			return err
+		}
+		args := names(c)
+		if len(args) < min {
+			return usageError(c, missing, help, noNames)
+		}
+		do(x, args)
+		return x.done()
+	}
+}
+
+// noArgsAction is the action of a verb that takes no arguments (avail,
+// reload, reread, version): it refuses any, as supervisorctl does, before
+// connecting; then it runs do and exits with the status do set.
+func noArgsAction(verb, help string, do func(x *ctl)) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Present() {
+			return usageError(c, "Error: "+verb+" accepts no arguments", help, exitGeneric)
+		}
+		x, err := connect(c, exitNotRunning)
+		if err != nil {
+			return err
+		}
+		do(x)
+		return x.done()
+	}
+}
+
+// groupReply is what a group verb (add, remove) prints for one outcome:
+// line, with {name} replaced by the group's name, and whether the outcome
+// fails the command.
+type groupReply struct {
+	line  string
+	fails bool
+}
+
+// eachGroup calls call for each group name and prints the reply for its
+// outcome; an outcome without a reply is an unexpected error.
+func (x *ctl) eachGroup(groups []string, call func(name string) error, replies map[api.Code]groupReply) {
+	for _, name := range groups {
+		err := call(name)
+		r, ok := replies[api.CodeOf(err)]
+		if !ok {
+			x.fail(err)
+			continue
+		}
+		x.println(strings.ReplaceAll(r.line, "{name}", name))
+		if r.fails {
+			x.status = exitGeneric
+		}
+	}
+}
+
 // names splits a verb's arguments the way supervisorctl does (arg.split()).
 func names(c *cli.Context) []string {
 	var out []string

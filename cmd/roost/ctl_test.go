@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 	"roost/supervisor/api/apitest"
 )
@@ -250,7 +250,7 @@ func TestCtlLogs(t *testing.T) {
 	})
 
 	// Follow: lines from several logs arrive whole and prefixed.
-	var out syncBuf
+	var out testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -321,26 +321,8 @@ func TestParseTail(t *testing.T) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe for concurrent use.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runCtx runs a command line in-process until ctx ends, stdout to out.
-func runCtx(ctx context.Context, args []string, out *syncBuf) int {
+func runCtx(ctx context.Context, args []string, out *testutil.Buffer) int {
 	var errOut bytes.Buffer
 	return runContext(ctx, args, out, &errOut)
 }
@@ -349,7 +331,7 @@ func TestCtlTailFollow(t *testing.T) {
 	b := testBackend()
 	b.AppendLog("web", api.Stderr, strings.Repeat("x", 2000)+"old\n")
 	sock := fakeServer(t, b, api.ServerOptions{})
-	var out syncBuf
+	var out testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- runCtx(ctx, []string{"roost", "-s", sock, "tail", "-f", "web", "stderr"}, &out) }()

@@ -50,7 +50,7 @@ func logsAction(c *cli.Context) error {
 		x.fail(err)
 		return x.done()
 	}
-	procs := selectProcesses(x, all, names(c))
+	procs := selectProcesses(x, all, names(c), exitGeneric, true)
 	if len(procs) == 0 {
 		return x.done()
 	}
@@ -124,8 +124,10 @@ func logsAction(c *cli.Context) error {
 }
 
 // selectProcesses resolves names (all when none, or "all") to processes
-// the way supervisorctl's status does, printing an error for an unknown one.
-func selectProcesses(x *ctl, all []api.ProcessInfo, args []string) []api.ProcessInfo {
+// the way supervisorctl's status does, printing an error for an unknown one
+// and setting the exit status to unknown. A process named twice is listed
+// twice, as status lists it, unless once.
+func selectProcesses(x *ctl, all []api.ProcessInfo, args []string, unknown int, once bool) []api.ProcessInfo {
 	if len(args) == 0 || slices.Contains(args, "all") {
 		return all
 	}
@@ -136,7 +138,7 @@ func selectProcesses(x *ctl, all []api.ProcessInfo, args []string) []api.Process
 		for _, in := range all {
 			if in.Group == group && (isGroup || in.Name == process) {
 				found = true
-				if !slices.ContainsFunc(out, func(o api.ProcessInfo) bool { return o.Namespec() == in.Namespec() }) {
+				if !once || !slices.ContainsFunc(out, func(o api.ProcessInfo) bool { return o.Namespec() == in.Namespec() }) {
 					out = append(out, in)
 				}
 			}
@@ -147,7 +149,7 @@ func selectProcesses(x *ctl, all []api.ProcessInfo, args []string) []api.Process
 			} else {
 				x.println(name + ": ERROR (no such process)")
 			}
-			x.status = exitGeneric
+			x.status = unknown
 		}
 	}
 	return out

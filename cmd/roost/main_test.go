@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
 
@@ -19,7 +20,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("ROOST_TEST_AS_ROOST") == "1" {
 		os.Exit(run(os.Args, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testutil.RemoveRoostBinary()
+	os.Exit(code)
 }
 
 // roostCmd returns a command running this binary as roost with args.
@@ -38,14 +41,14 @@ func roostCmd(args ...string) *exec.Cmd {
 type supervisorProc struct {
 	cmd  *exec.Cmd
 	done chan error
-	out  *syncBuf
+	out  *testutil.Buffer
 }
 
 // startProc starts cmd with its output collected and stops it (TERM, then
 // KILL after a deadline) when the test ends.
 func startProc(t *testing.T, cmd *exec.Cmd) *supervisorProc {
 	t.Helper()
-	p := &supervisorProc{cmd: cmd, done: make(chan error, 1), out: &syncBuf{}}
+	p := &supervisorProc{cmd: cmd, done: make(chan error, 1), out: &testutil.Buffer{}}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", cmd.Args, err)

@@ -15,19 +15,13 @@ func init() {
 		ArgsUsage: " ",
 		Description: helpText(reloadHelp) + "\n\nExample:\n  roost reload\n\n" +
 			"Everything restarts. To restart only what changed, use `roost update`.",
-		Action: reloadAction,
+		Action: noArgsAction("reload", reloadHelp, reloadVerb),
 	})
 }
 
-func reloadAction(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageError(c, "Error: reload accepts no arguments", reloadHelp, exitGeneric)
-	}
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
-	err = x.client.Reload(x.ctx)
+// reloadVerb is the reload verb, once connected.
+func reloadVerb(x *ctl) {
+	err := x.client.Reload(x.ctx)
 	switch api.CodeOf(err) {
 	case api.Success:
 		x.println("Restarted supervisord")
@@ -37,5 +31,4 @@ func reloadAction(c *cli.Context) error {
 	default:
 		x.fail(err)
 	}
-	return x.done()
 }

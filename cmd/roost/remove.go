@@ -14,29 +14,12 @@ func init() {
 		Usage:       "remove a stopped group from the running configuration",
 		ArgsUsage:   "GROUP ...",
 		Description: helpText(removeHelp) + "\n\nExample:\n  roost stop 'oldapp:*' && roost remove oldapp",
-		Action:      removeAction,
+		Action: namesAction(0, "", "", 0, func(x *ctl, args []string) {
+			x.eachGroup(args, func(name string) error { return x.client.RemoveGroup(x.ctx, name) }, map[api.Code]groupReply{
+				api.Success:      {"{name}: removed process group", false},
+				api.StillRunning: {"ERROR: process/group still running: {name}", true},
+				api.BadName:      {"ERROR: no such process/group: {name}", true},
+			})
+		}),
 	})
-}
-
-func removeAction(c *cli.Context) error {
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
-	for _, name := range names(c) {
-		err := x.client.RemoveGroup(x.ctx, name)
-		switch api.CodeOf(err) {
-		case api.Success:
-			x.println(name + ": removed process group")
-		case api.StillRunning:
-			x.println("ERROR: process/group still running: " + name)
-			x.status = exitGeneric
-		case api.BadName:
-			x.println("ERROR: no such process/group: " + name)
-			x.status = exitGeneric
-		default:
-			x.fail(err)
-		}
-	}
-	return x.done()
 }

@@ -17,24 +17,17 @@ func init() {
 		ArgsUsage: " ",
 		Description: helpText(rereadHelp) + "\n\nExample:\n  roost reread     # then: roost update\n\n" +
 			"A broken configuration is reported with every file:line problem; nothing changes.",
-		Action: rereadAction,
+		Action: noArgsAction("reread", rereadHelp, rereadVerb),
 	})
 }
 
-func rereadAction(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageError(c, "Error: reread accepts no arguments", rereadHelp, exitGeneric)
-	}
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
+// rereadVerb is the reread verb, once connected.
+func rereadVerb(x *ctl) {
 	ch, err := x.client.Reread(x.ctx)
 	if x.rereadFailed(err, "ERROR: supervisor shutting down") {
-		return x.done()
+		return
 	}
 	x.writeChanges(ch)
-	return x.done()
 }
 
 // rereadFailed reports (and prints) a failed reread: shuttingDown is the

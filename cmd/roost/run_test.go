@@ -252,19 +252,7 @@ func TestRunDropsPrivileges(t *testing.T) {
 	if lines[0] != strconv.Itoa(alice.UID) {
 		t.Errorf("program uid %q, want %d", lines[0], alice.UID)
 	}
-	var gids []int
-	for _, f := range strings.Fields(lines[1]) {
-		g, _ := strconv.Atoi(f)
-		gids = append(gids, g)
-	}
-	for _, g := range alice.Groups {
-		if !slices.Contains(gids, g) {
-			t.Errorf("program groups %v lack alice's group %d", gids, g)
-		}
-	}
-	if slices.Contains(gids, 0) {
-		t.Errorf("program kept root's group 0: %v", gids)
-	}
+	checkGroups(t, "program", lines[1], alice)
 	// The environment is alice's, not root's: the "clean env".
 	for len(lines) < 6 || !slices.Contains(lines, "SUPERVISOR_ENABLED=1") {
 		b, _ := os.ReadFile(filepath.Join(dir, "who.log"))
@@ -398,4 +386,23 @@ func TestHelloExample(t *testing.T) {
 	}
 	exec.Command(ctl, "-c", conf, "shutdown").Run()
 	svp.wait(t, 60*time.Second)
+}
+
+// checkGroups checks what's groups (the output of id -G) as a process
+// running as user: all of the user's groups, and never root's group 0.
+func checkGroups(t *testing.T, what, idG string, user testutil.Account) {
+	t.Helper()
+	var gids []int
+	for _, f := range strings.Fields(idG) {
+		g, _ := strconv.Atoi(f)
+		gids = append(gids, g)
+	}
+	for _, g := range user.Groups {
+		if !slices.Contains(gids, g) {
+			t.Errorf("%s groups %v lack %s's group %d", what, gids, user.Name, g)
+		}
+	}
+	if slices.Contains(gids, 0) {
+		t.Errorf("%s kept root's group 0: %v", what, gids)
+	}
 }

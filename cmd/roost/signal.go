@@ -18,24 +18,14 @@ func init() {
 		ArgsUsage: "SIGNAL NAME|GROUP:*|all ...",
 		Description: helpText(signalHelp) + "\n\nExamples:\n  roost signal HUP web\n  roost signal USR2 all\n\n" +
 			"SIGNAL is a name with or without SIG (HUP, SIGUSR1) or a number.",
-		Action: signalAction,
+		Action: namesAction(2, "Error: signal requires a signal name and a process name", signalHelp, exitGeneric,
+			func(x *ctl, args []string) {
+				sig := args[0]
+				x.apply(args[1:], op{
+					call:     func(name string) ([]api.Result, error) { return x.client.Signal(x.ctx, name, sig) },
+					result:   func(r api.Result) string { return signalResult(r, "signalled") },
+					badGroup: exitGeneric,
+				})
+			}),
 	})
-}
-
-func signalAction(c *cli.Context) error {
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
-	args := names(c)
-	if len(args) < 2 {
-		return usageError(c, "Error: signal requires a signal name and a process name", signalHelp, exitGeneric)
-	}
-	sig := args[0]
-	x.apply(args[1:], op{
-		call:     func(name string) ([]api.Result, error) { return x.client.Signal(x.ctx, name, sig) },
-		result:   func(r api.Result) string { return signalResult(r, "signalled") },
-		badGroup: exitGeneric,
-	})
-	return x.done()
 }

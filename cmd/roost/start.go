@@ -19,21 +19,8 @@ func init() {
 		Description: helpText(startHelp) + "\n\nExamples:\n  roost start web\n  roost start 'workers:*'\n\n" +
 			"It waits until each process is RUNNING (startsecs) or has failed.\n" +
 			"Exit status: 0, 1 for an unknown name, 2 for no name, 7 for a spawn error.",
-		Action: startAction,
+		Action: namesAction(1, "Error: start requires a process name", startHelp, exitInvalidArgs, (*ctl).start),
 	})
-}
-
-func startAction(c *cli.Context) error {
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
-	args := names(c)
-	if len(args) == 0 {
-		return usageError(c, "Error: start requires a process name", startHelp, exitInvalidArgs)
-	}
-	x.start(args)
-	return x.done()
 }
 
 // start is supervisorctl's do_start for names.

@@ -48,28 +48,7 @@ func statusAction(c *cli.Context) error {
 		jsonOut = true
 		args = append(args[:i:i], args[i+1:]...)
 	}
-	matching := all
-	if len(args) > 0 && !slices.Contains(args, "all") {
-		matching = nil
-		for _, name := range args {
-			group, process, isGroup := api.SplitNamespec(name)
-			found := false
-			for _, in := range all {
-				if in.Group == group && (isGroup || in.Name == process) {
-					found = true
-					matching = append(matching, in)
-				}
-			}
-			if !found {
-				if isGroup {
-					x.println(group + ": ERROR (no such group)")
-				} else {
-					x.println(name + ": ERROR (no such process)")
-				}
-				x.status = exitStatusUnknown
-			}
-		}
-	}
+	matching := selectProcesses(x, all, args, exitStatusUnknown, false)
 	if jsonOut {
 		if matching == nil {
 			matching = []api.ProcessInfo{}

@@ -19,21 +19,8 @@ func init() {
 		Description: helpText(stopHelp) + "\n\nExamples:\n  roost stop web\n  roost stop all\n\n" +
 			"Each process gets its stopsignal, then SIGKILL after stopwaitsecs.\n" +
 			"Exit status: 0 (also for a process already stopped), 1 for an unknown name.",
-		Action: stopAction,
+		Action: namesAction(1, "Error: stop requires a process name", stopHelp, exitGeneric, (*ctl).stop),
 	})
-}
-
-func stopAction(c *cli.Context) error {
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
-	args := names(c)
-	if len(args) == 0 {
-		return usageError(c, "Error: stop requires a process name", stopHelp, exitGeneric)
-	}
-	x.stop(args)
-	return x.done()
 }
 
 // stop is supervisorctl's do_stop for names.

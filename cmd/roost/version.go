@@ -14,23 +14,16 @@ func init() {
 		Description: helpText(versionHelp) + "\n\nExample:\n  roost version\n\n" +
 			"This is the version of the roost serving the socket; `roost --version`\n" +
 			"prints this binary's.",
-		Action: versionAction,
+		Action: noArgsAction("version", versionHelp, versionVerb),
 	})
 }
 
-func versionAction(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageError(c, "Error: version accepts no arguments", versionHelp, exitGeneric)
-	}
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
-		return err
-	}
+// versionVerb is the version verb, once connected.
+func versionVerb(x *ctl) {
 	v, err := x.client.Version(x.ctx)
 	if err != nil {
 		x.fail(err)
-		return x.done()
+		return
 	}
 	x.println(v)
-	return x.done()
 }

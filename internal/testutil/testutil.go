@@ -2,6 +2,8 @@
 // need (root, throwaway users, binaries such as nginx and supervisorctl) and
 // the rule that under CI=true a missing prerequisite fails the test instead of
 // skipping it. scripts/test installs and creates everything listed here.
+// It also holds the helpers several packages' tests need: a buffer safe for
+// concurrent use, a bounded wait for a condition, the roost binary.
 package testutil
 
 import (

@@ -38,11 +38,7 @@ func (s *Server) cronRoutes(m *http.ServeMux) {
 
 // cronBackend returns the backend's cron side, or answers UNKNOWN_METHOD.
 func (s *Server) cronBackend(w http.ResponseWriter) (CronBackend, bool) {
-	cb, ok := s.b.(CronBackend)
-	if !ok {
-		writeError(w, 0, Errorf(UnknownMethod, "this supervisor runs no cron jobs"))
-	}
-	return cb, ok
+	return optional[CronBackend](w, s.b, "this supervisor runs no cron jobs")
 }
 
 func (s *Server) cronInfo(w http.ResponseWriter, r *http.Request) {
@@ -65,6 +61,21 @@ func (s *Server) cronRun(w http.ResponseWriter, r *http.Request) {
 	reply(w, struct{}{}, cb.RunCronJob(r.PathValue("name")))
 }
 
+// cronLogRequest returns the cron side and the lines parameter of a cron
+// log request, or answers its error.
+func (s *Server) cronLogRequest(w http.ResponseWriter, r *http.Request) (CronBackend, int, bool) {
+	cb, ok := s.cronBackend(w)
+	if !ok {
+		return nil, 0, false
+	}
+	n, err := cronLines(r)
+	if err != nil {
+		writeError(w, 0, err)
+		return nil, 0, false
+	}
+	return cb, n, true
+}
+
 // cronLines reads the lines parameter.
 func cronLines(r *http.Request) (int, error) {
 	n, err := intParam(r, "lines", DefaultCronLogLines)
@@ -78,13 +89,8 @@ func cronLines(r *http.Request) (int, error) {
 }
 
 func (s *Server) cronLog(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.cronBackend(w)
+	cb, n, ok := s.cronLogRequest(w, r)
 	if !ok {
-		return
-	}
-	n, err := cronLines(r)
-	if err != nil {
-		writeError(w, 0, err)
 		return
 	}
 	data, err := cb.ReadCronLog(r.PathValue("name"), n)
@@ -96,13 +102,8 @@ func (s *Server) cronLog(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) cronFollow(w http.ResponseWriter, r *http.Request) {
-	cb, ok := s.cronBackend(w)
+	cb, n, ok := s.cronLogRequest(w, r)
 	if !ok {
-		return
-	}
-	n, err := cronLines(r)
-	if err != nil {
-		writeError(w, 0, err)
 		return
 	}
 	name := r.PathValue("name")

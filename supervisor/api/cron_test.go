@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 	"roost/supervisor/api/apitest"
 )
@@ -184,7 +185,7 @@ func TestCronLogFollow(t *testing.T) {
 	path, _ := serve(t, b, api.ServerOptions{})
 	c := dial(t, path)
 	ctx, cancel := context.WithCancel(ctxT(t))
-	got := &syncBuffer{}
+	got := &testutil.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- c.FollowCronLog(ctx, "backup", 1, got) }()
 	ch := <-b.follows

@@ -377,6 +377,25 @@ func offsetLength(r *http.Request) (offset, length int64, err error) {
 	return offset, length, err
 }
 
+// backendAs returns b's optional side T (CronBackend, ProxyBackend...), or
+// UNKNOWN_METHOD saying what b lacks.
+func backendAs[T any](b Backend, lacks string) (T, error) {
+	t, ok := b.(T)
+	if !ok {
+		return t, Errorf(UnknownMethod, "%s", lacks)
+	}
+	return t, nil
+}
+
+// optional is backendAs for a handler: without T it answers the error.
+func optional[T any](w http.ResponseWriter, b Backend, lacks string) (T, bool) {
+	t, err := backendAs[T](b, lacks)
+	if err != nil {
+		writeError(w, 0, err)
+	}
+	return t, err == nil
+}
+
 func writeBytes(w http.ResponseWriter, data []byte) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
@@ -384,13 +403,18 @@ func writeBytes(w http.ResponseWriter, data []byte) {
 	w.Write(data)
 }
 
-func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
+// logRange reads the stream, offset and length parameters of a log read.
+func logRange(r *http.Request) (Stream, int64, int64, error) {
 	st, err := logStream(r)
 	if err != nil {
-		writeError(w, 0, err)
-		return
+		return "", 0, 0, err
 	}
 	offset, length, err := offsetLength(r)
+	return st, offset, length, err
+}
+
+func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
+	st, offset, length, err := logRange(r)
 	if err != nil {
 		writeError(w, 0, err)
 		return
@@ -404,12 +428,7 @@ func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tailLog(w http.ResponseWriter, r *http.Request) {
-	st, err := logStream(r)
-	if err != nil {
-		writeError(w, 0, err)
-		return
-	}
-	offset, length, err := offsetLength(r)
+	st, offset, length, err := logRange(r)
 	if err != nil {
 		writeError(w, 0, err)
 		return

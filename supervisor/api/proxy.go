@@ -104,11 +104,7 @@ func (s *Server) proxyRoutes(m *http.ServeMux) {
 
 // proxyBackend returns the backend's proxy side, or answers UNKNOWN_METHOD.
 func (s *Server) proxyBackend(w http.ResponseWriter) (ProxyBackend, bool) {
-	pb, ok := s.b.(ProxyBackend)
-	if !ok {
-		writeError(w, 0, Errorf(UnknownMethod, "this supervisor does not serve proxy routes"))
-	}
-	return pb, ok
+	return optional[ProxyBackend](w, s.b, "this supervisor does not serve proxy routes")
 }
 
 func (s *Server) proxyInfo(w http.ResponseWriter, r *http.Request) {
@@ -145,9 +141,9 @@ func (s *Server) proxyStatus(w http.ResponseWriter, r *http.Request) {
 
 // rollingRestart is POST /processes/{name}/restart?rolling=true.
 func (s *Server) rollingRestart(ctx context.Context, t target) ([]Result, error) {
-	rb, ok := s.b.(RollingBackend)
-	if !ok {
-		return nil, Errorf(UnknownMethod, "this supervisor does not do rolling restarts")
+	rb, err := backendAs[RollingBackend](s.b, "this supervisor does not do rolling restarts")
+	if err != nil {
+		return nil, err
 	}
 	if t.all {
 		return nil, Errorf(BadArguments, "a rolling restart takes one program or group, not all")

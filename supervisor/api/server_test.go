@@ -26,24 +26,6 @@ import (
 	"roost/supervisor/api/apitest"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func fakeBackend() *apitest.Backend {
 	return apitest.New(
 		&apitest.Proc{Group: "web", Name: "web", State: api.Running},
@@ -163,7 +145,7 @@ func TestServeRemovesSocket(t *testing.T) {
 type signalWriter struct {
 	once  sync.Once
 	first chan struct{}
-	buf   syncBuffer
+	buf   testutil.Buffer
 }
 
 func (w *signalWriter) Write(p []byte) (int, error) {
@@ -286,7 +268,7 @@ func TestPeerCredRefusesOtherUser(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	var logs syncBuffer
+	var logs testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	path := filepath.Join(dir, "roost.sock")
 	serveAt(t, path, fakeBackend(), api.ServerOptions{Logger: log})

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,35 +28,17 @@ import (
 // `roost run --managed` as every user's supervisor, real programs, the real
 // throwaway users, as root. The binary is built once per test run.
 
-var (
-	buildOnce sync.Once
-	roostBin  string
-	buildErr  error
-)
-
-// roostBinary builds ./cmd/roost into a directory every user can read.
+// roostBinary builds ./cmd/roost, once, into a directory every user can
+// read, through the master's spawn (see runRegistered).
 func roostBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "roost-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		os.Chmod(dir, 0o755)
-		e2eBinDir = dir
-		roostBin = filepath.Join(dir, "roost")
-		cmd := exec.Command("go", "build", "-o", roostBin, "roost/cmd/roost")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return testutil.RoostBinary(t, func(cmd *exec.Cmd) ([]byte, error) {
 		out, ps, err := runRegistered(cmd)
-		if err != nil || !ps.Success() {
-			buildErr = fmt.Errorf("go build: %v %v\n%s", err, ps, out)
+		if err == nil && !ps.Success() {
+			err = fmt.Errorf("%v", ps)
 		}
+		return out, err
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return roostBin
 }
 
 // runRegistered runs cmd to completion through the master's spawn (this
@@ -267,7 +248,7 @@ func TestE2ECredentialsEnvironmentFDs(t *testing.T) {
 			return running(s) && s.ProgramsRunning == 1
 		})
 		var prog procfs.Proc
-		waitFor(t, 10*time.Second, "the program", func() bool {
+		testutil.Eventually(t, 10*time.Second, "the program", func() bool {
 			ps := programs(t, a, "sleep")
 			if len(ps) == 1 {
 				prog = ps[0]
@@ -380,7 +361,7 @@ func TestE2EConfigDroppedIn(t *testing.T) {
 	}
 	e.writeProject(a, sleepConf(1234))
 	dropped := time.Now()
-	waitFor(t, 10*time.Second, "the program", func() bool { return len(programs(t, a, "sleep")) == 1 })
+	testutil.Eventually(t, 10*time.Second, "the program", func() bool { return len(programs(t, a, "sleep")) == 1 })
 	if d := time.Since(dropped); d > 2*time.Second {
 		t.Errorf("the dropped-in config ran after %v, want within 2s", d)
 	}
@@ -401,7 +382,7 @@ func TestE2EKillNine(t *testing.T) {
 	x := startMaster(t, e)
 	st := x.waitUser(t, a.Name, 20*time.Second, "running", running)
 	var old []procfs.Proc
-	waitFor(t, 10*time.Second, "the program and its grandchild", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the program and its grandchild", func() bool {
 		old = programs(t, a, "sleep")
 		return len(old) == 2
 	})
@@ -410,7 +391,7 @@ func TestE2EKillNine(t *testing.T) {
 	}
 	killed := time.Now()
 	var nst UserStatus
-	waitFor(t, 5*time.Second, "a new supervisor", func() bool {
+	testutil.Eventually(t, 5*time.Second, "a new supervisor", func() bool {
 		nst = x.users(t)[a.Name]
 		return nst.PID != 0 && nst.PID != st.PID
 	})
@@ -422,7 +403,7 @@ func TestE2EKillNine(t *testing.T) {
 			t.Errorf("the old program's process %d survived", p.PID)
 		}
 	}
-	waitFor(t, 10*time.Second, "the new program", func() bool { return len(programs(t, a, "sleep")) == 2 })
+	testutil.Eventually(t, 10*time.Second, "the new program", func() bool { return len(programs(t, a, "sleep")) == 2 })
 	time.Sleep(500 * time.Millisecond)
 	if ps := programs(t, a, "sleep"); len(ps) != 2 {
 		t.Errorf("%d sleep processes, want exactly one copy (2)", len(ps))
@@ -500,7 +481,7 @@ func TestE2ESigtermLeavesNothing(t *testing.T) {
 	x := startMaster(t, e)
 	for _, a := range e.users {
 		x.waitUser(t, a.Name, 20*time.Second, "running its programs", func(s UserStatus) bool { return running(s) && s.ProgramsRunning == 2 })
-		waitFor(t, 10*time.Second, "3 sleeps", func() bool { return len(programs(t, a, "sleep")) == 3 })
+		testutil.Eventually(t, 10*time.Second, "3 sleeps", func() bool { return len(programs(t, a, "sleep")) == 3 })
 	}
 	start := time.Now()
 	ps := x.terminate(t)

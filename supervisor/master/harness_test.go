@@ -1,7 +1,6 @@
 package master
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -42,9 +40,6 @@ import (
 // helperExe is the test binary's copy every user can execute.
 var helperExe string
 
-// e2eBinDir holds the real roost binary the end-to-end tests build once.
-var e2eBinDir string
-
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "run" && slices.Contains(os.Args, "--managed") {
 		os.Exit(helperMain(os.Args[2:]))
@@ -66,9 +61,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	if len(e2eBinDir) > 0 {
-		os.RemoveAll(e2eBinDir)
-	}
+	testutil.RemoveRoostBinary()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -155,7 +148,7 @@ type env struct {
 	project  string // project dir name, relative to the homes
 	users    []testutil.Account
 	exe      string
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 
 	m      *Master
 	cancel context.CancelFunc
@@ -169,7 +162,7 @@ var projectSeq atomic.Int32
 func newEnv(t *testing.T, users ...string) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
-	e := &env{t: t, exe: helperExe, logs: &syncBuffer{}}
+	e := &env{t: t, exe: helperExe, logs: &testutil.Buffer{}}
 	for _, u := range users {
 		e.users = append(e.users, testutil.RequireUser(t, u))
 	}
@@ -270,47 +263,16 @@ func (e *env) status(name string) (UserStatus, bool) {
 	return UserStatus{}, false
 }
 
-// waitFor polls cond until it holds or the deadline passes (tests only:
-// the master itself never polls).
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitState waits for a user's state and returns the status.
 func (e *env) waitState(name string, want UserState, timeout time.Duration) UserStatus {
 	e.t.Helper()
 	var st UserStatus
-	waitFor(e.t, timeout, fmt.Sprintf("user %s to be %s", name, want), func() bool {
+	testutil.Eventually(e.t, timeout, fmt.Sprintf("user %s to be %s", name, want), func() bool {
 		var ok bool
 		st, ok = e.status(name)
 		return ok && st.State == want
 	})
 	return st
-}
-
-// syncBuffer is a bytes.Buffer a logger and a test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // procStatus returns the fields of /proc/PID/status.

@@ -117,7 +117,7 @@ func TestKillNineRestartsWithoutLeftovers(t *testing.T) {
 	e.start()
 	st := e.waitState(a.Name, UserStarting, 15*time.Second)
 	var progs []procfs.Proc
-	waitFor(t, 10*time.Second, "the program", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the program", func() bool {
 		progs = userProcs(t, a.UID, "sleep")
 		return len(progs) == 1
 	})
@@ -128,7 +128,7 @@ func TestKillNineRestartsWithoutLeftovers(t *testing.T) {
 	}
 	killed := time.Now()
 	var nst UserStatus
-	waitFor(t, 5*time.Second, "a new supervisor", func() bool {
+	testutil.Eventually(t, 5*time.Second, "a new supervisor", func() bool {
 		var ok bool
 		nst, ok = e.status(a.Name)
 		return ok && nst.PID != 0 && nst.PID != st.PID
@@ -139,7 +139,7 @@ func TestKillNineRestartsWithoutLeftovers(t *testing.T) {
 	if alive(old) {
 		t.Errorf("the old supervisor's program %d survived the restart", old.PID)
 	}
-	waitFor(t, 10*time.Second, "the new program", func() bool { return len(userProcs(t, a.UID, "sleep")) == 1 })
+	testutil.Eventually(t, 10*time.Second, "the new program", func() bool { return len(userProcs(t, a.UID, "sleep")) == 1 })
 	// Stay a moment: still exactly one copy.
 	time.Sleep(300 * time.Millisecond)
 	if n := len(userProcs(t, a.UID, "sleep")); n != 1 {
@@ -167,7 +167,7 @@ func TestCrashLoopBackoff(t *testing.T) {
 	start := time.Now()
 	e.start()
 	var st UserStatus
-	waitFor(t, 20*time.Second, "three restarts", func() bool {
+	testutil.Eventually(t, 20*time.Second, "three restarts", func() bool {
 		st, _ = e.status(a.Name)
 		return st.Restarts >= 3
 	})
@@ -258,7 +258,7 @@ func TestReload(t *testing.T) {
 	if err := e.m.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "alice on her new project", func() bool {
+	testutil.Eventually(t, 15*time.Second, "alice on her new project", func() bool {
 		st, _ := e.status(alice.Name)
 		return st.PID != 0 && st.PID != a1.PID && st.State == UserRunning
 	})
@@ -274,7 +274,7 @@ func TestReload(t *testing.T) {
 	if err := e.m.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "bob's supervisor to go", func() bool {
+	testutil.Eventually(t, 15*time.Second, "bob's supervisor to go", func() bool {
 		_, ok := e.status(bob.Name)
 		_, err := os.Stat(filepath.Join(e.runDir, "users", bob.Name))
 		return !ok && os.IsNotExist(err) && len(userProcs(t, bob.UID, "")) == 0
@@ -296,7 +296,7 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	for _, a := range e.users {
 		e.waitState(a.Name, UserRunning, 15*time.Second)
 	}
-	waitFor(t, 10*time.Second, "the programs", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the programs", func() bool {
 		return len(userProcs(t, alice.UID, "sleep")) == 2 && len(userProcs(t, bob.UID, "sleep")) == 1
 	})
 	start := time.Now()

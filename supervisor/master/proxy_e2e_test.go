@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"roost/internal/procfs"
 	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
@@ -34,25 +35,18 @@ import (
 func serveHTTP() int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "serve-http:", err)
-		return 1
-	}
 	who := fmt.Sprintf("user=%s proc=%s pid=%d", os.Getenv("USER"), os.Getenv("SUPERVISOR_PROCESS_NAME"), os.Getpid())
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	err := testutil.ServeApp(term, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			fmt.Fprintln(w, "ok")
 			return
 		}
 		fmt.Fprintf(w, "%s host=%s path=%s\n", who, r.Host, r.URL.Path)
-	})}
-	go srv.Serve(ln)
-	fmt.Println("listening on", ln.Addr())
-	<-term
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(ctx)
+	}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve-http:", err)
+		return 1
+	}
 	return 0
 }
 
@@ -62,6 +56,30 @@ type testNginx struct {
 	port             int
 	proc             *child
 	out              *tailBuffer
+}
+
+// processes lists nginx's master and workers, with their start ticks.
+func (n *testNginx) processes() string {
+	ps, err := procfs.Descendants(n.proc.pid, nil)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "master %d", n.proc.pid)
+	for _, p := range ps {
+		fmt.Fprintf(&b, "; pid %d ppid %d start %d", p.PID, p.PPID, p.Start)
+	}
+	return b.String()
+}
+
+// waitOneWorker waits until nginx runs only the worker of its last reload
+// (worker_processes 1): the workers of earlier reloads have exited.
+func (n *testNginx) waitOneWorker(t *testing.T) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, "nginx's old workers to exit", func() bool {
+		ps, err := procfs.Descendants(n.proc.pid, nil)
+		return err == nil && len(ps) == 1
+	})
 }
 
 // nginxArgs are the flags that point nginx at the test's prefix.
@@ -173,7 +191,7 @@ func waitGet(t *testing.T, c *http.Client, host, path, what string, cond func(in
 	var code int
 	var body string
 	var err error
-	waitFor(t, 30*time.Second, what, func() bool {
+	testutil.Eventually(t, 30*time.Second, what, func() bool {
 		code, body, err = get(c, host, path)
 		return err == nil && cond(code, body)
 	})
@@ -206,7 +224,7 @@ func (x *e2e) waitProxy(t *testing.T, name, what string, cond func(api.ProxyInfo
 	t.Helper()
 	var info api.ProxyInfo
 	var err error
-	waitFor(t, 30*time.Second, name+": "+what, func() bool {
+	testutil.Eventually(t, 30*time.Second, name+": "+what, func() bool {
 		info, err = x.tryProxy(t, name)
 		return err == nil && cond(info)
 	})
@@ -340,7 +358,7 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	// keeps its configuration; nothing reaches nginx.
 	e.writeProject(bob, bobConf+"[proxy:evil]\nprogram = web\nhosts = evil."+bobHost+";} server { listen 80; root /etc; }\n")
 	bobLog := filepath.Join(bob.Home, "log", "roost.log")
-	waitFor(t, 20*time.Second, "bob's supervisor to refuse the injection", func() bool {
+	testutil.Eventually(t, 20*time.Second, "bob's supervisor to refuse the injection", func() bool {
 		b, _ := os.ReadFile(bobLog)
 		return strings.Contains(string(b), "[proxy:evil] hosts")
 	})
@@ -354,14 +372,21 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	e.writeProject(bob, bobConf)
 
 	// A rolling restart under a loop of requests: no failed response.
+	// First, no worker of an earlier reload may still be serving (an old
+	// worker finishes the connections it accepted with the configuration
+	// it was started with): the loop measures the restart, not a reload.
+	n.waitOneWorker(t)
 	rolled := make(chan string, 1)
 	var done atomic.Bool
+	var rolledAt atomic.Int64
 	go func() {
 		sock := filepath.Join(e.runDir, "users", alice.Name, SocketName)
 		out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "restart", "--rolling", "web"))
+		rolledAt.Store(time.Now().UnixNano())
 		rolled <- fmt.Sprintf("exit %d\n%s", code, out)
 		done.Store(true)
 	}()
+	loopStart := time.Now()
 	var count, failed atomic.Int64
 	var mu sync.Mutex
 	var failures []string
@@ -377,7 +402,7 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 				if err != nil || code != 200 || !strings.HasPrefix(body, "user="+alice.Name) {
 					failed.Add(1)
 					if len(failures) < 10 {
-						failures = append(failures, fmt.Sprintf("%d %.80q %v", code, body, err))
+						failures = append(failures, fmt.Sprintf("+%v: %d %.80q %v", time.Since(loopStart).Round(time.Millisecond), code, body, err))
 					}
 				} else {
 					pids[strings.Fields(body)[2]] = true
@@ -391,11 +416,13 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	}
 	wg.Wait()
 	res := <-rolled
+	rolledAfter := time.Unix(0, rolledAt.Load()).Sub(loopStart).Round(time.Millisecond)
 	if !strings.HasPrefix(res, "exit 0") || !strings.Contains(res, "web:web_0: restarted") || !strings.Contains(res, "web:web_1: restarted") {
 		t.Errorf("roost restart --rolling web: %s", res)
 	}
 	if failed.Load() > 0 {
-		t.Errorf("%d of %d requests failed during the rolling restart: %v", failed.Load(), count.Load(), failures)
+		t.Errorf("%d of %d requests failed during the rolling restart (%v from the loop's start to the restart's end): %v\nnginx's processes: %s",
+			failed.Load(), count.Load(), rolledAfter, failures, n.processes())
 	}
 	if len(pids) < 4 {
 		t.Errorf("answers came from %d processes (%v), want the 2 old and the 2 new", len(pids), pids)

@@ -126,7 +126,7 @@ func (e *proxyEnv) verdict(a testutil.Account) (api.ProxyStatus, bool) {
 func (e *proxyEnv) waitVerdict(a testutil.Account, what string, cond func(api.ProxyStatus) bool) api.ProxyStatus {
 	e.t.Helper()
 	var st api.ProxyStatus
-	waitFor(e.t, 30*time.Second, a.Name+"'s verdict: "+what, func() bool {
+	testutil.Eventually(e.t, 30*time.Second, a.Name+"'s verdict: "+what, func() bool {
 		var ok bool
 		st, ok = e.verdict(a)
 		return ok && cond(st)
@@ -295,7 +295,7 @@ func TestRouterTestFailureBlamesUser(t *testing.T) {
 	inode := inodeOf(t, e.output)
 	n := e.m.router.renders.Load()
 	e.m.router.kick()
-	waitFor(t, 10*time.Second, "a render", func() bool { return e.m.router.renders.Load() > n })
+	testutil.Eventually(t, 10*time.Second, "a render", func() bool { return e.m.router.renders.Load() > n })
 	if e.reloadCount() != reloads || inodeOf(t, e.output) != inode {
 		t.Errorf("an unchanged render was installed again")
 	}
@@ -320,7 +320,7 @@ func restartSupervisor(t *testing.T, e *env, name string) {
 	if err := e.m.RestartUser(t.Context(), name); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, name+" restarted", func() bool {
+	testutil.Eventually(t, 20*time.Second, name+" restarted", func() bool {
 		st, _ := e.status(name)
 		return st.State == UserRunning && st.PID != old.PID
 	})
@@ -348,7 +348,7 @@ func TestRouterRollback(t *testing.T) {
 	e.setRoutes(a, api.ProxyInfo{Routes: []api.ProxyRoute{{Section: "proxy:web", Program: "web",
 		Hosts: []string{a.Name + ".example.test"}, Upstreams: []string{fmt.Sprintf("127.0.0.1:%d", e.block(0))}}}})
 	e.start()
-	waitFor(t, 30*time.Second, "the failed installation", func() bool { return e.m.router.status.Load().Error != "" })
+	testutil.Eventually(t, 30*time.Second, "the failed installation", func() bool { return e.m.router.status.Load().Error != "" })
 	st := e.m.router.status.Load()
 	if !strings.Contains(st.Error, "no user's route is to blame") || !strings.Contains(st.Error, "[emerg] something") {
 		t.Errorf("status error: %q", st.Error)

@@ -1,16 +1,15 @@
 package master
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"roost/internal/reap"
 )
 
 // How the master starts and reaps processes.
@@ -21,14 +20,12 @@ import (
 // kill it before the next supervisor starts.
 //
 // Orphans that exit must be reaped, but never a child an exec.Cmd.Wait is
-// waiting for. So, as in the runtime, there is no wait4(-1): one goroutine
-// blocks in waitid(P_ALL, WEXITED|WNOWAIT), which reports a zombie without
-// reaping it, and looks its pid up in the registry of children the master
-// started: a registered child is left to its own Wait (the reaper waits for
-// that), anything else is an orphan and is reaped with wait4(pid).
-// Every spawn holds reg.mu from fork until the pid is registered, and the
-// reaper holds it while deciding, so a new child is never taken for an
-// orphan.
+// waiting for. As in the runtime, one goroutine runs reap.Loop, which
+// reports each zombie without reaping it; a child in the registry of those
+// the master started is left to its own Wait (the reaper waits for that),
+// anything else is an orphan and is reaped. Every spawn holds reg.mu from
+// fork until the pid is registered, and the reaper holds it while deciding,
+// so a new child is never taken for an orphan.
 //
 // Every fork happens on one goroutine locked to its OS thread for the life
 // of the process: Pdeathsig (the child gets SIGTERM if the master dies) is
@@ -72,13 +69,12 @@ type forkReply struct {
 // and the fork thread, once.
 func startReaper() error {
 	reg.once.Do(func() {
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			reg.err = fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
+		if reg.err = reap.BecomeSubreaper(); reg.err != nil {
 			return
 		}
 		reg.forks = make(chan forkReq)
 		go forkThread()
-		go reapLoop()
+		go reap.Loop(reap.Policy{Lock: &reg.mu, Kick: reg.kick, Owner: owner})
 	})
 	return reg.err
 }
@@ -138,25 +134,8 @@ func (c *child) signal(sig syscall.Signal, group bool) error {
 // wait blocks until the child has exited and reaps it.
 func (c *child) wait() *os.ProcessState {
 	// Wait for the exit without reaping, so signal can still use the pid
-	// safely until reaped is set under c.mu. Through the pidfd the wait is
-	// an event of Go's poller, not a blocked thread per user.
-	exited := false
-	if c.pidfd != nil {
-		if rc, err := c.pidfd.SyscallConn(); err == nil {
-			rerr := rc.Read(func(fd uintptr) bool {
-				var info siginfoChild
-				err := unix.Waitid(unix.P_PIDFD, int(fd), (*unix.Siginfo)(unsafe.Pointer(&info)),
-					unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-				return !(errors.Is(err, syscall.EAGAIN) || (err == nil && info.Pid == 0))
-			})
-			exited = rerr == nil
-		}
-	}
-	for !exited {
-		var info siginfoChild
-		err := unix.Waitid(unix.P_PID, c.pid, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
-		exited = !errors.Is(err, syscall.EINTR)
-	}
+	// safely until reaped is set under c.mu.
+	reap.AwaitExit(c.pidfd, c.pid)
 	c.mu.Lock()
 	c.reaped = true
 	c.mu.Unlock()
@@ -190,44 +169,11 @@ func registeredPIDs() map[int]bool {
 	return out
 }
 
-// siginfoChild is the SIGCHLD layout of siginfo_t (x/sys hides the union).
-type siginfoChild struct {
-	Signo  int32
-	Errno  int32
-	Code   int32
-	_      int32
-	Pid    int32
-	UID    uint32
-	Status int32
-	_      [100]byte
-}
-
-// reapLoop runs for the life of the process; idle, it is blocked in waitid
-// or on the kick channel.
-func reapLoop() {
-	for {
-		var info siginfoChild
-		err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
-		switch {
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case err != nil: // ECHILD: no children at all until one is registered
-			<-reg.kick
-			continue
-		}
-		pid := int(info.Pid)
-		if pid <= 0 {
-			continue
-		}
-		reg.mu.Lock()
-		c, mine := reg.children[pid]
-		if !mine {
-			var ws syscall.WaitStatus
-			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
-		}
-		reg.mu.Unlock()
-		if mine {
-			<-c.done // its own wait reaps it
-		}
+// owner tells the reaper (holding reg.mu) to leave a registered child's
+// exit to its own wait, and awaits that; nil for an orphan.
+func owner(pid int) func() {
+	if c, ok := reg.children[pid]; ok {
+		return func() { <-c.done }
 	}
+	return nil
 }

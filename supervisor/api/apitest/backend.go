@@ -1,7 +1,8 @@
 // Package apitest is an in-memory api.Backend for tests of the control
-// plane (server, client, CLI): processes are records whose states change when
-// asked, logs are byte slices, nothing runs. Tests that need real processes
-// use package supervisor instead.
+// plane (server, client, CLI, XML-RPC): processes are records whose states
+// change when asked, or when the test moves them (Hold, Transition), logs are
+// byte slices, nothing runs. Tests that need real processes use package
+// supervisor instead.
 package apitest
 
 import (
@@ -28,16 +29,20 @@ type Proc struct {
 	Logs map[api.Stream][]byte
 	// Signals records the signals it received.
 	Signals []syscall.Signal
+	// Start and Stop are the unix times of its last start and stop; a
+	// RUNNING process with no Start reads as started now.
+	Start, Stop int64
 }
 
 // Backend is a fake api.Backend. Its exported fields may be set before use;
 // afterwards use its methods, which lock.
 type Backend struct {
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every log append
+	changed chan struct{} // closed and replaced on every log append and state change
 	procs   []*Proc
 	subs    map[chan api.Event]struct{}
 	nextPID int
+	state   api.SupervisorState
 
 	// Pending is what Reread reports and Update applies (by name only).
 	Pending api.Changes
@@ -51,11 +56,25 @@ type Backend struct {
 	UpdateNames [][]string
 	// Stdin collects SendProcessStdin data by namespec.
 	Stdin map[string][]byte
+	// Hold keeps started processes STARTING until Transition moves them on,
+	// so a test of a waiting call awaits the state it sets; otherwise a
+	// started process is RUNNING at once.
+	Hold bool
+	// Starting, when set, receives a namespec (without blocking) each time
+	// a start puts that process in STARTING.
+	Starting chan string
+	// Canceled, when set, receives (without blocking) each time a waiting
+	// start or a log follow ends because its context did.
+	Canceled chan struct{}
+	// Now, when set, is the clock of Start, Stop and ProcessInfo.Now;
+	// otherwise time.Now.
+	Now func() time.Time
 }
 
 // New returns a backend with processes, in the order AllProcessInfo lists them.
 func New(procs ...*Proc) *Backend {
-	b := &Backend{changed: make(chan struct{}), subs: map[chan api.Event]struct{}{}, nextPID: 1000, Stdin: map[string][]byte{}}
+	b := &Backend{changed: make(chan struct{}), subs: map[chan api.Event]struct{}{}, nextPID: 1000,
+		Stdin: map[string][]byte{}, state: api.SupervisorRunning}
 	for _, p := range procs {
 		if p.Logs == nil {
 			p.Logs = map[api.Stream][]byte{api.Stdout: nil, api.Stderr: nil}
@@ -97,8 +116,12 @@ func (b *Backend) group(name string) ([]*Proc, error) {
 }
 
 func (b *Backend) emit(p *Proc, from api.State) {
-	ev := api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_STATE_" + p.State.String(),
-		Name: p.Name, Group: p.Group, From: from, To: p.State, PID: p.PID}
+	b.broadcast(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_STATE_" + p.State.String(),
+		Name: p.Name, Group: p.Group, From: from, To: p.State, PID: p.PID})
+}
+
+// broadcast sends ev to every subscriber.
+func (b *Backend) broadcast(ev api.Event) {
 	for ch := range b.subs {
 		select {
 		case ch <- ev:
@@ -107,16 +130,68 @@ func (b *Backend) emit(p *Proc, from api.State) {
 	}
 }
 
+func (b *Backend) now() int64 {
+	if b.Now != nil {
+		return b.Now().Unix()
+	}
+	return time.Now().Unix()
+}
+
+// setState moves p to state to, as its runtime would: STARTING gives it a
+// new pid, a stopped state takes the pid away; waiters and subscribers hear
+// of it.
 func (b *Backend) setState(p *Proc, to api.State) {
 	from := p.State
+	switch to {
+	case api.Starting:
+		b.nextPID++
+		p.PID, p.Start = b.nextPID, b.now()
+		if b.Starting != nil {
+			select {
+			case b.Starting <- api.MakeNamespec(p.Group, p.Name):
+			default:
+			}
+		}
+	case api.Stopped, api.Exited, api.Fatal:
+		p.PID, p.Stop = 0, b.now()
+	}
 	p.State = to
 	b.emit(p, from)
+	b.wake()
+}
+
+// wake wakes everything waiting on a change (followers, waiting starts).
+func (b *Backend) wake() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// canceled reports a wait or follow that its context ended.
+func (b *Backend) canceled() {
+	if b.Canceled != nil {
+		select {
+		case b.Canceled <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Transition moves the named process to state to, as its runtime would
+// (see Hold). It panics on an unknown name: that is a broken test.
+func (b *Backend) Transition(name string, to api.State) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, err := b.find(name)
+	if err != nil {
+		panic(err)
+	}
+	b.setState(p, to)
 }
 
 func (b *Backend) info(p *Proc) api.ProcessInfo {
-	now := time.Now().Unix()
+	now := b.now()
 	in := api.ProcessInfo{Name: p.Name, Group: p.Group, State: p.State, StateName: p.State.String(),
-		PID: p.PID, Now: now}
+		PID: p.PID, Now: now, Start: p.Start, Stop: p.Stop}
 	if _, ok := p.Logs[api.Stdout]; ok {
 		in.StdoutLogfile = "/fake/" + p.Name + ".out"
 		in.Logfile = in.StdoutLogfile
@@ -126,7 +201,9 @@ func (b *Backend) info(p *Proc) api.ProcessInfo {
 	}
 	switch {
 	case p.State == api.Running:
-		in.Start = now
+		if in.Start == 0 {
+			in.Start = now
+		}
 		in.Description = fmt.Sprintf("pid %d, uptime 0:00:00", p.PID)
 	case p.State == api.Fatal || p.State == api.Backoff:
 		in.SpawnErr = "can't find command"
@@ -143,8 +220,12 @@ func (b *Backend) Identification() string { return "supervisor" }
 // Version implements api.Backend.
 func (b *Backend) Version() string { return "0.0.0-test" }
 
-// State implements api.Backend.
-func (b *Backend) State() api.SupervisorState { return api.SupervisorRunning }
+// State implements api.Backend: RUNNING until Shutdown or Restart.
+func (b *Backend) State() api.SupervisorState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
 
 // PID implements api.Backend.
 func (b *Backend) PID() int { return 42 }
@@ -153,7 +234,7 @@ func (b *Backend) PID() int { return 42 }
 func readRange(data []byte, offset, length int64) ([]byte, error) {
 	size := int64(len(data))
 	if offset < 0 && length != 0 || length < 0 {
-		return nil, api.Errorf(api.BadArguments, "offset %d length %d", offset, length)
+		return nil, &api.Error{Code: api.BadArguments} // bare, as the runtime's
 	}
 	if offset < 0 {
 		offset = max(size+offset, 0)
@@ -193,6 +274,7 @@ func (b *Backend) Shutdown() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.ShutdownCalled++
+	b.state = api.SupervisorShutdown
 	return nil
 }
 
@@ -201,6 +283,7 @@ func (b *Backend) Restart() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.RestartCalled++
+	b.state = api.SupervisorRestarting
 	return nil
 }
 
@@ -301,11 +384,12 @@ func (b *Backend) AllConfigInfo() []api.ConfigInfo {
 	defer b.mu.Unlock()
 	var out []api.ConfigInfo
 	for _, p := range b.procs {
-		out = append(out, api.ConfigInfo{Name: p.Name, Group: p.Group, GroupPrio: 999, ProcessPrio: 999,
-			InUse: true, Autostart: p.Autostart, Command: "/bin/true"})
+		c := configInfo(p.Group, p.Name, p.Autostart)
+		c.InUse = true
+		out = append(out, c)
 	}
 	for _, g := range b.Pending.Added {
-		out = append(out, api.ConfigInfo{Name: g, Group: g, GroupPrio: 999, ProcessPrio: 999, Autostart: true})
+		out = append(out, configInfo(g, g, true))
 	}
 	slices.SortFunc(out, func(a, c api.ConfigInfo) int {
 		if a.Name < c.Name {
@@ -319,6 +403,13 @@ func (b *Backend) AllConfigInfo() []api.ConfigInfo {
 	return out
 }
 
+// configInfo is a program's configuration with supervisord's defaults.
+func configInfo(group, name string, autostart bool) api.ConfigInfo {
+	return api.ConfigInfo{Name: name, Group: group, GroupPrio: 999, ProcessPrio: 999, Autostart: autostart,
+		Command: "/bin/true", ExitCodes: []int{0}, StartRetries: 3, StartSecs: 1,
+		StopSignal: int(syscall.SIGTERM), StopWaitSecs: 10}
+}
+
 func (b *Backend) start(p *Proc) error {
 	if p.State.IsRunning() {
 		return api.Errorf(api.AlreadyStarted, "%s", api.MakeNamespec(p.Group, p.Name))
@@ -328,11 +419,58 @@ func (b *Backend) start(p *Proc) error {
 		b.setState(p, api.Fatal)
 		return api.Errorf(p.StartErr, "%s", api.MakeNamespec(p.Group, p.Name))
 	}
-	b.nextPID++
-	p.PID = b.nextPID
 	b.setState(p, api.Starting)
-	b.setState(p, api.Running)
+	if !b.Hold {
+		b.setState(p, api.Running)
+	}
 	return nil
+}
+
+// awaitRunning waits, for a start with wait=true under Hold, until p leaves
+// STARTING: nil once RUNNING, ABNORMAL_TERMINATION for any other state.
+// It is called with b.mu held and returns with it held.
+func (b *Backend) awaitRunning(ctx context.Context, p *Proc) error {
+	for p.State == api.Starting {
+		changed := b.changed
+		b.mu.Unlock()
+		select {
+		case <-changed:
+			b.mu.Lock()
+		case <-ctx.Done():
+			b.mu.Lock()
+			b.canceled()
+			return ctx.Err()
+		}
+	}
+	if p.State != api.Running {
+		return api.Errorf(api.AbnormalTermination, "%s", api.MakeNamespec(p.Group, p.Name))
+	}
+	return nil
+}
+
+// startAll starts ps (those not running) and, when wait, awaits each.
+func (b *Backend) startAll(ctx context.Context, ps []*Proc, wait bool) []api.Result {
+	started := []*Proc{}
+	out := b.each(ps, notRunning, func(p *Proc) error {
+		err := b.start(p)
+		if err == nil {
+			started = append(started, p)
+		}
+		return err
+	})
+	if !wait {
+		return out
+	}
+	for _, p := range started {
+		if err := b.awaitRunning(ctx, p); err != nil {
+			for i := range out {
+				if out[i].Group == p.Group && out[i].Name == p.Name {
+					out[i] = result(p, err)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func (b *Backend) stop(p *Proc) error {
@@ -384,7 +522,10 @@ func (b *Backend) StartProcess(ctx context.Context, name string, wait bool) erro
 	if err != nil {
 		return err
 	}
-	return b.start(p)
+	if err := b.start(p); err != nil || !wait {
+		return err
+	}
+	return b.awaitRunning(ctx, p)
 }
 
 // StopProcess implements api.Backend.
@@ -417,7 +558,7 @@ func (b *Backend) StartGroup(ctx context.Context, group string, wait bool) ([]ap
 	if err != nil {
 		return nil, err
 	}
-	return b.each(ps, notRunning, b.start), nil
+	return b.startAll(ctx, ps, wait), nil
 }
 
 // StopGroup implements api.Backend.
@@ -446,7 +587,7 @@ func (b *Backend) SignalGroup(group string, sig syscall.Signal) ([]api.Result, e
 func (b *Backend) StartAll(ctx context.Context, wait bool) []api.Result {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.each(b.procs, notRunning, b.start)
+	return b.startAll(ctx, slices.Clone(b.procs), wait)
 }
 
 // StopAll implements api.Backend.
@@ -538,6 +679,7 @@ func (b *Backend) follow(ctx context.Context, tail int64, w io.Writer, get func(
 		}
 		select {
 		case <-ctx.Done():
+			b.canceled()
 			return nil
 		case <-changed:
 		}
@@ -564,8 +706,7 @@ func (b *Backend) AppendLog(name string, stream api.Stream, data string) {
 	} else if p, err := b.find(name); err == nil {
 		p.Logs[stream] = append(p.Logs[stream], data...)
 	}
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.wake()
 }
 
 // ClearProcessLogs implements api.Backend.
@@ -613,13 +754,7 @@ func (b *Backend) SendProcessStdin(name string, data []byte) error {
 func (b *Backend) SendRemoteCommEvent(typ, data string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ev := api.Event{Time: time.Now().UnixNano(), Type: "REMOTE_COMMUNICATION", Message: typ + " " + data}
-	for ch := range b.subs {
-		select {
-		case ch <- ev:
-		default:
-		}
-	}
+	b.broadcast(api.Event{Time: time.Now().UnixNano(), Type: "REMOTE_COMMUNICATION", Message: typ + " " + data})
 	return nil
 }
 

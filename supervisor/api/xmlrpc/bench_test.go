@@ -6,17 +6,16 @@ import (
 	"testing"
 
 	"roost/supervisor/api"
+	"roost/supervisor/api/apitest"
 )
 
 // benchServer serves a fake with n running processes.
-func benchServer(b *testing.B, n int) (*fakeBackend, *rpcClient) {
-	f := newFake()
+func benchServer(b *testing.B, n int) (*apitest.Backend, *rpcClient) {
+	var procs []*apitest.Proc
 	for i := range n {
-		name := fmt.Sprintf("proc_%02d", i)
-		f.add("group", name)
-		f.transition("group:"+name, api.Starting)
-		f.transition("group:"+name, api.Running)
+		procs = append(procs, &apitest.Proc{Group: "group", Name: fmt.Sprintf("proc_%02d", i), State: api.Running})
 	}
+	f := apitest.New(procs...)
 	return f, newClient(b, serve(b, mux(f, quiet)))
 }
 

@@ -246,7 +246,7 @@ func TestSupervisorctlCompat(t *testing.T) {
 		}
 	})
 	t.Run("roost", func(t *testing.T) {
-		roost := buildRoost(t)
+		roost := testutil.RoostBinary(t, nil)
 		if want == "" {
 			t.Fatal("no supervisord transcript to compare with")
 		}
@@ -258,17 +258,6 @@ func TestSupervisorctlCompat(t *testing.T) {
 			t.Errorf("supervisorctl against roost differs from against supervisord (-supervisord +roost):\n%s", d)
 		}
 	})
-}
-
-// buildRoost builds cmd/roost.
-func buildRoost(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "roost")
-	out, err := exec.Command("go", "build", "-o", bin, "roost/cmd/roost").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building roost: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // runSession starts the supervisor (daemon argv, then the config's path) in

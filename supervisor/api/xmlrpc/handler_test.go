@@ -15,18 +15,29 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"roost/supervisor/api"
+	"roost/supervisor/api/apitest"
 )
 
 // quiet is the Options tests use: no log output.
 var quiet = Options{Logger: slog.New(slog.DiscardHandler)}
 
-// newTestServer returns a fake backend with processes web, grp:a and grp:b,
-// and a client of the handlers served over it on a unix socket.
-func newTestServer(t *testing.T, opts Options) (*fakeBackend, *rpcClient, string) {
-	f := newFake()
-	f.add("web", "web")
-	f.add("grp", "a")
-	f.add("grp", "b")
+// newTestServer returns a fake backend with procs (by default grp:a, grp:b
+// and web, STOPPED), and a client of the handlers served over it on a unix
+// socket. The backend holds started processes in STARTING until the test
+// moves them (Hold), and reports starts and canceled waits on its channels.
+func newTestServer(t *testing.T, opts Options, procs ...*apitest.Proc) (*apitest.Backend, *rpcClient, string) {
+	if procs == nil {
+		procs = []*apitest.Proc{
+			{Group: "grp", Name: "a", Autostart: true},
+			{Group: "grp", Name: "b", Autostart: true},
+			{Group: "web", Name: "web", Autostart: true},
+		}
+	}
+	f := apitest.New(procs...)
+	f.MainLog = []byte("2026-01-01 00:00:00,000 INFO supervisord started\n")
+	f.Hold = true
+	f.Starting = make(chan string, 16)
+	f.Canceled = make(chan struct{}, 16)
 	if opts.Logger == nil {
 		opts.Logger = quiet.Logger
 	}
@@ -104,7 +115,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // answers to the same calls.
 func TestFaults(t *testing.T) {
 	f, c, _ := newTestServer(t, Options{})
-	f.transition("web", api.Running)
+	f.Transition("web", api.Running)
 	for _, m := range []string{"supervisor.nope", "nope", "a.b.c", "supervisor._update", "supervisor.", ".getPID", "supervisor"} {
 		c.wantFault(1, "UNKNOWN_METHOD", m)
 	}
@@ -156,10 +167,13 @@ func TestFaults(t *testing.T) {
 
 func TestMethods(t *testing.T) {
 	f, c, _ := newTestServer(t, Options{})
-	f.autoRun = true
-	f.appendLog("web", api.Stdout, "hello\nworld\n")
-	f.appendLog("web", api.Stderr, "oops\n")
-	f.rereads = api.Changes{Added: []string{"new"}}
+	f.Hold = false
+	f.AppendLog("web", api.Stdout, "hello\nworld\n")
+	f.AppendLog("web", api.Stderr, "oops\n")
+	f.Pending = api.Changes{Added: []string{"new"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := f.Subscribe(ctx)
 
 	for _, tc := range []struct {
 		method string
@@ -168,10 +182,10 @@ func TestMethods(t *testing.T) {
 	}{
 		{"supervisor.getAPIVersion", nil, "3.0"},
 		{"supervisor.getVersion", nil, "3.0"},
-		{"supervisor.getSupervisorVersion", nil, "4.2.5"},
+		{"supervisor.getSupervisorVersion", nil, "0.0.0-test"},
 		{"supervisor.getIdentification", nil, "supervisor"},
 		{"supervisor.getState", nil, Struct{{"statecode", 1}, {"statename", "RUNNING"}}},
-		{"supervisor.getPID", nil, 4242},
+		{"supervisor.getPID", nil, 42},
 		{"supervisor.readLog", []any{-15, 0}, "visord started\n"},
 		{"supervisor.readMainLog", []any{0, 4}, "2026"},
 		{"supervisor.readProcessStdoutLog", []any{"web", 6, 0}, "world\n"},
@@ -235,15 +249,21 @@ func TestMethods(t *testing.T) {
 			t.Errorf("%s%v (-want +got):\n%s", tc.method, tc.params, d)
 		}
 	}
-	p, _ := f.find("web")
-	if d := cmp.Diff("input\n\x00\x01", string(p.stdin)); d != "" {
+	if d := cmp.Diff("input\n\x00\x01", string(f.Stdin["web"])); d != "" {
 		t.Errorf("stdin: %s", d)
 	}
-	if d := cmp.Diff([]syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1}, p.signals); d != "" {
+	if d := cmp.Diff([]syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1}, f.Proc("web").Signals); d != "" {
 		t.Errorf("signals: %s", d)
 	}
-	if ev := f.recorded(); !contains(ev, "event type data") || !contains(ev, "start web wait=true") {
-		t.Errorf("backend saw %q", ev)
+	// (That startProcess waits by default is TestWait's first case.)
+	var comm []string
+	for len(events) > 0 {
+		if ev := <-events; ev.Type == "REMOTE_COMMUNICATION" {
+			comm = append(comm, ev.Message)
+		}
+	}
+	if !cmp.Equal(comm, []string{"type data"}) {
+		t.Errorf("backend got remote communication events %q, want [\"type data\"]", comm)
 	}
 	if v := c.mustCall("supervisor.restart"); v != true {
 		t.Errorf("restart = %#v", v)
@@ -262,7 +282,7 @@ func contains(ss []string, s string) bool {
 
 func TestProcessInfo(t *testing.T) {
 	f, c, _ := newTestServer(t, Options{})
-	f.transition("web", api.Running)
+	f.Transition("web", api.Running)
 	info, _ := f.ProcessInfo("web")
 	v := c.mustCall("supervisor.getProcessInfo", "web")
 	st, ok := v.(Struct)
@@ -284,7 +304,7 @@ func TestProcessInfo(t *testing.T) {
 	if got, _ := st.Get("description"); !strings.HasPrefix(got.(string), "pid ") {
 		t.Errorf("description = %q", got)
 	}
-	if got, _ := st.Get("logfile"); got != "/logs/web.out" {
+	if got, _ := st.Get("logfile"); got != "/fake/web.out" {
 		t.Errorf("logfile = %q", got)
 	}
 	all, _ := c.mustCall("supervisor.getAllProcessInfo").([]any)
@@ -321,7 +341,7 @@ func TestProcessInfo(t *testing.T) {
 
 func TestMulticall(t *testing.T) {
 	f, c, _ := newTestServer(t, Options{})
-	f.autoRun = true
+	f.Hold = false
 	v := c.mustCall("system.multicall", []any{
 		Struct{{"methodName", "supervisor.getVersion"}},
 		Struct{{"methodName", "system.multicall"}, {"params", []any{[]any{}}}},
@@ -379,7 +399,7 @@ func TestWait(t *testing.T) {
 	started := func(want string) {
 		t.Helper()
 		select {
-		case n := <-f.starting:
+		case n := <-f.Starting:
 			if n != want {
 				t.Fatalf("started %s, want %s", n, want)
 			}
@@ -410,13 +430,13 @@ func TestWait(t *testing.T) {
 	ch := async(context.Background(), "supervisor.startProcess", "web")
 	started("web")
 	notYet(ch, "startProcess(web)")
-	f.transition("web", api.Running)
+	f.Transition("web", api.Running)
 	if r := finish(ch); r.v != true || r.err != nil {
 		t.Errorf("startProcess(web) = %#v, %v", r.v, r.err)
 	}
 
 	// wait=False: returns while still STARTING.
-	f.transition("web", api.Stopped)
+	f.Transition("web", api.Stopped)
 	if v := c.mustCall("supervisor.startProcess", "web", false); v != true {
 		t.Errorf("startProcess(web, False) = %#v", v)
 	}
@@ -426,10 +446,10 @@ func TestWait(t *testing.T) {
 	}
 
 	// The process fails while STARTING: ABNORMAL_TERMINATION.
-	f.transition("web", api.Stopped)
+	f.Transition("web", api.Stopped)
 	ch = async(context.Background(), "supervisor.startProcess", "web", true)
 	started("web")
-	f.transition("web", api.Backoff)
+	f.Transition("web", api.Backoff)
 	var fe *faultError
 	if r := finish(ch); !errors.As(r.err, &fe) || fe.Code != 40 || fe.String != "ABNORMAL_TERMINATION: web" {
 		t.Errorf("startProcess(web) of a failing process = %#v, %v", r.v, r.err)
@@ -443,20 +463,20 @@ func TestWait(t *testing.T) {
 	started("grp:a")
 	notYet(ch, "multicall")
 	select {
-	case n := <-f.starting:
+	case n := <-f.Starting:
 		t.Fatalf("%s started before grp:a was RUNNING", n)
 	default:
 	}
-	f.transition("grp:a", api.Running)
+	f.Transition("grp:a", api.Running)
 	started("grp:b")
 	notYet(ch, "multicall")
-	f.transition("grp:b", api.Running)
+	f.Transition("grp:b", api.Running)
 	if r := finish(ch); !cmp.Equal(r.v, []any{true, true}) {
 		t.Errorf("multicall = %#v, %v", r.v, r.err)
 	}
 
 	// The client goes away: the backend's wait ends with it.
-	f.transition("web", api.Stopped)
+	f.Transition("web", api.Stopped)
 	ctx, cancel := context.WithCancel(context.Background())
 	ch = async(ctx, "supervisor.startProcess", "web")
 	started("web")
@@ -465,7 +485,7 @@ func TestWait(t *testing.T) {
 		t.Errorf("canceled call = %#v, %v", r.v, r.err)
 	}
 	select {
-	case <-f.canceled:
+	case <-f.Canceled:
 	case <-deadline:
 		t.Fatal("the backend's wait did not end with the client")
 	}
@@ -542,7 +562,7 @@ func TestExtraMethods(t *testing.T) {
 	if v := c.mustCall("system.methodHelp", "test.echo"); v != "echo the params" {
 		t.Errorf("methodHelp = %#v", v)
 	}
-	if v := c.mustCall("supervisor.getPID"); v != 4242 {
+	if v := c.mustCall("supervisor.getPID"); v != 42 {
 		t.Errorf("an extra method replaced getPID: %#v", v)
 	}
 	for _, name := range []string{"supervisor.getPID", "bad", "a.b.c", "test._x", "test.nil"} {

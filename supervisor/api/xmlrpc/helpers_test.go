@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"roost/supervisor/api"
 )
 
 // faultError is a fault a test client received.
@@ -99,7 +101,7 @@ func serve(t testing.TB, h http.Handler) string {
 }
 
 // mux is how the control plane mounts this package's handlers.
-func mux(b *fakeBackend, opts Options) *http.ServeMux {
+func mux(b api.Backend, opts Options) *http.ServeMux {
 	m := http.NewServeMux()
 	m.Handle("/RPC2", NewHandler(b, opts))
 	lt := NewLogtailHandler(b)

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"roost/supervisor/api"
+	"roost/supervisor/api/apitest"
 )
 
 func TestLogtail(t *testing.T) {
-	f, c, _ := newTestServer(t, Options{})
-	p, _ := f.find("grp:b")
-	delete(p.logs, api.Stderr) // like redirect_stderr: no stderr log
+	f, c, _ := newTestServer(t, Options{},
+		&apitest.Proc{Group: "grp", Name: "b", Logs: map[api.Stream][]byte{api.Stdout: nil}}, // like redirect_stderr: no stderr log
+		&apitest.Proc{Group: "web", Name: "web"})
 	long := strings.Repeat("0123456789", 200) + "\n"
-	f.appendLog("web", api.Stdout, long)
-	f.appendLog("web", api.Stderr, "err\n")
+	f.AppendLog("web", api.Stdout, long)
+	f.AppendLog("web", api.Stderr, "err\n")
 
 	do := func(method, path string) *http.Response {
 		t.Helper()
@@ -72,7 +73,7 @@ func TestLogtail(t *testing.T) {
 	if string(first) != long[len(long)-TailBytes:] {
 		t.Errorf("stream began with %q, want the log's last %d bytes", first[:20], TailBytes)
 	}
-	f.appendLog("web", api.Stdout, "more\n")
+	f.AppendLog("web", api.Stdout, "more\n")
 	line, err := body.ReadString('\n')
 	if err != nil || line != "more\n" {
 		t.Errorf("next line %q, %v", line, err)
@@ -80,7 +81,7 @@ func TestLogtail(t *testing.T) {
 	// The client goes away: the backend's follow ends with it.
 	cancel()
 	select {
-	case <-f.canceled:
+	case <-f.Canceled:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the backend kept following after the client left")
 	}

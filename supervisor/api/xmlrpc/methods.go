@@ -49,6 +49,18 @@ func supervisorMethods(b api.Backend) map[string]*method {
 		}
 		return true, nil
 	}
+	// byName is a method of one name (read by arg) that answers true or
+	// f's fault.
+	byName := func(arg func([]any, int) (string, error), f func(string) error) func(context.Context, []any) (any, error) {
+		return func(_ context.Context, p []any) (any, error) {
+			n, err := arg(p, 0)
+			if err != nil {
+				return nil, err
+			}
+			return ok(f(n))
+		}
+	}
+	groupName := func(p []any, i int) (string, error) { return argString(p, i, "name") }
 	results := func(rs []api.Result, err error) (any, error) {
 		if err != nil {
 			return nil, err
@@ -101,21 +113,9 @@ func supervisorMethods(b api.Backend) map[string]*method {
 			return []any{[]any{nonNil(ch.Added), nonNil(ch.Changed), nonNil(ch.Removed)}}, nil
 		})
 	add("addProcessGroup", "Activate a group from the configuration read last.", "boolean", name, 0,
-		func(_ context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			return ok(b.AddGroup(n))
-		})
+		byName(groupName, b.AddGroup))
 	add("removeProcessGroup", "Remove a stopped group from the active configuration.", "boolean", name, 0,
-		func(_ context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			return ok(b.RemoveGroup(n))
-		})
+		byName(groupName, b.RemoveGroup))
 
 	// Process information.
 	add("getProcessInfo", "Describe a process (name or group:name).", "struct", name, 0,
@@ -150,54 +150,44 @@ func supervisorMethods(b api.Backend) map[string]*method {
 		})
 
 	// Process control.
-	add("startProcess", "Start a process (name, group:name, or group:* for the whole group);\nwith wait, return once it is RUNNING.", "boolean", nameWait, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			w := argWait(p, 1)
-			if group, _, whole := api.SplitNamespec(n); whole {
-				return results(renameBadName(n)(b.StartGroup(ctx, group, w)))
-			}
-			return ok(b.StartProcess(ctx, n, w))
-		})
-	add("startProcessGroup", "Start the group's processes that are not running.", "array", nameWait, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			return results(b.StartGroup(ctx, n, argWait(p, 1)))
-		})
-	add("startAllProcesses", "Start every process that is not running, in priority order.", "array", []param{wait}, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			return resultStructs(b.StartAll(ctx, argWait(p, 0))), nil
-		})
-	add("stopProcess", "Stop a process (name, group:name, or group:* for the whole group);\nwith wait, return once it has stopped.", "boolean", nameWait, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			w := argWait(p, 1)
-			if group, _, whole := api.SplitNamespec(n); whole {
-				return results(renameBadName(n)(b.StopGroup(ctx, group, w)))
-			}
-			return ok(b.StopProcess(ctx, n, w))
-		})
-	add("stopProcessGroup", "Stop the group's running processes.", "array", nameWait, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			n, err := argString(p, 0, "name")
-			if err != nil {
-				return nil, err
-			}
-			return results(b.StopGroup(ctx, n, argWait(p, 1)))
-		})
-	add("stopAllProcesses", "Stop every running process, in reverse priority order.", "array", []param{wait}, 1,
-		func(ctx context.Context, p []any) (any, error) {
-			return resultStructs(b.StopAll(ctx, argWait(p, 0))), nil
-		})
+	// waiting registers the three methods of an operation that may wait
+	// (start, stop): VERBProcess, which takes group:* too,
+	// VERBProcessGroup and VERBAllProcesses.
+	waiting := func(verb, doc, groupDoc, allDoc string, one func(context.Context, string, bool) error,
+		group func(context.Context, string, bool) ([]api.Result, error), all func(context.Context, bool) []api.Result) {
+		add(verb+"Process", doc, "boolean", nameWait, 1,
+			func(ctx context.Context, p []any) (any, error) {
+				n, err := argString(p, 0, "name")
+				if err != nil {
+					return nil, err
+				}
+				w := argWait(p, 1)
+				if g, _, whole := api.SplitNamespec(n); whole {
+					return results(renameBadName(n)(group(ctx, g, w)))
+				}
+				return ok(one(ctx, n, w))
+			})
+		add(verb+"ProcessGroup", groupDoc, "array", nameWait, 1,
+			func(ctx context.Context, p []any) (any, error) {
+				n, err := argString(p, 0, "name")
+				if err != nil {
+					return nil, err
+				}
+				return results(group(ctx, n, argWait(p, 1)))
+			})
+		add(verb+"AllProcesses", allDoc, "array", []param{wait}, 1,
+			func(ctx context.Context, p []any) (any, error) {
+				return resultStructs(all(ctx, argWait(p, 0))), nil
+			})
+	}
+	waiting("start", "Start a process (name, group:name, or group:* for the whole group);\nwith wait, return once it is RUNNING.",
+		"Start the group's processes that are not running.",
+		"Start every process that is not running, in priority order.",
+		b.StartProcess, b.StartGroup, b.StartAll)
+	waiting("stop", "Stop a process (name, group:name, or group:* for the whole group);\nwith wait, return once it has stopped.",
+		"Stop the group's running processes.",
+		"Stop every running process, in reverse priority order.",
+		b.StopProcess, b.StopGroup, b.StopAll)
 	add("signalProcess", "Send a signal, by name (\"HUP\") or number (\"1\"), to a process\n(name, group:name, or group:* for the whole group).", "boolean", []param{{"string", "name"}, sig}, 0,
 		func(_ context.Context, p []any) (any, error) {
 			n, err := argString(p, 0, "name")
@@ -303,13 +293,7 @@ func supervisorMethods(b api.Backend) map[string]*method {
 	alias("readProcessLog", "readProcessStdoutLog")
 	alias("tailProcessLog", "tailProcessStdoutLog")
 	add("clearProcessLogs", "Clear a process's stdout and stderr logs.", "boolean", name, 0,
-		func(_ context.Context, p []any) (any, error) {
-			n, err := processName(p, 0)
-			if err != nil {
-				return nil, err
-			}
-			return ok(b.ClearProcessLogs(n))
-		})
+		byName(processName, b.ClearProcessLogs))
 	alias("clearProcessLog", "clearProcessLogs")
 	add("clearAllProcessLogs", "Clear every process's logs.", "array", nil, 0,
 		func(context.Context, []any) (any, error) { return resultStructs(b.ClearAllProcessLogs()), nil })

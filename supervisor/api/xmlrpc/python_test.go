@@ -24,9 +24,9 @@ var echo = Method{
 // supervisord answers.
 func TestPythonClient(t *testing.T) {
 	f, _, sock := newTestServer(t, Options{Methods: map[string]Method{"test.echo": echo}})
-	f.transition("web", api.Starting)
-	f.transition("web", api.Running)
-	f.appendLog("web", api.Stdout, "\x1b[31mred\x1b[0m\r\nbad \xff byte\n")
+	f.Transition("web", api.Starting)
+	f.Transition("web", api.Running)
+	f.AppendLog("web", api.Stdout, "\x1b[31mred\x1b[0m\r\nbad \xff byte\n")
 
 	calls := [][]any{
 		{"supervisor.getVersion", []any{}},
@@ -65,8 +65,7 @@ func TestPythonClient(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got)\n%s", d)
 	}
-	p, _ := f.find("web")
-	if len(p.stdin) != 1<<20 {
-		t.Errorf("stdin got %d bytes, want 1 MiB", len(p.stdin))
+	if n := len(f.Stdin["web"]); n != 1<<20 {
+		t.Errorf("stdin got %d bytes, want 1 MiB", n)
 	}
 }

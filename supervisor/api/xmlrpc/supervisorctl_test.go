@@ -18,6 +18,7 @@ import (
 
 	"roost/internal/testutil"
 	"roost/supervisor/api"
+	"roost/supervisor/api/apitest"
 )
 
 // ctl runs the real supervisorctl against a socket.
@@ -73,24 +74,22 @@ func (c *ctl) expect(wantOut string, wantCode int, args ...string) {
 // TestSupervisorctl drives the real supervisorctl against the handlers:
 // the output it prints is what it prints for supervisord.
 func TestSupervisorctl(t *testing.T) {
-	f, _, sock := newTestServer(t, Options{})
-	c := newCtl(t, sock)
-	f.autoRun = true
 	const now = 1795316368
-	f.clock = now - 3725
-	f.transition("web", api.Starting)
-	f.transition("web", api.Running)
-	f.clock = now
-	p, _ := f.find("grp:b")
-	p.spawnErr = "can't find command '/bin/b'"
-	f.appendLog("web", api.Stdout, "hello from web\n\x1b[32mgreen\x1b[0m\n")
-	f.appendLog("web", api.Stderr, "warning: something\n")
+	f, _, sock := newTestServer(t, Options{},
+		&apitest.Proc{Group: "grp", Name: "a", Autostart: true},
+		&apitest.Proc{Group: "grp", Name: "b", Autostart: true, StartErr: api.SpawnError},
+		&apitest.Proc{Group: "web", Name: "web", Autostart: true, State: api.Running, Start: now - 3725})
+	c := newCtl(t, sock)
+	f.Hold = false
+	f.Now = func() time.Time { return time.Unix(now, 0) }
+	f.AppendLog("web", api.Stdout, "hello from web\n\x1b[32mgreen\x1b[0m\n")
+	f.AppendLog("web", api.Stderr, "warning: something\n")
 	pid := func(name string) string {
 		info, _ := f.ProcessInfo(name)
 		return strconv.Itoa(info.PID)
 	}
 
-	c.expect("4.2.5\n", 0, "version")
+	c.expect("0.0.0-test\n", 0, "version")
 	c.expect(""+
 		"grp:a                            STOPPED   Not started\n"+
 		"grp:b                            STOPPED   Not started\n"+
@@ -104,7 +103,7 @@ func TestSupervisorctl(t *testing.T) {
 	c.expect("grp:a: stopped\n", 0, "stop", "grp:a")
 	c.expect("grp:a: ERROR (not running)\n", 0, "stop", "grp:a") // supervisorctl ignores NOT_RUNNING
 	c.expect("grp:a: ERROR (not running)\ngrp:a: started\n", 0, "restart", "grp:a")
-	c.expect("4242\n", 0, "pid")
+	c.expect("42\n", 0, "pid")
 	c.expect(pid("web")+"\n", 0, "pid", "web")
 	c.expect("No such process nope\n", 1, "pid", "nope")
 	c.expect("web: signalled\n", 0, "signal", "HUP", "web")
@@ -124,10 +123,10 @@ func TestSupervisorctl(t *testing.T) {
 	c.expect("\n", 0, "tail", "web")
 
 	// tail -f streams what is appended, until interrupted.
-	f.appendLog("web", api.Stdout, "first\n")
+	f.AppendLog("web", api.Stdout, "first\n")
 	tf := startFollow(t, c.command("tail", "-f", "web"))
 	tf.waitFor("==> Press Ctrl-C to exit <==\nfirst\n")
-	f.appendLog("web", api.Stdout, "second\n")
+	f.AppendLog("web", api.Stdout, "second\n")
 	tf.waitFor("==> Press Ctrl-C to exit <==\nfirst\nsecond\n")
 	tf.interrupt()
 

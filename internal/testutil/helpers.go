@@ -1,0 +1,121 @@
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Buffer is a bytes.Buffer safe for concurrent use: a process's output, a
+// logger or a follower writes it while the test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Eventually checks cond every 10 ms until it holds, and fails the test
+// if it does not within timeout. For tests only, and only where there is no
+// event to await: what roost does itself never polls.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var roostBin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// RoostBinary builds roost/cmd/roost, once per test binary, into a
+// directory every user may read and run (the tests run it as other users
+// too), and returns its path. run runs the build command and returns its
+// combined output; nil means exec.Cmd.CombinedOutput (a test binary that
+// reaps its children itself passes one that registers the build first).
+// TestMain removes the build with RemoveRoostBinary.
+func RoostBinary(t testing.TB, run func(*exec.Cmd) ([]byte, error)) string {
+	t.Helper()
+	roostBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "roost-bin-")
+		if err != nil {
+			roostBin.err = fmt.Errorf("build roost: %w", err)
+			return
+		}
+		roostBin.dir = dir
+		if err := os.Chmod(dir, 0o755); err != nil {
+			roostBin.err = fmt.Errorf("build roost: %w", err)
+			return
+		}
+		path := filepath.Join(dir, "roost")
+		cmd := exec.Command("go", "build", "-o", path, "roost/cmd/roost")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if run == nil {
+			run = (*exec.Cmd).CombinedOutput
+		}
+		if out, err := run(cmd); err != nil {
+			roostBin.err = fmt.Errorf("go build roost/cmd/roost: %w\n%s", err, out)
+			return
+		}
+		roostBin.path = path
+	})
+	if roostBin.err != nil {
+		t.Fatal(roostBin.err)
+	}
+	return roostBin.path
+}
+
+// RemoveRoostBinary removes what RoostBinary built, if anything; TestMain
+// calls it after the tests ran.
+func RemoveRoostBinary() {
+	if roostBin.dir != "" {
+		os.RemoveAll(roostBin.dir)
+	}
+}
+
+// ServeApp is the small web app tests run as a supervised program: it
+// listens on 127.0.0.1:$PORT, prints "listening on ADDR", serves h until a
+// signal arrives on term (the caller's signal.Notify for SIGTERM), then
+// finishes what is in flight, for at most 5 s.
+func ServeApp(term <-chan os.Signal, h http.Handler) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	fmt.Println("listening on", ln.Addr())
+	<-term
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	return nil
+}
