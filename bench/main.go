@@ -44,6 +44,7 @@ type options struct {
 	ctlRepsSm   int           // ctl round trips per session, N ≤ 100
 	ctlRepsLg   int           // ... N > 100
 	restartReps int
+	floorReps   int // starts of each floor command per run
 	killN       int // the N whose sessions also measure kill -9
 	killReps    int // per session
 	logBytes    int64
@@ -117,11 +118,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if o.quick {
 		o.runs, o.ns, o.idle, o.settle = 1, []int{10, 100}, 2*time.Second, 500*time.Millisecond
 		o.ctlRepsSm, o.ctlRepsLg, o.restartReps, o.killN, o.killReps = 2, 2, 2, 10, 2
+		o.floorReps = 5
 		o.logBytes, o.logRuns, o.crashWindow, o.crashRuns = 128<<20, 1, 3*time.Second, 1
 		o.users = []int{2}
 	} else {
 		o.runs, o.ns, o.idle, o.settle = 3, []int{10, 100, 1000}, 30*time.Second, 2*time.Second
 		o.ctlRepsSm, o.ctlRepsLg, o.restartReps, o.killN, o.killReps = 10, 5, 10, 10, 20
+		o.floorReps = 30
 		o.logBytes, o.logRuns, o.crashWindow, o.crashRuns = 1<<30, 3, 10*time.Second, 3
 		o.users = []int{1, 10, 50}
 	}
@@ -133,6 +136,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	return o, nil
 }
+
+// buildTags are the tags README.md's install step builds roost with.
+const buildTags = "urfave_cli_no_docs"
 
 // bench is one run of the benchmark.
 type bench struct {
@@ -147,6 +153,7 @@ type bench struct {
 
 	supervisord, supervisorctl, cat string
 	roostBin                        string   // the roost binary measured
+	helloBin, helloWhy              string   // the hello-world Go binary, or why it could not be built
 	daemons                         []daemon // supervisord first, roost when it can run
 	roostWhy, masterWhy             string   // why roost / its master cannot be measured, or ""
 	versions                        map[string]string
@@ -380,8 +387,8 @@ func (b *bench) setup(ctx context.Context) error {
 		b.logf("measuring the roost binary %s", bin)
 		b.res.note("roost was the binary %s given with -roost, not a build of this tree", bin)
 	} else {
-		b.logf("building roost: go build -o %s ./cmd/roost", bin)
-		res = b.t.run(ctx, b.root, os.Environ(), "go", "build", "-o", bin, "./cmd/roost")
+		b.logf("building roost: go build -tags %s -o %s ./cmd/roost", buildTags, bin)
+		res = b.t.run(ctx, b.root, os.Environ(), "go", "build", "-tags", buildTags, "-o", bin, "./cmd/roost")
 		if res.Err != nil {
 			return fmt.Errorf("go build ./cmd/roost: %w", res.Err)
 		}
@@ -393,6 +400,11 @@ func (b *bench) setup(ctx context.Context) error {
 		b.versions["commit"] = strings.TrimSpace(string(res.Stdout))
 	}
 	b.roostBin = bin
+	if hello, err := b.buildHello(ctx); err != nil {
+		b.helloWhy = err.Error()
+	} else {
+		b.helloBin = hello
+	}
 	has := func(verb string) bool {
 		return b.t.run(ctx, b.work, env(), bin, "help", verb).Err == nil
 	}
@@ -427,6 +439,9 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	if o.wants("sessions") {
 		for run := 1; run <= o.runs; run++ {
+			if err := b.floorRun(ctx); err != nil {
+				return err
+			}
 			for i, n := range o.ns {
 				w, err := sleepWorkload(filepath.Join(b.work, "n"+strconv.Itoa(n)), n)
 				if err != nil {

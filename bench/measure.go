@@ -37,6 +37,9 @@ const (
 	figMasterRSS = "master.rss.%d"
 	figUserRSS   = "master.userrss.%d"
 	figUsersUp   = "master.up.%d"
+	figFloorTrue = "floor.true"    // fork+exec of /bin/true, s
+	figFloorGo   = "floor.hello"   // a hello-world Go binary, s
+	figFloorVer  = "floor.version" // roost --version, s
 )
 
 // idleNorm is the window idle figures are reported per.
@@ -581,6 +584,58 @@ func (b *bench) goIdleRun(ctx context.Context) error {
 	}
 	if m, err := readMem(p.pid()); err == nil {
 		b.res.add("goidle.pss", vGo, float64(m.PSS))
+	}
+	return nil
+}
+
+// helloSrc is the hello-world Go program whose start is the floor under
+// any Go CLI's round trip.
+const helloSrc = "package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.WriteString(\"hello\\n\") }\n"
+
+// buildHello builds helloSrc into the work dir and returns the binary.
+func (b *bench) buildHello(ctx context.Context) (string, error) {
+	dir := filepath.Join(b.work, "hello")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("hello-world Go binary: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(helloSrc), 0o644); err != nil {
+		return "", fmt.Errorf("hello-world Go binary: %w", err)
+	}
+	bin := filepath.Join(dir, "hello")
+	if res := b.t.run(ctx, dir, os.Environ(), "go", "build", "-o", bin, "main.go"); res.Err != nil {
+		return "", fmt.Errorf("go build hello-world: %w", res.Err)
+	}
+	return bin, nil
+}
+
+// floorRun times what starting any command costs here, the floor under
+// every ctl figure: fork+exec of /bin/true, a hello-world Go binary, and
+// `roost --version` (the roost binary's own start, no config, no socket).
+func (b *bench) floorRun(ctx context.Context) error {
+	cmds := []struct {
+		fig  string
+		argv []string
+	}{
+		{figFloorTrue, []string{"/bin/true"}},
+		{figFloorGo, []string{b.helloBin}},
+		{figFloorVer, []string{b.roostBin, "--version"}},
+	}
+	for _, c := range cmds {
+		if c.argv[0] == "" {
+			b.res.fail(c.fig, vFloor, errors.New(b.helloWhy))
+			continue
+		}
+		for i := 0; i < b.o.floorReps; i++ {
+			res := b.t.run(ctx, b.work, env(), c.argv[0], c.argv[1:]...)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if res.Err != nil {
+				b.res.fail(c.fig, vFloor, res.Err)
+				break
+			}
+			b.res.add(c.fig, vFloor, res.Wall.Seconds())
+		}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ const (
 	vSctlRoost = "supervisorctl→roost"
 	vCeiling   = "ceiling"
 	vGo        = "bare Go"
+	vFloor     = "floor" // process start with no daemon involved
 )
 
 // key names one series of samples: a figure for a variant.

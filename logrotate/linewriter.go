@@ -260,7 +260,15 @@ func Copy(w *LineWriter, r io.Reader) error {
 	var (
 		writeErr error
 		lost     int64
+		grown    bool // r was enlarged (growPipe)
+		tries    int  // growPipe attempts: a pipe over the limit is not retried forever
+		full     int  // reads in a row that took a whole default pipe
 	)
+	defer func() {
+		if grown {
+			releasePipe()
+		}
+	}()
 	for {
 		w.mu.Lock()
 		if w.n == w.size {
@@ -279,6 +287,16 @@ func Copy(w *LineWriter, r io.Reader) error {
 			w.n += k
 			if k == len(room) {
 				w.grow() // the read filled the room: the writer is fast
+			}
+			// A read of a whole default pipe (64 KiB) found it full: after
+			// a few in a row the writer is outrunning the copier; a
+			// larger pipe lets each wakeup take more.
+			if full = full + 1; k < readSize {
+				full = 0
+			}
+			if full >= busyReads && !grown && tries < 3 {
+				tries++
+				grown = growPipe(r)
 			}
 			err := w.process()
 			w.mu.Unlock()

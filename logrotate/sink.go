@@ -55,15 +55,40 @@ type Sink struct {
 // appended to and its size counts towards maxBytes. New files get mode 0666
 // minus the umask, as supervisord's open() gives them.
 func OpenSink(path string, maxBytes int64, backups int) (*Sink, error) {
+	s, err := NewSink(path, maxBytes, backups)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openLocked(false); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewSink is OpenSink without the open: the file is opened (created) by
+// Open, or else by the first Write. It lets a caller with many logs build
+// its sinks at once and create their files later, off its critical path.
+func NewSink(path string, maxBytes int64, backups int) (*Sink, error) {
 	if path == "" {
 		return nil, errors.New("open log sink: empty path")
 	}
 	s := &Sink{path: path, followCap: defaultFollowCap}
 	s.setLimits(maxBytes, backups)
-	if err := s.openLocked(false); err != nil {
-		return nil, err
-	}
 	return s, nil
+}
+
+// Open opens (creating it if needed) the live file unless it is open
+// already: the file of a NewSink, or one whose last open failed.
+func (s *Sink) Open() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return fmt.Errorf("open log %s: %w", s.path, ErrClosed)
+	case s.f != nil:
+		return nil
+	}
+	return s.openLocked(false)
 }
 
 // Path returns the path of the live log file.

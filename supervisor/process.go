@@ -313,8 +313,8 @@ func (p *process) startChild() string {
 	if err != nil {
 		return err.(*api.Error).Detail
 	}
-	if p.logs.err != nil {
-		return fmt.Sprintf("unknown error making dispatchers for '%s': %v", p.name, p.logs.err)
+	if err := errors.Join(p.logs.err, p.logs.open()); err != nil {
+		return fmt.Sprintf("unknown error making dispatchers for '%s': %v", p.name, err)
 	}
 	if cfg.Directory != "" && cred == nil {
 		if st, err := os.Stat(cfg.Directory); err != nil || !st.IsDir() {

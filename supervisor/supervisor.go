@@ -21,6 +21,7 @@ import (
 	"log/syslog"
 	"os"
 	"os/user"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -297,11 +298,20 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}()
 	}
 
+	ahead := make(chan struct{})
+	go func() {
+		defer close(ahead)
+		s.openAhead()
+	}()
 	for first := true; ; first = false {
 		s.startAll()
 		if first {
 			s.cron.start() // after the programs, so @reboot jobs find them spawned
 		}
+		// Start-up's garbage (config parsing, a goroutine and a spawn per
+		// program) is returned to the kernel now, once, rather than kept
+		// resident by an idle supervisor whose heap may not grow again.
+		debug.FreeOSMemory()
 		restart := false
 		select {
 		case <-ctx.Done():
@@ -320,6 +330,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		<-watchDone
 	}
 	s.setMood(api.SupervisorShutdown, "SUPERVISOR_STATE_CHANGE_STOPPING")
+	<-ahead
 	// Cron jobs first: they were started last, and use the programs.
 	s.cron.stop()
 	s.opMu.Lock()

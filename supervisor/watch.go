@@ -15,8 +15,9 @@ import (
 // `roost update`.
 //
 // It watches the directories of the configuration files, never the files
-// (and the directory above each, or the nearest existing ancestor of one
-// not created yet, so a project made or re-pointed later is seen):
+// (and the directory above a symlinked one, or the nearest existing
+// ancestor of one not created yet, so a project made or re-pointed later
+// is seen):
 // editors save by writing a temporary file and renaming it over the old
 // one, which a watch on the file itself loses. Events are filtered by name
 // (the files read, plus new files next to the includes with their
@@ -91,13 +92,19 @@ func (ws watchSet) component(name string) bool {
 
 // watchPoints returns the directories to watch for dir: the nearest one
 // of dir and its ancestors that exists (a project not created yet is
-// waited for from the home), plus, when dir exists, its parent, which sees
-// dir itself replaced.
+// waited for from the home), plus, when dir is a symlink (a "current"
+// pointing at a release), its parent, which sees it re-pointed. A plain
+// directory's own watch reports its removal or move (then the watcher
+// falls back to the nearest ancestor); watching its parent as well would
+// wake the supervisor for every file written beside the project (the
+// user's home, under the master).
 func watchPoints(dir string) []string {
 	for d := dir; ; d = filepath.Dir(d) {
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 			if d == dir && d != "/" {
-				return []string{d, filepath.Dir(d)}
+				if li, err := os.Lstat(d); err == nil && li.Mode()&os.ModeSymlink != 0 {
+					return []string{d, filepath.Dir(d)}
+				}
 			}
 			return []string{d}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"roost/internal/testutil"
 	"strings"
 	"testing"
 	"time"
@@ -269,11 +270,18 @@ func TestWatcherWaitsForProjectAndFollowsSymlink(t *testing.T) {
 	}
 }
 
+// A plain project directory is watched alone (no wakeup for files written
+// beside it); only a symlinked one has its parent watched too, to see the
+// link re-pointed.
 func TestWatchPoints(t *testing.T) {
 	home := t.TempDir()
 	os.MkdirAll(filepath.Join(home, "a"), 0o755)
+	if err := os.Symlink("a", filepath.Join(home, "current")); err != nil {
+		t.Fatal(err)
+	}
 	for dir, want := range map[string][]string{
-		filepath.Join(home, "a"):           {filepath.Join(home, "a"), home},
+		filepath.Join(home, "a"):           {filepath.Join(home, "a")},
+		filepath.Join(home, "current"):     {filepath.Join(home, "current"), home},
 		filepath.Join(home, "a", "b", "c"): {filepath.Join(home, "a")},
 		"/":                                {"/"},
 	} {
@@ -281,4 +289,50 @@ func TestWatchPoints(t *testing.T) {
 			t.Errorf("watchPoints(%s) = %v, want %v", dir, got, want)
 		}
 	}
+}
+
+// Without a watch on its parent, a plain project directory that is removed
+// and made again (a fresh clone) is still followed: its own watch reports
+// the removal and the watcher falls back to the home.
+func TestWatcherFollowsProjectRemovedAndRecreated(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "proj")
+	conf := filepath.Join(dir, "supervisord.conf")
+	write := func(program string) {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body := "[supervisord]\nlogfile=" + home + "/roost.log\nchildlogdir=" + home + "\nsilent=true\n" +
+			"[program:" + program + "]\ncommand=/bin/sleep 1000\nstartsecs=0\n"
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("web")
+	load := func() (*config.Config, error) {
+		if _, err := os.Stat(conf); os.IsNotExist(err) {
+			return config.LoadEmpty(conf, config.LoadOptions{Dir: home})
+		}
+		return config.Load(conf, config.LoadOptions{Dir: home})
+	}
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, cfg, func(o *Options) {
+		o.Load = load
+		o.Watch = true
+	})
+	h.waitState(10*time.Second, 0, "web", api.Running)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "web removed with its project", func() bool {
+		_, err := h.s.ProcessInfo("web")
+		return api.CodeOf(err) == api.BadName
+	})
+	n := h.eventCount()
+	write("worker")
+	h.waitState(10*time.Second, n, "worker", api.Running)
 }

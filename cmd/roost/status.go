@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,13 +71,16 @@ func statusAction(c *cli.Context) error {
 
 // writeStatus prints supervisorctl's status lines: the namespec padded to
 // the longest one (at least 30) plus 3, the state padded to 10, the
-// description.
+// description. The listing goes out in one write, not one per line: a
+// system call and a wakeup of the reader per process.
 func writeStatus(w io.Writer, infos []api.ProcessInfo) {
 	width := 30
 	for _, in := range infos {
 		width = max(width, utf8.RuneCountInString(in.Namespec()))
 	}
+	bw := bufio.NewWriterSize(w, 64<<10)
 	for _, in := range infos {
-		fmt.Fprintf(w, "%-*s%-10s%s\n", width+3, in.Namespec(), in.StateName, in.Description)
+		fmt.Fprintf(bw, "%-*s%-10s%s\n", width+3, in.Namespec(), in.StateName, in.Description)
 	}
+	_ = bw.Flush() // as the unbuffered writes before: a closed stdout is not an error here
 }

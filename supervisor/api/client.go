@@ -52,7 +52,17 @@ type Client struct {
 	pass     string
 	maxBytes int64
 	uids     []int // trusted server uids; nil trusts any
+
+	// first is Dial's checked connection, until the first request takes
+	// it (saving a connect and an accept per ctl command) or it is older
+	// than firstConnMaxAge.
+	first   chan net.Conn
+	firstAt time.Time
 }
+
+// firstConnMaxAge is how long Dial's connection waits for the first
+// request; an older one may have met the server's idle timeout.
+const firstConnMaxAge = time.Second
 
 // ClientOption configures Dial.
 type ClientOption func(*Client)
@@ -84,6 +94,14 @@ func Dial(path string, opts ...ClientOption) (*Client, error) {
 	}
 	c.tr = &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			select {
+			case conn := <-c.first:
+				if time.Since(c.firstAt) < firstConnMaxAge {
+					return conn, nil
+				}
+				conn.Close()
+			default:
+			}
 			return c.dial(ctx)
 		},
 		DisableCompression:     true,
@@ -96,7 +114,8 @@ func Dial(path string, opts ...ClientOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn.Close()
+	c.first, c.firstAt = make(chan net.Conn, 1), time.Now()
+	c.first <- conn
 	return c, nil
 }
 
@@ -124,6 +143,11 @@ func (c *Client) Path() string { return c.path }
 
 // Close releases idle connections.
 func (c *Client) Close() error {
+	select {
+	case conn := <-c.first:
+		conn.Close()
+	default:
+	}
 	c.tr.CloseIdleConnections()
 	return nil
 }
