@@ -205,12 +205,11 @@ startsecs=0
 	}
 }
 
-// A project that does not exist yet is waited for, and a "current" symlink
-// re-pointed to a new release is followed: what the master's idle
-// supervisor relies on.
-func TestWatcherWaitsForProjectAndFollowsSymlink(t *testing.T) {
-	home := t.TempDir()
-	conf := filepath.Join(home, "current", "supervisord.conf")
+// startWatching starts a supervisor that watches conf, which may not exist
+// yet (then it runs with an empty configuration, as the master's idle
+// supervisor does).
+func startWatching(t *testing.T, home, conf string) *harness {
+	t.Helper()
 	load := func() (*config.Config, error) {
 		if _, err := os.Stat(conf); os.IsNotExist(err) {
 			return config.LoadEmpty(conf, config.LoadOptions{Dir: home})
@@ -221,10 +220,19 @@ func TestWatcherWaitsForProjectAndFollowsSymlink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := start(t, cfg, func(o *Options) {
+	return start(t, cfg, func(o *Options) {
 		o.Load = load
 		o.Watch = true
 	})
+}
+
+// A project that does not exist yet is waited for, and a "current" symlink
+// re-pointed to a new release is followed: what the master's idle
+// supervisor relies on.
+func TestWatcherWaitsForProjectAndFollowsSymlink(t *testing.T) {
+	home := t.TempDir()
+	conf := filepath.Join(home, "current", "supervisord.conf")
+	h := startWatching(t, home, conf)
 	release := func(name, program string) {
 		t.Helper()
 		dir := filepath.Join(home, "releases", name)
@@ -310,20 +318,7 @@ func TestWatcherFollowsProjectRemovedAndRecreated(t *testing.T) {
 		}
 	}
 	write("web")
-	load := func() (*config.Config, error) {
-		if _, err := os.Stat(conf); os.IsNotExist(err) {
-			return config.LoadEmpty(conf, config.LoadOptions{Dir: home})
-		}
-		return config.Load(conf, config.LoadOptions{Dir: home})
-	}
-	cfg, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := start(t, cfg, func(o *Options) {
-		o.Load = load
-		o.Watch = true
-	})
+	h := startWatching(t, home, conf)
 	h.waitState(10*time.Second, 0, "web", api.Running)
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
