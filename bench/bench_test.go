@@ -218,66 +218,6 @@ func TestProblems(t *testing.T) {
 	}
 }
 
-func TestDecodeResponse(t *testing.T) {
-	// Captured from supervisord 4.2.5's getAllProcessInfo (abridged).
-	resp := `<?xml version='1.0'?>
-<methodResponse>
-<params>
-<param>
-<value><array><data>
-<value><struct>
-<member>
-<name>description</name>
-<value><string>pid 15542, uptime 0:00:01</string></value>
-</member>
-<member>
-<name>pid</name>
-<value><int>15542</int></value>
-</member>
-<member>
-<name>statename</name>
-<value><string>RUNNING</string></value>
-</member>
-<member>
-<name>name</name>
-<value><string>web_01</string></value>
-</member>
-<member>
-<name>group</name>
-<value><string>web</string></value>
-</member>
-<member>
-<name>spawnerr</name>
-<value><string></string></value>
-</member>
-</struct></value>
-</data></array></value>
-</param>
-</params>
-</methodResponse>`
-	v, err := decodeResponse([]byte(resp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arr := v.([]any)
-	m := arr[0].(map[string]any)
-	if m["pid"] != 15542 || m["statename"] != "RUNNING" || m["spawnerr"] != "" || m["name"] != "web_01" {
-		t.Errorf("decoded %#v", m)
-	}
-	fault := `<?xml version='1.0'?><methodResponse><fault><value><struct>
-<member><name>faultCode</name><value><int>10</int></value></member>
-<member><name>faultString</name><value><string>BAD_NAME: x</string></value></member>
-</struct></value></fault></methodResponse>`
-	_, err = decodeResponse([]byte(fault))
-	var f *rpcFault
-	if !errors.As(err, &f) || f.Code != 10 || f.String != "BAD_NAME: x" {
-		t.Errorf("fault: err = %v", err)
-	}
-	if v, err := decodeResponse([]byte(`<methodResponse><params><param><value>bare</value></param></params></methodResponse>`)); err != nil || v != "bare" {
-		t.Errorf("untyped value = %v, %v", v, err)
-	}
-}
-
 func TestAllIn(t *testing.T) {
 	st := []procState{{"web:web_01", "RUNNING", 7}, {"db", "STOPPED", 0}}
 	if !allIn([]string{"web:web_01"}, "RUNNING")(st) || allIn([]string{"web:web_01", "db"}, "RUNNING")(st) {

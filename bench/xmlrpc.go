@@ -9,9 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"roost/supervisor/api/xmlrpc"
 )
 
 // rpcClient is a minimal XML-RPC client for supervisord's /RPC2 on a unix
@@ -33,16 +33,9 @@ func newRPCClient(path string) *rpcClient {
 	return &rpcClient{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-// rpcFault is an XML-RPC fault response.
-type rpcFault struct {
-	Code   int
-	String string
-}
-
-func (f *rpcFault) Error() string { return fmt.Sprintf("fault %d: %s", f.Code, f.String) }
-
 // call invokes method with string parameters and returns the decoded
-// result: string, int, bool, float64, []any or map[string]any.
+// result (xmlrpc.DecodeResponse's values: a struct is an xmlrpc.Struct); a
+// fault is an *xmlrpc.Fault error.
 func (c *rpcClient) call(ctx context.Context, method string, params ...string) (any, error) {
 	var body bytes.Buffer
 	body.WriteString(`<?xml version="1.0"?><methodCall><methodName>`)
@@ -71,151 +64,11 @@ func (c *rpcClient) call(ctx context.Context, method string, params ...string) (
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: HTTP %s", method, resp.Status)
 	}
-	v, err := decodeResponse(b)
+	v, err := xmlrpc.DecodeResponse(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	return v, nil
-}
-
-// decodeResponse decodes a methodResponse: its single param, or its fault
-// as a *rpcFault error.
-func decodeResponse(b []byte) (any, error) {
-	dec := xml.NewDecoder(bytes.NewReader(b))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("decode response: %w", err)
-		}
-		se, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		switch se.Name.Local {
-		case "methodResponse", "params", "param", "fault":
-			continue
-		case "value":
-			v, err := decodeValue(dec)
-			if err != nil {
-				return nil, fmt.Errorf("decode response: %w", err)
-			}
-			if isFault(b) {
-				m, _ := v.(map[string]any)
-				code, _ := m["faultCode"].(int)
-				s, _ := m["faultString"].(string)
-				return nil, &rpcFault{Code: code, String: s}
-			}
-			return v, nil
-		default:
-			return nil, fmt.Errorf("decode response: unexpected <%s>", se.Name.Local)
-		}
-	}
-}
-
-func isFault(b []byte) bool {
-	i := bytes.Index(b, []byte("<fault>"))
-	return i >= 0 && i < bytes.Index(b, []byte("<value>"))
-}
-
-// decodeValue decodes the content of a <value> whose start tag was read,
-// through its end tag.
-func decodeValue(dec *xml.Decoder) (any, error) {
-	var text strings.Builder
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			text.Write(t)
-		case xml.EndElement: // </value> with no type element: a string
-			return text.String(), nil
-		case xml.StartElement:
-			v, err := decodeTyped(dec, t.Name.Local)
-			if err != nil {
-				return nil, err
-			}
-			return v, dec.Skip() // through </value>
-		}
-	}
-}
-
-// decodeTyped decodes <int>, <string>, <array>, <struct>... whose start tag
-// was read, through its end tag.
-func decodeTyped(dec *xml.Decoder, typ string) (any, error) {
-	switch typ {
-	case "array":
-		var out []any
-		for {
-			tok, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			switch t := tok.(type) {
-			case xml.StartElement:
-				if t.Name.Local == "value" {
-					v, err := decodeValue(dec)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, v)
-				} // <data> is entered
-			case xml.EndElement:
-				if t.Name.Local == "array" {
-					return out, nil
-				}
-			}
-		}
-	case "struct":
-		out := map[string]any{}
-		var name string
-		for {
-			tok, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			switch t := tok.(type) {
-			case xml.StartElement:
-				switch t.Name.Local {
-				case "name":
-					var s string
-					if err := dec.DecodeElement(&s, &t); err != nil {
-						return nil, err
-					}
-					name = s
-				case "value":
-					v, err := decodeValue(dec)
-					if err != nil {
-						return nil, err
-					}
-					out[name] = v
-				}
-			case xml.EndElement:
-				if t.Name.Local == "struct" {
-					return out, nil
-				}
-			}
-		}
-	}
-	var s string
-	start := xml.StartElement{Name: xml.Name{Local: typ}}
-	if err := dec.DecodeElement(&s, &start); err != nil {
-		return nil, err
-	}
-	switch typ {
-	case "int", "i4", "i8":
-		return strconv.Atoi(strings.TrimSpace(s))
-	case "boolean":
-		return strings.TrimSpace(s) == "1", nil
-	case "double":
-		return strconv.ParseFloat(strings.TrimSpace(s), 64)
-	case "string", "dateTime.iso8601", "base64":
-		return s, nil
-	case "nil":
-		return nil, nil
-	}
-	return nil, fmt.Errorf("unknown XML-RPC type <%s>", typ)
 }
 
 // procState is one process as a daemon's API reports it.
@@ -237,14 +90,15 @@ func (c *rpcClient) allProcessInfo(ctx context.Context) ([]procState, error) {
 	}
 	out := make([]procState, 0, len(arr))
 	for _, e := range arr {
-		m, ok := e.(map[string]any)
+		m, ok := e.(xmlrpc.Struct)
 		if !ok {
 			return nil, errors.New("getAllProcessInfo: entry is not a struct")
 		}
-		name, _ := m["name"].(string)
-		group, _ := m["group"].(string)
-		state, _ := m["statename"].(string)
-		pid, _ := m["pid"].(int)
+		get := func(name string) any { v, _ := m.Get(name); return v }
+		name, _ := get("name").(string)
+		group, _ := get("group").(string)
+		state, _ := get("statename").(string)
+		pid, _ := get("pid").(int)
 		if group != "" && group != name {
 			name = group + ":" + name
 		}

@@ -3,6 +3,8 @@ package xmlrpc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os/exec"
@@ -309,6 +311,91 @@ func TestDecodeHostileBounded(t *testing.T) {
 		// the bound.
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 50*uint64(len(doc)) {
 			t.Errorf("%s: decoding %d bytes allocated %d", name, len(doc), alloc)
+		}
+	}
+}
+
+func TestDecodeResponse(t *testing.T) {
+	// Captured from supervisord 4.2.5's getAllProcessInfo (abridged).
+	resp := `<?xml version='1.0'?>
+<methodResponse>
+<params>
+<param>
+<value><array><data>
+<value><struct>
+<member>
+<name>description</name>
+<value><string>pid 15542, uptime 0:00:01</string></value>
+</member>
+<member>
+<name>pid</name>
+<value><int>15542</int></value>
+</member>
+<member>
+<name>statename</name>
+<value><string>RUNNING</string></value>
+</member>
+<member>
+<name>name</name>
+<value><string>web_01</string></value>
+</member>
+<member>
+<name>group</name>
+<value><string>web</string></value>
+</member>
+<member>
+<name>spawnerr</name>
+<value><string></string></value>
+</member>
+</struct></value>
+</data></array></value>
+</param>
+</params>
+</methodResponse>`
+	v, err := DecodeResponse(strings.NewReader(resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arr, _ := v.([]any)
+	if len(arr) != 1 {
+		t.Fatalf("decoded %#v", v)
+	}
+	m, _ := arr[0].(Struct)
+	get := func(name string) any { v, _ := m.Get(name); return v }
+	if get("pid") != 15542 || get("statename") != "RUNNING" || get("spawnerr") != "" || get("name") != "web_01" {
+		t.Errorf("decoded %#v", m)
+	}
+	fault := `<?xml version='1.0'?><methodResponse><fault><value><struct>
+<member><name>faultCode</name><value><int>10</int></value></member>
+<member><name>faultString</name><value><string>BAD_NAME: x</string></value></member>
+</struct></value></fault></methodResponse>`
+	_, err = DecodeResponse(strings.NewReader(fault))
+	var f *Fault
+	if !errors.As(err, &f) || f.Code != 10 || f.String != "BAD_NAME: x" {
+		t.Errorf("fault: err = %v", err)
+	}
+	if v, err := DecodeResponse(strings.NewReader(`<methodResponse><params><param><value>bare</value></param></params></methodResponse>`)); err != nil || v != "bare" {
+		t.Errorf("untyped value = %v, %v", v, err)
+	}
+	// What roost's own encoder answers decodes back.
+	enc, err := EncodeResponse([]any{"a<&>", 7, true, Struct{{Name: "k", Value: 1.5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := DecodeResponse(bytes.NewReader(enc)); err != nil || fmt.Sprint(v) != fmt.Sprint([]any{"a<&>", 7, true, Struct{{Name: "k", Value: 1.5}}}) {
+		t.Errorf("round trip = %#v, %v", v, err)
+	}
+	if _, err := DecodeResponse(bytes.NewReader(EncodeFault(70, "SPAWN_ERROR: web"))); !errors.As(err, &f) || f.Code != 70 || f.String != "SPAWN_ERROR: web" {
+		t.Errorf("fault round trip: %v", err)
+	}
+	// Anything else is an error that says where.
+	for _, bad := range []string{
+		`<methodResponse></methodResponse>`,
+		`<methodResponse><params><param><value><int>x</int></value></param></params></methodResponse>`,
+		`<methodResponse><params><param><value>1</value></param></params>`,
+	} {
+		if _, err := DecodeResponse(strings.NewReader(bad)); err == nil || errors.As(err, &f) || !strings.Contains(err.Error(), "bad methodResponse") {
+			t.Errorf("DecodeResponse(%q) = %v", bad, err)
 		}
 	}
 }

@@ -34,6 +34,77 @@ func DecodeCall(r io.Reader) (Call, error) {
 	return c, nil
 }
 
+// Fault is the fault a server answered instead of a value.
+type Fault struct {
+	Code   int
+	String string
+}
+
+func (f *Fault) Error() string { return fmt.Sprintf("fault %d: %s", f.Code, f.String) }
+
+// DecodeResponse reads one XML-RPC methodResponse document from r (what a
+// client of supervisord's /RPC2 receives): its value, or its fault as a
+// *Fault error. Values decode as in DecodeCall (a struct is a Struct).
+func DecodeResponse(r io.Reader) (any, error) {
+	p := &parser{d: xml.NewDecoder(r)}
+	p.d.CharsetReader = charsetReader
+	v, err := p.response()
+	var f *Fault
+	if err != nil && !errors.As(err, &f) {
+		return nil, fmt.Errorf("xmlrpc: bad methodResponse: %w", err)
+	}
+	return v, err
+}
+
+// response reads <methodResponse> holding <params><param><value> or
+// <fault><value><struct> with faultCode and faultString.
+func (p *parser) response() (any, error) {
+	if err := p.start("methodResponse"); err != nil {
+		return nil, err
+	}
+	t, err := p.element()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := t.(xml.StartElement)
+	if !ok || (s.Name.Local != "params" && s.Name.Local != "fault") {
+		return nil, p.errorf("expected <params> or <fault>, found %s", describe(t))
+	}
+	if s.Name.Local == "params" {
+		if err := p.start("param"); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.start("value"); err != nil {
+		return nil, err
+	}
+	v, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	if s.Name.Local == "params" {
+		if err := p.end("param"); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.end(s.Name.Local); err != nil {
+		return nil, err
+	}
+	if err := p.end("methodResponse"); err != nil {
+		return nil, err
+	}
+	if s.Name.Local == "params" {
+		return v, nil
+	}
+	st, _ := v.(Struct)
+	code, _ := st.Get("faultCode")
+	text, _ := st.Get("faultString")
+	f := &Fault{}
+	f.Code, _ = code.(int)
+	f.String, _ = text.(string)
+	return nil, f
+}
+
 type parser struct {
 	d     *xml.Decoder
 	depth int
