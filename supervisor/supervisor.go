@@ -337,13 +337,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.opMu.Unlock()
 	s.stopAllOrdered()
 	s.sweep()
-	s.mu.Lock()
-	gs := s.order
-	s.groups, s.order = map[string]*group{}, nil
-	s.mu.Unlock()
-	for _, g := range gs {
-		s.dropGroup(g)
-	}
+	s.dropAllGroups()
 	s.log.Info("roost stopped")
 	if s.mainSink != nil {
 		_ = s.mainSink.Close()
@@ -475,6 +469,18 @@ func (s *Supervisor) sweep() {
 	}
 }
 
+// dropAllGroups forgets every group (all stopped), ending their owner
+// goroutines and closing their sinks.
+func (s *Supervisor) dropAllGroups() {
+	s.mu.Lock()
+	gs := s.order
+	s.groups, s.order = map[string]*group{}, nil
+	s.mu.Unlock()
+	for _, g := range gs {
+		s.dropGroup(g)
+	}
+}
+
 // dropGroup ends the owner goroutines of a stopped group and closes its
 // sinks.
 func (s *Supervisor) dropGroup(g *group) {
@@ -503,13 +509,7 @@ func (s *Supervisor) restart() {
 		cfg = s.cfg
 		s.mu.RUnlock()
 	}
-	s.mu.Lock()
-	gs := s.order
-	s.groups, s.order = map[string]*group{}, nil
-	s.mu.Unlock()
-	for _, g := range gs {
-		s.dropGroup(g)
-	}
+	s.dropAllGroups()
 	groups := map[string]*group{}
 	for _, gc := range cfg.Groups {
 		if g := s.makeGroup(gc); g != nil {

@@ -259,11 +259,7 @@ func supervisorMethods(b api.Backend) map[string]*method {
 		title := strings.ToUpper(string(s[:1])) + string(s[1:])
 		add("readProcess"+title+"Log", "Read length bytes of a process's "+string(s)+" log from offset (a negative\noffset counts from the end, with length 0).", "string", nameOffLen, 0,
 			func(_ context.Context, p []any) (any, error) {
-				n, err := processName(p, 0)
-				if err != nil {
-					return nil, err
-				}
-				off, length, err := offsetLength(p, 1)
+				n, off, length, err := nameOffsetLength(p)
 				if err != nil {
 					return nil, err
 				}
@@ -275,11 +271,7 @@ func supervisorMethods(b api.Backend) map[string]*method {
 			})
 		add("tailProcess"+title+"Log", "Read up to length bytes of a process's "+string(s)+" log from offset; when\nthe log has grown past offset+length, read its last length bytes and\nset overflow. Returns [string bytes, int offset, bool overflow], offset\nbeing where to read next.", "array", nameOffLen, 0,
 			func(_ context.Context, p []any) (any, error) {
-				n, err := processName(p, 0)
-				if err != nil {
-					return nil, err
-				}
-				off, length, err := offsetLength(p, 1)
+				n, off, length, err := nameOffsetLength(p)
 				if err != nil {
 					return nil, err
 				}
@@ -459,6 +451,16 @@ func processName(p []any, i int) (string, error) {
 
 // offsetLength returns parameters i and i+1 as integers, read as Python's
 // int() reads them.
+// nameOffsetLength reads the (name, offset, length) arguments of the
+// process log methods.
+func nameOffsetLength(p []any) (name string, off, length int64, err error) {
+	if name, err = processName(p, 0); err != nil {
+		return "", 0, 0, err
+	}
+	off, length, err = offsetLength(p, 1)
+	return name, off, length, err
+}
+
 func offsetLength(p []any, i int) (int64, int64, error) {
 	off, err := argInt(p[i], "offset")
 	if err != nil {
