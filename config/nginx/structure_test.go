@@ -153,7 +153,7 @@ func (p *confParser) block(depth int) ([]*directive, error) {
 // The shapes the checker accepts, written independently of validate.go.
 var (
 	reHostName = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	rePrefix   = regexp.MustCompile(`^/([A-Za-z0-9_~-][A-Za-z0-9._~-]*/)+$`)
+	rePrefix   = regexp.MustCompile(`^/([A-Za-z0-9._~-]+/)+$`)
 	reHealth   = regexp.MustCompile(`^/([A-Za-z0-9._~-]+/?)*$`)
 	reAlias    = regexp.MustCompile(`^/([A-Za-z0-9._~+@,=-]+/)+$`)
 	reUpstream = regexp.MustCompile(`^roost_[A-Za-z0-9_]+$`)
