@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,27 @@ func (n *testNginx) waitOneWorker(t *testing.T) {
 	})
 }
 
+// accessFailures returns up to max lines of nginx's access log, logged
+// since then, whose status is not 200: with the worker's pid and the
+// server that answered.
+func (n *testNginx) accessFailures(since time.Time, max int) string {
+	b, err := os.ReadFile(filepath.Join(n.dir, "access.log"))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[2] == "200" || len(out) == max {
+			continue
+		}
+		if sec, err := strconv.ParseFloat(f[0], 64); err == nil && sec >= float64(since.UnixMilli())/1000 {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // nginxArgs are the flags that point nginx at the test's prefix.
 func (n *testNginx) args(extra ...string) []string {
 	return append([]string{"/usr/sbin/nginx", "-p", n.dir, "-c", n.conf, "-e", filepath.Join(n.dir, "error.log")}, extra...)
@@ -106,7 +128,8 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
 events { worker_connections 512; }
 http {
-    access_log %[1]s/access.log;
+    log_format roost_test '$msec pid=$pid $status host=$host server=$server_name upstream=$upstream_addr "$request"';
+    access_log %[1]s/access.log roost_test;
     client_body_temp_path %[1]s/tmp/body;
     proxy_temp_path %[1]s/tmp/proxy;
     fastcgi_temp_path %[1]s/tmp/fastcgi;
@@ -376,6 +399,7 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	// worker finishes the connections it accepted with the configuration
 	// it was started with): the loop measures the restart, not a reload.
 	n.waitOneWorker(t)
+	c = n.client(8) // and no connection accepted before it is reused
 	rolled := make(chan string, 1)
 	var done atomic.Bool
 	var rolledAt atomic.Int64
@@ -421,8 +445,8 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 		t.Errorf("roost restart --rolling web: %s", res)
 	}
 	if failed.Load() > 0 {
-		t.Errorf("%d of %d requests failed during the rolling restart (%v from the loop's start to the restart's end): %v\nnginx's processes: %s",
-			failed.Load(), count.Load(), rolledAfter, failures, n.processes())
+		t.Errorf("%d of %d requests failed during the rolling restart (%v from the loop's start to the restart's end): %v\nnginx's processes: %s\nfailed requests in nginx's access log:\n%s",
+			failed.Load(), count.Load(), rolledAfter, failures, n.processes(), n.accessFailures(loopStart, 10))
 	}
 	if len(pids) < 4 {
 		t.Errorf("answers came from %d processes (%v), want the 2 old and the 2 new", len(pids), pids)
