@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"roost/config"
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
 
@@ -57,6 +58,23 @@ func proxyProject(t *testing.T, base int, conf string) (string, func() (*config.
 	}
 	env := []string{"PATH=/usr/bin:/bin", fmt.Sprintf("ROOST_PORT_BASE=%d", base), "ROOST_PORT_COUNT=4"}
 	return file, func() (*config.Config, error) { return config.Load(file, config.LoadOptions{Env: env, Dir: dir}) }
+}
+
+// startWeb runs a supervisor on a proxyProject of webConf(delay, code, "1",
+// "alice.example.test") in a free block of 4 ports, and waits until both
+// web processes listen. It returns the block's first port and the file.
+func startWeb(t *testing.T, delay, code string) (*harness, int, string) {
+	t.Helper()
+	base := freeBlock(t, 4)
+	file, load := proxyProject(t, base, webConf(delay, code, "1", "alice.example.test"))
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, cfg, func(o *Options) { o.Load = load })
+	waitListening(t, base)
+	waitListening(t, base+1)
+	return h, base, file
 }
 
 func webConf(delay, code, version, hosts string) string {
@@ -110,18 +128,14 @@ func watchPorts(ports []int, stop <-chan struct{}) (allDown *atomic.Int64, done 
 
 func waitListening(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	testutil.Eventually(t, 30*time.Second, "a listener on "+addr, func() bool {
+		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %d: %v", port, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil
+	})
 }
 
 // A rolling restart takes one process at a time and waits until the new
@@ -129,19 +143,11 @@ func waitListening(t *testing.T, port int) {
 // startsecs=0 makes it RUNNING long before it listens: at no moment does
 // neither process accept connections.
 func TestRollingRestart(t *testing.T) {
-	base := freeBlock(t, 4)
-	_, load := proxyProject(t, base, webConf("400ms", "200", "1", "alice.example.test"))
-	cfg, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := start(t, cfg, func(o *Options) { o.Load = load })
-	waitListening(t, base)
-	waitListening(t, base+1)
+	h, base, file := startWeb(t, "400ms", "200")
 
 	info := h.s.Proxy()
 	if len(info.Routes) != 1 || strings.Join(info.Routes[0].Upstreams, " ") != fmt.Sprintf("127.0.0.1:%d 127.0.0.1:%d", base, base+1) ||
-		info.Routes[0].HealthPath != "/healthz" || info.Project != cfg.Here {
+		info.Routes[0].HealthPath != "/healthz" || info.Project != filepath.Dir(file) {
 		t.Fatalf("Proxy() = %+v", info)
 	}
 
@@ -184,16 +190,8 @@ func TestRollingRestart(t *testing.T) {
 // A process whose health path fails stops the rolling restart: the other
 // process keeps running the whole time.
 func TestRollingRestartStopsWhenNotReady(t *testing.T) {
-	base := freeBlock(t, 4)
-	_, load := proxyProject(t, base, webConf("0s", "503", "1", "alice.example.test"))
-	cfg, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := start(t, cfg, func(o *Options) { o.Load = load })
+	h, _, _ := startWeb(t, "0s", "503")
 	h.s.readyTimeout = 1500 * time.Millisecond
-	waitListening(t, base)
-	waitListening(t, base+1)
 	pid1 := h.info("web:web_1").PID
 	res, err := h.s.RollingRestart(context.Background(), "web")
 	if err != nil || len(res) != 1 || res[0].Name != "web_0" || res[0].Status != api.AbnormalTermination ||
@@ -209,15 +207,7 @@ func TestRollingRestartStopsWhenNotReady(t *testing.T) {
 // replaced one at a time, each ready before the next goes, and a change
 // of the proxy sections is announced with ROOST_PROXY_CHANGED.
 func TestUpdateRolls(t *testing.T) {
-	base := freeBlock(t, 4)
-	file, load := proxyProject(t, base, webConf("400ms", "200", "1", "alice.example.test"))
-	cfg, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := start(t, cfg, func(o *Options) { o.Load = load })
-	waitListening(t, base)
-	waitListening(t, base+1)
+	h, base, file := startWeb(t, "400ms", "200")
 	h.s.SetProxyStatus(api.ProxyStatus{Routes: []api.ProxyRouteStatus{{Section: "proxy:web", Served: true}}})
 	if st := h.s.Proxy().Status; st == nil || st.Time == 0 || !st.Routes[0].Served {
 		t.Errorf("status: %+v", st)
