@@ -97,8 +97,12 @@ type running struct {
 	started time.Time // just before fork
 }
 
-// launch starts d on w, its output going to w.Dir/daemon.out.
+// launch starts d on w, in w.Dir emptied by resetDir, its output going to
+// w.Dir/daemon.out.
 func launch(t *tracker, d daemon, w *workload) (*running, error) {
+	if err := w.resetDir(); err != nil {
+		return nil, err
+	}
 	argv := d.command(w.Conf)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = w.Dir

@@ -60,9 +60,6 @@ func sleepFor(ctx context.Context, d time.Duration) error {
 // restart, and (when killReps > 0) kill -9 recovery.
 func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int) error {
 	v := d.name()
-	if err := w.resetDir(); err != nil {
-		return err
-	}
 	fig := func(f string) string { return fmt.Sprintf(f, n) }
 	pw, err := newPIDWatcher(0)
 	if err != nil {
@@ -338,9 +335,6 @@ func (b *bench) logRun(ctx context.Context, d daemon, run int) error {
 	if err != nil {
 		return err
 	}
-	if err := w.resetDir(); err != nil {
-		return err
-	}
 	r, err := launch(b.t, d, w)
 	if err != nil {
 		b.res.fail(figLogRate, v, err)
@@ -505,9 +499,6 @@ func (b *bench) crashRun(ctx context.Context, d daemon, run int) error {
 	counter := filepath.Join(dir, "starts")
 	w, err := crashWorkload(dir, counter)
 	if err != nil {
-		return err
-	}
-	if err := w.resetDir(); err != nil {
 		return err
 	}
 	r, err := launch(b.t, d, w)
