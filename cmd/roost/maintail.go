@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"roost/supervisor/api"
 )
 
 const maintailHelp = "maintail -f \tContinuous tail of supervisor main log file (Ctrl-C to exit)\n" +
@@ -56,17 +54,10 @@ func maintailAction(c *cli.Context) error {
 		bytes = n
 	}
 	data, err := x.client.ReadMainLog(x.ctx, -bytes, 0)
-	switch api.CodeOf(err) {
-	case api.Success:
-		x.println(string(data))
-	case api.NoFile:
-		x.println("supervisord: ERROR (no log file)")
-		x.status = exitGeneric
-	case api.Failed:
-		x.println("supervisord: ERROR (unknown error reading log)")
-		x.status = exitGeneric
-	default:
-		x.fail(err)
+	if err != nil {
+		x.logError("supervisord", err)
+		return x.done()
 	}
+	x.println(string(data))
 	return x.done()
 }

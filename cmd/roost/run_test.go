@@ -406,3 +406,27 @@ func checkGroups(t *testing.T, what, idG string, user testutil.Account) {
 		t.Errorf("%s kept root's group 0: %v", what, gids)
 	}
 }
+
+// maintail and tail name a log file that is gone as supervisorctl does:
+// "NAME: ERROR (no log file)", exit 1.
+func TestRunLogVerbsWithoutFile(t *testing.T) {
+	conf, sock := project(t, "", "[program:a]\ncommand=/bin/sleep 1000\nstdout_logfile=%(here)s/a.log\n")
+	p := startProc(t, roostCmd("run", "-c", conf))
+	c := dialWhenUp(t, sock, p)
+	waitState(t, c, "a running", allRunning("a"))
+	dir := filepath.Dir(conf)
+	for _, f := range []string{"main.log", "a.log"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"maintail", "supervisord: ERROR (no log file)\n"},
+		{"tail a", "a: ERROR (no log file)\n"},
+	} {
+		out, _, code := roost(t, append([]string{"-c", conf}, strings.Fields(tc.args)...)...)
+		if out != tc.want || code != 1 {
+			t.Errorf("%s: exit %d, %q; want exit 1, %q", tc.args, code, out, tc.want)
+		}
+	}
+}
