@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"roost/config"
+	"roost/config/nginx"
 )
 
 // HTTP routing (docs/api.md):
@@ -36,26 +36,14 @@ type ProxyInfo struct {
 	Status *ProxyStatus `json:"status,omitempty"`
 }
 
-// ProxyRoute is one [proxy:NAME] section with the upstreams of its program.
-type ProxyRoute struct {
-	Section     string        `json:"section"` // "proxy:web"
-	Pos         config.Pos    `json:"pos"`
-	Program     string        `json:"program"`
-	Hosts       []string      `json:"hosts"`
-	Static      []ProxyStatic `json:"static,omitempty"`
-	Websocket   bool          `json:"websocket,omitempty"`
-	MaxBodySize int64         `json:"max_body_size,omitempty"`
-	HealthPath  string        `json:"health_path,omitempty"`
-	// Upstreams are "127.0.0.1:PORT", one per process of the program, in
-	// process_num order; empty when the supervisor has no port block.
-	Upstreams []string `json:"upstreams"`
-}
+// ProxyRoute is one [proxy:NAME] section with the upstreams of its
+// program: "127.0.0.1:PORT", one per process in process_num order, empty
+// when the supervisor has no port block. It is the renderer's own input
+// (config/nginx.Route), which the master checks again before rendering.
+type ProxyRoute = nginx.Route
 
 // ProxyStatic maps a URL prefix to an absolute directory.
-type ProxyStatic struct {
-	Prefix string `json:"prefix"`
-	Dir    string `json:"dir"`
-}
+type ProxyStatic = nginx.Static
 
 // ProxyStatus is the master's verdict on a user's routes, which it posts
 // to the user's supervisor so that `roost proxy` can show it.

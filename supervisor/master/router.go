@@ -303,13 +303,8 @@ func (r *router) input(cfg *config.Master) (nginx.Input, map[string]map[string][
 			routes = routes[:maxRoutesPerUser]
 		}
 		for _, pr := range routes {
-			rt := nginx.Route{
-				Section: pr.Section, Pos: cleanPos(pr.Pos), Program: pr.Program, Hosts: pr.Hosts,
-				Websocket: pr.Websocket, MaxBodySize: pr.MaxBodySize, HealthPath: pr.HealthPath,
-			}
-			for _, s := range pr.Static {
-				rt.Static = append(rt.Static, nginx.Static{Prefix: s.Prefix, Dir: s.Dir})
-			}
+			rt := pr // api.ProxyRoute is nginx.Route: only the upstreams and Pos change
+			rt.Pos, rt.Upstreams = cleanPos(pr.Pos), nil
 			for _, up := range pr.Upstreams {
 				if lerr != nil && !strings.HasPrefix(up, "unix:") {
 					continue
