@@ -450,7 +450,7 @@ func TestWait(t *testing.T) {
 	ch = async(context.Background(), "supervisor.startProcess", "web", true)
 	started("web")
 	f.Transition("web", api.Backoff)
-	var fe *faultError
+	var fe *Fault
 	if r := finish(ch); !errors.As(r.err, &fe) || fe.Code != 40 || fe.String != "ABNORMAL_TERMINATION: web" {
 		t.Errorf("startProcess(web) of a failing process = %#v, %v", r.v, r.err)
 	}
@@ -522,8 +522,8 @@ func TestHTTP(t *testing.T) {
 	if err != nil || r.StatusCode != 200 {
 		t.Fatalf("big request: %v %v", r, err)
 	}
-	_, ferr := decodeResponse(bytes.NewReader(data))
-	var fe *faultError
+	_, ferr := DecodeResponse(bytes.NewReader(data))
+	var fe *Fault
 	if !errors.As(ferr, &fe) || fe.Code != 2 || fe.String != "INCORRECT_PARAMETERS: request body larger than 1000 bytes" {
 		t.Errorf("big request: %v", ferr)
 	}

@@ -3,7 +3,6 @@ package xmlrpc
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -16,55 +15,6 @@ import (
 
 	"roost/supervisor/api"
 )
-
-// faultError is a fault a test client received.
-type faultError struct {
-	Code   int
-	String string
-}
-
-func (f *faultError) Error() string { return fmt.Sprintf("fault %d: %s", f.Code, f.String) }
-
-// decodeResponse reads a methodResponse: its value, or a *faultError.
-func decodeResponse(r io.Reader) (any, error) {
-	p := &parser{d: xml.NewDecoder(r)}
-	if err := p.start("methodResponse"); err != nil {
-		return nil, err
-	}
-	t, err := p.element()
-	if err != nil {
-		return nil, err
-	}
-	s, ok := t.(xml.StartElement)
-	if !ok {
-		return nil, fmt.Errorf("empty methodResponse")
-	}
-	switch s.Name.Local {
-	case "params":
-		if err := p.start("param"); err != nil {
-			return nil, err
-		}
-		if err := p.start("value"); err != nil {
-			return nil, err
-		}
-		return p.value()
-	case "fault":
-		if err := p.start("value"); err != nil {
-			return nil, err
-		}
-		v, err := p.value()
-		if err != nil {
-			return nil, err
-		}
-		st, _ := v.(Struct)
-		code, _ := st.Get("faultCode")
-		text, _ := st.Get("faultString")
-		c, _ := code.(int)
-		str, _ := text.(string)
-		return nil, &faultError{c, str}
-	}
-	return nil, fmt.Errorf("unexpected <%s>", s.Name.Local)
-}
 
 // rpcClient calls a handler through real HTTP.
 type rpcClient struct {
@@ -134,7 +84,7 @@ func (c *rpcClient) post(ctx context.Context, body []byte) (*http.Response, []by
 	return resp, data, err
 }
 
-// callCtx calls method and returns its value or a *faultError.
+// callCtx calls method and returns its value or a *Fault.
 func (c *rpcClient) callCtx(ctx context.Context, method string, params ...any) (any, error) {
 	body, err := encodeCall(method, params...)
 	if err != nil {
@@ -147,7 +97,7 @@ func (c *rpcClient) callCtx(ctx context.Context, method string, params ...any) (
 	if resp.StatusCode != 200 {
 		return nil, fmt.Errorf("HTTP %s: %s", resp.Status, data)
 	}
-	return decodeResponse(bytes.NewReader(data))
+	return DecodeResponse(bytes.NewReader(data))
 }
 
 func (c *rpcClient) call(method string, params ...any) (any, error) {
@@ -168,7 +118,7 @@ func (c *rpcClient) mustCall(method string, params ...any) any {
 func (c *rpcClient) wantFault(code int, text, method string, params ...any) {
 	c.t.Helper()
 	v, err := c.call(method, params...)
-	var f *faultError
+	var f *Fault
 	if !errors.As(err, &f) {
 		c.t.Errorf("%s%v = %#v, %v; want fault %d %q", method, params, v, err, code, text)
 		return
