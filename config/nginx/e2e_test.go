@@ -31,7 +31,7 @@ func startNginx(t *testing.T, dir string, ln *net.TCPListener) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command(nginxBinary(t), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
+	cmd := exec.Command(testutil.Nginx(t), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
 	cmd.ExtraFiles = []*os.File{f} // fd 3
 	cmd.Env = append(os.Environ(), "NGINX=3;")
 	out := &testutil.Buffer{}
@@ -115,7 +115,7 @@ func backend(name string) http.Handler {
 // location, WebSocket upgrade over a unix socket and failover to the live
 // process of a numprocs program.
 func TestServeEndToEnd(t *testing.T) {
-	nginxBinary(t)
+	testutil.Nginx(t)
 	alice := testutil.RequireUser(t, testutil.UserA)
 	bob := testutil.RequireUser(t, testutil.UserB)
 

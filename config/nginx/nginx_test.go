@@ -13,16 +13,6 @@ import (
 	"roost/internal/testutil"
 )
 
-// nginxBinary finds nginx (Debian installs it in /usr/sbin, often not on a
-// normal user's PATH).
-func nginxBinary(t testing.TB) string {
-	t.Helper()
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
-	}
-	return testutil.RequireBinary(t, "nginx")
-}
-
 // nginxPrefix writes a minimal main configuration into a fresh directory that
 // includes conf (as roost.conf) in its http block, after extraHTTP. Every path
 // nginx writes (pid, logs, temp files) lies inside the directory.
@@ -36,29 +26,7 @@ func nginxPrefix(t testing.TB, conf []byte, extraMain, extraHTTP string) string 
 			t.Fatal(err)
 		}
 	}
-	main := fmt.Sprintf(`# test main configuration
-%s
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log info;
-events { worker_connections 64; }
-http {
-    access_log %[2]s/access.log;
-    client_body_temp_path %[2]s/tmp/body;
-    proxy_temp_path %[2]s/tmp/proxy;
-    fastcgi_temp_path %[2]s/tmp/fastcgi;
-    uwsgi_temp_path %[2]s/tmp/uwsgi;
-    scgi_temp_path %[2]s/tmp/scgi;
-    default_type text/plain;
-%s
-    include %[2]s/roost.conf;
-}
-`, extraMain, dir, extraHTTP)
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.NginxMain(t, dir, extraMain, extraHTTP+"\n    include "+filepath.Join(dir, "roost.conf")+";")
 	if err := os.WriteFile(filepath.Join(dir, "roost.conf"), conf, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +36,7 @@ http {
 // nginxT runs the real `nginx -t` on a prefix made by nginxPrefix.
 func nginxT(t testing.TB, dir string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(nginxBinary(t), "-t", "-q", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
+	cmd := exec.Command(testutil.Nginx(t), "-t", "-q", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -105,7 +73,7 @@ func unprivileged(in Input) Input {
 
 // Every golden output passes the real nginx -t.
 func TestGoldenNginxT(t *testing.T) {
-	nginxBinary(t)
+	testutil.Nginx(t)
 	for _, g := range loadGoldens(t) {
 		t.Run(g.name, func(t *testing.T) {
 			conf, _, err := Render(unprivileged(g.in))
@@ -124,7 +92,7 @@ func TestGoldenNginxT(t *testing.T) {
 // accepts passes nginx -t, and one character more fails nginx -t when forced
 // into a hand-written configuration.
 func TestHashLimitMatchesNginx(t *testing.T) {
-	nginxBinary(t)
+	testutil.Nginx(t)
 	for _, bucket := range []int{0, 128} {
 		t.Run(strconv.Itoa(bucket), func(t *testing.T) {
 			limit := hashLimit(bucket)
@@ -182,7 +150,7 @@ var reConfLine = regexp.MustCompile(`roost\.conf:(\d+)`)
 // section: here the main configuration already has an upstream with the name
 // bob's route uses.
 func TestBlameNginxError(t *testing.T) {
-	nginxBinary(t)
+	testutil.Nginx(t)
 	conf, _, err := Render(unprivileged(readInput(t, "testdata/basic.in.json")))
 	if err != nil {
 		t.Fatal(err)

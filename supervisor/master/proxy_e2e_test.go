@@ -53,10 +53,10 @@ func serveHTTP() int {
 
 // testNginx is nginx run by the test.
 type testNginx struct {
-	dir, conf, admin string
-	port             int
-	proc             *child
-	out              *tailBuffer
+	bin, dir, conf, admin string
+	port                  int
+	proc                  *child
+	out                   *tailBuffer
 }
 
 // processes lists nginx's master and workers, with their start ticks.
@@ -106,7 +106,7 @@ func (n *testNginx) accessFailures(since time.Time, max int) string {
 
 // nginxArgs are the flags that point nginx at the test's prefix.
 func (n *testNginx) args(extra ...string) []string {
-	return append([]string{"/usr/sbin/nginx", "-p", n.dir, "-c", n.conf, "-e", filepath.Join(n.dir, "error.log")}, extra...)
+	return append([]string{n.bin, "-p", n.dir, "-c", n.conf, "-e", filepath.Join(n.dir, "error.log")}, extra...)
 }
 
 // startNginx writes the main configuration (including conf.d/*.conf, where
@@ -114,35 +114,12 @@ func (n *testNginx) args(extra ...string) []string {
 // nginx in the foreground.
 func startNginx(t *testing.T, dir string, port int) *testNginx {
 	t.Helper()
-	testutil.RequireBinary(t, "/usr/sbin/nginx")
-	n := &testNginx{dir: dir, conf: filepath.Join(dir, "nginx.conf"), admin: filepath.Join(dir, "admin.conf"), port: port, out: newTailBuffer(64 << 10)}
-	for _, d := range []string{"conf.d", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	main := fmt.Sprintf(`user nobody nogroup;
-daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log info;
-events { worker_connections 512; }
-http {
-    log_format roost_test '$msec pid=$pid $status host=$host server=$server_name upstream=$upstream_addr "$request"';
-    access_log %[1]s/access.log roost_test;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    default_type text/plain;
-    include %[1]s/admin.conf;
-    include %[1]s/conf.d/*.conf;
-}
-`, dir)
-	if err := os.WriteFile(n.conf, []byte(main), 0o644); err != nil {
+	n := &testNginx{bin: testutil.Nginx(t), dir: dir, admin: filepath.Join(dir, "admin.conf"), port: port, out: newTailBuffer(64 << 10)}
+	if err := os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	n.conf = testutil.NginxMain(t, dir, "user nobody nogroup;\ndaemon off;\nworker_processes 1;",
+		"    include "+n.admin+";\n    include "+filepath.Join(dir, "conf.d", "*.conf")+";")
 	if err := os.WriteFile(n.admin, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
