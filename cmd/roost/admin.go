@@ -102,33 +102,34 @@ func runDirOf(file string) (string, error) {
 	return cfg.RunDir, nil
 }
 
-// dialMaster connects to the admin socket, with root's checks first.
-func dialMaster(c *cli.Context, verb string) (*master.AdminClient, error) {
+// dialMaster connects to the admin socket, with root's checks first, and
+// gives a context for the verb's requests, bounded by adminTimeout; done
+// ends both.
+func dialMaster(c *cli.Context, verb string) (cl *master.AdminClient, ctx context.Context, done func(), err error) {
 	if os.Geteuid() != 0 {
-		return nil, cli.Exit("roost admin "+verb+": root only (the master's socket serves root alone); try sudo", 4)
+		return nil, nil, nil, cli.Exit("roost admin "+verb+": root only (the master's socket serves root alone); try sudo", 4)
 	}
 	runDir, err := masterRunDir(c)
 	if err != nil {
-		return nil, cli.Exit("roost admin "+verb+": "+err.Error(), 2)
+		return nil, nil, nil, cli.Exit("roost admin "+verb+": "+err.Error(), 2)
 	}
-	cl, err := master.DialAdmin(filepath.Join(runDir, master.AdminSocketName))
+	cl, err = master.DialAdmin(filepath.Join(runDir, master.AdminSocketName))
 	if err != nil {
-		return nil, cli.Exit("roost admin "+verb+": "+err.Error()+" (is `roost master` running?)", 7)
+		return nil, nil, nil, cli.Exit("roost admin "+verb+": "+err.Error()+" (is `roost master` running?)", 7)
 	}
-	return cl, nil
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	return cl, ctx, func() { cancel(); cl.Close() }, nil
 }
 
 func adminUsers(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return cli.Exit(fmt.Sprintf("roost admin users: unexpected argument %q", c.Args().First()), 2)
 	}
-	cl, err := dialMaster(c, "users")
+	cl, ctx, done, err := dialMaster(c, "users")
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
+	defer done()
 	users, err := cl.Users(ctx)
 	if err != nil {
 		return cli.Exit("roost admin users: "+err.Error(), 1)
@@ -191,13 +192,11 @@ func adminNginx(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return cli.Exit(fmt.Sprintf("roost admin nginx: unexpected argument %q", c.Args().First()), 2)
 	}
-	cl, err := dialMaster(c, "nginx")
+	cl, ctx, done, err := dialMaster(c, "nginx")
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
+	defer done()
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetIndent("", "  ")
 	if c.Bool("check") {
@@ -245,13 +244,11 @@ func adminRestart(c *cli.Context) error {
 	if err := config.ValidateUserName(name); err != nil {
 		return cli.Exit("roost admin restart: "+err.Error(), 2)
 	}
-	cl, err := dialMaster(c, "restart")
+	cl, ctx, done, err := dialMaster(c, "restart")
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
+	defer done()
 	if err := cl.Restart(ctx, name); err != nil {
 		return cli.Exit("roost admin restart: "+err.Error(), 1)
 	}
