@@ -94,7 +94,8 @@ func groupChange(og, ng *Group) GroupChange {
 
 // sameGroup is ProcessGroupConfig.__eq__ (and the event listener pool's and
 // FastCGI group's): name, priority, kind, their extra settings and the
-// process configurations in order.
+// process configurations in order. The fields of Group tagged `diff:"-"`
+// are not compared (the model says why).
 func sameGroup(a, b *Group) bool {
 	if a.Name != b.Name || a.Priority != b.Priority || a.Kind != b.Kind {
 		return false
@@ -106,36 +107,39 @@ func sameGroup(a, b *Group) bool {
 		a.Listener.ResultHandler != b.Listener.ResultHandler || !slices.Equal(a.Listener.Events, b.Listener.Events)) {
 		return false
 	}
-	if a.FCGI != nil && a.FCGI.URL != b.FCGI.URL {
+	if a.FCGI != nil && *a.FCGI != *b.FCGI {
 		return false
 	}
 	return slices.EqualFunc(a.Processes, b.Processes, SameProcess)
 }
 
-// SameProcess is supervisord's ProcessConfig.__eq__: every option that
-// reaches the process is compared, except that a log file that is AUTO on
-// either side is not (supervisord skips attributes that are Automatic). The
-// source position, the program name and process_num are not options and
-// are ignored; the environment is compared as a set of variables.
+// SameProcess reports whether `update` leaves a process as it is: every
+// field of Process that changes what runs or where its output goes is
+// compared; those tagged `diff:"-"` are not (the model says why), and the
+// environment is compared as a set of variables. TestDiffSeesEveryField
+// holds every field to that.
+//
+// This is supervisord's rule (a program whose section changed in any way
+// is removed and added again), kept more strictly than supervisord 4.2.5's
+// ProcessConfig.__eq__, which skips an option that is AUTO on either side:
+// there stdout_logfile changed from a file to AUTO is never applied, as
+// the running configuration holds the file and the new one AUTO. Here AUTO
+// is a value like any other: AUTO <-> file and file <-> AUTO both change
+// the process, AUTO <-> AUTO does not.
 func SameProcess(a, b *Process) bool {
-	if a.Name != b.Name || a.User != b.User || a.Command != b.Command || a.Directory != b.Directory ||
-		a.Umask != b.Umask || a.Priority != b.Priority || a.Autostart != b.Autostart ||
-		a.Autorestart != b.Autorestart || a.StartSecs != b.StartSecs || a.StartRetries != b.StartRetries ||
-		a.StopSignal != b.StopSignal || a.StopWaitSecs != b.StopWaitSecs || a.StopAsGroup != b.StopAsGroup ||
-		a.KillAsGroup != b.KillAsGroup || a.RedirectStderr != b.RedirectStderr || a.ServerURL != b.ServerURL ||
-		!slices.Equal(a.ExitCodes, b.ExitCodes) {
-		return false
-	}
-	return sameLog(a.Stdout, b.Stdout) && sameLog(a.Stderr, b.Stderr) && sameEnv(a.Environment, b.Environment)
+	return a.Name == b.Name && a.Group == b.Group && a.Program == b.Program && a.ProcessNum == b.ProcessNum &&
+		a.Command == b.Command && slices.Equal(a.Argv, b.Argv) && a.Directory == b.Directory &&
+		a.Umask == b.Umask && a.Priority == b.Priority && a.Autostart == b.Autostart &&
+		a.Autorestart == b.Autorestart && a.StartSecs == b.StartSecs && a.StartRetries == b.StartRetries &&
+		a.StopSignal == b.StopSignal && a.StopWaitSecs == b.StopWaitSecs && a.StopAsGroup == b.StopAsGroup &&
+		a.KillAsGroup == b.KillAsGroup && slices.Equal(a.ExitCodes, b.ExitCodes) && a.User == b.User &&
+		a.RedirectStderr == b.RedirectStderr && sameLog(a.Stdout, b.Stdout) && sameLog(a.Stderr, b.Stderr) &&
+		sameEnv(a.Environment, b.Environment) && a.ServerURL == b.ServerURL
 }
 
-func sameLog(a, b LogConfig) bool {
-	if !a.Auto && !b.Auto && a.File != b.File {
-		return false
-	}
-	return a.MaxBytes == b.MaxBytes && a.Backups == b.Backups && a.CaptureMaxBytes == b.CaptureMaxBytes &&
-		a.EventsEnabled == b.EventsEnabled && a.Syslog == b.Syslog
-}
+// sameLog compares two streams' settings, the log path included whether
+// it is AUTO, NONE or a file (see SameProcess).
+func sameLog(a, b LogConfig) bool { return a == b }
 
 func sameEnv(a, b Environment) bool {
 	as, bs := a.Strings(), b.Strings()
@@ -144,10 +148,12 @@ func sameEnv(a, b Environment) bool {
 	return slices.Equal(as, bs)
 }
 
+// sameProxy compares two [proxy:x] sections: every field but those tagged
+// `diff:"-"`, the ports included (a new port block or numprocs re-renders
+// nginx).
 func sameProxy(a, b *Proxy) bool {
-	if a.Name != b.Name || a.Program != b.Program || a.Websocket != b.Websocket ||
-		a.MaxBodySize != b.MaxBodySize || a.HealthPath != b.HealthPath || !slices.Equal(a.Hosts, b.Hosts) {
-		return false
-	}
-	return slices.EqualFunc(a.Static, b.Static, func(x, y StaticRoute) bool { return x.Prefix == y.Prefix && x.Dir == y.Dir })
+	return a.Name == b.Name && a.Program == b.Program && slices.Equal(a.Hosts, b.Hosts) &&
+		slices.EqualFunc(a.Static, b.Static, func(x, y StaticRoute) bool { return x.Prefix == y.Prefix && x.Dir == y.Dir }) &&
+		a.Websocket == b.Websocket && a.MaxBodySize == b.MaxBodySize && a.HealthPath == b.HealthPath &&
+		slices.Equal(a.Ports, b.Ports)
 }

@@ -61,7 +61,8 @@ hosts=a.test
 		"command=/bin/worker", "command=/bin/worker --v2",
 	).Replace(base)
 	d = Diff(old, mustLoad(t, changed))
-	if groupNames(d.Added) != "new" || groupNames(d.Removed) != "gone" || d.Proxies {
+	// web's third process is a third port behind [proxy:web]: nginx must know.
+	if groupNames(d.Added) != "new" || groupNames(d.Removed) != "gone" || !d.Proxies {
 		t.Errorf("added %s removed %s proxies %v", groupNames(d.Added), groupNames(d.Removed), d.Proxies)
 	}
 	if len(d.Changed) != 2 || d.Changed[0].New.Name != "web" || d.Changed[1].New.Name != "worker" {
@@ -74,16 +75,27 @@ hosts=a.test
 		t.Errorf("worker: %+v", w)
 	}
 
-	// supervisord ignores AUTO log paths when comparing: AUTO -> file is no change.
-	auto := strings.Replace(base, "command=/bin/worker", "command=/bin/worker\nstdout_logfile=/p/logs/w.log", 1)
-	if d := Diff(old, mustLoad(t, auto)); !d.Empty() {
-		t.Errorf("AUTO -> file should be no change, got %+v", d)
+	// A log path switched between AUTO, a file and NONE changes the
+	// process, whichever way (supervisord 4.2.5 misses file -> AUTO:
+	// SameProcess); AUTO -> AUTO does not.
+	logs := map[string]*Config{"AUTO": old}
+	for _, v := range []string{"/p/logs/w.log", "NONE", "AUTO"} {
+		logs[v] = mustLoad(t, strings.Replace(base, "command=/bin/worker", "command=/bin/worker\nstdout_logfile="+v, 1))
 	}
-	// but NONE -> file is.
-	none := strings.Replace(base, "command=/bin/worker", "command=/bin/worker\nstdout_logfile=NONE", 1)
-	file := strings.Replace(base, "command=/bin/worker", "command=/bin/worker\nstdout_logfile=/p/logs/w.log", 1)
-	if d := Diff(mustLoad(t, none), mustLoad(t, file)); len(d.Changed) != 1 {
-		t.Errorf("NONE -> file should change worker, got %+v", d)
+	for _, from := range []string{"AUTO", "/p/logs/w.log", "NONE"} {
+		for _, to := range []string{"AUTO", "/p/logs/w.log", "NONE"} {
+			d := Diff(logs[from], logs[to])
+			if from == to {
+				if !d.Empty() {
+					t.Errorf("%s -> %s: %+v", from, to, d)
+				}
+			} else if len(d.Changed) != 1 || procNames(d.Changed[0].Changed) != "worker" {
+				t.Errorf("%s -> %s should change worker, got %+v", from, to, d)
+			}
+		}
+	}
+	if d := Diff(old, logs["AUTO"]); !d.Empty() {
+		t.Errorf("AUTO written out -> AUTO by default: %+v", d)
 	}
 
 	// A group's priority is part of it.

@@ -172,14 +172,24 @@ const (
 
 // Group is a supervisord process group: either a homogeneous group made from
 // one [program:x] (named x), or a [group:x] listing programs.
+//
+// Diff compares every field of Group, Process, LogConfig, Proxy and their
+// parts, except those tagged `diff:"-"`, whose comment says why a change of
+// them alone restarts nothing (TestDiffSeesEveryField keeps this true: a
+// new field must be compared, or tagged with a reason).
 type Group struct {
-	Name      string     `json:"name"`
-	Priority  int        `json:"priority"`
-	Kind      GroupKind  `json:"kind"`
-	Explicit  bool       `json:"explicit"` // true for a [group:x] section
-	Programs  []string   `json:"programs"` // program names, in the group's order
+	Name     string    `json:"name"`
+	Priority int       `json:"priority"`
+	Kind     GroupKind `json:"kind"`
+	// Explicit is true for a [group:x] section. Not compared: a [group:x]
+	// named like its one program runs the same processes under the same
+	// names as the program's own group.
+	Explicit bool `json:"explicit" diff:"-"`
+	// Programs are the program names, in the group's order. Not compared:
+	// the processes (each with its Program) say what runs.
+	Programs  []string   `json:"programs" diff:"-"`
 	Processes []*Process `json:"processes"`
-	Pos       Pos        `json:"pos"` // the section header
+	Pos       Pos        `json:"pos" diff:"-"` // the section header: where, not what
 
 	// Listener is set for an [eventlistener:x] pool.
 	Listener *EventListener `json:"listener,omitempty"`
@@ -210,6 +220,8 @@ type LogConfig struct {
 	// unless Auto is set.
 	File string `json:"file,omitempty"`
 	// Auto is set for AUTO: the runtime picks a file in childlogdir.
+	// Diff compares it like any value: a switch between AUTO and a file
+	// changes the process (supervisord 4.2.5 misses file -> AUTO).
 	Auto            bool  `json:"auto"`
 	MaxBytes        int64 `json:"maxbytes"` // 0: never rotate
 	Backups         int   `json:"backups"`  // 0: truncate in place at MaxBytes
@@ -224,14 +236,17 @@ type Process struct {
 	Group      string `json:"group"`   // group name
 	Program    string `json:"program"` // program name (x in [program:x])
 	ProcessNum int    `json:"process_num"`
-	Numprocs   int    `json:"numprocs"`
+	// Numprocs is not compared: a process's siblings coming or going
+	// (numprocs 2 -> 3) does not restart it; the group changes, by the
+	// process added or removed.
+	Numprocs int `json:"numprocs" diff:"-"`
 
 	Command string   `json:"command"` // after expansion, as supervisord stores it
 	Argv    []string `json:"argv"`    // Command split like Python's shlex.split
 
 	Directory      string         `json:"directory,omitempty"`
-	Umask          int            `json:"umask"` // -1 when unset (inherit)
-	Priority       int            `json:"priority"`
+	Umask          int            `json:"umask"`    // -1 when unset (inherit)
+	Priority       int            `json:"priority"` // compared, but alone it reorders without a restart (needsRestart in supervisor/reload.go)
 	Autostart      bool           `json:"autostart"`
 	Autorestart    Autorestart    `json:"autorestart"`
 	StartSecs      time.Duration  `json:"startsecs"`
@@ -249,7 +264,7 @@ type Process struct {
 	Environment Environment `json:"environment,omitempty"`
 	ServerURL   string      `json:"serverurl,omitempty"` // "" for AUTO
 
-	Pos Pos `json:"pos"` // the [program:x] header
+	Pos Pos `json:"pos" diff:"-"` // the [program:x] header: where, not what
 }
 
 // Namespec is the name supervisorctl shows: "group:name", or "name" when the
@@ -310,14 +325,14 @@ type Proxy struct {
 	// order, when the supervisor has a port block (see PORT in
 	// config/ports.go); nil without one.
 	Ports []int `json:"ports,omitempty"`
-	Pos   Pos   `json:"pos"`
+	Pos   Pos   `json:"pos" diff:"-"` // where, not what
 }
 
 // StaticRoute maps a URL prefix to a directory inside the project.
 type StaticRoute struct {
 	Prefix string `json:"prefix"` // starts and ends with "/"
 	Dir    string `json:"dir"`    // absolute, cleaned, inside the project directory
-	Pos    Pos    `json:"pos"`
+	Pos    Pos    `json:"pos" diff:"-"`
 }
 
 // Processes returns every process of every group, in group order.
