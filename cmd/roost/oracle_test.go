@@ -15,10 +15,10 @@ import (
 	"roost/internal/testutil"
 )
 
-// oracleConf is run both by the real supervisord and by roost: every state
-// status shows (RUNNING, STOPPED, FATAL, EXITED), a group, numprocs and a
-// name longer than status's 30-column minimum.
-const oracleConf = `[unix_http_server]
+// oracleHead is the start of a configuration run both by the real
+// supervisord and by roost, each in its own directory: the socket, the
+// logs and the pidfile beside the file.
+const oracleHead = `[unix_http_server]
 file=%(here)s/ctl.sock
 
 [supervisorctl]
@@ -31,7 +31,12 @@ childlogdir=%(here)s
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+`
 
+// oracleConf is run both by the real supervisord and by roost: every state
+// status shows (RUNNING, STOPPED, FATAL, EXITED), a group, numprocs and a
+// name longer than status's 30-column minimum.
+const oracleConf = oracleHead + `
 [program:web]
 command=/bin/sleep 1000
 stdout_logfile=%(here)s/web.log
@@ -84,6 +89,18 @@ func settled(status string) bool {
 // ctlRunner runs one ctl command line against one supervisor.
 type ctlRunner func(args ...string) (string, int)
 
+// supervisorctlOn runs the supervisorctl at path with the configuration
+// file conf, and returns its output (stdout and stderr) and exit status.
+func supervisorctlOn(path, conf string) ctlRunner {
+	return func(args ...string) (string, int) {
+		cmd := exec.Command(path, append([]string{"-c", conf}, args...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		code := exitCode(cmd.Run())
+		return out.String(), code
+	}
+}
+
 func exitCode(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -125,19 +142,10 @@ func TestStatusMatchesSupervisorctl(t *testing.T) {
 	rProc := startProc(t, roostCmd("run", "--no-watch", "-c", roostConf))
 	r2Proc := startProc(t, roostCmd("run", "--no-watch", "-c", roost2Conf))
 
-	supervisorctlOn := func(conf string) ctlRunner {
-		return func(args ...string) (string, int) {
-			cmd := exec.Command(supervisorctl, append([]string{"-c", conf}, args...)...)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			code := exitCode(cmd.Run())
-			return out.String(), code
-		}
-	}
 	runners := map[string]ctlRunner{
-		"supervisorctl": supervisorctlOn(svConf),
+		"supervisorctl": supervisorctlOn(supervisorctl, svConf),
 		// The real supervisorctl against roost, through its XML-RPC.
-		"supervisorctl->roost": supervisorctlOn(roost2Conf),
+		"supervisorctl->roost": supervisorctlOn(supervisorctl, roost2Conf),
 		"roost": func(args ...string) (string, int) {
 			out, errOut, code := roost(t, append([]string{"-c", roostConf}, args...)...)
 			return out + errOut, code

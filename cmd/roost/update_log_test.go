@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,20 +17,7 @@ import (
 // web's stdout_logfile set to log. web prints "tick PID" five times a
 // second, so where its lines land shows which log its current process has.
 func logSwitchConf(log string) string {
-	return `[unix_http_server]
-file=%(here)s/ctl.sock
-
-[supervisorctl]
-serverurl=unix://%(here)s/ctl.sock
-
-[supervisord]
-logfile=%(here)s/supervisord.log
-pidfile=%(here)s/supervisord.pid
-childlogdir=%(here)s
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
+	return oracleHead + `
 [program:web]
 command=/bin/sh -c 'while :; do echo "tick $$"; sleep 0.2; done'
 startsecs=0
@@ -80,13 +66,7 @@ func TestUpdateLogPathSwitch(t *testing.T) {
 	sides["supervisord"].proc = startProc(t, exec.Command(supervisord, "-n", "-c", sides["supervisord"].conf))
 	sides["roost"].proc = startProc(t, roostCmd("run", "--no-watch", "-c", sides["roost"].conf))
 
-	ctl := func(s *side, args ...string) (string, int) {
-		cmd := exec.Command(supervisorctl, append([]string{"-c", s.conf}, args...)...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		code := exitCode(cmd.Run())
-		return out.String(), code
-	}
+	ctl := func(s *side, args ...string) (string, int) { return supervisorctlOn(supervisorctl, s.conf)(args...) }
 	// pid waits until web runs and returns its pid.
 	pid := func(who string) int {
 		t.Helper()
