@@ -134,16 +134,19 @@ func nginxDirs(px config.MasterProxy) []string {
 	return slices.Compact(dirs)
 }
 
-// ownFile says whether name is the output or one of the master's own
-// files beside it, whose changes are the master's own doing.
-func ownFile(px config.MasterProxy, name string) bool {
+// notConfig says whether a change of name cannot be a fix of nginx's
+// configuration: the output or the master's own files beside it (the
+// master's own doing), and logs and pid files (nginx -t and a running
+// nginx write those).
+func notConfig(px config.MasterProxy, name string) bool {
 	name = filepath.Clean(name)
 	dir, base := filepath.Dir(px.Output), filepath.Base(px.Output)
-	return name == px.Output || (filepath.Dir(name) == dir && strings.HasPrefix(filepath.Base(name), "."+base+".roost-"))
+	return name == px.Output || (filepath.Dir(name) == dir && strings.HasPrefix(filepath.Base(name), "."+base+".roost-")) ||
+		strings.HasSuffix(name, ".log") || strings.HasSuffix(name, ".pid")
 }
 
 // nginxWatch follows the directories of nginx's configuration and reports
-// every change there (not the master's own writes) on changed. It runs
+// every change there that may be a fix (see notConfig) on changed. It runs
 // until ctx ends; a directory that cannot be watched is logged and left
 // to the backoff timer.
 func (r *router) nginxWatch(ctx context.Context, px config.MasterProxy, changed chan<- struct{}) {
@@ -166,7 +169,7 @@ func (r *router) nginxWatch(ctx context.Context, px config.MasterProxy, changed 
 			if !ok {
 				return
 			}
-			if ownFile(px, ev.Name) {
+			if notConfig(px, ev.Name) {
 				continue
 			}
 			select {
