@@ -52,12 +52,14 @@ import (
 // later, for all users at once (config/nginx.Render is a pure function of
 // the policy and every user's routes). Unchanged bytes are not installed
 // and nginx is not reloaded. Changed bytes are installed as nginxfile.go
-// describes; when nginx -t fails on a line config/nginx.Blame gives to a
+// describes, when nginxapply.go's rate limit and backoff allow (a held or
+// failed install is retried by a timer, and reported as pending until
+// nginx reloaded it); when nginx -t fails on a line config/nginx.Blame gives to a
 // user, that user's routes are left out, the render is done again without
 // them (at most once per user), and the failure is recorded: the user's
 // routes stay out, and the user and the admin are told, until the user's
 // routes change. A failure no user can be blamed for leaves the old file
-// in place.
+// in place, and is retried.
 //
 // The verdict. After each render the master posts each user's verdict to
 // their supervisor (POST /api/v1/proxy/status, which only root may), for
