@@ -738,20 +738,17 @@ func masterProxy(raw *masterFile, m *Master, d *diagList, pos func(string) Pos) 
 			d.errorf(pos("proxy."+c.key), "proxy", c.key, "%v", err)
 		}
 	}
-	if rp.CommandTimeout != nil {
-		s := *rp.CommandTimeout
-		if s < 1 || s > 600 {
-			d.errorf(pos("proxy.command_timeout"), "proxy", "command_timeout", "%d is out of range: give seconds from 1 to 600", s)
-		} else {
-			px.CommandTimeout = time.Duration(s) * time.Second
-		}
-	}
-	if rp.ReloadInterval != nil {
-		s := *rp.ReloadInterval
-		if s < 1 || s > 600 {
-			d.errorf(pos("proxy.reload_interval"), "proxy", "reload_interval", "%d is out of range: give seconds from 1 to 600", s)
-		} else {
-			px.ReloadInterval = time.Duration(s) * time.Second
+	for _, c := range []struct {
+		key string
+		val *int
+		dst *time.Duration
+	}{{"command_timeout", rp.CommandTimeout, &px.CommandTimeout}, {"reload_interval", rp.ReloadInterval, &px.ReloadInterval}} {
+		switch {
+		case c.val == nil:
+		case *c.val < 1 || *c.val > 600:
+			d.errorf(pos("proxy."+c.key), "proxy", c.key, "%d is out of range: give seconds from 1 to 600", *c.val)
+		default:
+			*c.dst = time.Duration(*c.val) * time.Second
 		}
 	}
 	switch v := rp.MaxBodySize.(type) {

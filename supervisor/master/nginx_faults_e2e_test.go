@@ -70,6 +70,18 @@ func (f *faultEnv) waitAnswers(t *testing.T, host string, a testutil.Account) {
 	testutil.Eventually(t, 60*time.Second, host+" served by "+a.Name+"'s app", func() bool { return f.answers(host, a) })
 }
 
+// startAliceServed starts alice's web at host with reload_interval = 1 and
+// waits until nginx serves it; newHost is the host a change will add.
+func startAliceServed(t *testing.T) (f *faultEnv, alice testutil.Account, host, newHost string) {
+	t.Helper()
+	alice = testutil.RequireUser(t, testutil.UserA)
+	host = alice.Name + ".example.test"
+	f = startFaultEnv(t, 1, map[string]string{alice.Name: webConf(host)}, alice.Name)
+	f.waitAnswers(t, host, alice)
+	f.x.waitProxy(t, alice.Name, "web served", func(i api.ProxyInfo) bool { return served(i, "proxy:web") })
+	return f, alice, host, "new." + host
+}
+
 func routePending(info api.ProxyInfo, section string) string {
 	if info.Status == nil {
 		return ""
@@ -144,12 +156,7 @@ func TestE2ENginxReloadStorm(t *testing.T) {
 // reported as pending to the user and the admin and retried, and once
 // nginx runs again it is applied and reported as served.
 func TestE2ENginxReloadFailureRetried(t *testing.T) {
-	alice := testutil.RequireUser(t, testutil.UserA)
-	host := alice.Name + ".example.test"
-	newHost := "new." + host
-	f := startFaultEnv(t, 1, map[string]string{alice.Name: webConf(host)}, alice.Name)
-	f.waitAnswers(t, host, alice)
-	f.x.waitProxy(t, alice.Name, "web served", func(i api.ProxyInfo) bool { return served(i, "proxy:web") })
+	f, alice, host, newHost := startAliceServed(t)
 
 	f.n.halt(syscall.SIGKILL)
 	before := f.reloadCount()
@@ -195,12 +202,7 @@ func TestE2ENginxReloadFailureRetried(t *testing.T) {
 // timer, and once the admin fixes the file the change is applied, with no
 // signal to the master.
 func TestE2ENginxMainConfigBroken(t *testing.T) {
-	alice := testutil.RequireUser(t, testutil.UserA)
-	host := alice.Name + ".example.test"
-	newHost := "new." + host
-	f := startFaultEnv(t, 1, map[string]string{alice.Name: webConf(host)}, alice.Name)
-	f.waitAnswers(t, host, alice)
-	f.x.waitProxy(t, alice.Name, "web served", func(i api.ProxyInfo) bool { return served(i, "proxy:web") })
+	f, alice, host, newHost := startAliceServed(t)
 	installed, _ := os.ReadFile(f.n.output())
 
 	if err := os.WriteFile(f.n.admin, []byte("roost_test_broken_directive on;\n"), 0o644); err != nil {
