@@ -228,11 +228,13 @@ func (r *router) run(ctx context.Context) {
 			r.followNginx(ctx)
 			r.schedule()
 		case <-r.nginxc:
-			if r.apply.retrying() {
-				r.log.Info("nginx's configuration changed: retrying the pending install")
-				r.apply.hurry = true
-				r.schedule()
+			if !r.apply.retrying() {
+				r.log.Debug("nginx's configuration changed; nothing is pending")
+				continue
 			}
+			r.log.Info("nginx's configuration changed: retrying the pending install")
+			r.apply.hurry = true
+			r.schedule()
 		case u := <-r.updc:
 			w := r.watchers[u.name]
 			if w == nil || w.pid != u.pid {
