@@ -208,9 +208,11 @@ func (r *router) run(ctx context.Context) {
 	}()
 	cfg := r.m.Config()
 	if data, err := os.ReadFile(cfg.Proxy.Output); err == nil && cfg.Proxy.Enabled {
-		// The master's own file (root's directory): unchanged bytes are
-		// not installed again after a restart of the master.
+		// The master's own file (root's directory). Whether nginx runs it
+		// is not known (the last master's reload may have failed): the
+		// first render installs and reloads even unchanged bytes, once.
 		r.applied, r.haveApplied, r.installed, r.candidate = data, true, data, data
+		r.apply.dirty = true
 	}
 	r.reconcile()
 	r.followNginx(ctx)
