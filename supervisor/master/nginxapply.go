@@ -37,9 +37,10 @@ import (
 // backoff (1 s, 2 s, 4 s … 30 s, never sooner than the interval), and at
 // once (within the interval) when a file changes in the directories of
 // nginx's configuration (the output's, the one above it, and that of a
-// `-c FILE` in test_command), where an admin's fix lands. After a failed
-// reload the output may hold bytes nginx does not run, so the next attempt
-// installs even if the render did not change.
+// `-c FILE` in test_command; not logs or pid files), where an admin's fix
+// lands. After a failed reload the output may hold bytes nginx does not
+// run, so the next attempt installs even if the render did not change; so
+// does the first render of a master that found the file already there.
 //
 // Who is told. Each route whose text in the candidate differs from its
 // text in the applied configuration is pending: the user's verdict says
