@@ -38,6 +38,9 @@ const (
 	DefaultProxyListen    = "80"
 	DefaultProxyOutput    = "/etc/nginx/conf.d/roost.conf"
 	DefaultCommandTimeout = 30 * time.Second
+	// DefaultReloadInterval is [proxy] reload_interval: nginx reloads at
+	// most once in this time, whoever's changes it carries.
+	DefaultReloadInterval = 3 * time.Second
 )
 
 // DefaultTestCommand and DefaultReloadCommand are [proxy] test_command and
@@ -134,6 +137,11 @@ type MasterProxy struct {
 	TestCommand    []string      `json:"test_command"`
 	ReloadCommand  []string      `json:"reload_command"`
 	CommandTimeout time.Duration `json:"command_timeout"`
+	// ReloadInterval is the least time between two installs (each one
+	// nginx -t and one reload): changes made meanwhile are coalesced and
+	// the latest wins, so a user rewriting their file in a loop cannot
+	// make nginx reload (and keep old workers) faster than this.
+	ReloadInterval time.Duration `json:"reload_interval"`
 	// Hosts are the host patterns any user may claim: "{user}" stands for
 	// the user's name, a leading "*." for one or more labels.
 	Hosts []string `json:"hosts"`
@@ -200,6 +208,7 @@ type masterFile struct {
 		TestCommand               *[]string `toml:"test_command"`
 		ReloadCommand             *[]string `toml:"reload_command"`
 		CommandTimeout            *int      `toml:"command_timeout"`
+		ReloadInterval            *int      `toml:"reload_interval"`
 		Hosts                     []string  `toml:"hosts"`
 		MaxBodySize               any       `toml:"max_body_size"`
 		ServerNamesHashBucketSize int       `toml:"server_names_hash_bucket_size"`
@@ -214,7 +223,7 @@ var masterKeys = map[string][]string{
 	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
 	"user.": {"project", "log_dir", "hosts"},
 	"ports": {"range", "per_user"},
-	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "hosts",
+	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "reload_interval", "hosts",
 		"max_body_size", "server_names_hash_bucket_size", "server_names_hash_max_size", "default_server"},
 }
 
@@ -285,6 +294,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 			TestCommand:    slices.Clone(DefaultTestCommand),
 			ReloadCommand:  slices.Clone(DefaultReloadCommand),
 			CommandTimeout: DefaultCommandTimeout,
+			ReloadInterval: DefaultReloadInterval,
 			Hosts:          raw.Proxy.Hosts,
 			DefaultServer:  true,
 
@@ -728,12 +738,17 @@ func masterProxy(raw *masterFile, m *Master, d *diagList, pos func(string) Pos) 
 			d.errorf(pos("proxy."+c.key), "proxy", c.key, "%v", err)
 		}
 	}
-	if rp.CommandTimeout != nil {
-		s := *rp.CommandTimeout
-		if s < 1 || s > 600 {
-			d.errorf(pos("proxy.command_timeout"), "proxy", "command_timeout", "%d is out of range: give seconds from 1 to 600", s)
-		} else {
-			px.CommandTimeout = time.Duration(s) * time.Second
+	for _, c := range []struct {
+		key string
+		val *int
+		dst *time.Duration
+	}{{"command_timeout", rp.CommandTimeout, &px.CommandTimeout}, {"reload_interval", rp.ReloadInterval, &px.ReloadInterval}} {
+		switch {
+		case c.val == nil:
+		case *c.val < 1 || *c.val > 600:
+			d.errorf(pos("proxy."+c.key), "proxy", c.key, "%d is out of range: give seconds from 1 to 600", *c.val)
+		default:
+			*c.dst = time.Duration(*c.val) * time.Second
 		}
 	}
 	switch v := rp.MaxBodySize.(type) {

@@ -26,7 +26,7 @@ func TestParseMasterDefaults(t *testing.T) {
 		Ports: PortRange{First: 20000, Last: 29999, PerUser: 10},
 		Proxy: MasterProxy{Listen: []string{"80"}, Output: "/etc/nginx/conf.d/roost.conf",
 			TestCommand: []string{"nginx", "-t"}, ReloadCommand: []string{"nginx", "-s", "reload"},
-			CommandTimeout: 30 * time.Second, DefaultServer: true},
+			CommandTimeout: 30 * time.Second, ReloadInterval: 3 * time.Second, DefaultServer: true},
 		Pos: map[string]Pos{},
 	}
 	if d := cmp.Diff(want, m); d != "" {
@@ -296,7 +296,7 @@ hosts = ["alice.com", "www.alice.com"]
 		t.Fatal(err)
 	}
 	want := MasterProxy{Enabled: true, Listen: []string{"80"}, Output: "/etc/nginx/conf.d/roost.conf",
-		TestCommand: []string{"nginx", "-t"}, ReloadCommand: []string{"nginx", "-s", "reload"}, CommandTimeout: 30 * time.Second,
+		TestCommand: []string{"nginx", "-t"}, ReloadCommand: []string{"nginx", "-s", "reload"}, CommandTimeout: 30 * time.Second, ReloadInterval: 3 * time.Second,
 		Hosts: []string{"{user}.example.test", "*.{user}.example.test"}, DefaultServer: true}
 	if d := cmp.Diff(want, m.Proxy); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
@@ -308,6 +308,7 @@ hosts = ["alice.com", "www.alice.com"]
 	m, err = ParseMaster("roost.toml", []byte(`[proxy]
 listen = ["127.0.0.1:8080", "[::1]:8080"]
 command_timeout = 5
+reload_interval = 10
 max_body_size = "10MB"
 server_names_hash_bucket_size = 128
 server_names_hash_max_size = 1024
@@ -318,7 +319,7 @@ test_command = ["/usr/sbin/nginx", "-t", "-q"]
 		t.Fatal(err)
 	}
 	px := m.Proxy
-	if px.CommandTimeout != 5*time.Second || px.MaxBodySize != 10<<20 || px.ServerNamesHashBucketSize != 128 ||
+	if px.CommandTimeout != 5*time.Second || px.ReloadInterval != 10*time.Second || px.MaxBodySize != 10<<20 || px.ServerNamesHashBucketSize != 128 ||
 		px.ServerNamesHashMaxSize != 1024 || px.DefaultServer || len(px.Listen) != 2 || px.TestCommand[0] != "/usr/sbin/nginx" {
 		t.Errorf("proxy: %+v", px)
 	}
@@ -333,6 +334,7 @@ test_command = ["/usr/sbin/nginx", "-t", "-q"]
 		{"[proxy]\ntest_command = []\n", "roost.toml:2: [proxy] test_command: empty command"},
 		{"[proxy]\nreload_command = [\"sbin/nginx\"]\n", "roost.toml:2: [proxy] reload_command: \"sbin/nginx\": give the program as a name found in PATH"},
 		{"[proxy]\ncommand_timeout = 0\n", "roost.toml:2: [proxy] command_timeout: 0 is out of range"},
+		{"[proxy]\nreload_interval = 0\n", "roost.toml:2: [proxy] reload_interval: 0 is out of range: give seconds from 1 to 600"},
 		{"[proxy]\nmax_body_size = \"ten\"\n", "roost.toml:2: [proxy] max_body_size:"},
 		{"[proxy]\nhost = [\"a.test\"]\n", "roost.toml:2: [proxy] host: unknown key (did you mean hosts?)"},
 		{"[user.alice]\nhost = [\"a.test\"]\n", "roost.toml:2: [user.alice] host: unknown key (did you mean hosts?)"},

@@ -233,6 +233,9 @@ func adminNginx(c *cli.Context) error {
 	if st.Error != "" {
 		return cli.Exit("roost admin nginx: last installation failed: "+st.Error, 1)
 	}
+	if st.Pending != "" {
+		fmt.Fprintln(c.App.ErrWriter, "pending: "+st.Pending)
+	}
 	return nil
 }
 

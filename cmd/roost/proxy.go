@@ -23,7 +23,8 @@ func init() {
 		ArgsUsage: " ",
 		Description: "Each [proxy:NAME] section routes hosts to a program through the roost master's\n" +
 			"nginx. STATUS is the master's verdict: served, rejected (and why), or pending\n" +
-			"(the master has not ruled on this configuration yet). Problems are listed under\n" +
+			"(the master has not ruled on this configuration yet, or nginx does not run it yet:\n" +
+			"the reason follows, and the master retries by itself). Problems are listed under\n" +
 			"each route: a host outside what the admin allows or claimed by another user, a\n" +
 			"port another user listens on, a static directory outside the project...\n\n" +
 			"Examples:\n  roost proxy\n  roost proxy --json",
@@ -61,6 +62,12 @@ func routeVerdict(info api.ProxyInfo, section string) (string, *api.ProxyRouteSt
 	}
 	for i := range info.Status.Routes {
 		if rs := &info.Status.Routes[i]; rs.Section == section {
+			switch {
+			case rs.Pending != "" && rs.Served:
+				return "served, change pending", rs
+			case rs.Pending != "":
+				return "pending", rs
+			}
 			if rs.Served {
 				return "served", rs
 			}
@@ -115,6 +122,9 @@ func writeProxy(w io.Writer, info api.ProxyInfo, now time.Time) {
 	default:
 		if st.Error != "" {
 			fmt.Fprintln(w, "! "+st.Error)
+		}
+		if st.Pending != "" {
+			fmt.Fprintln(w, "! pending: "+st.Pending)
 		}
 		fmt.Fprintf(w, "verdict of the roost master, %s ago\n", now.Sub(time.Unix(st.Time, 0)).Round(time.Second))
 	}

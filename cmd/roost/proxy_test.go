@@ -46,4 +46,23 @@ verdict of the roost master, 3s ago
 	if got := b.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
+
+	// nginx -t fails on the main configuration: the change waits, and the
+	// user is told it is not their file.
+	pending := "nginx -t fails on the main configuration (not your file)"
+	info.Status.Pending = pending
+	info.Status.Routes[0].Pending = pending
+	info.Status.Routes = append(info.Status.Routes, api.ProxyRouteStatus{Section: "proxy:new", Pending: pending})
+	b.Reset()
+	writeProxy(&b, info, now)
+	got := b.String()
+	for _, w := range []string{
+		"proxy:web  web      served, change pending  alice.example.test",
+		"proxy:new  new      pending                 new.alice.example.test",
+		"! pending: " + pending + "\n",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("pending: no %q in\n%s", w, got)
+		}
+	}
 }

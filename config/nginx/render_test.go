@@ -364,3 +364,29 @@ func TestServedAndCheckPolicy(t *testing.T) {
 		t.Errorf("CheckPolicy %v, Render %v", err, rerr)
 	}
 }
+
+func TestRouteTexts(t *testing.T) {
+	in := Input{Policy: Policy{Listen: []string{"80"}, Hosts: []string{"{user}.example.test", "*.{user}.example.test"}},
+		Users: []User{{Name: "alice", ProjectDir: "/home/alice/app", Ports: PortRange{First: 20000, Last: 20009},
+			Routes: []Route{
+				{Section: "proxy:web", Program: "web", Hosts: []string{"alice.example.test"}, Upstreams: []string{"127.0.0.1:20000"}},
+				{Section: "proxy:api", Program: "api", Hosts: []string{"api.alice.example.test"}, Upstreams: []string{"127.0.0.1:20001"}},
+			}}}}
+	conf, _, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Users[0].Routes[1].Hosts = []string{"v2.alice.example.test"}
+	conf2, _, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := RouteTexts(conf), RouteTexts(conf2)
+	web, api := RouteKey{"alice", "proxy:web"}, RouteKey{"alice", "proxy:api"}
+	if len(a) != 2 || a[web] == "" || a[web] != b[web] || a[api] == b[api] {
+		t.Errorf("route texts:\n%q\n%q", a, b)
+	}
+	if !strings.Contains(b[api], `"v2.alice.example.test"`) || strings.Contains(a[web], "api") {
+		t.Errorf("a route's text holds another's: %q", a)
+	}
+}

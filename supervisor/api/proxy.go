@@ -53,6 +53,11 @@ type ProxyStatus struct {
 	// one of them, so all of them are left out until they change.
 	Error  string             `json:"error,omitempty"`
 	Routes []ProxyRouteStatus `json:"routes"`
+	// Pending says why a change of the user's routes is not in nginx yet
+	// (the reload rate limit, a failed reload, nginx -t failing on the
+	// main configuration); the master retries by itself. "" when nginx
+	// runs what the user declared.
+	Pending string `json:"pending,omitempty"`
 }
 
 // ProxyRouteStatus is the verdict on one route.
@@ -66,6 +71,9 @@ type ProxyRouteStatus struct {
 	// Problems say what was left out and why: a host outside the admin's
 	// patterns or claimed by another user, a port another user holds...
 	Problems []string `json:"problems,omitempty"`
+	// Pending says why this route's latest form is not in nginx yet;
+	// Served and Upstreams describe what nginx runs meanwhile.
+	Pending string `json:"pending,omitempty"`
 }
 
 // ProxyBackend is what a Backend implements to serve the proxy resources.

@@ -47,6 +47,7 @@ func (m *Master) Users(ctx context.Context) []UserStatus {
 		st.Routes, st.RoutesServed = -1, -1
 		if sum, ok := m.router.proxySummary(st.Name); ok {
 			st.Routes, st.RoutesServed, st.ProxyProblems = sum.routes, sum.served, sum.problems
+			st.RoutesPending = sum.pending
 		}
 	}
 	var wg sync.WaitGroup

@@ -123,12 +123,27 @@ func startNginx(t *testing.T, dir string, port int) *testNginx {
 	if err := os.WriteFile(n.admin, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	n.launch(t)
+	t.Cleanup(func() {
+		n.halt(syscall.SIGQUIT)
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("nginx output:\n%s\nerror.log (tail):\n%s", n.out.Bytes(), tail(string(log), 4000))
+		}
+	})
+	return n
+}
+
+// launch runs nginx in the foreground, in its own process group.
+func (n *testNginx) launch(t *testing.T) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := n.args()
-	cmd := &exec.Cmd{Path: args[0], Args: args, Env: []string{"PATH=/usr/sbin:/usr/bin:/bin"}, Stdout: w, Stderr: w}
+	cmd := &exec.Cmd{Path: args[0], Args: args, Env: []string{"PATH=/usr/sbin:/usr/bin:/bin"}, Stdout: w, Stderr: w,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
 	c, err := spawn(cmd)
 	w.Close()
 	if err != nil {
@@ -136,22 +151,25 @@ func startNginx(t *testing.T, dir string, port int) *testNginx {
 	}
 	n.proc = c
 	go func() { copyInto(n.out, r); r.Close() }()
-	t.Cleanup(func() {
-		c.signal(syscall.SIGQUIT, false)
-		done := make(chan struct{})
-		go func() { c.wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			c.signal(syscall.SIGKILL, false)
-			<-done
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx output:\n%s\nerror.log (tail):\n%s", n.out.Bytes(), tail(string(log), 4000))
-		}
-	})
-	return n
+}
+
+// halt stops nginx: sig to its master (SIGQUIT: graceful), or SIGKILL to
+// the whole group (master and workers: nginx killed), and waits for it.
+func (n *testNginx) halt(sig syscall.Signal) {
+	c := n.proc
+	if c == nil {
+		return
+	}
+	n.proc = nil
+	c.signal(sig, sig == syscall.SIGKILL)
+	done := make(chan struct{})
+	go func() { c.wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		c.signal(syscall.SIGKILL, true)
+		<-done
+	}
 }
 
 func tail(s string, n int) string {
@@ -297,17 +315,7 @@ program = web
 hosts = %s
 `, helperExe, bobHost, aliceHost)
 	e.writeProject(bob, bobConf)
-	e.writeConf([]string{alice.Name, bob.Name}, fmt.Sprintf(`[ports]
-range = "%d-%d"
-per_user = 10
-[proxy]
-enabled = true
-listen = "127.0.0.1:%d"
-output = %q
-test_command = %s
-reload_command = %s
-hosts = ["{user}.example.test", "*.{user}.example.test"]
-`, base, base+89, ngPort, filepath.Join(n.dir, "conf.d", "roost.conf"), tomlList(n.args("-t", "-q")), tomlList(n.args("-s", "reload"))))
+	e.writeConf([]string{alice.Name, bob.Name}, n.proxyConf(base, nil, ""))
 	x := startMaster(t, e)
 	c := n.client(8)
 
@@ -468,6 +476,29 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 		t.Errorf("roost proxy as alice: exit %d\n%s", code, out)
 	}
 }
+
+// proxyConf is roost.toml's [ports] and [proxy] for this nginx: the
+// users' blocks from base, nginx -t, reload (nil: nginx -s reload) and
+// extra [proxy] lines.
+func (n *testNginx) proxyConf(base int, reload []string, extra string) string {
+	if reload == nil {
+		reload = n.args("-s", "reload")
+	}
+	return fmt.Sprintf(`[ports]
+range = "%d-%d"
+per_user = 10
+[proxy]
+enabled = true
+listen = "127.0.0.1:%d"
+output = %q
+test_command = %s
+reload_command = %s
+hosts = ["{user}.example.test", "*.{user}.example.test"]
+%s`, base, base+89, n.port, n.output(), tomlList(n.args("-t", "-q")), tomlList(reload), extra)
+}
+
+// output is the file the master writes.
+func (n *testNginx) output() string { return filepath.Join(n.dir, "conf.d", "roost.conf") }
 
 // tomlList writes a TOML array of strings.
 func tomlList(words []string) string {

@@ -52,12 +52,14 @@ import (
 // later, for all users at once (config/nginx.Render is a pure function of
 // the policy and every user's routes). Unchanged bytes are not installed
 // and nginx is not reloaded. Changed bytes are installed as nginxfile.go
-// describes; when nginx -t fails on a line config/nginx.Blame gives to a
+// describes, when nginxapply.go's rate limit and backoff allow (a held or
+// failed install is retried by a timer, and reported as pending until
+// nginx reloaded it); when nginx -t fails on a line config/nginx.Blame gives to a
 // user, that user's routes are left out, the render is done again without
 // them (at most once per user), and the failure is recorded: the user's
 // routes stay out, and the user and the admin are told, until the user's
 // routes change. A failure no user can be blamed for leaves the old file
-// in place.
+// in place, and is retried.
 //
 // The verdict. After each render the master posts each user's verdict to
 // their supervisor (POST /api/v1/proxy/status, which only root may), for
@@ -96,6 +98,9 @@ type NginxStatus struct {
 	Error string `json:"error,omitempty"`
 	// Warnings list every part of every user's routes that was left out.
 	Warnings []string `json:"warnings,omitempty"`
+	// Pending says why the latest render is not what nginx runs yet (the
+	// reload rate limit, or a failure the master retries: see Error).
+	Pending string `json:"pending,omitempty"`
 }
 
 // NginxCheck is what `roost admin nginx --check` shows: what the master
@@ -110,6 +115,7 @@ type NginxCheck struct {
 type userProxy struct {
 	routes, served int
 	problems       []string
+	pending        int // routes whose latest form nginx does not run yet
 }
 
 // routesUpdate is what a watcher reports.
@@ -150,7 +156,14 @@ type router struct {
 	failed      map[string]failure
 	applied     []byte
 	haveApplied bool
+	installed   []byte  // what the output holds since the master installed it
+	candidate   []byte  // the latest render, applied or pending
+	apply       applier // installs: rate, failures, what is pending (nginxapply.go)
 	timer       *time.Timer
+	timerAt     time.Time
+	nginxc      chan struct{} // a file of nginx's configuration changed
+	nginxKey    string        // the directories being watched, as a key
+	stopWatch   context.CancelFunc
 	pushed      map[string][]byte // the last verdict handed to each watcher, without its time
 	lastErr     string
 	installedAt time.Time
@@ -167,6 +180,7 @@ func newRouter(m *Master) *router {
 		infos:    map[string]userRoutes{},
 		failed:   map[string]failure{},
 		pushed:   map[string][]byte{},
+		nginxc:   make(chan struct{}, 1),
 	}
 	r.status.Store(&NginxStatus{})
 	empty := map[string]userProxy{}
@@ -188,14 +202,20 @@ func (r *router) run(ctx context.Context) {
 		for _, w := range r.watchers {
 			w.cancel()
 		}
+		if r.stopWatch != nil {
+			r.stopWatch()
+		}
 	}()
 	cfg := r.m.Config()
 	if data, err := os.ReadFile(cfg.Proxy.Output); err == nil && cfg.Proxy.Enabled {
-		// The master's own file (root's directory): unchanged bytes are
-		// not installed again after a restart of the master.
-		r.applied, r.haveApplied = data, true
+		// The master's own file (root's directory). Whether nginx runs it
+		// is not known (the last master's reload may have failed): the
+		// first render installs and reloads even unchanged bytes, once.
+		r.applied, r.haveApplied, r.installed, r.candidate = data, true, data, data
+		r.apply.dirty = true
 	}
 	r.reconcile()
+	r.followNginx(ctx)
 	r.schedule()
 	for {
 		var tc <-chan time.Time
@@ -207,6 +227,15 @@ func (r *router) run(ctx context.Context) {
 			return
 		case <-r.kickc:
 			r.reconcile()
+			r.followNginx(ctx)
+			r.schedule()
+		case <-r.nginxc:
+			if !r.apply.retrying() {
+				r.log.Debug("nginx's configuration changed; nothing is pending")
+				continue
+			}
+			r.log.Info("nginx's configuration changed: retrying the pending install")
+			r.apply.hurry = true
 			r.schedule()
 		case u := <-r.updc:
 			w := r.watchers[u.name]
@@ -223,7 +252,7 @@ func (r *router) run(ctx context.Context) {
 			r.infos[u.name] = userRoutes{info: u.info}
 			r.schedule()
 		case <-tc:
-			r.timer = nil
+			r.timer, r.timerAt = nil, time.Time{}
 			r.render(ctx)
 		case reply := <-r.checkc:
 			reply <- r.check()
@@ -231,10 +260,41 @@ func (r *router) run(ctx context.Context) {
 	}
 }
 
-// schedule arms the render, unless one is already pending.
-func (r *router) schedule() {
-	if r.timer == nil {
-		r.timer = time.NewTimer(routerDelay)
+// schedule arms the render, unless one is already due as soon.
+func (r *router) schedule() { r.scheduleIn(routerDelay) }
+
+// scheduleIn arms the render d from now, or keeps an earlier one.
+func (r *router) scheduleIn(d time.Duration) {
+	at := time.Now().Add(d)
+	if r.timer != nil && !r.timerAt.After(at) {
+		return
+	}
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.timer, r.timerAt = time.NewTimer(d), at
+}
+
+// followNginx keeps one watcher on the directories of nginx's
+// configuration while routing is on (nginxapply.go).
+func (r *router) followNginx(ctx context.Context) {
+	px := r.m.Config().Proxy
+	key := ""
+	if px.Enabled {
+		key = strings.Join(nginxDirs(px), "\x00")
+	}
+	if key == r.nginxKey {
+		return
+	}
+	if r.stopWatch != nil {
+		r.stopWatch()
+		r.stopWatch = nil
+	}
+	r.nginxKey = key
+	if key != "" {
+		wctx, cancel := context.WithCancel(ctx)
+		r.stopWatch = cancel
+		go r.nginxWatch(wctx, px, r.nginxc)
 	}
 }
 
@@ -406,52 +466,7 @@ func (r *router) render(ctx context.Context) {
 		}
 		exclude(&in, name)
 	}
-	var conf []byte
-	var warns []nginx.Warning
-	r.lastErr = ""
-	for attempt := 0; attempt <= len(in.Users); attempt++ {
-		var err error
-		conf, warns, err = nginx.Render(in)
-		if err != nil { // the policy was checked when roost.toml was loaded
-			r.lastErr = "render: " + err.Error()
-			r.log.Error("cannot render the nginx configuration", "err", err)
-			break
-		}
-		if r.haveApplied && bytes.Equal(conf, r.applied) {
-			break
-		}
-		res := install(ctx, cfg.Proxy, conf)
-		if res.err != nil {
-			r.lastErr = res.err.Error()
-			r.log.Error("nginx configuration not installed", "output", cfg.Proxy.Output, "err", res.err)
-			break
-		}
-		if res.testErr != nil {
-			line := blameLine(res.testOut, cfg.Proxy.Output)
-			name, section, ok := nginx.Blame(conf, line)
-			msg := firstError(res.testOut)
-			if !ok || r.failed[name].section != "" {
-				r.lastErr = fmt.Sprintf("%v: %s (no user's route is to blame: the previous file stays)", res.testErr, msg)
-				r.log.Error("nginx -t refused the configuration; the previous one stays", "err", res.testErr, "output", res.testOut)
-				break
-			}
-			r.failed[name] = failure{fp: fps[name], section: section, msg: msg}
-			r.log.Error("nginx -t failed on a user's route: rendering again without that user's routes",
-				"user", name, "section", section, "line", line, "err", msg)
-			exclude(&in, name)
-			continue
-		}
-		r.applied, r.haveApplied = conf, true
-		r.installedAt = time.Now()
-		if res.reloadErr != nil {
-			r.lastErr = fmt.Sprintf("%v: %s", res.reloadErr, firstError(res.reloadOut))
-			r.log.Error("nginx configuration installed, but the reload failed", "err", res.reloadErr, "output", res.reloadOut)
-		} else {
-			r.log.Info("nginx configuration installed and nginx reloaded", "output", cfg.Proxy.Output,
-				"routes", len(nginx.Served(conf)), "left_out", len(warns))
-		}
-		break
-	}
+	warns := r.renderAndApply(ctx, cfg, &in, fps)
 	// Each problem is logged once, when it appears, not at every render.
 	warned := map[string]bool{}
 	logOnce := func(msg, name, section string) {
@@ -484,6 +499,7 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 		served[[2]string{sr.User, sr.Section}] = sr.Upstreams
 	}
 	now := time.Now()
+	pend := r.pendingRoutes()
 	summary := map[string]userProxy{}
 	var all []string
 	for name, ur := range r.infos {
@@ -515,6 +531,10 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 					rs.Problems = append(rs.Problems, w.Message)
 				}
 			}
+			if rs.Pending = pend.route(name, pr.Section); rs.Pending != "" {
+				sum.pending++
+				sum.problems = append(sum.problems, "["+sanitize(pr.Section, 100)+"] pending: "+rs.Pending)
+			}
 			if rs.Served {
 				sum.served++
 			}
@@ -525,6 +545,9 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 			}
 			st.Routes = append(st.Routes, rs)
 		}
+		if st.Pending = pend.user(name); st.Pending != "" && sum.pending == 0 {
+			sum.problems = append(sum.problems, "pending: "+st.Pending) // a removed route nginx still serves
+		}
 		summary[name] = sum
 		for _, p := range sum.problems {
 			all = append(all, "user "+name+": "+p)
@@ -534,7 +557,7 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 	sort.Strings(all)
 	r.summary.Store(&summary)
 	r.status.Store(&NginxStatus{
-		Enabled: cfg.Proxy.Enabled, Output: cfg.Proxy.Output, Config: string(r.applied),
+		Enabled: cfg.Proxy.Enabled, Output: cfg.Proxy.Output, Config: string(r.installed), Pending: r.apply.reason,
 		Installed: unixOrZero(r.installedAt), Rendered: now.Unix(), Error: r.lastErr, Warnings: all,
 	})
 }

@@ -82,4 +82,7 @@ type UserStatus struct {
 	// ProxyProblems say which parts of the user's routes are left out and
 	// why ("[proxy:web] host ... belongs to bob").
 	ProxyProblems []string `json:"proxy_problems,omitempty"`
+	// RoutesPending counts the user's routes whose latest form nginx does
+	// not run yet (ProxyProblems says why: "[proxy:web] pending: …").
+	RoutesPending int `json:"routes_pending,omitempty"`
 }
