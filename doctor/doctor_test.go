@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,16 +48,6 @@ func text(r *doctor.Report) string {
 	var b bytes.Buffer
 	r.WriteText(&b)
 	return b.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // asUser runs the roost binary as a throwaway user.
@@ -110,7 +99,7 @@ func TestDoctorRealMaster(t *testing.T) {
 		b, _ := json.Marshal(args)
 		return string(b)
 	}
-	base := freePort(t)
+	base := testutil.FreePort(t)
 	if base > 65000 {
 		base = 40000
 	}
@@ -129,7 +118,7 @@ output = %q
 test_command = %s
 reload_command = ["/bin/true"]
 hosts = ["{user}.localhost"]
-`, filepath.Join(dir, "run"), filepath.Join(dir, "state"), alice.Name, project, base, base+19, freePort(t), output,
+`, filepath.Join(dir, "run"), filepath.Join(dir, "state"), alice.Name, project, base, base+19, testutil.FreePort(t), output,
 		q(ngx, "-p", filepath.Join(dir, "nginx"), "-c", nconf, "-t"))
 	conf := filepath.Join(dir, "roost.toml")
 	if err := os.WriteFile(conf, []byte(toml), 0o644); err != nil {
