@@ -12,12 +12,12 @@ package doctor
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -171,7 +171,7 @@ func Root(ctx context.Context, o Options) *Report {
 	}
 	nginxChecks(ctx, r, o, cfg)
 	hostChecks(ctx, r, o, hosts)
-	platformChecks(r)
+	platformChecks(r, 0)
 	return r
 }
 
@@ -342,18 +342,45 @@ func localAddrs() map[string]bool {
 	return m
 }
 
-// platformChecks say what the machine offers that roost does not use yet.
-func platformChecks(r *Report) {
+// platformChecks say what the machine offers that roost does not use yet,
+// and the limits of the cgroup process pid is in (0: none looked at).
+func platformChecks(r *Report, pid int) {
 	var st unix.Statfs_t
 	switch err := unix.Statfs("/sys/fs/cgroup", &st); {
 	case err != nil:
 		r.add("cgroups", Info, "/sys/fs/cgroup: "+err.Error(), "")
 	case st.Type == unix.CGROUP2_SUPER_MAGIC:
-		r.add("cgroups", Info, "cgroup v2 (unified); roost sets no per-user limits yet", "")
+		r.add("cgroups", Info, "cgroup v2 (unified); roost sets no per-user limits yet"+cgroupLimits(pid), "")
 	default:
 		r.add("cgroups", Info, "cgroup v1 or hybrid; roost sets no per-user limits yet", "")
 	}
 	r.add("deploy", Info, "roost has no deploy remote yet: users put their project in the project directory (~/current)", "")
+}
+
+// cgroupLimits reads the v2 limits of pid's cgroup: "; in /user.slice/...:
+// memory.max max, pids.max 1234, cpu.max max 100000".
+func cgroupLimits(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return ""
+	}
+	path, ok := strings.CutPrefix(strings.TrimSpace(string(raw)), "0::")
+	if !ok || strings.Contains(path, "\n") {
+		return ""
+	}
+	var parts []string
+	for _, f := range []string{"memory.max", "pids.max", "cpu.max"} {
+		if b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", filepath.Clean("/"+path), f)); err == nil {
+			parts = append(parts, f+" "+strings.TrimSpace(string(b)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; your supervisor's cgroup " + path + ": " + strings.Join(parts, ", ")
 }
 
 // User runs a user's checks: their supervisor and its socket, the project
@@ -365,7 +392,12 @@ func User(ctx context.Context, o Options, name, home string) *Report {
 	runDir, project := config.DefaultRunDir, config.DefaultProject
 	if cfg, err := config.LoadMaster(o.MasterConfig); err == nil {
 		runDir, project = cfg.RunDir, cfg.Project(name)
-	} else if !errors.Is(err, os.ErrNotExist) {
+		if why, ok := listed(cfg, name); ok {
+			r.add("listed", OK, why, "")
+		} else {
+			r.add("listed", Fail, o.MasterConfig+" does not name you in [users] names or groups", "ask root to add you: "+fixListed)
+		}
+	} else {
 		r.add("roost.toml", Warn, err.Error(), "tell root: roost master --check")
 	}
 	sock := os.Getenv("ROOST_SOCKET")
@@ -385,14 +417,14 @@ func User(ctx context.Context, o Options, name, home string) *Report {
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		r.add("project", Fail, dir+": no such directory", "mkdir -p "+dir+" and put your supervisord.conf in it")
-		platformChecks(r)
+		platformChecks(r, sup.PID)
 		return r
 	}
 	r.add("project", OK, dir, "")
 	file := filepath.Join(dir, "supervisord.conf")
 	if _, err := os.Stat(file); err != nil {
 		r.add("supervisord.conf", Fail, file+": not found", "put your supervisord.conf (its [program:x] sections) in "+dir)
-		platformChecks(r)
+		platformChecks(r, sup.PID)
 		return r
 	}
 	opts := config.LoadOptions{Dir: dir}
@@ -413,8 +445,26 @@ func User(ctx context.Context, o Options, name, home string) *Report {
 			hostChecks(ctx, r, o, hosts)
 		}
 	}
-	platformChecks(r)
+	platformChecks(r, sup.PID)
 	return r
+}
+
+// listed says why roost.toml gives name a supervisor, if it does.
+func listed(cfg *config.Master, name string) (string, bool) {
+	if slices.Contains(cfg.Users.Names, name) {
+		return "[users] names lists you", true
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return "", false
+	}
+	gids, _ := u.GroupIds()
+	for _, g := range cfg.Users.Groups {
+		if grp, err := user.LookupGroup(g); err == nil && slices.Contains(gids, grp.Gid) {
+			return "you are in group " + g + ", which [users] groups lists", true
+		}
+	}
+	return "", false
 }
 
 // supervisorOf asks the supervisor on sock who it is and reads its

@@ -254,7 +254,7 @@ hosts = %(ENV_USER)s.localhost
 		checks, ok, _ = userDoctor()
 		return ok && checks["[proxy:web]"].Status == doctor.OK
 	})
-	for _, name := range []string{"supervisor", "project", "supervisord.conf"} {
+	for _, name := range []string{"listed", "supervisor", "project", "supervisord.conf"} {
 		if checks[name].Status != doctor.OK {
 			t.Errorf("as the user, %s: %+v", name, checks[name])
 		}
