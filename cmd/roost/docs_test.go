@@ -117,3 +117,20 @@ func TestZshCompletion(t *testing.T) {
 		t.Errorf("roost completion fish: exit %d, %q; want 2 and the usage", code, stderr)
 	}
 }
+
+// The conffile the package installs is valid as shipped: the master starts
+// with it and runs nobody until the admin lists users.
+func TestPackagedRoostTOML(t *testing.T) {
+	conf := filepath.Join("..", "..", "packaging", "roost.toml")
+	out, stderr, code := roost(t, "master", "--check", "-c", conf)
+	if code != 0 || !strings.Contains(out, "valid") {
+		t.Fatalf("roost master --check %s: exit %d\n%s%s", conf, code, out, stderr)
+	}
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "names   = []") || !strings.Contains(string(data), "enabled = false") {
+		t.Errorf("the packaged roost.toml lists users or enables the proxy:\n%s", data)
+	}
+}
