@@ -113,6 +113,13 @@ func TestZshCompletion(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(got)) != "_roost" {
 		t.Fatalf("zsh: %v: %q, want _roost registered for roost", err, got)
 	}
+	// What the script asks roost for: NAME:USAGE lines, which _describe shows.
+	ask := exec.Command(testutil.RoostBinary(t, nil), "--generate-bash-completion")
+	ask.Env = []string{"0=zsh", "PATH=/usr/bin:/bin"}
+	words, err := ask.Output()
+	if err != nil || !strings.Contains(string(words), "\nstatus:") || !strings.Contains(string(words), "\ndoctor:check") {
+		t.Errorf("roost --generate-bash-completion for zsh: %v\n%s", err, words)
+	}
 	if _, stderr, code := roost(t, "completion", "fish"); code != 2 || !strings.Contains(stderr, "bash|zsh") {
 		t.Errorf("roost completion fish: exit %d, %q; want 2 and the usage", code, stderr)
 	}
