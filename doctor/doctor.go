@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/sys/unix"
 
@@ -103,8 +104,17 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	}{r, !r.Failed()})
 }
 
+// oneLine makes s one printable line: a user's supervisor writes some of
+// what root's report shows, and must not reach root's terminal with
+// control sequences.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+	s = strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+	return strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // Options say where things are; zero values are the installed defaults.
@@ -299,14 +309,23 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// maxHostChecks bounds the host names one report resolves: a user's
+// supervisor, which root's doctor asks for them, is the user's.
+const maxHostChecks = 64
+
 // hostChecks resolves each declared host: it should lead to this machine.
+// Only valid host names are looked up.
 func hostChecks(ctx context.Context, r *Report, o Options, hosts []string) {
 	local := localAddrs()
 	seen := map[string]bool{}
 	for _, h := range hosts {
-		h = strings.ToLower(h)
-		if seen[h] {
-			continue
+		h, err := config.CheckHost(h)
+		if err != nil || seen[h] {
+			continue // the master leaves an invalid host out and says so
+		}
+		if len(seen) == maxHostChecks {
+			r.add("hosts", Info, fmt.Sprintf("more than %d host names: the rest are not resolved", maxHostChecks), "")
+			break
 		}
 		seen[h] = true
 		if strings.HasPrefix(h, "*.") {

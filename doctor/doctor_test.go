@@ -304,3 +304,18 @@ func TestDoctorUserNothingThere(t *testing.T) {
 		t.Errorf("JSON: %v\n%s", err, b.String())
 	}
 }
+
+// What a user's supervisor says reaches root's terminal as one printable
+// line: no escape sequence, no line of its own.
+func TestTextIsPrintable(t *testing.T) {
+	r := &doctor.Report{As: "root", Checks: []doctor.Check{{
+		Name: "user x", Status: doctor.Fail, Detail: "exit 2: \x1b]0;pwned\x07\x1b[2Jline\nfake  ok  line", Fix: "\x1b[31mred",
+	}}}
+	got := text(r)
+	if strings.ContainsAny(got, "\x1b\x07") || strings.Count(got, "\n") != 4 {
+		t.Errorf("control characters or extra lines reach the terminal:\n%q", got)
+	}
+	if !strings.Contains(got, "exit 2: ?]0;pwned??[2Jline | fake ok line") {
+		t.Errorf("detail not kept readable: %q", got)
+	}
+}
