@@ -224,7 +224,7 @@ func rootUser(ctx context.Context, r *Report, o Options, cfg *config.Master, u m
 		r.add(name+" routes", Warn, p, "as "+u.Name+": roost proxy says the same; fix the [proxy:NAME] section or the grant in roost.toml")
 	}
 	sock := filepath.Join(cfg.RunDir, "users", u.Name, master.SocketName)
-	info, err := proxyOf(ctx, o, sock)
+	info, err := proxyOf(ctx, o, sock, api.WithServerUIDs(u.UID))
 	if err != nil {
 		r.add(name+" socket", Fail, err.Error(), "roost admin restart "+u.Name)
 		return nil
@@ -237,8 +237,8 @@ func rootUser(ctx context.Context, r *Report, o Options, cfg *config.Master, u m
 	return hosts
 }
 
-func proxyOf(ctx context.Context, o Options, sock string) (api.ProxyInfo, error) {
-	cl, err := api.Dial(sock)
+func proxyOf(ctx context.Context, o Options, sock string, opts ...api.ClientOption) (api.ProxyInfo, error) {
+	cl, err := api.Dial(sock, opts...)
 	if err != nil {
 		return api.ProxyInfo{}, err
 	}
