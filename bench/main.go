@@ -333,7 +333,7 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) int {
 		fmt.Fprintln(b.stderr, "bench: interrupted; no report written")
 		return 130
 	}
-	if err := writeFileAtomic(b.o.out, rep); err != nil {
+	if err := writeFileAtomic(b.o.out, keepWalkthrough(b.o.out, rep)); err != nil {
 		fmt.Fprintln(b.stderr, "bench:", err)
 		return 1
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -277,17 +276,6 @@ func TestRunDropsPrivileges(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // copyHello copies examples/hello into a fresh directory, with the web app
 // on port and the go found on the test's PATH (as root, roost gives
 // programs a fixed PATH).
@@ -317,7 +305,7 @@ func copyHello(t *testing.T, port int, goBin string) string {
 // supervisord, whose status must list the same processes and states.
 func TestHelloExample(t *testing.T) {
 	goBin := testutil.RequireBinary(t, "go")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	dir := copyHello(t, port, goBin)
 	conf := filepath.Join(dir, "supervisord.conf")
 	p := startProc(t, roostCmd("run", "-c", conf))

@@ -119,3 +119,14 @@ func ServeApp(term <-chan os.Signal, h http.Handler) error {
 	srv.Shutdown(ctx)
 	return nil
 }
+
+// FreePort returns a TCP port on 127.0.0.1 that nobody listens on right now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
