@@ -80,7 +80,9 @@ func WithMaxResponseBytes(n int64) ClientOption {
 }
 
 // WithServerUIDs makes the client refuse (ErrUntrustedServer) a socket whose
-// server process, as SO_PEERCRED reports it, runs as none of uids.
+// server process, as SO_PEERCRED reports it, runs as none of uids, and a
+// socket made, or in a directory owned, by anyone but root or uids
+// (CheckSocket).
 func WithServerUIDs(uids ...int) ClientOption {
 	return func(c *Client) { c.uids = slices.Clone(uids) }
 }
@@ -120,6 +122,11 @@ func Dial(path string, opts ...ClientOption) (*Client, error) {
 }
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	if c.uids != nil {
+		if err := CheckSocket(c.path, c.uids); err != nil {
+			return nil, fmt.Errorf("connect %s: %w", c.path, err)
+		}
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.path)
 	if err != nil {
@@ -132,7 +139,7 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 			if p.Err != nil {
 				return nil, fmt.Errorf("connect %s: %w: %v", c.path, ErrUntrustedServer, p.Err)
 			}
-			return nil, fmt.Errorf("connect %s: %w (uid %d)", c.path, ErrUntrustedServer, p.UID)
+			return nil, fmt.Errorf("connect %s: %w (%s, pid %d)", c.path, ErrUntrustedServer, uidName(uint32(p.UID)), p.PID)
 		}
 	}
 	return conn, nil
