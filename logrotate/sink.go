@@ -215,10 +215,10 @@ func (s *Sink) openLocked(trunc bool) error {
 	if trunc {
 		flag |= os.O_TRUNC
 	}
-	f, err := os.OpenFile(s.path, flag, 0o666)
+	f, err := openLog(s.path, flag)
 	readable := true
 	if errors.Is(err, fs.ErrPermission) {
-		f, err = os.OpenFile(s.path, flag&^os.O_RDWR|os.O_WRONLY, 0o666)
+		f, err = openLog(s.path, flag&^os.O_RDWR|os.O_WRONLY)
 		readable = false
 	}
 	if err != nil {
