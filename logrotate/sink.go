@@ -34,6 +34,7 @@ type Sink struct {
 	maxBytes int64
 	backups  int
 	closed   bool
+	holds    int // Hold calls not yet Released
 
 	backupNames []string // path.1 … path.backups
 
@@ -89,6 +90,49 @@ func (s *Sink) Open() error {
 		return nil
 	}
 	return s.openLocked(false)
+}
+
+// Hold opens the live file unless it is open, and counts one more writer
+// that needs it open (a running program's copier). Release ends a Hold;
+// the last one closes the file, so a program that is not running holds no
+// descriptor for its log (with hundreds of programs, FATAL ones would
+// otherwise fill the fd table). A Write without a Hold still opens the
+// file, and keeps it open until the next Release or CloseIdle.
+func (s *Sink) Hold() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("open log %s: %w", s.path, ErrClosed)
+	}
+	s.holds++
+	if s.f == nil {
+		return s.openLocked(false)
+	}
+	return nil
+}
+
+// Release ends a Hold; the last one closes the live file.
+func (s *Sink) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holds = max(s.holds-1, 0)
+	s.closeIdleLocked()
+}
+
+// CloseIdle closes the live file unless a Hold needs it: after a spawn
+// failed, its log files were opened for nothing.
+func (s *Sink) CloseIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeIdleLocked()
+}
+
+func (s *Sink) closeIdleLocked() {
+	if s.holds == 0 && !s.closed && s.f != nil {
+		if err := s.closeLocked(); err != nil {
+			slog.Warn("closing an idle log", "path", s.path, "error", err)
+		}
+	}
 }
 
 // Path returns the path of the live log file.

@@ -128,7 +128,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		ConnContext:       s.connContext,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(sock.ln) }()
+	go func() { errc <- srv.Serve(newReserveListener(sock.ln, s.log)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", sock.path, err)
