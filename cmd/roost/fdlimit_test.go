@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"roost/internal/testutil"
 	"roost/supervisor/api"
+	"roost/supervisor/api/apitest"
 )
 
 // Issue 13 point 8: running out of file descriptors must not wedge the
@@ -34,12 +39,7 @@ func fdLimitedRun(t *testing.T, n int, conf string) *supervisorProc {
 // [supervisord] lines, and returns its config and socket.
 func fdProject(t *testing.T, alice testutil.Account, n int, supervisord string) (conf, sock string) {
 	t.Helper()
-	top, err := os.MkdirTemp("", "roost-fds-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(top) })
-	os.Chmod(top, 0o755)
+	top := sharedTempDir(t, "roost-fds-")
 	project := filepath.Join(top, "project")
 	ownedDir(t, project, alice, 0o755)
 	var b strings.Builder
@@ -155,5 +155,63 @@ func TestMinfdsRefusesToStart(t *testing.T) {
 	if code != exitUsage || !strings.Contains(out, "The minimum number of file descriptors required to run this process is 1024") ||
 		!strings.Contains(out, "will only allow you to open 64 file descriptors") {
 		t.Errorf("roost run under ulimit -n 64 with minfds=1024: exit %d, want %d and supervisord's message:\n%s", code, exitUsage, out)
+	}
+}
+
+// fullFDsServerMain is the test binary as a server whose fd table is full
+// (TestMain runs it when ROOST_TEST_FULL_FDS names a socket path): it
+// listens, then opens /dev/null until EMFILE, then serves.
+func fullFDsServerMain(path string) int {
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 64, Max: 64}); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	srv := api.NewServer(apitest.New(&apitest.Proc{Group: "web", Name: "web", State: api.Running, PID: 7}), api.ServerOptions{})
+	if err := srv.Listen(path); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx); close(done) }()
+	time.Sleep(100 * time.Millisecond) // let Serve take its reserve
+	var held []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break
+		}
+		held = append(held, f)
+	}
+	os.Stdout.WriteString("fd table full after " + strconv.Itoa(len(held)) + " opens\n") // no new fd needed
+	<-done
+	return 0
+}
+
+// TestFullFDTableAnswers: a server whose every descriptor is taken still
+// answers status, again and again, through its reserve descriptor.
+func TestFullFDTableAnswers(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "roost.sock")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "ROOST_TEST_FULL_FDS="+sock)
+	p := startProc(t, cmd)
+	testutil.Eventually(t, 30*time.Second, "the server's fd table is full", func() bool {
+		return strings.Contains(p.out.String(), "fd table full")
+	})
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		var out testutil.Buffer
+		code := runCtx(ctx, []string{"roost", "-s", sock, "status"}, &out)
+		cancel()
+		if code != 0 || !strings.Contains(out.String(), "web") || !strings.Contains(out.String(), "RUNNING") {
+			t.Fatalf("status #%d against a full fd table: exit %d:\n%s\nserver: %s", i+1, code, out.String(), p.out.String())
+		}
 	}
 }

@@ -24,12 +24,7 @@ import (
 // It returns the directory and the victim file.
 func plantedDir(t *testing.T, alice, bob testutil.Account) (top, shared, profile string) {
 	t.Helper()
-	top, err := os.MkdirTemp("", "roost-planted-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(top) })
-	os.Chmod(top, 0o755)
+	top = sharedTempDir(t, "roost-planted-")
 	shared = filepath.Join(top, "tmp")
 	if err := os.Mkdir(shared, 0o755); err != nil {
 		t.Fatal(err)

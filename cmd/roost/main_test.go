@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv("ROOST_TEST_EVIL_SERVER"); path != "" {
 		os.Exit(evilServerMain(path))
 	}
+	if path := os.Getenv("ROOST_TEST_FULL_FDS"); path != "" {
+		os.Exit(fullFDsServerMain(path))
+	}
 	code := m.Run()
 	testutil.RemoveRoostBinary()
 	os.Exit(code)

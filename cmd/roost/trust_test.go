@@ -100,14 +100,7 @@ func sharedTestBinary(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "roost-trust-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := sharedTempDir(t, "roost-trust-bin-")
 	in, err := os.Open(exe)
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +118,21 @@ func sharedTestBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// sharedTempDir makes a directory every user may enter (0755), removed
+// when the test ends.
+func sharedTempDir(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // ownedDir makes a directory owned by account with mode.
@@ -237,12 +245,7 @@ func TestRootRefusesUserSocketAtFallback(t *testing.T) {
 // server's escape sequences.
 func TestRootRefusesUserSocketInProject(t *testing.T) {
 	bob := testutil.RequireUser(t, testutil.UserB)
-	top, err := os.MkdirTemp("", "roost-bob-project-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(top) })
-	os.Chmod(top, 0o755)
+	top := sharedTempDir(t, "roost-bob-project-")
 	project := filepath.Join(top, "current")
 	ownedDir(t, project, bob, 0o755)
 	conf := filepath.Join(project, "supervisord.conf")
@@ -290,12 +293,7 @@ func TestRootRefusesUserSocketInProject(t *testing.T) {
 func TestUserRefusesOtherUsersSocket(t *testing.T) {
 	alice := testutil.RequireUser(t, testutil.UserA)
 	bob := testutil.RequireUser(t, testutil.UserB)
-	top, err := os.MkdirTemp("", "roost-bob-sock-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(top) })
-	os.Chmod(top, 0o755)
+	top := sharedTempDir(t, "roost-bob-sock-")
 	dir := filepath.Join(top, "shared")
 	ownedDir(t, dir, bob, 0o755)
 	sock := filepath.Join(dir, "roost.sock")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"syscall"
@@ -90,6 +91,15 @@ func (l *reserveListener) refill() {
 		return
 	}
 	l.spare = f
+}
+
+// closeIdleReserved is the server's ConnState hook: a connection in the
+// reserve's slot is closed as soon as it has been answered (idle), so a
+// client keeping it alive cannot hold the only way in.
+func closeIdleReserved(c net.Conn, st http.ConnState) {
+	if rc, ok := c.(*reservedConn); ok && st == http.StateIdle {
+		rc.Close()
+	}
 }
 
 // reservedConn is a connection accepted into the reserve's slot; closing
