@@ -361,6 +361,9 @@ func (s *Sink) Reopen() error {
 	if s.closed {
 		return fmt.Errorf("reopen log %s: %w", s.path, ErrClosed)
 	}
+	if s.f == nil && s.holds == 0 {
+		return nil // idle (its program is not running): the next Hold opens the path
+	}
 	closeErr := s.closeLocked()
 	if err := s.openLocked(false); err != nil {
 		return fmt.Errorf("reopen: %w", errors.Join(err, closeErr))
@@ -381,6 +384,9 @@ func (s *Sink) Clear() error {
 	}
 	if s.f != nil && !s.regular {
 		return nil
+	}
+	if s.f == nil && s.holds == 0 {
+		defer s.closeIdleLocked() // idle before, idle after: the new file is created, not kept open
 	}
 	closeErr := s.closeLocked()
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
