@@ -16,6 +16,7 @@ import (
 	"roost/internal/testutil"
 	"roost/supervisor/api"
 	"roost/supervisor/api/apitest"
+	"roost/supervisor/master"
 )
 
 // Issue 13 point 3: root's ctl must not trust a socket a user made, and no
@@ -312,4 +313,21 @@ func TestUserRefusesOtherUsersSocket(t *testing.T) {
 		t.Errorf("alice's roost -s bob's socket status: %v, want exit %d and a refusal:\n%s", err, exitPrivileges, out)
 	}
 	noControls(t, "alice's roost status", out)
+}
+
+// TestAdminRefusesUserMasterSocket: a master socket bob made (a run_dir
+// he can write to) is refused by root's roost admin before any request.
+func TestAdminRefusesUserMasterSocket(t *testing.T) {
+	bob := testutil.RequireUser(t, testutil.UserB)
+	top := sharedTempDir(t, "roost-admin-")
+	runDir := filepath.Join(top, "run")
+	ownedDir(t, runDir, bob, 0o755)
+	toml := filepath.Join(top, "roost.toml")
+	write(t, toml, "run_dir = \""+runDir+"\"\n\n[users]\nnames = [\""+bob.Name+"\"]\n")
+	startEvilServer(t, bob, filepath.Join(runDir, master.AdminSocketName))
+	out, code := rootCtl(t, "/", nil, "admin", "--config", toml, "users")
+	if code == 0 || !strings.Contains(out, "the socket is served by an untrusted user") || !strings.Contains(out, "("+bob.Name+")") {
+		t.Errorf("root's roost admin users against bob's socket: exit %d, want a refusal naming %s:\n%s", code, bob.Name, out)
+	}
+	noControls(t, "roost admin users", out)
 }

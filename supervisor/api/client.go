@@ -133,16 +133,25 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("connect %s: %w", c.path, err)
 	}
 	if c.uids != nil {
-		p := peerOf(conn)
-		if p.Err != nil || !slices.Contains(c.uids, p.UID) {
+		if err := CheckPeer(conn, c.uids); err != nil {
 			conn.Close()
-			if p.Err != nil {
-				return nil, fmt.Errorf("connect %s: %w: %v", c.path, ErrUntrustedServer, p.Err)
-			}
-			return nil, fmt.Errorf("connect %s: %w (%s, pid %d)", c.path, ErrUntrustedServer, uidName(uint32(p.UID)), p.PID)
+			return nil, fmt.Errorf("connect %s: %w", c.path, err)
 		}
 	}
 	return conn, nil
+}
+
+// CheckPeer refuses (ErrUntrustedServer) a connection whose server process,
+// as SO_PEERCRED reports it, runs as none of uids.
+func CheckPeer(conn net.Conn, uids []int) error {
+	p := peerOf(conn)
+	switch {
+	case p.Err != nil:
+		return fmt.Errorf("%w: %v", ErrUntrustedServer, p.Err)
+	case !slices.Contains(uids, p.UID):
+		return fmt.Errorf("%w (%s, pid %d)", ErrUntrustedServer, uidName(uint32(p.UID)), p.PID)
+	}
+	return nil
 }
 
 // Path returns the socket path.
