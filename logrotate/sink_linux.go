@@ -64,9 +64,9 @@ func shiftBackups(path string, backups []string) error {
 	return first
 }
 
-// ErrUnsafeLog is returned when a log path names something a supervisor
-// must not write into: a symbolic link or a non-regular file in a directory
-// others can write to, or a file another user owns.
+// ErrUnsafeLog is returned when a log path in a directory others can write
+// to names something a supervisor must not write into: a symbolic link, a
+// non-regular file, a file another user owns or one with several links.
 var ErrUnsafeLog = errors.New("unsafe log file")
 
 // openLog opens a log file at path with flag (O_TRUNC is applied only once
@@ -78,8 +78,8 @@ var ErrUnsafeLog = errors.New("unsafe log file")
 //     /dev/stdout), the path is opened as it is: what is there was put there
 //     by us or by root;
 //   - anywhere else (/tmp, another user's directory) the last component is
-//     opened with O_NOFOLLOW and must be a regular file with one link;
-//   - a regular file must be ours (our effective uid), wherever it is.
+//     opened with O_NOFOLLOW and must be a regular file of ours (our
+//     effective uid) with one link.
 func openLog(path string, flag int) (*os.File, error) {
 	trunc := flag&os.O_TRUNC != 0
 	flag &^= os.O_TRUNC
