@@ -173,9 +173,27 @@ func fullFDsServerMain(path string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	devNulls := func() int {
+		n := 0
+		ents, _ := os.ReadDir("/proc/self/fd")
+		for _, e := range ents {
+			if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l == os.DevNull {
+				n++
+			}
+		}
+		return n
+	}
+	before := devNulls()
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx); close(done) }()
-	time.Sleep(100 * time.Millisecond) // let Serve take its reserve
+	// Fill the table only once Serve holds its reserve (on /dev/null).
+	for deadline := time.Now().Add(30 * time.Second); devNulls() == before; {
+		if time.Now().After(deadline) {
+			os.Stderr.WriteString("Serve took no reserve descriptor\n")
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	var held []*os.File
 	for {
 		f, err := os.Open(os.DevNull)
