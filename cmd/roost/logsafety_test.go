@@ -45,7 +45,7 @@ mkfifo -m 0666 fifo.log
 printf 'bob was here\n' > bob.log
 chmod 0666 bob.log`
 	cmd := exec.Command("/bin/sh", "-c", script, "sh", shared, profile)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(bob.UID), Gid: uint32(bob.GID)}}
+	asUser(cmd, bob)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("planting as bob: %v\n%s", err, out)
 	}

@@ -79,8 +79,7 @@ func startEvilServer(t *testing.T, account testutil.Account, path string) {
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"ROOST_TEST_EVIL_SERVER=" + path, "PATH=/usr/bin:/bin"}
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
-		Uid: uint32(account.UID), Gid: uint32(account.GID)}}
+	asUser(cmd, account)
 	p := startProc(t, cmd)
 	testutil.Eventually(t, 30*time.Second, "the hostile server's socket "+path, func() bool {
 		select {
@@ -119,6 +118,12 @@ func sharedTestBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// asUser makes cmd run as account (its primary group only).
+func asUser(cmd *exec.Cmd, account testutil.Account) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+		Uid: uint32(account.UID), Gid: uint32(account.GID)}}
 }
 
 // sharedTempDir makes a directory every user may enter (0755), removed
@@ -305,7 +310,7 @@ func TestUserRefusesOtherUsersSocket(t *testing.T) {
 	cmd := exec.Command(exe, "-s", sock, "status")
 	cmd.Env = []string{"ROOST_TEST_AS_ROOST=1", "PATH=/usr/bin:/bin", "HOME=" + alice.Home, "USER=" + alice.Name}
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(alice.UID), Gid: uint32(alice.GID)}}
+	asUser(cmd, alice)
 	b, err := cmd.CombinedOutput()
 	out := string(b)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitPrivileges || !strings.Contains(out, "refusing") ||
