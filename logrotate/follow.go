@@ -77,11 +77,18 @@ func (s *Sink) Follow(ctx context.Context, tail int64, w io.Writer) error {
 		s.mu.Unlock()
 		return fmt.Errorf("follow log %s: %w", s.path, ErrClosed)
 	}
+	idle := false
+	if tail > 0 && s.f == nil && s.openLocked(false) == nil {
+		idle = true // a program that is not running: its tail is still shown
+	}
 	if tail > 0 && s.f != nil && s.readable && s.regular && s.size > 0 {
 		to = s.size
 		from = max(0, to-tail)
 		epoch = s.epoch.Load()
 		tf, tailErr = dupFile(s.f)
+	}
+	if idle {
+		s.closeIdleLocked()
 	}
 	if s.followers == nil {
 		s.followers = make(map[*follower]struct{})

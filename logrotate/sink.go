@@ -34,6 +34,7 @@ type Sink struct {
 	maxBytes int64
 	backups  int
 	closed   bool
+	holds    int // Hold calls not yet Released
 
 	backupNames []string // path.1 … path.backups
 
@@ -89,6 +90,49 @@ func (s *Sink) Open() error {
 		return nil
 	}
 	return s.openLocked(false)
+}
+
+// Hold opens the live file unless it is open, and counts one more writer
+// that needs it open (a running program's copier). Release ends a Hold;
+// the last one closes the file, so a program that is not running holds no
+// descriptor for its log (with hundreds of programs, FATAL ones would
+// otherwise fill the fd table). A Write without a Hold still opens the
+// file, and keeps it open until the next Release or CloseIdle.
+func (s *Sink) Hold() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("open log %s: %w", s.path, ErrClosed)
+	}
+	s.holds++
+	if s.f == nil {
+		return s.openLocked(false)
+	}
+	return nil
+}
+
+// Release ends a Hold; the last one closes the live file.
+func (s *Sink) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holds = max(s.holds-1, 0)
+	s.closeIdleLocked()
+}
+
+// CloseIdle closes the live file unless a Hold needs it: after a spawn
+// failed, its log files were opened for nothing.
+func (s *Sink) CloseIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeIdleLocked()
+}
+
+func (s *Sink) closeIdleLocked() {
+	if s.holds == 0 && !s.closed && s.f != nil {
+		if err := s.closeLocked(); err != nil {
+			slog.Warn("closing an idle log", "path", s.path, "error", err)
+		}
+	}
 }
 
 // Path returns the path of the live log file.
@@ -215,10 +259,10 @@ func (s *Sink) openLocked(trunc bool) error {
 	if trunc {
 		flag |= os.O_TRUNC
 	}
-	f, err := os.OpenFile(s.path, flag, 0o666)
+	f, err := openLog(s.path, flag)
 	readable := true
 	if errors.Is(err, fs.ErrPermission) {
-		f, err = os.OpenFile(s.path, flag&^os.O_RDWR|os.O_WRONLY, 0o666)
+		f, err = openLog(s.path, flag&^os.O_RDWR|os.O_WRONLY)
 		readable = false
 	}
 	if err != nil {
@@ -317,6 +361,9 @@ func (s *Sink) Reopen() error {
 	if s.closed {
 		return fmt.Errorf("reopen log %s: %w", s.path, ErrClosed)
 	}
+	if s.f == nil && s.holds == 0 {
+		return nil // idle (its program is not running): the next Hold opens the path
+	}
 	closeErr := s.closeLocked()
 	if err := s.openLocked(false); err != nil {
 		return fmt.Errorf("reopen: %w", errors.Join(err, closeErr))
@@ -337,6 +384,9 @@ func (s *Sink) Clear() error {
 	}
 	if s.f != nil && !s.regular {
 		return nil
+	}
+	if s.f == nil && s.holds == 0 {
+		defer s.closeIdleLocked() // idle before, idle after: the new file is created, not kept open
 	}
 	closeErr := s.closeLocked()
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -66,6 +66,9 @@ func streamIndex(st api.Stream) int {
 // copy is one stream's copier goroutine: pipe → line writer → sink until
 // every writer of the pipe is gone (the program and whatever inherited its
 // output). Without a line writer (NONE) the pipe is still drained.
+//
+// The caller has called hold for the stream; copy releases it at the end,
+// so the log file of a program that is not running is closed.
 func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r *os.File) {
 	defer r.Close()
 	if lw == nil {
@@ -73,6 +76,7 @@ func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r *os.File) {
 		return
 	}
 	_ = logrotate.Copy(lw, r) // write errors are the sink's to report; the pipe is always drained
+	l.sink(st).Release()
 	i := streamIndex(st)
 	l.mu.Lock()
 	if l.idle[i] == nil {
@@ -167,6 +171,23 @@ func (l *procLogs) open() error {
 	return errors.Join(errs...)
 }
 
+// hold keeps a stream's log file open for a copier about to start (see
+// copy); a file that cannot be opened is opened again by the next write.
+func (l *procLogs) hold(st api.Stream) {
+	if sk := l.sink(st); sk != nil {
+		_ = sk.Hold()
+	}
+}
+
+// closeIdle closes the log files no copier holds: after a failed spawn.
+func (l *procLogs) closeIdle() {
+	for _, sk := range []*logrotate.Sink{l.stdout, l.stderr} {
+		if sk != nil {
+			sk.CloseIdle()
+		}
+	}
+}
+
 // logCreateMu makes log files be opened one at a time. Creating files in
 // one directory serializes on its lock in the kernel anyway; hundreds of
 // spawns creating theirs at once (startAll) each block a thread there, and
@@ -184,7 +205,9 @@ func (s *Supervisor) openAhead() {
 		if s.mood() == api.SupervisorShutdown {
 			return
 		}
-		_ = p.view().logs.open()
+		if v := p.view(); v.cfg.Autostart { // the others open theirs when started
+			_ = v.logs.open()
+		}
 	}
 }
 

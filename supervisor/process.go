@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -254,6 +255,7 @@ func (p *process) spawn() {
 	p.laststart = time.Now()
 	p.setState(api.Starting, 0, "")
 	if msg := p.startChild(); msg != "" {
+		p.logs.closeIdle() // a process that is not running holds no log file
 		p.spawnerr = msg
 		p.logf(slog.LevelInfo, "spawnerr: %s", msg)
 		p.enterBackoff(slog.LevelInfo, "")
@@ -314,7 +316,9 @@ func (p *process) startChild() string {
 		return err.(*api.Error).Detail
 	}
 	if err := errors.Join(p.logs.err, p.logs.open()); err != nil {
-		return fmt.Sprintf("unknown error making dispatchers for '%s': %v", p.name, err)
+		// One line: status prints it after the name.
+		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+		return fmt.Sprintf("unknown error making dispatchers for '%s': %s%s", p.name, msg, fdLimitHint(err))
 	}
 	if cfg.Directory != "" && cred == nil {
 		if st, err := os.Stat(cfg.Directory); err != nil || !st.IsDir() {
@@ -333,6 +337,9 @@ func (p *process) startChild() string {
 	fail := func(err error) string {
 		for _, f := range closeOnErr {
 			f.Close()
+		}
+		if errors.Is(err, syscall.EMFILE) {
+			return fmt.Sprintf("too many open files to spawn '%s'%s", p.name, fdLimitHint(err))
 		}
 		return fmt.Sprintf("unknown error making dispatchers for '%s': %v", p.name, err)
 	}
@@ -379,11 +386,13 @@ func (p *process) startChild() string {
 	p.stdin = inW
 	p.lws[0] = p.logs.lineWriter(api.Stdout)
 	p.pipes[0] = outR
+	p.logs.hold(api.Stdout)
 	go p.logs.copy(api.Stdout, p.lws[0], outR)
 	p.lws[1], p.pipes[1] = nil, nil
 	if errR != nil {
 		p.lws[1] = p.logs.lineWriter(api.Stderr)
 		p.pipes[1] = errR
+		p.logs.hold(api.Stderr)
 		go p.logs.copy(api.Stderr, p.lws[1], errR)
 	}
 	go func() {
@@ -391,6 +400,20 @@ func (p *process) startChild() string {
 		p.exits <- exitEvent{c: c, ws: ws, at: at}
 	}()
 	return ""
+}
+
+// fdLimitHint is what a spawn error caused by EMFILE adds: the limit the
+// supervisor ran into and what raises it; "" for other errors.
+func fdLimitHint(err error) string {
+	if !errors.Is(err, syscall.EMFILE) {
+		return ""
+	}
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &l) != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (the supervisor may open %d files, and every running program takes 2 to 4: "+
+		"raise [supervisord] minfds, or the user's ulimit -n)", l.Cur)
 }
 
 // errnoName renders err like supervisord's errno.errorcode lookup ("ENOENT").
@@ -413,7 +436,7 @@ func describeStartError(name, argv0 string, err error) string {
 		case syscall.EAGAIN:
 			return fmt.Sprintf("Too many processes in process table to spawn '%s'", name)
 		case syscall.EMFILE:
-			return fmt.Sprintf("too many open files to spawn '%s'", name)
+			return fmt.Sprintf("too many open files to spawn '%s'%s", name, fdLimitHint(err))
 		}
 		return fmt.Sprintf("couldn't exec %s: %s", argv0, errnoName(errno, errno))
 	}

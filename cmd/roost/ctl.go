@@ -32,7 +32,10 @@ const socketHelp = `The ctl verbs find the control socket in this order:
      else /tmp/roost-$UID/roost.sock
 Root reaches any user's supervisor with --user NAME instead: the socket the
 roost master made for NAME ({run_dir}/users/NAME/roost.sock, run_dir from
-$ROOST_MASTER_CONFIG or /etc/roost/roost.toml), which NAME must be serving.
+$ROOST_MASTER_CONFIG or /etc/roost/roost.toml), or -s PATH with --user, which
+NAME must be serving. Every ctl refuses a socket served or made by anyone but
+itself, root or the --user target, or in a directory someone else owns; as
+root without --user, that is only root's own supervisors.
 Output lines and exit statuses are supervisorctl's.`
 
 // The LSB exit statuses supervisorctl uses.
@@ -106,10 +109,11 @@ func findServer(c *cli.Context) (server, error) {
 	var srv server
 	var err error
 	if name := flagString(c, "user"); name != "" {
-		if flagString(c, "socket") != "" {
-			return srv, errors.New("give --user NAME or --socket PATH, not both")
+		// With -s too: NAME's supervisor at PATH (one NAME runs by hand).
+		if srv, err = userServer(name); err == nil && flagString(c, "socket") != "" {
+			srv.path, err = socketArg(flagString(c, "socket"))
 		}
-		return userServer(name)
+		return srv, err
 	}
 	if v := flagString(c, "socket"); v != "" {
 		if srv.path, err = socketArg(v); err != nil {
@@ -195,15 +199,25 @@ func dialServer(c *cli.Context) (*ctl, error) {
 	if srv.username != "" {
 		opts = append(opts, api.WithBasicAuth(srv.username, srv.password))
 	}
-	if srv.uids != nil {
-		opts = append(opts, api.WithServerUIDs(srv.uids...))
-	} else if euid := os.Geteuid(); euid != 0 {
-		// Talk only to our own supervisor or root's: a socket another user
-		// serves could feed us anything.
-		opts = append(opts, api.WithServerUIDs(euid, 0))
-	}
+	opts = append(opts, api.WithServerUIDs(trustedUIDs(srv)...))
 	x.client, err = api.Dial(srv.path, opts...)
 	return x, err
+}
+
+// trustedUIDs are the uids srv's server may run as, and own its socket and
+// its directory as: the --user target and root; else ours and root's. Root
+// without --user talks only to root's own supervisors: a socket a user
+// made (/tmp/roost-0/roost.sock before root's first run, or one named in
+// the project root is standing in) could feed it anything and swallow its
+// `stop all`.
+func trustedUIDs(srv server) []int {
+	if srv.uids != nil {
+		return srv.uids
+	}
+	if euid := os.Geteuid(); euid != 0 {
+		return []int{euid, 0}
+	}
+	return []int{0}
 }
 
 // failure prints what supervisorctl prints for an error it did not expect
@@ -221,7 +235,11 @@ func (x *ctl) failure(err error) int {
 		x.println(u + " permission denied (a roost supervisor serves only its owner and root)")
 		return exitPrivileges
 	case errors.Is(err, api.ErrUntrustedServer):
-		x.println(u + " is served by another user: refusing to talk to it (" + err.Error() + ")")
+		msg := u + " is served by another user: refusing to talk to it (" + err.Error() + ")"
+		if os.Geteuid() == 0 && x.srv.uids == nil {
+			msg += "; as root, reach a user's supervisor with --user NAME"
+		}
+		x.println(msg)
 		return exitPrivileges
 	case errors.Is(err, api.ErrUnauthorized):
 		x.println("Server requires authentication")

@@ -7,13 +7,13 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
+	"roost/internal/termsafe"
 	"roost/supervisor/api"
 )
 
@@ -59,7 +59,9 @@ func logsAction(c *cli.Context) error {
 	for _, p := range procs {
 		width = max(width, utf8.RuneCountInString(p.Namespec()))
 	}
-	out := &lockedWriter{w: x.out}
+	// The lines are cleaned by lineWriter, and go out raw beside our own
+	// colours.
+	out := &lockedWriter{w: rawWriter(x.out)}
 	type source struct {
 		name   string
 		stream api.Stream
@@ -67,9 +69,10 @@ func logsAction(c *cli.Context) error {
 	}
 	var sources []source
 	for i, p := range procs {
-		prefix := fmt.Sprintf("%-*s | ", width, p.Namespec())
+		name := string(termsafe.Append(nil, []byte(p.Namespec()))) // the prefix goes out raw
+		prefix := fmt.Sprintf("%-*s | ", width, name)
 		if colour {
-			prefix = "\x1b[" + logColours[i%len(logColours)] + "m" + fmt.Sprintf("%-*s", width, p.Namespec()) + "\x1b[0m | "
+			prefix = "\x1b[" + logColours[i%len(logColours)] + "m" + fmt.Sprintf("%-*s", width, name) + "\x1b[0m | "
 		}
 		if p.StdoutLogfile != "" {
 			sources = append(sources, source{p.Namespec(), api.Stdout, prefix})
@@ -169,6 +172,8 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // lineWriter prints whole lines, each with its prefix, in one write, so
 // that lines from several logs never interleave within a line.
+// It strips control characters from the lines (termsafe), not from the
+// prefix, which may be coloured.
 type lineWriter struct {
 	out    io.Writer
 	prefix string
@@ -184,12 +189,12 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 			break
 		}
 		batch.WriteString(l.prefix)
-		batch.Write(l.buf[:i+1])
+		batch.Write(termsafe.Append(nil, l.buf[:i+1]))
 		l.buf = l.buf[i+1:]
 	}
 	for len(l.buf) >= maxLogLine {
 		batch.WriteString(l.prefix)
-		batch.Write(l.buf[:maxLogLine])
+		batch.Write(termsafe.Append(nil, l.buf[:maxLogLine]))
 		batch.WriteString(" [line continues]\n")
 		l.buf = l.buf[maxLogLine:]
 	}
@@ -204,7 +209,7 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 // Flush prints a last line that has no newline.
 func (l *lineWriter) Flush() {
 	if len(l.buf) > 0 {
-		l.out.Write([]byte(l.prefix + strings.TrimRight(string(l.buf), "\r") + "\n"))
+		l.out.Write(append(termsafe.Append([]byte(l.prefix), l.buf), '\n'))
 		l.buf = nil
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"roost/internal/termsafe"
 )
 
 // version is roost's version, reported by `roost version` and the API.
@@ -64,7 +66,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // runContext is run with a context the verbs' requests and streams end with.
+// Everything any verb prints passes through termsafe: a server's answers
+// (names, descriptions, log lines, errors) are its user's words, and must
+// not drive the reader's terminal (SECURITY.md).
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = termsafe.NewWriter(stdout), termsafe.NewWriter(stderr)
 	err := newApp(stdout, stderr).RunContext(ctx, args)
 	if err == nil {
 		return 0

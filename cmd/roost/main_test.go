@@ -20,6 +20,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv("ROOST_TEST_AS_ROOST") == "1" {
 		os.Exit(run(os.Args, os.Stdout, os.Stderr))
 	}
+	if path := os.Getenv("ROOST_TEST_EVIL_SERVER"); path != "" {
+		os.Exit(evilServerMain(path))
+	}
+	if path := os.Getenv("ROOST_TEST_FULL_FDS"); path != "" {
+		os.Exit(fullFDsServerMain(path))
+	}
 	code := m.Run()
 	testutil.RemoveRoostBinary()
 	os.Exit(code)

@@ -103,6 +103,10 @@ func runAction(c *cli.Context) error {
 	if err := dropPrivileges(cfg.Supervisord.User); err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
 	}
+	// After the drop, as supervisord does it: root could raise any limit.
+	if err := raiseFDLimit(cfg.Supervisord.Minfds); err != nil {
+		return cli.Exit("Error: "+err.Error(), exitUsage)
+	}
 	if cfg.Supervisord.User == "" && os.Geteuid() == 0 && !c.Bool("managed") {
 		log.Warn("roost is running as root: privileges were not dropped because no user= is set in " +
 			"[supervisord]; set user=root to silence this")

@@ -109,3 +109,30 @@ func loginShell(name string) string {
 	}
 	return "/bin/sh"
 }
+
+// raiseFDLimit is supervisord's set_rlimits_or_exit for [supervisord]
+// minfds: it raises the soft RLIMIT_NOFILE to minfds (and the hard one with
+// it, which only root may), and fails with supervisord's message when the
+// environment does not allow that many. Go already raised the soft limit to
+// the hard one when the process started.
+func raiseFDLimit(minfds int) error {
+	if minfds <= 0 {
+		return nil
+	}
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return fmt.Errorf("getrlimit(RLIMIT_NOFILE): %w", err)
+	}
+	if l.Cur >= uint64(minfds) {
+		return nil
+	}
+	want := syscall.Rlimit{Cur: uint64(minfds), Max: max(l.Max, uint64(minfds))}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		return fmt.Errorf("The minimum number of file descriptors required to run this process is %d as per "+
+			"the \"minfds\" command-line argument or config file setting. The current environment will only allow "+
+			"you to open %d file descriptors.  Either raise the number of usable file descriptors in your "+
+			"environment (ulimit -n, LimitNOFILE=) or lower the minfds setting in the config file to allow "+
+			"the process to start.", minfds, l.Max)
+	}
+	return nil
+}

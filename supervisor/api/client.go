@@ -80,7 +80,9 @@ func WithMaxResponseBytes(n int64) ClientOption {
 }
 
 // WithServerUIDs makes the client refuse (ErrUntrustedServer) a socket whose
-// server process, as SO_PEERCRED reports it, runs as none of uids.
+// server process, as SO_PEERCRED reports it, runs as none of uids, and a
+// socket made, or in a directory owned, by anyone but root or uids
+// (CheckSocket).
 func WithServerUIDs(uids ...int) ClientOption {
 	return func(c *Client) { c.uids = slices.Clone(uids) }
 }
@@ -120,22 +122,36 @@ func Dial(path string, opts ...ClientOption) (*Client, error) {
 }
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	if c.uids != nil {
+		if err := CheckSocket(c.path, c.uids); err != nil {
+			return nil, fmt.Errorf("connect %s: %w", c.path, err)
+		}
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.path)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", c.path, err)
 	}
 	if c.uids != nil {
-		p := peerOf(conn)
-		if p.Err != nil || !slices.Contains(c.uids, p.UID) {
+		if err := CheckPeer(conn, c.uids); err != nil {
 			conn.Close()
-			if p.Err != nil {
-				return nil, fmt.Errorf("connect %s: %w: %v", c.path, ErrUntrustedServer, p.Err)
-			}
-			return nil, fmt.Errorf("connect %s: %w (uid %d)", c.path, ErrUntrustedServer, p.UID)
+			return nil, fmt.Errorf("connect %s: %w", c.path, err)
 		}
 	}
 	return conn, nil
+}
+
+// CheckPeer refuses (ErrUntrustedServer) a connection whose server process,
+// as SO_PEERCRED reports it, runs as none of uids.
+func CheckPeer(conn net.Conn, uids []int) error {
+	p := peerOf(conn)
+	switch {
+	case p.Err != nil:
+		return fmt.Errorf("%w: %v", ErrUntrustedServer, p.Err)
+	case !slices.Contains(uids, p.UID):
+		return fmt.Errorf("%w (%s, pid %d)", ErrUntrustedServer, uidName(uint32(p.UID)), p.PID)
+	}
+	return nil
 }
 
 // Path returns the socket path.

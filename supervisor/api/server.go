@@ -126,9 +126,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ConnContext:       s.connContext,
+		ConnState:         closeIdleReserved,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(sock.ln) }()
+	go func() { errc <- srv.Serve(newReserveListener(sock.ln, s.log)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", sock.path, err)

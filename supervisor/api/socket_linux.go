@@ -199,6 +199,9 @@ func removeStale(path string) error {
 
 // peerOf reads the SO_PEERCRED credentials of a unix connection.
 func peerOf(c net.Conn) Peer {
+	if r, ok := c.(*reservedConn); ok {
+		c = r.Conn
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return Peer{Err: fmt.Errorf("not a unix socket connection (%T)", c)}

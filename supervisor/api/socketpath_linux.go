@@ -1,9 +1,12 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -51,4 +54,41 @@ func isDirOwnedBy(dir string, uid int) bool {
 		return false
 	}
 	return uid < 0 || int(st.Uid) == uid
+}
+
+// CheckSocket refuses (ErrUntrustedServer) a socket at path that someone
+// other than root or one of uids made, or that sits in a directory someone
+// else owns: a user can create /tmp/roost-0 before root's first `roost run`,
+// or leave a socket in a project root visits. The peer's own uid is checked
+// after connecting (WithServerUIDs); this names the culprit even when nobody
+// listens. A missing socket is not an error here: connecting reports it.
+func CheckSocket(path string, uids []int) error {
+	trusted := func(uid uint32) bool { return uid == 0 || slices.Contains(uids, int(uid)) }
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if !trusted(st.Uid) {
+		return fmt.Errorf("%w: %s was made by %s", ErrUntrustedServer, path, uidName(st.Uid))
+	}
+	dir := filepath.Dir(path)
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	if !trusted(st.Uid) {
+		return fmt.Errorf("%w: %s is in %s, owned by %s", ErrUntrustedServer, path, dir, uidName(st.Uid))
+	}
+	return nil
+}
+
+// uidName names a uid for a message: "uid 1001 (bob)".
+func uidName(uid uint32) string {
+	s := "uid " + strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+		s += " (" + u.Username + ")"
+	}
+	return s
 }

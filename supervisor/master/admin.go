@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"roost/supervisor/api"
 )
 
 // The admin socket, {run_dir}/master.sock: root only (mode 0600 and the
@@ -125,17 +127,30 @@ type AdminClient struct {
 const maxAdminResponse = 16 << 20
 
 // DialAdmin returns a client for the admin socket at path, having checked
-// that something answers there.
+// that something answers there, and that root made and serves it: roost
+// admin prints what it says to root's terminal.
 func DialAdmin(path string) (*AdminClient, error) {
 	c := &AdminClient{path: path}
+	dial := func(ctx context.Context) (net.Conn, error) {
+		if err := api.CheckSocket(path, []int{0}); err != nil {
+			return nil, err
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return nil, err
+		}
+		if err := api.CheckPeer(conn, []int{0}); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
 	c.hc = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
+		DialContext:        func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
 		DisableCompression: true,
 	}}
-	conn, err := net.Dial("unix", path)
+	conn, err := dial(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("connect to the master at %s: %w", path, err)
 	}
