@@ -52,6 +52,11 @@ func Load(path string, opts LoadOptions) (*Config, error) {
 	return l.load(path)
 }
 
+// NoSupervisordWarning is the warning for a file without a [supervisord]
+// section, which roost runs with supervisord's defaults.
+const NoSupervisordWarning = "the file has no [supervisord] section: roost uses supervisord's defaults, " +
+	"but the real `supervisord -c` refuses such a file (add an empty [supervisord] line to run it there)"
+
 // loader holds the state of one Load.
 type loader struct {
 	sys     system
@@ -198,8 +203,11 @@ func (l *loader) load(path string) (*Config, error) {
 		}
 	}
 	if !l.p.has(secSupervisord) {
-		l.d.errorf(Pos{File: shown}, "", "", "the file has no [supervisord] section; supervisord requires one (it may be empty)")
-		return nil, l.fail()
+		// A dotCloud-style project file holds only [program:x] sections (the
+		// system's supervisord included it). roost runs it with the
+		// defaults of an empty [supervisord]; only the real supervisord -c
+		// refuses it, which is worth a warning, not an error.
+		l.d.warnf(Pos{File: shown}, "", "", "%s", NoSupervisordWarning)
 	}
 	if !l.supervisord() {
 		return nil, l.fail()
