@@ -23,6 +23,11 @@ type LoadOptions struct {
 	// as supervisord (which runs in the foreground under roost) resolves
 	// them against its own working directory. "" means os.Getwd().
 	Dir string
+	// Files, when not nil, holds the configuration files by absolute path:
+	// the main file and its includes are read (and include globs matched)
+	// from it, not from the disk. A supervisor restarted while the file on
+	// disk is broken runs its last good configuration this way.
+	Files map[string][]byte
 }
 
 // Limits roost puts on a configuration, beyond supervisord's own rules.
@@ -136,6 +141,9 @@ func newLoader(opts LoadOptions, sys system) (*loader, error) {
 	l.dir = filepath.Clean(l.dir)
 	if sys == nil {
 		sys = osSystem{env: l.env}
+	}
+	if opts.Files != nil {
+		sys = savedFiles{system: sys, files: opts.Files}
 	}
 	l.sys = sys
 	l.p.knownKey = knownKey

@@ -377,3 +377,25 @@ func TestLoadWithoutSupervisordSection(t *testing.T) {
 		t.Errorf("[supervisord] defaults (-empty section +no section):\n%s", d)
 	}
 }
+
+// LoadOptions.Files: the saved copy is what loads, whatever the disk holds.
+func TestLoadSavedFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "supervisord.conf")
+	inc := filepath.Join(dir, "conf.d", "a.conf")
+	os.WriteFile(p, []byte("[program:broken]\nstartsecs=1o\n"), 0o644)
+	saved := map[string][]byte{
+		p:   []byte("[include]\nfiles = conf.d/*.conf\n[program:web]\ncommand=/bin/true\n"),
+		inc: []byte("[program:a]\ncommand=/bin/true\n"),
+	}
+	if _, err := Load(p, LoadOptions{Dir: dir, Env: []string{}}); err == nil {
+		t.Fatal("the file on disk should not load")
+	}
+	cfg, err := Load(p, LoadOptions{Dir: dir, Env: []string{}, Files: saved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Groups) != 2 || cfg.Group("web") == nil || cfg.Group("a") == nil || len(cfg.Files) != 2 {
+		t.Errorf("groups %v files %v", cfg.Groups, cfg.Files)
+	}
+}

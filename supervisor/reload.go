@@ -26,6 +26,7 @@ import (
 func (s *Supervisor) reread() (*config.Config, config.Changes, error) {
 	cfg, err := s.load()
 	if err != nil {
+		s.noteBroken(err)
 		s.logConfigError(err)
 		return nil, config.Changes{}, &api.Error{Code: api.CantReread, Detail: err.Error()}
 	}
@@ -161,6 +162,10 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		s.mu.Unlock()
 		s.cron.configure(cfg)
 		s.noteProxies(old, cfg)
+		s.noteApplied()
+		if s.opts.Applied != nil {
+			s.opts.Applied(cfg)
+		}
 	}
 	return out, nil
 }

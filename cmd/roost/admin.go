@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"roost/config"
+	"roost/supervisor/api"
 	"roost/supervisor/master"
 )
 
@@ -176,8 +177,9 @@ func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 		if u.Since > 0 {
 			since = now.Sub(time.Unix(u.Since, 0)).Round(time.Second).String()
 		}
+		state, lastErr := userStateColumns(u)
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
-			u.Name, u.UID, u.State, pid, since, u.Restarts, progs, ports, routes, strings.ReplaceAll(u.LastError, "\t", " "))
+			u.Name, u.UID, state, pid, since, u.Restarts, progs, ports, routes, strings.ReplaceAll(lastErr, "\t", " "))
 	}
 	tw.Flush()
 	if len(problems) > 0 {
@@ -186,6 +188,20 @@ func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 			fmt.Fprintln(w, "  "+p)
 		}
 	}
+}
+
+// userStateColumns returns the STATE and LAST ERROR of a user: a running
+// supervisor whose file on disk runs nothing is CONFIG-ERROR, and a file
+// not applied is the last error until it is fixed.
+func userStateColumns(u master.UserStatus) (state, lastErr string) {
+	state, lastErr = u.State.String(), u.LastError
+	if u.State == master.UserRunning && u.Config == api.ConfigError {
+		state = api.ConfigError
+	}
+	if u.ConfigError != "" {
+		lastErr = u.ConfigError
+	}
+	return state, lastErr
 }
 
 func adminNginx(c *cli.Context) error {

@@ -175,6 +175,7 @@ func connect(c *cli.Context, deadCode int) (*ctl, error) {
 		}
 		return nil, cli.Exit("", code)
 	}
+	x.warnConfigState(c.App.ErrWriter)
 	return x, nil
 }
 

@@ -82,4 +82,10 @@ type UserStatus struct {
 	// ProxyProblems say which parts of the user's routes are left out and
 	// why ("[proxy:web] host ... belongs to bob").
 	ProxyProblems []string `json:"proxy_problems,omitempty"`
+	// Config is what the user's supervisor says of its file on disk when
+	// it is not what runs: CONFIG-ERROR (nothing of it runs) or STALE (the
+	// previous configuration runs); "" when it applies. ConfigError is its
+	// first file:line problem.
+	Config      string `json:"config,omitempty"`
+	ConfigError string `json:"config_error,omitempty"`
 }
