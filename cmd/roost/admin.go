@@ -98,7 +98,15 @@ func runDirOf(file string) (string, error) {
 	}
 	cfg, err := config.LoadMaster(file)
 	if err != nil {
-		return "", fmt.Errorf("the master's configuration: %w", err)
+		// A broken file on disk must not lock root out of a running
+		// master, which keeps the configuration it last loaded.
+		dir, ok := brokenMasterRunDir(file)
+		if !ok {
+			return "", fmt.Errorf("the master's configuration: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "roost: warning: %s is broken, so a running master keeps its previous configuration "+
+			"(roost master --check -c %s shows why); using run_dir %s\n", file, file, dir)
+		return dir, nil
 	}
 	return cfg.RunDir, nil
 }
@@ -178,8 +186,12 @@ func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 			since = now.Sub(time.Unix(u.Since, 0)).Round(time.Second).String()
 		}
 		state, lastErr := userStateColumns(u)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
-			u.Name, u.UID, state, pid, since, u.Restarts, progs, ports, routes, strings.ReplaceAll(lastErr, "\t", " "))
+		uid := "-"
+		if u.UID >= 0 {
+			uid = strconv.Itoa(u.UID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
+			u.Name, uid, state, pid, since, u.Restarts, progs, ports, routes, strings.ReplaceAll(lastErr, "\t", " "))
 	}
 	tw.Flush()
 	if len(problems) > 0 {

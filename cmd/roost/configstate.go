@@ -1,15 +1,13 @@
 package main
 
-import (
-	"fmt"
-	"io"
-)
+import "fmt"
 
-// warnConfigState prints, on w, one line when the supervisor's file on
+// warnConfigState prints, on stderr, one line when the supervisor's file on
 // disk is not what runs (api.ConfigState): every ctl verb says so, so a
 // rejected edit is never invisible. A server that does not report its
 // state (an older roost) is not asked again.
-func (x *ctl) warnConfigState(w io.Writer) {
+func (x *ctl) warnConfigState() {
+	w := x.errOut
 	st, err := x.client.ConfigState(x.ctx)
 	if err != nil {
 		return

@@ -153,6 +153,7 @@ type ctl struct {
 	srv    server
 	client *api.Client
 	out    io.Writer
+	errOut io.Writer // notes beside supervisorctl's output: hints, warnings
 	ctx    context.Context
 	status int
 }
@@ -175,7 +176,7 @@ func connect(c *cli.Context, deadCode int) (*ctl, error) {
 		}
 		return nil, cli.Exit("", code)
 	}
-	x.warnConfigState(c.App.ErrWriter)
+	x.warnConfigState()
 	return x, nil
 }
 
@@ -183,7 +184,7 @@ func connect(c *cli.Context, deadCode int) (*ctl, error) {
 // exit error when the socket cannot be found, and the ctl with the dial
 // error when it cannot be reached.
 func dialServer(c *cli.Context) (*ctl, error) {
-	x := &ctl{out: c.App.Writer, ctx: c.Context}
+	x := &ctl{out: c.App.Writer, errOut: c.App.ErrWriter, ctx: c.Context}
 	if x.ctx == nil {
 		x.ctx = context.Background()
 	}
@@ -214,6 +215,7 @@ func (x *ctl) failure(err error) int {
 	switch {
 	case errors.Is(err, syscall.ENOENT):
 		x.println(u + " no such file")
+		fmt.Fprintln(x.errOut, socketHint(x.srv.path))
 		return exitNotRunning
 	case errors.Is(err, syscall.ECONNREFUSED):
 		x.println(u + " refused connection")

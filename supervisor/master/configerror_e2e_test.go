@@ -202,6 +202,65 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	if s := x.users(t)[alice.Name]; s.PID != st.PID || !strings.Contains(s.ConfigError, "cron:2") {
 		t.Errorf("admin users with a broken cron file: %+v", s)
 	}
+
+	// `roost shutdown` under the master is refused: the master would start
+	// the supervisor again at once and the routes would flap.
+	out, code = exitOf(t, asUser(alice, x.bin, "-s", aliceSock, "shutdown"))
+	if code == 0 || !strings.Contains(out, "roost stop all") {
+		t.Errorf("roost shutdown under the master: exit %d\n%s", code, out)
+	}
+	if s := x.users(t)[alice.Name]; s.PID != st.PID || s.Restarts != st.Restarts {
+		t.Errorf("roost shutdown restarted the supervisor: %+v", s)
+	}
+}
+
+// Root is never locked out, and never misled about a user: `roost master
+// --check` names a listed user that does not exist, `roost admin users`
+// never prints uid 0 for it, and a broken roost.toml on disk leaves the
+// admin verbs working against the running master, with a warning.
+func TestE2EAdminWithBrokenFiles(t *testing.T) {
+	e := newEnv(t, testutil.UserA)
+	alice := e.users[0]
+	ghost := "roost-ghost-nobody"
+	e.writeProject(alice, sleepConf(1000))
+	e.writeConf([]string{alice.Name, ghost}, "")
+	x := startMaster(t, e)
+
+	out, code := x.roost(t, "master", "--check", "-c", e.conf)
+	if code == 0 || !strings.Contains(out, ghost) || strings.Contains(out, ": valid\n") {
+		t.Errorf("roost master --check with an unknown user: exit %d\n%s", code, out)
+	}
+	x.waitUser(t, alice.Name, 30*time.Second, "running", running)
+	st := x.waitUser(t, ghost, 30*time.Second, "refused", func(s UserStatus) bool { return s.State == UserRefused })
+	if st.UID != -1 {
+		t.Errorf("unknown user's uid: %d, want -1", st.UID)
+	}
+	table, _ := x.roost(t, "admin", "users")
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == ghost && f[1] != "-" {
+			t.Errorf("unknown user's UID column: %q", line)
+		}
+	}
+
+	// Break roost.toml on disk: the master keeps running what it had.
+	if err := os.WriteFile(e.conf, append(mustRead(t, e.conf), []byte("\n[users\nbroken = \n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for args, want := range map[string]string{"admin users": alice.Name + " ", "--user " + alice.Name + " status": "RUNNING"} {
+		out, code := x.roost(t, strings.Fields(args)...)
+		if code != 0 || !strings.Contains(out, "warning") || !strings.Contains(out, e.conf) || !strings.Contains(out, want) {
+			t.Errorf("roost %v with a broken roost.toml: exit %d\n%s", args, code, out)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // programPID is the pid of alice's web, from `roost pid web`.

@@ -58,7 +58,7 @@ var allowed = map[UserState][]UserState{
 // user's supervisor, and what that supervisor reports of its programs.
 type UserStatus struct {
 	Name      string    `json:"name"`
-	UID       int       `json:"uid"`
+	UID       int       `json:"uid"` // -1 for a user not in /etc/passwd
 	PID       int       `json:"pid"` // 0 when not running
 	State     UserState `json:"state"`
 	Since     int64     `json:"since"`    // unix seconds of the last state change
