@@ -51,7 +51,10 @@ func init() {
 			"its groups) before anything else, as supervisord does.\n\n" +
 			"Exit status: 0 after a clean shutdown; 2 when the configuration is invalid\n" +
 			"(every file:line problem is printed; nothing starts), the socket is taken\n" +
-			"or privileges cannot be dropped, as supervisord exits 2 for its usage errors.",
+			"or privileges cannot be dropped, as supervisord exits 2 for its usage errors.\n" +
+			"With --managed an invalid configuration does not stop it: it runs the last\n" +
+			"one that applied (saved in ~/.local/state/roost), else no programs, and\n" +
+			"every client verb names the file:line until the file is fixed.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "configuration", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
 			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "control socket `PATH`, overriding [unix_http_server] file="},

@@ -23,8 +23,10 @@ import (
 //   - the configuration may not exist yet (nor its directory): the
 //     supervisor then runs with no programs and picks the file up the
 //     moment it is saved (or a "current" symlink is pointed at a release
-//     holding one); a file that exists but cannot be read or is invalid is
-//     an error, as for `roost run`, and the master shows it;
+//     holding one); a file that exists but cannot be read or is invalid
+//     does not stop it: it runs the last good configuration saved in the
+//     user's state, else none, serves its socket, and reports the file
+//     (CONFIG-ERROR: DESIGN.md, "A broken file") until it loads;
 //   - [supervisord] logfile and childlogdir left at supervisord's defaults
 //     go to --logdir (default ~/log, created 0700 by the supervisor, as the
 //     user): the main log is --logdir/roost.log; a pidfile left at its
