@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"os"
 
 	"roost/config"
 	"roost/supervisor/api"
@@ -64,7 +65,16 @@ func (s *Supervisor) ConfigState() api.ConfigState {
 		c.mu.Unlock()
 		st.Cron = firstLine(cronErr)
 	}
+	for _, k := range api.MasterEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			if st.Env == nil {
+				st.Env = map[string]string{}
+			}
+			st.Env[k] = v
+		}
+	}
 	s.mu.RLock()
+	st.File = s.cfg.File
 	for _, w := range s.cfg.Warnings {
 		st.Warnings = append(st.Warnings, w.String())
 	}

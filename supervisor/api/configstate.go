@@ -47,7 +47,15 @@ type ConfigState struct {
 	Cron string `json:"cron,omitempty"`
 	// Warnings are the running configuration's warnings (a misspelt key...).
 	Warnings []string `json:"warnings,omitempty"`
+	// File is the main configuration file the supervisor reads.
+	File string `json:"file,omitempty"`
+	// Env is what the roost master gave the supervisor: PORT,
+	// ROOST_PORT_BASE and ROOST_PORT_COUNT, when set.
+	Env map[string]string `json:"env,omitempty"`
 }
+
+// MasterEnv are the variables ConfigState.Env reports.
+var MasterEnv = []string{"PORT", "ROOST_PORT_BASE", "ROOST_PORT_COUNT"}
 
 // Blocked reports whether process verbs are refused: nothing of the file
 // runs and nothing saved runs either.

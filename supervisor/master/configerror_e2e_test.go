@@ -85,6 +85,24 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 		t.Errorf("bob's status: exit %d\n%s", code, out)
 	}
 
+	// check, env and ports as bob: his project, with the master's PORT.
+	bobSt := x.users(t)[bob.Name]
+	check := asUser(bob, x.bin, "check")
+	check.Env = append(check.Env, "ROOST_SOCKET="+bobSock)
+	out, code = exitOf(t, check)
+	if code != 0 || !strings.Contains(out, filepath.Join(bobDir, "supervisord.conf")+": valid") {
+		t.Errorf("roost check as bob under the master: exit %d\n%s", code, out)
+	}
+	out, code = exitOf(t, asUser(bob, x.bin, "-s", bobSock, "env", "--shell"))
+	if want := fmt.Sprintf("export ROOST_PORT_BASE='%d'", bobSt.PortBase); code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "export PORT=") {
+		t.Errorf("roost env --shell: exit %d, want %q\n%s", code, want, out)
+	}
+	out, code = exitOf(t, asUser(bob, x.bin, "-s", bobSock, "ports"))
+	if want := fmt.Sprintf("%d-%d", bobSt.PortBase, bobSt.PortBase+bobSt.PortCount-1); code != 0 || !strings.Contains(out, want) ||
+		!strings.Contains(out, fmt.Sprintf("proxy:plackup (program plackup): 127.0.0.1:%d", bobSt.PortBase)) {
+		t.Errorf("roost ports: exit %d, want %q\n%s", code, want, out)
+	}
+
 	// alice's broken first file: CONFIG-ERROR, named by file:line, and no restart.
 	st := x.waitUser(t, alice.Name, 30*time.Second, "CONFIG-ERROR", func(s UserStatus) bool {
 		return running(s) && s.Config == api.ConfigError
