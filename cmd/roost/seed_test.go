@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,7 +23,9 @@ import (
 func TestRunSeedShapedFile(t *testing.T) {
 	testutil.RequireRoot(t)
 	bob := testutil.RequireUser(t, testutil.UserB)
-	py := testutil.RequireBinary(t, "python3")
+	py := "/usr/bin/python3" // Debian's (supervisor depends on it), which every user can run
+	_, err := os.Stat(py)
+	testutil.Require(t, err == nil, py)
 	home, err := os.MkdirTemp("", "roost-seed-")
 	if err != nil {
 		t.Fatal(err)
@@ -45,9 +48,10 @@ stopsignal=TERM
 `, py)), 0o644)
 	port := freePort(t)
 	sock := filepath.Join(home, "roost.sock")
-	env := []string{"HOME=" + home, "USER=" + bob.Name, "PATH=/usr/bin:/bin", fmt.Sprintf("PORT=%d", port), "ROOST_TEST_AS_ROOST=1"}
+	env := []string{"HOME=" + home, "USER=" + bob.Name, "PATH=/usr/bin:/bin", fmt.Sprintf("PORT=%d", port)}
+	bin := testutil.RoostBinary(t, nil)
 	asBob := func(args ...string) *supervisorProc {
-		cmd := roostCmd(args...)
+		cmd := exec.Command(bin, args...)
 		cmd.Env, cmd.Dir = env, home
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(bob.UID), Gid: uint32(bob.GID), Groups: []uint32{}}}
 		return startProc(t, cmd)
