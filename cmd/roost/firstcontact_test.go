@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"roost/config"
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
 
@@ -59,5 +61,30 @@ func TestSocketHint(t *testing.T) {
 	_, errOut, code := roost(t, "-s", "/nowhere/x.sock", "status")
 	if code != exitStatusUnknown || !strings.Contains(errOut, "hint:") {
 		t.Errorf("status on a missing socket: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// A program name stands for all its processes: `roost tail web` and
+// `roost restart web` with numprocs=2, against a real `roost run`.
+func TestProgramNameVerbs(t *testing.T) {
+	conf, sock := project(t, "", "[program:web]\ncommand=/bin/sh -c 'echo hello from $SUPERVISOR_PROCESS_NAME; exec sleep 1000'\n"+
+		"process_name=web_%(process_num)d\nnumprocs=2\nstartsecs=0\n")
+	p := startProc(t, roostCmd("run", "-c", conf))
+	c := dialWhenUp(t, sock, p)
+	infos := waitState(t, c, "both running", allRunning("web:web_0", "web:web_1"))
+	var out string
+	testutil.Eventually(t, 30*time.Second, "roost tail web shows both processes", func() bool {
+		out, _, _ = roost(t, "-s", sock, "tail", "web")
+		return strings.Contains(out, "web:web_0 | hello from web_0") && strings.Contains(out, "web:web_1 | hello from web_1")
+	})
+	out, errOut, code := roost(t, "-s", sock, "restart", "web")
+	if code != 0 || !strings.Contains(out, "web:web_0: started") || !strings.Contains(out, "web:web_1: started") {
+		t.Errorf("roost restart web: exit %d\n%s%s", code, out, errOut)
+	}
+	after := waitState(t, c, "both running again", allRunning("web:web_0", "web:web_1"))
+	for _, n := range []string{"web:web_0", "web:web_1"} {
+		if pidOf(after, n) == pidOf(infos, n) {
+			t.Errorf("%s was not restarted", n)
+		}
 	}
 }

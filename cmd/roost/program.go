@@ -35,3 +35,19 @@ func programName(all []api.ProcessInfo, name string) string {
 	}
 	return name
 }
+
+// programProcesses returns the processes of a program named without its
+// group ("web" for web:web_0 and web:web_1), nil for any other name.
+func (x *ctl) programProcesses(name string) []api.ProcessInfo {
+	all, err := x.client.Processes(x.ctx)
+	if err != nil || programName(all, name) != name+":*" {
+		return nil
+	}
+	var out []api.ProcessInfo
+	for _, in := range all {
+		if in.Group == name {
+			out = append(out, in)
+		}
+	}
+	return out
+}
