@@ -53,6 +53,21 @@ func (s *Supervisor) noteApplied() {
 	}
 }
 
+// noteWarnings logs the warnings of an applied configuration (a misspelt
+// key such as enviroment=) that the one before it did not have: on a live
+// apply as at start, not only in `roost check`. Status shows them too.
+func (s *Supervisor) noteWarnings(old, cur *config.Config) {
+	seen := map[string]bool{}
+	for _, w := range old.Warnings {
+		seen[w.Message+"|"+w.Section+"|"+w.Key] = true
+	}
+	for _, w := range cur.Warnings {
+		if !seen[w.Message+"|"+w.Section+"|"+w.Key] {
+			s.log.Warn("config: "+w.String(), "file", w.Pos.File, "line", w.Pos.Line)
+		}
+	}
+}
+
 // ConfigState reports whether the file on disk is what runs (api.ConfigStateBackend).
 func (s *Supervisor) ConfigState() api.ConfigState {
 	st := api.ConfigState{State: api.ConfigOK}

@@ -88,4 +88,14 @@ func TestConfigStateTransitions(t *testing.T) {
 	if got := h.info("web"); got.PID != pid {
 		t.Errorf("restoring the same file restarted web: %+v (pid was %d)", got, pid)
 	}
+
+	// A misspelt key applied live is a warning in the log and in the state.
+	write(head + "[program:web]\ncommand=/bin/sleep 1000\nstartsecs=0\nenviroment=A=1\n")
+	testutil.Eventually(t, 30*time.Second, "the typo's warning in the state", func() bool {
+		ws := h.s.ConfigState().Warnings
+		return len(ws) == 1 && strings.Contains(ws[0], "enviroment")
+	})
+	testutil.Eventually(t, 30*time.Second, "the typo's warning in the main log", func() bool {
+		return strings.Contains(h.mainLog(), "enviroment")
+	})
 }

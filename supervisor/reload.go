@@ -163,6 +163,7 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		s.cron.configure(cfg)
 		s.noteProxies(old, cfg)
 		s.noteApplied()
+		s.noteWarnings(old, cfg)
 		if s.opts.Applied != nil {
 			s.opts.Applied(cfg)
 		}
