@@ -37,24 +37,25 @@ func init() {
 	})
 }
 
-// masterEnv asks the supervisor for the variables the master gave it.
-func (x *ctl) masterEnv() (map[string]string, string, error) {
+// connectEnv connects and asks the supervisor for the variables the
+// master gave it. A nil ctl comes with the verb's exit error.
+func connectEnv(c *cli.Context) (*ctl, map[string]string, error) {
+	x, err := connect(c, exitNotRunning)
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := x.client.ConfigState(x.ctx)
 	if err != nil {
-		return nil, "", err
+		x.fail(err)
+		return nil, nil, x.done()
 	}
-	return st.Env, st.File, nil
+	return x, st.Env, nil
 }
 
 func envAction(c *cli.Context) error {
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
+	x, env, err := connectEnv(c)
+	if x == nil {
 		return err
-	}
-	env, _, err := x.masterEnv()
-	if err != nil {
-		x.fail(err)
-		return x.done()
 	}
 	if len(env) == 0 {
 		x.println("this supervisor has no PORT from a roost master (it was not started by one)")
@@ -75,14 +76,9 @@ func envAction(c *cli.Context) error {
 }
 
 func portsAction(c *cli.Context) error {
-	x, err := connect(c, exitNotRunning)
-	if err != nil {
+	x, env, err := connectEnv(c)
+	if x == nil {
 		return err
-	}
-	env, _, err := x.masterEnv()
-	if err != nil {
-		x.fail(err)
-		return x.done()
 	}
 	if base, count := env["ROOST_PORT_BASE"], env["ROOST_PORT_COUNT"]; base != "" && count != "" {
 		var b, n int

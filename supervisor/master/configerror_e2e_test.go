@@ -62,17 +62,7 @@ hosts = %s
 `, e.project, bobHost))
 	// alice: broken at line 3 from the start.
 	e.writeProject(alice, fmt.Sprintf("[program:web]\ncommand=%s serve-http\nstartsecs=1o\n[proxy:web]\nhosts = %s\n", helperExe, aliceHost))
-	e.writeConf([]string{alice.Name, bob.Name}, fmt.Sprintf(`[ports]
-range = "%d-%d"
-per_user = 10
-[proxy]
-enabled = true
-listen = "127.0.0.1:%d"
-output = %q
-test_command = %s
-reload_command = %s
-hosts = ["{user}.example.test", "*.{user}.example.test"]
-`, base, base+89, ngPort, nginxFile, tomlList(n.args("-t", "-q")), tomlList(n.args("-s", "reload"))))
+	e.writeConf([]string{alice.Name, bob.Name}, n.masterProxy(base))
 	x := startMaster(t, e)
 	c := n.client(4)
 

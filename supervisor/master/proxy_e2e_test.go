@@ -154,6 +154,23 @@ func startNginx(t *testing.T, dir string, port int) *testNginx {
 	return n
 }
 
+// masterProxy is roost.toml's [ports] (base to base+89, 10 a user) and
+// [proxy] for this nginx: it listens on port, the master writes
+// conf.d/roost.conf, and users may claim {user}.example.test and below.
+func (n *testNginx) masterProxy(base int) string {
+	return fmt.Sprintf(`[ports]
+range = "%d-%d"
+per_user = 10
+[proxy]
+enabled = true
+listen = "127.0.0.1:%d"
+output = %q
+test_command = %s
+reload_command = %s
+hosts = ["{user}.example.test", "*.{user}.example.test"]
+`, base, base+89, n.port, filepath.Join(n.dir, "conf.d", "roost.conf"), tomlList(n.args("-t", "-q")), tomlList(n.args("-s", "reload")))
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -297,17 +314,7 @@ program = web
 hosts = %s
 `, helperExe, bobHost, aliceHost)
 	e.writeProject(bob, bobConf)
-	e.writeConf([]string{alice.Name, bob.Name}, fmt.Sprintf(`[ports]
-range = "%d-%d"
-per_user = 10
-[proxy]
-enabled = true
-listen = "127.0.0.1:%d"
-output = %q
-test_command = %s
-reload_command = %s
-hosts = ["{user}.example.test", "*.{user}.example.test"]
-`, base, base+89, ngPort, filepath.Join(n.dir, "conf.d", "roost.conf"), tomlList(n.args("-t", "-q")), tomlList(n.args("-s", "reload"))))
+	e.writeConf([]string{alice.Name, bob.Name}, n.masterProxy(base))
 	x := startMaster(t, e)
 	c := n.client(8)
 
