@@ -1,6 +1,10 @@
 package api_test
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,6 +74,35 @@ func TestConfigStateSummary(t *testing.T) {
 		got := c.st.Summary()
 		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
 			t.Errorf("Summary(%+v) = %q, want %q in it", c.st, got, c.want)
+		}
+	}
+}
+
+// A server leaves no lock file behind (a project directory stays clean for
+// `cp -r`), and the lock still excludes a second server while the first
+// runs, and after it, across many rounds of starting and stopping.
+func TestSocketLeavesNoLockFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "roost.sock")
+	for range 20 {
+		a := api.NewServer(fakeBackend(), api.ServerOptions{})
+		if err := a.Listen(path); err != nil {
+			t.Fatal(err)
+		}
+		b := api.NewServer(fakeBackend(), api.ServerOptions{})
+		if err := b.Listen(path); err == nil {
+			t.Fatal("a second server listened on a socket in use")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Serve(ctx) }()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{path, path + ".lock"} {
+			if _, err := os.Lstat(f); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s left behind: %v", f, err)
+			}
 		}
 	}
 }
