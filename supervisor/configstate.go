@@ -46,6 +46,19 @@ func (s *Supervisor) noteBroken(err error) {
 	s.problem.Store(p)
 }
 
+// noteLoaded records that the file on disk loads again, though what runs
+// is not it until an update applies it (reread alone, update of some groups).
+func (s *Supervisor) noteLoaded() {
+	old := s.problem.Load()
+	if old == nil {
+		return
+	}
+	p := *old
+	p.first = "the file on disk is valid again but not applied yet (`roost update` applies it)"
+	p.problems = nil
+	s.problem.CompareAndSwap(old, &p)
+}
+
 // noteApplied records that the file on disk is what runs.
 func (s *Supervisor) noteApplied() {
 	if s.problem.Swap(nil) != nil {

@@ -30,6 +30,7 @@ func (s *Supervisor) reread() (*config.Config, config.Changes, error) {
 		s.logConfigError(err)
 		return nil, config.Changes{}, &api.Error{Code: api.CantReread, Detail: err.Error()}
 	}
+	s.noteLoaded()
 	s.mu.Lock()
 	s.read = cfg
 	active := s.activeConfigLocked()
