@@ -176,7 +176,11 @@ func connect(c *cli.Context, deadCode int) (*ctl, error) {
 		}
 		return nil, cli.Exit("", code)
 	}
-	x.warnConfigState()
+	verb := ""
+	if c.Command != nil {
+		verb = c.Command.Name
+	}
+	x.warnConfigState(verb)
 	return x, nil
 }
 
