@@ -129,10 +129,12 @@ hosts = %s
 	}
 
 	// The fix is picked up by itself: served through nginx, no command.
+	fixed := time.Now()
 	e.writeProject(alice, fmt.Sprintf("[program:web]\ncommand=%s serve-http\nstartsecs=1\n[proxy:web]\nhosts = %s\n", helperExe, aliceHost))
 	waitGet(t, c, aliceHost, "/", "alice's app through nginx after the fix", func(code int, body string) bool {
 		return code == 200 && strings.HasPrefix(body, "user="+alice.Name+" proc=web ")
 	})
+	t.Logf("the fixed file was served through nginx %v after it was saved", time.Since(fixed).Round(10*time.Millisecond))
 	st = x.waitUser(t, alice.Name, 30*time.Second, "config applied", func(s UserStatus) bool { return s.Config == "" && s.ProgramsRunning == 1 })
 	if st.PID != pid || st.Restarts != 0 {
 		t.Errorf("the fix restarted alice's supervisor: %+v (pid was %d)", st, pid)
