@@ -88,3 +88,35 @@ func TestProgramNameVerbs(t *testing.T) {
 		}
 	}
 }
+
+// The last good configuration: saved when it still loads, loaded back from
+// the copy whatever the disk holds, never saved from a file broken since.
+func TestLastGood(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "supervisord.conf")
+	state := filepath.Join(dir, "state", "roost", "last-good.json")
+	good := "[program:web]\ncommand=/bin/sleep 1000\n"
+	os.WriteFile(conf, []byte(good), 0o644)
+	opts := config.LoadOptions{Dir: dir, Env: []string{}}
+	cfg, err := config.Load(conf, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := saveLastGood(state, cfg, opts); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(state); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("state file: %v %v", fi, err)
+	}
+	os.WriteFile(conf, []byte("[program:web]\ncommand=/bin/sleep 1000\nstartsecs=1o\n"), 0o644)
+	if err := saveLastGood(state, cfg, opts); err == nil {
+		t.Error("a file broken since it was applied was saved")
+	}
+	saved, err := loadLastGood(state, conf, opts)
+	if err != nil || saved.Group("web") == nil {
+		t.Fatalf("loadLastGood: %v", err)
+	}
+	if _, err := loadLastGood(state, filepath.Join(dir, "other.conf"), opts); err == nil {
+		t.Error("the saved copy of one file was used for another")
+	}
+}

@@ -44,7 +44,10 @@ func lastGoodPath() (string, error) {
 }
 
 // saveLastGood writes cfg's files to the state file (atomically, 0600).
-func saveLastGood(state string, cfg *config.Config) error {
+// The files are read again after cfg was loaded from them, so what was
+// read is loaded once more (with opts) and saved only if it still loads: a
+// broken edit saved in between is never kept as the last good one.
+func saveLastGood(state string, cfg *config.Config, opts config.LoadOptions) error {
 	sc := savedConfig{Main: cfg.File, Files: map[string][]byte{}}
 	files := cfg.Files
 	if len(files) == 0 {
@@ -60,6 +63,10 @@ func saveLastGood(state string, cfg *config.Config) error {
 			return err
 		}
 		sc.Files[f] = data
+	}
+	opts.Files = sc.Files
+	if _, err := config.Load(cfg.File, opts); err != nil {
+		return fmt.Errorf("the files changed since they were applied: %w", err)
 	}
 	data, err := json.Marshal(sc)
 	if err != nil {
@@ -102,9 +109,9 @@ func loadLastGood(state, path string, opts config.LoadOptions) (*config.Config, 
 }
 
 // lastGoodSaver returns the Applied callback of a managed supervisor.
-func lastGoodSaver(state string, log *slog.Logger) func(*config.Config) {
+func lastGoodSaver(state string, opts config.LoadOptions, log *slog.Logger) func(*config.Config) {
 	return func(cfg *config.Config) {
-		if err := saveLastGood(state, cfg); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := saveLastGood(state, cfg, opts); err != nil && !errors.Is(err, os.ErrNotExist) {
 			log.Warn("cannot save the last good configuration", "file", state, "err", err)
 		}
 	}

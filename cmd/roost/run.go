@@ -160,8 +160,9 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 		Saved:     saved,
 	}
 	if sopts.Managed {
-		if state, err := lastGoodPath(); err == nil {
-			sopts.Applied = lastGoodSaver(state, opts.Logger)
+		cwd, cerr := os.Getwd() // managedLoad's Dir
+		if state, err := lastGoodPath(); err == nil && cerr == nil {
+			sopts.Applied = lastGoodSaver(state, config.LoadOptions{Dir: cwd}, opts.Logger)
 			if broken == nil {
 				sopts.Applied(cfg)
 			}
