@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -130,4 +131,24 @@ func editDistance(a, b string) int {
 		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
+}
+
+// ErrorLines returns the lines of a load error: each file:line problem of
+// an *Error, else the error's own non-empty lines.
+func ErrorLines(err error) []string {
+	var cerr *Error
+	if errors.As(err, &cerr) && len(cerr.Diagnostics) > 0 {
+		out := make([]string, 0, len(cerr.Diagnostics))
+		for _, d := range cerr.Diagnostics {
+			out = append(out, d.String())
+		}
+		return out
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }

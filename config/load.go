@@ -23,6 +23,11 @@ type LoadOptions struct {
 	// as supervisord (which runs in the foreground under roost) resolves
 	// them against its own working directory. "" means os.Getwd().
 	Dir string
+	// Files, when not nil, holds the configuration files by absolute path:
+	// the main file and its includes are read (and include globs matched)
+	// from it, not from the disk. A supervisor restarted while the file on
+	// disk is broken runs its last good configuration this way.
+	Files map[string][]byte
 }
 
 // Limits roost puts on a configuration, beyond supervisord's own rules.
@@ -51,6 +56,11 @@ func Load(path string, opts LoadOptions) (*Config, error) {
 	}
 	return l.load(path)
 }
+
+// NoSupervisordWarning is the warning for a file without a [supervisord]
+// section, which roost runs with supervisord's defaults.
+const NoSupervisordWarning = "the file has no [supervisord] section: roost uses supervisord's defaults, " +
+	"but the real `supervisord -c` refuses such a file (add an empty [supervisord] line to run it there)"
 
 // loader holds the state of one Load.
 type loader struct {
@@ -132,6 +142,9 @@ func newLoader(opts LoadOptions, sys system) (*loader, error) {
 	if sys == nil {
 		sys = osSystem{env: l.env}
 	}
+	if opts.Files != nil {
+		sys = savedFiles{system: sys, files: opts.Files}
+	}
 	l.sys = sys
 	l.p.knownKey = knownKey
 	return l, nil
@@ -198,8 +211,11 @@ func (l *loader) load(path string) (*Config, error) {
 		}
 	}
 	if !l.p.has(secSupervisord) {
-		l.d.errorf(Pos{File: shown}, "", "", "the file has no [supervisord] section; supervisord requires one (it may be empty)")
-		return nil, l.fail()
+		// A dotCloud-style project file holds only [program:x] sections (the
+		// system's supervisord included it). roost runs it with the
+		// defaults of an empty [supervisord]; only the real supervisord -c
+		// refuses it, which is worth a warning, not an error.
+		l.d.warnf(Pos{File: shown}, "", "", "%s", NoSupervisordWarning)
 	}
 	if !l.supervisord() {
 		return nil, l.fail()

@@ -345,3 +345,59 @@ test_command = ["/usr/sbin/nginx", "-t", "-q"]
 		}
 	}
 }
+
+// A dotCloud-shaped project file (only [program:x], %(ENV_HOME)s and
+// %(ENV_PORT)s) loads with the defaults of an empty [supervisord] and one
+// warning naming what the real supervisord -c would say.
+func TestLoadWithoutSupervisordSection(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "supervisord.conf")
+	os.WriteFile(p, []byte("[program:plackup]\ndirectory=%(ENV_HOME)s/current\n"+
+		"command=perl app.pl -p %(ENV_PORT)s\nautostart=true\nautorestart=true\n"+
+		"stdout_logfile=%(ENV_HOME)s/log/plackup.log\nstopsignal=TERM\n"), 0o644)
+	env := []string{"HOME=" + dir, "PORT=9100"}
+	os.MkdirAll(filepath.Join(dir, "current"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "log"), 0o755)
+	cfg, err := Load(p, LoadOptions{Dir: dir, Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || cfg.Warnings[0].Message != NoSupervisordWarning || cfg.Warnings[0].Pos.File != "supervisord.conf" {
+		t.Errorf("warnings: %v", cfg.Warnings)
+	}
+	pr := cfg.Groups[0].Processes[0]
+	if pr.Command != "perl app.pl -p 9100" || pr.Directory != filepath.Join(dir, "current") || pr.Stdout.File != filepath.Join(dir, "log", "plackup.log") {
+		t.Errorf("process: %q %q %q", pr.Command, pr.Directory, pr.Stdout.File)
+	}
+	empty, err := LoadEmpty(p, LoadOptions{Dir: dir, Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := empty.Supervisord
+	want.Pos = cfg.Supervisord.Pos
+	if d := cmp.Diff(want, cfg.Supervisord); d != "" {
+		t.Errorf("[supervisord] defaults (-empty section +no section):\n%s", d)
+	}
+}
+
+// LoadOptions.Files: the saved copy is what loads, whatever the disk holds.
+func TestLoadSavedFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "supervisord.conf")
+	inc := filepath.Join(dir, "conf.d", "a.conf")
+	os.WriteFile(p, []byte("[program:broken]\nstartsecs=1o\n"), 0o644)
+	saved := map[string][]byte{
+		p:   []byte("[include]\nfiles = conf.d/*.conf\n[program:web]\ncommand=/bin/true\n"),
+		inc: []byte("[program:a]\ncommand=/bin/true\n"),
+	}
+	if _, err := Load(p, LoadOptions{Dir: dir, Env: []string{}}); err == nil {
+		t.Fatal("the file on disk should not load")
+	}
+	cfg, err := Load(p, LoadOptions{Dir: dir, Env: []string{}, Files: saved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Groups) != 2 || cfg.Group("web") == nil || cfg.Group("a") == nil || len(cfg.Files) != 2 {
+		t.Errorf("groups %v files %v", cfg.Groups, cfg.Files)
+	}
+}

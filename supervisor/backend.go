@@ -123,6 +123,12 @@ func (s *Supervisor) Shutdown() error {
 	if err := s.checkMood(); err != nil {
 		return err
 	}
+	if s.opts.Managed {
+		// The master would start it again at once, and the user's routes
+		// would leave nginx and come back for nothing.
+		return api.Errorf(api.Failed, "the roost master runs this supervisor and would start it again at once; "+
+			"`roost stop all` stops your programs, `roost update` applies your file, and root restarts the supervisor with `roost admin restart USER`")
+	}
 	s.shutOnce.Do(func() {
 		s.setMood(api.SupervisorShutdown, "")
 		close(s.shutdownc)

@@ -161,14 +161,23 @@ func newCron(s *Supervisor, cfg *config.Config, override string) (*cronState, er
 	c.configure(cfg)
 	var data []byte
 	f := &cronjobs.File{}
+	var broken error
 	if c.path != "" {
 		var err error
 		if data, f, err = readCron(c.path, c.dir); err != nil {
-			return nil, err
+			if !s.opts.Managed {
+				return nil, err
+			}
+			// Under the master a broken cron file keeps the supervisor
+			// up with no jobs; `roost cron list` and status name the line.
+			data, f, broken = nil, &cronjobs.File{}, err
 		}
 	}
 	c.sched = cronjobs.NewScheduler(cronjobs.SystemClock, c.run, s.log)
 	c.apply(data, f, true)
+	if broken != nil {
+		c.reportError(broken)
+	}
 	return c, nil
 }
 

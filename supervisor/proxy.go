@@ -65,8 +65,26 @@ func (s *Supervisor) noteProxies(old, cur *config.Config) {
 	if reflect.DeepEqual(old.Proxies, cur.Proxies) {
 		return
 	}
-	s.log.Info("proxy sections changed: " + strconv.Itoa(len(cur.Proxies)) + " [proxy:*] sections now")
+	// Lines moved by an edit elsewhere: the master re-reads them (its
+	// messages name lines), but nothing worth a log line changed.
+	if !reflect.DeepEqual(withoutPos(old.Proxies), withoutPos(cur.Proxies)) {
+		s.log.Info("proxy sections changed: " + strconv.Itoa(len(cur.Proxies)) + " [proxy:*] sections now")
+	}
 	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: api.EventProxyChanged})
+}
+
+// withoutPos copies proxy sections with their positions cleared.
+func withoutPos(ps []*config.Proxy) []config.Proxy {
+	out := make([]config.Proxy, len(ps))
+	for i, p := range ps {
+		out[i] = *p
+		out[i].Pos = config.Pos{}
+		out[i].Static = append([]config.StaticRoute(nil), p.Static...)
+		for j := range out[i].Static {
+			out[i].Static[j].Pos = config.Pos{}
+		}
+	}
+	return out
 }
 
 // proxyTarget returns the port and health path of a process behind a

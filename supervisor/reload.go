@@ -26,9 +26,11 @@ import (
 func (s *Supervisor) reread() (*config.Config, config.Changes, error) {
 	cfg, err := s.load()
 	if err != nil {
+		s.noteBroken(err)
 		s.logConfigError(err)
 		return nil, config.Changes{}, &api.Error{Code: api.CantReread, Detail: err.Error()}
 	}
+	s.noteLoaded()
 	s.mu.Lock()
 	s.read = cfg
 	active := s.activeConfigLocked()
@@ -161,6 +163,11 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		s.mu.Unlock()
 		s.cron.configure(cfg)
 		s.noteProxies(old, cfg)
+		s.noteApplied()
+		s.noteWarnings(old, cfg)
+		if s.opts.Applied != nil {
+			s.opts.Applied(cfg)
+		}
 	}
 	return out, nil
 }

@@ -62,6 +62,16 @@ type Options struct {
 	// overrides the config). "": unix://[unix_http_server] file, as
 	// supervisord.
 	ServerURL string
+	// Broken is why the file on disk did not load at start: the
+	// configuration New is given then stands in for it (CONFIG-ERROR, see
+	// configstate.go), and the file is applied once it loads.
+	Broken error
+	// Saved says that configuration is the last good one saved in the
+	// user's state, not an empty one.
+	Saved bool
+	// Applied is called with each configuration a full update applied
+	// (the watcher, HUP, `roost update`), to save it as the last good one.
+	Applied func(*config.Config)
 }
 
 // Supervisor runs one configuration's programs. Its methods are safe for
@@ -84,6 +94,7 @@ type Supervisor struct {
 
 	moodv       atomic.Int32                    // api.SupervisorState
 	proxyStatus atomic.Pointer[api.ProxyStatus] // the master's last verdict (proxy.go)
+	problem     atomic.Pointer[diskProblem]     // the file on disk does not load (configstate.go)
 	running     atomic.Bool
 	shutdownc   chan struct{}
 	shutOnce    sync.Once
@@ -159,6 +170,15 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		}
 	}
 	s.sortGroups()
+	if opts.Broken != nil {
+		running := "none"
+		if opts.Saved {
+			running = "saved"
+		}
+		s.problem.Store(&diskProblem{state: api.ConfigError, running: running})
+		s.noteBroken(opts.Broken)
+		s.logConfigError(opts.Broken)
+	}
 	c, err := newCron(s, cfg, opts.Cron)
 	if err != nil {
 		if s.mainSink != nil {

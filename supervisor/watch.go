@@ -170,7 +170,7 @@ func (s *Supervisor) watch(ctx context.Context) {
 	debounce.Stop()
 	// A change saved between the first read and the watches being armed
 	// (a project created right after start) has sent no event: look once.
-	if _, ch, err := s.reread(); (err == nil && !ch.Empty()) || s.cron.changedOnDisk() {
+	if _, ch, err := s.reread(); (err == nil && (!ch.Empty() || s.problem.Load() != nil)) || s.cron.changedOnDisk() {
 		debounce.Reset(watchDebounce)
 	}
 	for {

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"roost/config"
+	"roost/supervisor/api"
 	"roost/supervisor/master"
 )
 
@@ -97,7 +98,15 @@ func runDirOf(file string) (string, error) {
 	}
 	cfg, err := config.LoadMaster(file)
 	if err != nil {
-		return "", fmt.Errorf("the master's configuration: %w", err)
+		// A broken file on disk must not lock root out of a running
+		// master, which keeps the configuration it last loaded.
+		dir, ok := brokenMasterRunDir(file)
+		if !ok {
+			return "", fmt.Errorf("the master's configuration: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "roost: warning: %s is broken, so a running master keeps its previous configuration "+
+			"(roost master --check -c %s shows why); using run_dir %s\n", file, file, dir)
+		return dir, nil
 	}
 	return cfg.RunDir, nil
 }
@@ -176,8 +185,13 @@ func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 		if u.Since > 0 {
 			since = now.Sub(time.Unix(u.Since, 0)).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
-			u.Name, u.UID, u.State, pid, since, u.Restarts, progs, ports, routes, strings.ReplaceAll(u.LastError, "\t", " "))
+		state, lastErr := userStateColumns(u)
+		uid := "-"
+		if u.UID >= 0 {
+			uid = strconv.Itoa(u.UID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
+			u.Name, uid, state, pid, since, u.Restarts, progs, ports, routes, strings.ReplaceAll(lastErr, "\t", " "))
 	}
 	tw.Flush()
 	if len(problems) > 0 {
@@ -186,6 +200,20 @@ func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 			fmt.Fprintln(w, "  "+p)
 		}
 	}
+}
+
+// userStateColumns returns the STATE and LAST ERROR of a user: a running
+// supervisor whose file on disk runs nothing is CONFIG-ERROR, and a file
+// not applied is the last error until it is fixed.
+func userStateColumns(u master.UserStatus) (state, lastErr string) {
+	state, lastErr = u.State.String(), u.LastError
+	if u.State == master.UserRunning && u.Config == api.ConfigError {
+		state = api.ConfigError
+	}
+	if u.ConfigError != "" {
+		lastErr = u.ConfigError
+	}
+	return state, lastErr
 }
 
 func adminNginx(c *cli.Context) error {

@@ -27,7 +27,9 @@ func init() {
 		Name:      "check",
 		Usage:     "parse and validate a supervisord.conf and its cron file; print file:line errors, the processes and the cron jobs",
 		ArgsUsage: " ",
-		Description: "With no -c, the configuration is found like supervisorctl finds it:\n" +
+		Description: "With no -c, the configuration is your project's when a roost master runs\n" +
+			"your supervisor (checked with the PORT and ROOST_PORT_* it gets), else it is\n" +
+			"found like supervisorctl finds it:\n" +
 			"./supervisord.conf, ./etc/supervisord.conf, /etc/supervisord.conf,\n" +
 			"/etc/supervisor/supervisord.conf. The cron file is cron beside it (or\n" +
 			"--cron FILE); its problems print as cron:LINE: message. Exit status: 0 valid\n" +
@@ -35,6 +37,7 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "configuration", Aliases: []string{"c"}, Usage: "the configuration `FILE`"},
 			&cli.StringFlag{Name: "cron", Usage: "the cron `FILE` (default: cron beside the configuration)"},
+			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "your supervisor's socket `PATH` (default: $ROOST_SOCKET, else the one the roost master made), for the project and its PORT"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object: {valid, file, errors, warnings, processes, proxies, cron}"},
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -49,6 +52,12 @@ func checkCommand(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("roost check: unexpected argument %q; use -c FILE", c.Args().First()), 2)
 	}
 	path := c.String("configuration")
+	// Under a roost master the user's own project comes first, checked
+	// with the PORT and ROOST_PORT_* the master gives it.
+	project, masterEnv := managedProject(c.String("socket"))
+	if path == "" && project != "" {
+		path = project
+	}
 	if path == "" {
 		cwd, err := os.Getwd()
 		if err != nil {
@@ -58,7 +67,7 @@ func checkCommand(c *cli.Context) error {
 			return cli.Exit("roost check: "+err.Error(), 2)
 		}
 	}
-	cfg, err := config.Load(path, config.LoadOptions{})
+	cfg, err := config.Load(path, config.LoadOptions{Env: checkEnv(masterEnv)})
 	var cerr *config.Error
 	if err != nil && !errors.As(err, &cerr) {
 		return cli.Exit(fmt.Sprintf("roost check: %s: %v", path, err), 1)
@@ -70,7 +79,7 @@ func checkCommand(c *cli.Context) error {
 		cronPath, _ = filepath.Abs(cronPath)
 	}
 	cr := checkCron(abs, cronPath, time.Now())
-	if cwd, err := os.Getwd(); err == nil {
+	if cwd, err := os.Getwd(); err == nil && cwd != "/" {
 		if rel, err := filepath.Rel(cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
 			path = rel
 		}

@@ -157,6 +157,7 @@ type ctl struct {
 	srv    server
 	client *api.Client
 	out    io.Writer
+	errOut io.Writer // notes beside supervisorctl's output: hints, warnings
 	ctx    context.Context
 	status int
 }
@@ -179,6 +180,11 @@ func connect(c *cli.Context, deadCode int) (*ctl, error) {
 		}
 		return nil, cli.Exit("", code)
 	}
+	verb := ""
+	if c.Command != nil {
+		verb = c.Command.Name
+	}
+	x.warnConfigState(verb)
 	return x, nil
 }
 
@@ -186,7 +192,7 @@ func connect(c *cli.Context, deadCode int) (*ctl, error) {
 // exit error when the socket cannot be found, and the ctl with the dial
 // error when it cannot be reached.
 func dialServer(c *cli.Context) (*ctl, error) {
-	x := &ctl{out: c.App.Writer, ctx: c.Context}
+	x := &ctl{out: c.App.Writer, errOut: c.App.ErrWriter, ctx: c.Context}
 	if x.ctx == nil {
 		x.ctx = context.Background()
 	}
@@ -227,6 +233,7 @@ func (x *ctl) failure(err error) int {
 	switch {
 	case errors.Is(err, syscall.ENOENT):
 		x.println(u + " no such file")
+		fmt.Fprintln(x.errOut, socketHint(x.srv.path))
 		return exitNotRunning
 	case errors.Is(err, syscall.ECONNREFUSED):
 		x.println(u + " refused connection")

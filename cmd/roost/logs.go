@@ -54,6 +54,21 @@ func logsAction(c *cli.Context) error {
 	if len(procs) == 0 {
 		return x.done()
 	}
+	return x.showLogs(procs, nil, c.Int("lines"), c.Bool("follow"))
+}
+
+// logSource is one log of one process, with the prefix its lines get.
+type logSource struct {
+	name   string
+	stream api.Stream
+	prefix string
+}
+
+// showLogs prints the last n lines of each process's logs (only stream
+// when it is not nil; else stdout and stderr when they are two files),
+// each line prefixed with the process's name; with follow it then follows
+// them all until interrupted, across restarts and rotations.
+func (x *ctl) showLogs(procs []api.ProcessInfo, stream *api.Stream, n int, follow bool) error {
 	colour := isTerminal(x.out) && os.Getenv("NO_COLOR") == ""
 	width := 0
 	for _, p := range procs {
@@ -62,27 +77,26 @@ func logsAction(c *cli.Context) error {
 	// The lines are cleaned by lineWriter, and go out raw beside our own
 	// colours.
 	out := &lockedWriter{w: rawWriter(x.out)}
-	type source struct {
-		name   string
-		stream api.Stream
-		prefix string
-	}
-	var sources []source
+	var sources []logSource
 	for i, p := range procs {
 		name := string(termsafe.Append(nil, []byte(p.Namespec()))) // the prefix goes out raw
 		prefix := fmt.Sprintf("%-*s | ", width, name)
 		if colour {
 			prefix = "\x1b[" + logColours[i%len(logColours)] + "m" + fmt.Sprintf("%-*s", width, name) + "\x1b[0m | "
 		}
-		if p.StdoutLogfile != "" {
-			sources = append(sources, source{p.Namespec(), api.Stdout, prefix})
-		}
-		if p.StderrLogfile != "" && p.StderrLogfile != p.StdoutLogfile {
-			sources = append(sources, source{p.Namespec(), api.Stderr, prefix})
+		switch {
+		case stream != nil:
+			sources = append(sources, logSource{p.Namespec(), *stream, prefix})
+		default:
+			if p.StdoutLogfile != "" {
+				sources = append(sources, logSource{p.Namespec(), api.Stdout, prefix})
+			}
+			if p.StderrLogfile != "" && p.StderrLogfile != p.StdoutLogfile {
+				sources = append(sources, logSource{p.Namespec(), api.Stderr, prefix})
+			}
 		}
 	}
-	n := c.Int("lines")
-	if !c.Bool("follow") {
+	if !follow {
 		for _, s := range sources {
 			data, err := x.client.LastLines(x.ctx, s.name, s.stream, n)
 			if err != nil {

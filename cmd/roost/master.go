@@ -47,8 +47,19 @@ func masterCommand(c *cli.Context) error {
 	}
 	file := c.String("config")
 	if c.Bool("check") {
-		if _, err := master.CheckConfig(file); err != nil {
+		cfg, err := master.CheckConfig(file)
+		if err != nil {
 			return cli.Exit(err.Error(), 1)
+		}
+		refused, warnings, err := master.CheckUsers(cfg)
+		if err != nil {
+			return cli.Exit("roost master --check: "+err.Error(), 1)
+		}
+		for _, w := range append(warnings, refused...) {
+			fmt.Fprintln(c.App.Writer, w)
+		}
+		if len(refused) > 0 {
+			return cli.Exit(fmt.Sprintf("%s: valid, but %d of its users get no supervisor (see above)", file, len(refused)), 1)
 		}
 		fmt.Fprintf(c.App.Writer, "%s: valid\n", file)
 		return nil

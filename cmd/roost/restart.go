@@ -54,6 +54,9 @@ func restartAction(c *cli.Context) error {
 		x.rolling(args)
 		return x.done()
 	}
+	if all, err := x.client.Processes(x.ctx); err == nil {
+		args = programNames(all, args)
+	}
 	x.stop(args)
 	x.start(args)
 	return x.done()

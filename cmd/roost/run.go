@@ -51,7 +51,10 @@ func init() {
 			"its groups) before anything else, as supervisord does.\n\n" +
 			"Exit status: 0 after a clean shutdown; 2 when the configuration is invalid\n" +
 			"(every file:line problem is printed; nothing starts), the socket is taken\n" +
-			"or privileges cannot be dropped, as supervisord exits 2 for its usage errors.",
+			"or privileges cannot be dropped, as supervisord exits 2 for its usage errors.\n" +
+			"With --managed an invalid configuration does not stop it: it runs the last\n" +
+			"one that applied (saved in ~/.local/state/roost), else no programs, and\n" +
+			"every client verb names the file:line until the file is fixed.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "configuration", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
 			&cli.StringFlag{Name: "socket", Aliases: []string{"s"}, Usage: "control socket `PATH`, overriding [unix_http_server] file="},
@@ -87,6 +90,7 @@ func runAction(c *cli.Context) error {
 		}
 	}
 	load := func() (*config.Config, error) { return config.Load(path, config.LoadOptions{Dir: cwd}) }
+	var fallback func(error) (*config.Config, bool, error)
 	if c.Bool("managed") {
 		sock, err := filepath.Abs(flagString(c, "socket"))
 		logDir, merr := managedSetup(flagString(c, "socket"), c.String("logdir"))
@@ -94,10 +98,21 @@ func runAction(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("roost run: %v", errors.Join(err, merr)), exitUsage)
 		}
 		load = managedLoad(path, cwd, logDir, sock)
+		fallback = managedFallback(path, cwd, logDir, sock, stderr)
 	}
 	cfg, err := load()
+	var broken error
+	saved := false
 	if err != nil {
-		return configError(stderr, path, err)
+		if fallback == nil {
+			return configError(stderr, path, err)
+		}
+		// Under the master a broken file never stops the supervisor: it
+		// serves its socket and reports the file (CONFIG-ERROR).
+		broken = err
+		if cfg, saved, err = fallback(err); err != nil {
+			return configError(stderr, path, err)
+		}
 	}
 
 	if err := dropPrivileges(cfg.Supervisord.User); err != nil {
@@ -132,20 +147,32 @@ func runAction(c *cli.Context) error {
 			return cli.Exit("roost run: cron: "+err.Error(), exitUsage)
 		}
 	}
-	return runSupervisor(c, cfg, load, sockPath, cronFile, srvOpts)
+	return runSupervisor(c, cfg, load, sockPath, cronFile, srvOpts, broken, saved)
 }
 
 // runSupervisor builds the runtime and its control socket and runs both
 // until a TERM, INT or QUIT (or `roost shutdown`).
-func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Config, error), sockPath, cronFile string, opts api.ServerOptions) error {
-	sup, err := supervisor.New(cfg, supervisor.Options{
+func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Config, error), sockPath, cronFile string, opts api.ServerOptions, broken error, saved bool) error {
+	sopts := supervisor.Options{
 		Load:      load,
 		Version:   version,
 		Watch:     !c.Bool("no-watch"),
 		Managed:   c.Bool("managed"),
 		Cron:      cronFile,
 		ServerURL: "unix://" + sockPath,
-	})
+		Broken:    broken,
+		Saved:     saved,
+	}
+	if sopts.Managed {
+		cwd, cerr := os.Getwd() // managedLoad's Dir
+		if state, err := lastGoodPath(); err == nil && cerr == nil {
+			sopts.Applied = lastGoodSaver(state, config.LoadOptions{Dir: cwd}, opts.Logger)
+			if broken == nil {
+				sopts.Applied(cfg)
+			}
+		}
+	}
+	sup, err := supervisor.New(cfg, sopts)
 	var cerrs cronjobs.Errors
 	if errors.As(err, &cerrs) {
 		for _, e := range cerrs {

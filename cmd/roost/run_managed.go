@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"roost/config"
 	"roost/supervisor"
@@ -21,8 +23,10 @@ import (
 //   - the configuration may not exist yet (nor its directory): the
 //     supervisor then runs with no programs and picks the file up the
 //     moment it is saved (or a "current" symlink is pointed at a release
-//     holding one); a file that exists but cannot be read or is invalid is
-//     an error, as for `roost run`, and the master shows it;
+//     holding one); a file that exists but cannot be read or is invalid
+//     does not stop it: it runs the last good configuration saved in the
+//     user's state, else none, serves its socket, and reports the file
+//     (CONFIG-ERROR: DESIGN.md, "A broken file") until it loads;
 //   - [supervisord] logfile and childlogdir left at supervisord's defaults
 //     go to --logdir (default ~/log, created 0700 by the supervisor, as the
 //     user): the main log is --logdir/roost.log; a pidfile left at its
@@ -50,7 +54,40 @@ func managedLoad(path, cwd, logDir, sockPath string) func() (*config.Config, err
 			return nil, err
 		}
 		managedDefaults(cfg, cwd, logDir, sockPath)
+		// Under the master a file with no [supervisord] is the normal case.
+		cfg.Warnings = slices.DeleteFunc(cfg.Warnings, func(d config.Diagnostic) bool {
+			return d.Message == config.NoSupervisordWarning
+		})
 		return cfg, nil
+	}
+}
+
+// managedFallback returns what a managed supervisor runs when the file on
+// disk does not load at start: the last good configuration saved in the
+// user's state (saved true), else an empty one. It prints the file's
+// problems on stderr, which the master keeps.
+func managedFallback(path, cwd, logDir, sockPath string, stderr io.Writer) func(error) (*config.Config, bool, error) {
+	return func(broken error) (*config.Config, bool, error) {
+		for _, l := range config.ErrorLines(broken) {
+			fmt.Fprintln(stderr, l)
+		}
+		opts := config.LoadOptions{Dir: cwd}
+		if state, err := lastGoodPath(); err == nil {
+			if cfg, err := loadLastGood(state, path, opts); err == nil {
+				managedDefaults(cfg, cwd, logDir, sockPath)
+				fmt.Fprintf(stderr, "roost run: %s is not valid; running the last configuration that applied (%s) until it is fixed\n", path, state)
+				return cfg, true, nil
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(stderr, "roost run: the last good configuration cannot be used: %v\n", err)
+			}
+		}
+		cfg, err := config.LoadEmpty(path, opts)
+		if err != nil {
+			return nil, false, err
+		}
+		managedDefaults(cfg, cwd, logDir, sockPath)
+		fmt.Fprintf(stderr, "roost run: %s is not valid; running no programs until it is fixed (CONFIG-ERROR)\n", path)
+		return cfg, false, nil
 	}
 }
 

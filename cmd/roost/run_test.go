@@ -356,6 +356,12 @@ func TestHelloExample(t *testing.T) {
 	if code != 0 || p.wait(t, 60*time.Second) != 0 {
 		t.Fatalf("shutdown: %d %q; output:\n%s", code, out, p.out.String())
 	}
+	// No run state is left in the project: a later `cp -r` as another user works.
+	for _, f := range []string{".roost.sock", ".roost.sock.lock"} {
+		if _, err := os.Lstat(filepath.Join(filepath.Dir(conf), f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left in the project after shutdown: %v", f, err)
+		}
+	}
 
 	// The oracle runs the same file.
 	sv := testutil.RequireBinary(t, "supervisord")

@@ -133,6 +133,17 @@ func tailAction(c *cli.Context) error {
 		}
 		return cli.Exit("", exitGeneric)
 	}
+	// A program's name stands for all its processes (numprocs), as in
+	// `roost restart --rolling web`; supervisorctl says "no such process name".
+	if procs := x.programProcesses(t.name); len(procs) > 1 {
+		n := t.lines
+		if n < 0 {
+			n = 10
+		}
+		return x.showLogs(procs, &t.channel, n, t.follow)
+	} else if len(procs) == 1 {
+		t.name = procs[0].Namespec()
+	}
 	if t.follow {
 		return x.follow(func(ctx context.Context) error {
 			tail := int64(1024) // what supervisord's /logtail starts with

@@ -1,4 +1,4 @@
-// Command web is the hello example's web app: it answers on $PORT (8080
+// Command web is the hello example's web app: it answers on 127.0.0.1:$PORT (8080
 // when unset) and logs each request to stdout, which roost captures.
 package main
 
@@ -22,6 +22,7 @@ func main() {
 		fmt.Fprintln(w, "ok")
 	})
 	log.SetOutput(os.Stdout)
-	log.Printf("listening on :%s", port)
-	log.Fatal(http.ListenAndServe(":"+port, nil))
+	// Loopback only: nginx (or you, with curl) reaches it on this host.
+	log.Printf("listening on 127.0.0.1:%s", port)
+	log.Fatal(http.ListenAndServe("127.0.0.1:"+port, nil))
 }

@@ -108,6 +108,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/events", s.remoteCommEvent)
 	s.cronRoutes(m)
 	s.proxyRoutes(m)
+	s.configStateRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, Errorf(UnknownMethod, "%s %s", r.Method, r.URL.Path))
 	})

@@ -71,7 +71,7 @@ func (s *Server) Mount(pattern string, h http.Handler) {
 
 // Handler returns the server's HTTP handler with every check applied, for
 // tests and for serving on a listener the caller made.
-func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
+func (s *Server) Handler() http.Handler { return s.guard(s.configGate(s.mux)) }
 
 // Path returns the socket path Listen bound, or "".
 func (s *Server) Path() string {

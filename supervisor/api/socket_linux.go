@@ -70,14 +70,18 @@ func listenSocket(path string, euid int) (*socket, error) {
 	return &socket{path: path, ln: ln, lock: lock}, nil
 }
 
-// close stops listening, removes the socket and then releases the lock. The
-// lock file stays: removing it would let two processes lock two different
-// files of the same name.
+// close stops listening, removes the socket and the lock file, and then
+// releases the lock. Removing the lock file is safe because lockPath
+// checks, once it holds a lock, that the path still names the file it
+// locked (else it starts again); it leaves no run state behind in a
+// project directory (a root-owned 0600 lock there would make a later
+// `cp -r` of the project fail).
 func (s *socket) close() error {
 	err := s.ln.Close()
 	if rmErr := os.Remove(s.path); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) && err == nil {
 		err = rmErr
 	}
+	os.Remove(s.path + ".lock")
 	s.lock.Close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("close %s: %w", s.path, err)
@@ -139,8 +143,22 @@ func isPrivateGroup(gid, uid int) bool {
 }
 
 // lockPath opens (creating 0600) and exclusively flocks path's lock file,
-// path + ".lock".
+// path + ".lock", and makes sure the path still names the file it locked:
+// a holder removes the file before it unlocks (socket.close), so a lock
+// won on a removed file is let go and the lock taken again.
 func lockPath(path string, euid int) (*os.File, error) {
+	for range 100 {
+		f, err := lockOnce(path, euid)
+		if err != nil || f != nil {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("lock %s.lock: it keeps being replaced", path)
+}
+
+// lockOnce is one try of lockPath: a nil file and nil error mean the
+// locked file was removed meanwhile.
+func lockOnce(path string, euid int) (*os.File, error) {
 	lockfile := path + ".lock"
 	f, err := os.OpenFile(lockfile, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -167,6 +185,11 @@ func lockPath(path string, euid int) (*os.File, error) {
 			return nil, fmt.Errorf("another roost is running on %s (%s is locked)", path, lockfile)
 		}
 		return nil, fmt.Errorf("lock %s: %w", lockfile, err)
+	}
+	var now unix.Stat_t
+	if err := unix.Lstat(lockfile, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		f.Close() // its holder removed it before unlocking: try the new one
+		return nil, nil
 	}
 	return f, nil
 }

@@ -63,7 +63,11 @@ func (m *Master) Users(ctx context.Context) []UserStatus {
 			defer wg.Done()
 			qctx, cancel := context.WithTimeout(ctx, programsTimeout)
 			defer cancel()
+			m.noteUserConfig(qctx, st)
 			running, total, err := m.programs(qctx, st.Name, st.UID)
+			if err != nil && st.Config == api.ConfigError {
+				running, total, err = 0, 0, nil // no programs run: CONFIG-ERROR says why
+			}
 			if err != nil {
 				st.ProgramsError = sanitize(err.Error(), 300)
 				return

@@ -30,10 +30,25 @@ func (m *Master) listenAdmin(path string) (*api.Server, error) {
 // answer is size-capped, and only counted. The question is abandoned when
 // ctx ends, even if the supervisor never answers the connect.
 func (m *Master) programs(ctx context.Context, name string, uid int) (running, total int, err error) {
+	infos, err := askUser(ctx, m, name, uid, func(c *api.Client) ([]api.ProcessInfo, error) { return c.Processes(ctx) })
+	if err != nil {
+		return -1, -1, err
+	}
+	for _, pi := range infos {
+		if pi.State == api.Running {
+			running++
+		}
+	}
+	return running, len(infos), nil
+}
+
+// askUser dials a user's supervisor (which must run as uid) and runs ask
+// with its client, abandoning both when ctx ends.
+func askUser[T any](ctx context.Context, m *Master, name string, uid int, ask func(*api.Client) (T, error)) (T, error) {
 	path := filepath.Join(m.usersDir, name, SocketName)
 	type result struct {
-		running, total int
-		err            error
+		v   T
+		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
@@ -43,26 +58,17 @@ func (m *Master) programs(ctx context.Context, name string, uid int) (running, t
 			return
 		}
 		defer c.Close()
-		infos, err := c.Processes(ctx)
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		r := 0
-		for _, pi := range infos {
-			if pi.State == api.Running {
-				r++
-			}
-		}
-		ch <- result{running: r, total: len(infos)}
+		v, err := ask(c)
+		ch <- result{v: v, err: err}
 	}()
+	var zero T
 	select {
 	case res := <-ch:
 		if res.err != nil {
-			return -1, -1, fmt.Errorf("ask %s's supervisor: %w", name, res.err)
+			return zero, fmt.Errorf("ask %s's supervisor: %w", name, res.err)
 		}
-		return res.running, res.total, nil
+		return res.v, nil
 	case <-ctx.Done():
-		return -1, -1, fmt.Errorf("ask %s's supervisor: %w", name, ctx.Err())
+		return zero, fmt.Errorf("ask %s's supervisor: %w", name, ctx.Err())
 	}
 }

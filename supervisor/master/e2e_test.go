@@ -22,6 +22,7 @@ import (
 
 	"roost/internal/procfs"
 	"roost/internal/testutil"
+	"roost/supervisor/api"
 )
 
 // The acceptance tests: the real roost binary as `roost master`, the real
@@ -415,8 +416,8 @@ func TestE2EKillNine(t *testing.T) {
 }
 
 // A project whose supervisord.conf is a symlink to a root-only file makes
-// the user's own supervisor fail with "permission denied", and nothing
-// opens the file.
+// the user's own supervisor fail with "permission denied" (CONFIG-ERROR:
+// it stays up, runs nothing and says so), and nothing opens the file.
 func TestE2ESymlinkAttack(t *testing.T) {
 	e := newEnv(t, testutil.UserA)
 	a := e.users[0]
@@ -446,15 +447,17 @@ func TestE2ESymlinkAttack(t *testing.T) {
 
 	e.writeConf([]string{a.Name}, "")
 	x := startMaster(t, e)
-	st := x.waitUser(t, a.Name, 20*time.Second, "failing", func(s UserStatus) bool {
-		return s.Restarts >= 1 && s.LastError != ""
+	// The file cannot be read: the supervisor stays up in CONFIG-ERROR (no
+	// crash loop) and says why.
+	st := x.waitUser(t, a.Name, 20*time.Second, "CONFIG-ERROR", func(s UserStatus) bool {
+		return running(s) && s.Config == api.ConfigError
 	})
-	if !strings.Contains(st.LastError, "permission denied") {
-		t.Errorf("last error %q, want permission denied", st.LastError)
+	if !strings.Contains(st.ConfigError, "permission denied") || st.Restarts != 0 {
+		t.Errorf("config error %q (restarts %d), want permission denied and no restart", st.ConfigError, st.Restarts)
 	}
 	out, _ := x.roost(t, "admin", "users")
-	if !strings.Contains(out, "BACKOFF") && !strings.Contains(out, "STARTING") {
-		t.Errorf("the crash loop is not visible:\n%s", out)
+	if !strings.Contains(out, "CONFIG-ERROR") || !strings.Contains(out, "permission denied") {
+		t.Errorf("the error is not visible:\n%s", out)
 	}
 	buf := make([]byte, 4096)
 	if n, _ := unix.Read(ino, buf); n > 0 {

@@ -112,6 +112,22 @@ func CheckConfig(file string) (*config.Master, error) {
 	return cfg, nil
 }
 
+// CheckUsers lists the users cfg names that would get no supervisor (not
+// in /etc/passwd, root, below min_uid...), one line each, and the warnings
+// about the groups it names (which may be created later).
+func CheckUsers(cfg *config.Master) (refused, warnings []string, err error) {
+	cands, warnings, err := UserDB{}.Resolve(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range cands {
+		if c.Refused != nil {
+			refused = append(refused, fmt.Sprintf("%s: [users] %s gets no supervisor: %v", cfg.PosOf("users.names"), c.Name, c.Refused))
+		}
+	}
+	return refused, warnings, nil
+}
+
 // Config returns the configuration in force.
 func (m *Master) Config() *config.Master {
 	m.mu.Lock()

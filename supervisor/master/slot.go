@@ -483,6 +483,9 @@ func (s *slot) publish() {
 		ProgramsTotal:   -1,
 		LastError:       s.lastErr,
 	}
+	if s.spec.Account.Name == "" {
+		st.UID = -1 // not in /etc/passwd: no uid, never 0
+	}
 	if s.proc != nil {
 		st.PID = s.proc.pid
 	}

@@ -58,7 +58,7 @@ var allowed = map[UserState][]UserState{
 // user's supervisor, and what that supervisor reports of its programs.
 type UserStatus struct {
 	Name      string    `json:"name"`
-	UID       int       `json:"uid"`
+	UID       int       `json:"uid"` // -1 for a user not in /etc/passwd
 	PID       int       `json:"pid"` // 0 when not running
 	State     UserState `json:"state"`
 	Since     int64     `json:"since"`    // unix seconds of the last state change
@@ -85,4 +85,10 @@ type UserStatus struct {
 	// RoutesPending counts the user's routes whose latest form nginx does
 	// not run yet (ProxyProblems says why: "[proxy:web] pending: …").
 	RoutesPending int `json:"routes_pending,omitempty"`
+	// Config is what the user's supervisor says of its file on disk when
+	// it is not what runs: CONFIG-ERROR (nothing of it runs) or STALE (the
+	// previous configuration runs); "" when it applies. ConfigError is its
+	// first file:line problem.
+	Config      string `json:"config,omitempty"`
+	ConfigError string `json:"config_error,omitempty"`
 }

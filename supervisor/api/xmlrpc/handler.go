@@ -176,6 +176,9 @@ func (h *handler) call(ctx context.Context, name string, params []any) (any, err
 	if m.update && h.b.State() < api.SupervisorRunning {
 		return nil, &api.Error{Code: api.ShutdownState}
 	}
+	if err := h.configGate(meth); err != nil {
+		return nil, err
+	}
 	return m.fn(ctx, params)
 }
 
@@ -304,4 +307,18 @@ func typeName(v any) string {
 		return "dateTime.iso8601"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// configGate refuses the methods about processes with the CANT_REREAD
+// fault naming the file:line while nothing of the configuration runs, so
+// supervisorctl shows the problem instead of an empty list.
+func (h *handler) configGate(meth string) error {
+	cb, ok := h.b.(api.ConfigStateBackend)
+	if !ok || !(strings.Contains(meth, "Process") || meth == "getAllConfigInfo") {
+		return nil
+	}
+	if st := cb.ConfigState(); st.Blocked() {
+		return st.Err()
+	}
+	return nil
 }
