@@ -146,7 +146,7 @@ func sameEnv(a, b Environment) bool {
 
 func sameProxy(a, b *Proxy) bool {
 	if a.Name != b.Name || a.Program != b.Program || a.Websocket != b.Websocket ||
-		a.MaxBodySize != b.MaxBodySize || a.HealthPath != b.HealthPath || !slices.Equal(a.Hosts, b.Hosts) {
+		a.MaxBodySize != b.MaxBodySize || a.HealthPath != b.HealthPath || a.Socket != b.Socket || !slices.Equal(a.Hosts, b.Hosts) {
 		return false
 	}
 	return slices.EqualFunc(a.Static, b.Static, func(x, y StaticRoute) bool { return x.Prefix == y.Prefix && x.Dir == y.Dir })

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -296,12 +297,23 @@ func (s *slot) spawn() error {
 	if err := ensureUserDir(s.m.usersDir, sp.Name, sp.Account.UID, sp.Account.GID); err != nil {
 		return err
 	}
+	if err := ensureOwnedDir(filepath.Join(filepath.Dir(s.m.usersDir), socketsDirName), sp.Name, sp.Account.UID, sp.Account.GID, 0o711); err != nil {
+		return err
+	}
 	if !s.swept {
 		s.sweep()
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("spawn: %w", err)
+	}
+	cgdir, err := s.m.cg.prepare(sp.Name, s.m.Config().Ports, sp.Block)
+	if err != nil {
+		// The router's owner checks still hold; the admin sees why.
+		s.log().Error("no bind filter for the user's supervisor: its port block is protected by detection only", "err", err)
+	}
+	if cgdir != nil {
+		defer cgdir.Close()
 	}
 	groups := make([]uint32, len(sp.Account.Groups))
 	for i, g := range sp.Account.Groups {
@@ -322,6 +334,9 @@ func (s *slot) spawn() error {
 			Credential: &syscall.Credential{Uid: uint32(sp.Account.UID), Gid: uint32(sp.Account.GID), Groups: groups},
 			Pdeathsig:  syscall.SIGTERM, // the master died: stop the programs cleanly
 		},
+	}
+	if cgdir != nil { // born in the user's cgroup: filtered from its first bind
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cgdir.Fd())
 	}
 	out := newTailBuffer(tailSize)
 	c, err := spawn(cmd)
