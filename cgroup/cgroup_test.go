@@ -85,7 +85,7 @@ func TestBindFilterRefusesOtherBlocks(t *testing.T) {
 	want := map[string]string{
 		at("127.0.0.1", base+20): "ok",    // own block
 		at("127.0.0.1", base+39): "ok",    // own block, last port
-		at("127.0.0.1", base):     "EPERM", // another block
+		at("127.0.0.1", base):    "EPERM", // another block
 		at("127.0.0.1", base+19): "EPERM",
 		at("127.0.0.1", base+40): "EPERM",
 		at("0.0.0.0", base+59):   "EPERM", // wildcard bind too
