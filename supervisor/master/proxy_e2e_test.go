@@ -297,17 +297,7 @@ program = web
 hosts = %s
 `, helperExe, bobHost, aliceHost)
 	e.writeProject(bob, bobConf)
-	e.writeConf([]string{alice.Name, bob.Name}, fmt.Sprintf(`[ports]
-range = "%d-%d"
-per_user = 10
-[proxy]
-enabled = true
-listen = "127.0.0.1:%d"
-output = %q
-test_command = %s
-reload_command = %s
-hosts = ["{user}.example.test", "*.{user}.example.test"]
-`, base, base+89, ngPort, filepath.Join(n.dir, "conf.d", "roost.conf"), tomlList(n.args("-t", "-q")), tomlList(n.args("-s", "reload"))))
+	e.writeConf([]string{alice.Name, bob.Name}, n.proxyConf(base))
 	x := startMaster(t, e)
 	c := n.client(8)
 
@@ -467,6 +457,22 @@ hosts = ["{user}.example.test", "*.{user}.example.test"]
 	if code != 0 || !strings.Contains(out, "served") || !strings.Contains(out, "/static/ -> "+filepath.Join(aliceDir, "static")) {
 		t.Errorf("roost proxy as alice: exit %d\n%s", code, out)
 	}
+}
+
+// proxyConf is roost.toml's [ports] (90 ports from base, 10 per user)
+// and [proxy] for this nginx, the users' hosts under example.test.
+func (n *testNginx) proxyConf(base int) string {
+	return fmt.Sprintf(`[ports]
+range = "%d-%d"
+per_user = 10
+[proxy]
+enabled = true
+listen = "127.0.0.1:%d"
+output = %q
+test_command = %s
+reload_command = %s
+hosts = ["{user}.example.test", "*.{user}.example.test"]
+`, base, base+89, n.port, filepath.Join(n.dir, "conf.d", "roost.conf"), tomlList(n.args("-t", "-q")), tomlList(n.args("-s", "reload")))
 }
 
 // tomlList writes a TOML array of strings.

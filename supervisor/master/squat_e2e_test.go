@@ -178,17 +178,7 @@ hosts = %s
 command=%s serve-unix %%(ENV_ROOST_SOCKET_DIR)s/priv.sock
 `, helperExe)
 	e.writeProject(bob, bobConf)
-	e.writeConf([]string{alice.Name, bob.Name}, fmt.Sprintf(`[ports]
-range = "%d-%d"
-per_user = 10
-[proxy]
-enabled = true
-listen = "127.0.0.1:%d"
-output = %q
-test_command = %s
-reload_command = %s
-hosts = ["{user}.example.test", "*.{user}.example.test"]
-`, base, base+89, ngPort, filepath.Join(n.dir, "conf.d", "roost.conf"), tomlList(n.args("-t", "-q")), tomlList(n.args("-s", "reload"))))
+	e.writeConf([]string{alice.Name, bob.Name}, n.proxyConf(base))
 	x := startMaster(t, e)
 	c := n.client(4)
 
