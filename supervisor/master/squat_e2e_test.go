@@ -315,6 +315,7 @@ command=%s serve-unix %%(ENV_ROOST_SOCKET_DIR)s/priv.sock
 	if p := strings.Join(x.users(t)[alice.Name].ProxyProblems, "\n"); !strings.Contains(p, held) {
 		t.Errorf("roost admin users does not show the squat: %q", p)
 	}
+	waitGet(t, c, aliceHost, "/", "alice's route out of nginx", func(code int, _ string) bool { return code == 421 })
 	n.waitOneWorker(t)
 	c = n.client(4)
 	for i := 0; i < 50; i++ {

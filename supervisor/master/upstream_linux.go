@@ -18,8 +18,10 @@ import (
 // following anything: every directory from / down is a real directory (no
 // symlink anywhere on the path), the ones above the user's own are root's
 // and writable by nobody else, the user's directory is the user's, and the
-// socket is a real socket (lstat) owned by the user. A symlink to another
-// user's private socket, a FIFO or a file someone else made is refused.
+// socket is a real socket (lstat) owned by the user, or nothing yet (its
+// program is not running: nginx answers 502, as for a TCP port nobody
+// holds). A symlink to another user's private socket, a FIFO or a file
+// someone else made is refused.
 
 // socketsDirName is the directory in run_dir holding each user's socket
 // directory.
@@ -41,7 +43,7 @@ func checkUnixUpstream(path, userDir string, uid int) error {
 		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			unix.Close(fd)
 			if i == len(parts)-1 && err == unix.ENOENT {
-				return fmt.Errorf("no socket at %s (is the program running and listening there?)", path)
+				return nil // nothing listens, as on a TCP port nobody holds: nginx answers 502
 			}
 			return fmt.Errorf("%s: %w", "/"+strings.Join(parts[:i+1], "/"), err)
 		}
