@@ -95,12 +95,6 @@ func checkRootFile(path string) error {
 // left by an earlier owner of the name (another uid) is removed first, with
 // what it holds, so nothing of theirs is handed over.
 func ensureUserDir(usersDir, name string, uid, gid int) error {
-	return ensureOwnedDir(usersDir, name, uid, gid, 0o700)
-}
-
-// ensureOwnedDir is ensureUserDir with another mode (0711 for the user's
-// socket directory, which nginx's workers traverse).
-func ensureOwnedDir(usersDir, name string, uid, gid int, mode uint32) error {
 	dfd, err := unix.Open(usersDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("run directory %s: %w", usersDir, err)
@@ -120,7 +114,7 @@ func ensureOwnedDir(usersDir, name string, uid, gid int, mode uint32) error {
 			return fmt.Errorf("run directory %s (left by uid %d): %w", path, st.Uid, err)
 		}
 	}
-	if err := unix.Mkdirat(dfd, name, mode); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := unix.Mkdirat(dfd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("run directory %s: %w", path, err)
 	}
 	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -131,7 +125,7 @@ func ensureOwnedDir(usersDir, name string, uid, gid int, mode uint32) error {
 	if err := unix.Fchown(fd, uid, gid); err != nil {
 		return fmt.Errorf("run directory %s: %w", path, err)
 	}
-	if err := unix.Fchmod(fd, mode); err != nil {
+	if err := unix.Fchmod(fd, 0o700); err != nil {
 		return fmt.Errorf("run directory %s: %w", path, err)
 	}
 	return nil

@@ -150,8 +150,10 @@ func (m *Master) Run(ctx context.Context) error {
 	if err := ensureRootDir(m.usersDir, 0o755, true); err != nil {
 		return fmt.Errorf("master: run_dir: %w", err)
 	}
-	if err := ensureRootDir(filepath.Join(cfg.RunDir, socketsDirName), 0o755, true); err != nil {
-		return fmt.Errorf("master: run_dir: %w", err)
+	for _, d := range []string{socketsDirName, nginxDirName} {
+		if err := ensureRootDir(filepath.Join(cfg.RunDir, d), 0o755, true); err != nil {
+			return fmt.Errorf("master: run_dir: %w", err)
+		}
 	}
 	if err := ensureRootDir(cfg.StateDir, 0o700, false); err != nil {
 		return fmt.Errorf("master: state_dir: %w", err)
@@ -360,8 +362,10 @@ func (m *Master) apply(cfg *config.Master) {
 						m.log.Warn("remove run directory", "user", name, "err", err)
 					}
 					m.cg.remove(name)
-					if err := removeUserDir(filepath.Join(cfg.RunDir, socketsDirName), name); err != nil {
-						m.log.Warn("remove socket directory", "user", name, "err", err)
+					for _, d := range []string{socketsDirName, nginxDirName} {
+						if err := removeUserDir(filepath.Join(cfg.RunDir, d), name); err != nil {
+							m.log.Warn("remove socket directory", "user", name, "err", err)
+						}
 					}
 				}
 			}

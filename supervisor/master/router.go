@@ -287,7 +287,7 @@ func (r *router) input(cfg *config.Master) (nginx.Input, map[string]map[string][
 		r.log.Error("cannot read the listening sockets: every TCP upstream is left out", "err", lerr)
 	}
 	for _, st := range r.m.statuses() {
-		u := nginx.User{Name: st.Name, ProjectDir: st.Project, RunDir: r.socketDir(st.Name)}
+		u := nginx.User{Name: st.Name, ProjectDir: st.Project, RunDir: r.runSubdir(nginxDirName, st.Name)}
 		if st.PortCount > 0 {
 			u.Ports = nginx.PortRange{First: st.PortBase, Last: st.PortBase + st.PortCount - 1}
 		}
@@ -311,11 +311,12 @@ func (r *router) input(cfg *config.Master) (nginx.Input, map[string]map[string][
 			rt := pr // api.ProxyRoute is nginx.Route: only the upstreams and Pos change
 			rt.Pos, rt.Upstreams = cleanPos(pr.Pos), nil
 			for _, up := range pr.Upstreams {
-				if why := r.checkUpstreamOwner(listeners, lerr, up, st.Name, st.UID); why != "" {
+				routed, why := r.routeUpstream(listeners, lerr, up, st.Name, st.UID)
+				if why != "" {
 					note(pr.Section, "%s", why)
 					continue
 				}
-				rt.Upstreams = append(rt.Upstreams, up)
+				rt.Upstreams = append(rt.Upstreams, routed)
 			}
 			u.Routes = append(u.Routes, rt)
 		}

@@ -58,26 +58,29 @@ func (r *router) verify() {
 	r.timer = time.NewTimer(0)
 }
 
-// socketDir is a user's socket directory, {run_dir}/sockets/USER.
-func (r *router) socketDir(name string) string {
-	return filepath.Join(filepath.Dir(r.m.usersDir), socketsDirName, name)
+// runSubdir is {run_dir}/DIR/USER: a user's socket directory (sockets) or
+// root's links to those sockets for nginx (nginx).
+func (r *router) runSubdir(dir, name string) string {
+	return filepath.Join(filepath.Dir(r.m.usersDir), dir, name)
 }
 
-// checkUpstreamOwner checks one upstream of user (uid) against the
-// listening sockets (TCP) or the file system (unix): "" when it may be
-// routed, else why not.
-func (r *router) checkUpstreamOwner(ls []procfs.Listener, lerr error, up, name string, uid int) string {
+// routeUpstream checks one upstream of user (uid) against the listening
+// sockets (TCP) or the file system (unix, which it links for nginx:
+// upstream_linux.go). It returns the address nginx is to use, or why the
+// upstream may not be routed.
+func (r *router) routeUpstream(ls []procfs.Listener, lerr error, up, name string, uid int) (string, string) {
 	if p, ok := strings.CutPrefix(up, "unix:"); ok {
-		if err := checkUnixUpstream(p, r.socketDir(name), uid); err != nil {
-			return "upstream " + sanitize(up, 120) + " is not routed: " + sanitize(err.Error(), 300)
+		link, err := linkUnixUpstream(p, r.runSubdir(socketsDirName, name), r.runSubdir(nginxDirName, name), uid)
+		if err != nil {
+			return "", "upstream " + sanitize(up, 120) + " is not routed: " + sanitize(err.Error(), 300)
 		}
-		return ""
+		return "unix:" + link, ""
 	}
 	if lerr != nil {
-		return "upstream " + sanitize(up, 64) + " is not routed: the listening sockets cannot be read"
+		return "", "upstream " + sanitize(up, 64) + " is not routed: the listening sockets cannot be read"
 	}
 	if holder, ok := portHolder(ls, up, uid); !ok {
-		return "upstream " + sanitize(up, 64) + " is not routed: the socket listening on it belongs to " + holder + ", not to " + name
+		return "", "upstream " + sanitize(up, 64) + " is not routed: the socket listening on it belongs to " + holder + ", not to " + name
 	}
-	return ""
+	return up, ""
 }

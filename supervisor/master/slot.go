@@ -297,7 +297,11 @@ func (s *slot) spawn() error {
 	if err := ensureUserDir(s.m.usersDir, sp.Name, sp.Account.UID, sp.Account.GID); err != nil {
 		return err
 	}
-	if err := ensureOwnedDir(filepath.Join(filepath.Dir(s.m.usersDir), socketsDirName), sp.Name, sp.Account.UID, sp.Account.GID, 0o711); err != nil {
+	runDir := filepath.Dir(s.m.usersDir)
+	if err := ensureUserDir(filepath.Join(runDir, socketsDirName), sp.Name, sp.Account.UID, sp.Account.GID); err != nil {
+		return err
+	}
+	if err := ensureRootDir(filepath.Join(runDir, nginxDirName, sp.Name), 0o755, true); err != nil {
 		return err
 	}
 	if !s.swept {

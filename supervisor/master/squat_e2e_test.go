@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,10 +175,7 @@ socket = api.sock
 hosts = %s
 `, helperExe, aliceHost, helperExe, apiHost)
 	e.writeProject(alice, aliceConf)
-	bobConf := fmt.Sprintf(`[supervisord]
-[program:priv]
-command=%s serve-unix %%(ENV_ROOST_SOCKET_DIR)s/priv.sock
-`, helperExe)
+	bobConf := "[supervisord]\n"
 	e.writeProject(bob, bobConf)
 	e.writeConf([]string{alice.Name, bob.Name}, n.proxyConf(base))
 	x := startMaster(t, e)
@@ -207,34 +206,78 @@ command=%s serve-unix %%(ENV_ROOST_SOCKET_DIR)s/priv.sock
 
 	// Point 2: alice's socket link.sock is a symlink to bob's socket; the
 	// route is refused, and nginx never reaches bob's socket for her.
+	// Bob's private socket: nginx's workers (nogroup) may connect to it,
+	// alice may not (a socket of a service only the web server may use).
 	sockets := filepath.Join(e.runDir, socketsDirName)
-	testutil.Eventually(t, 30*time.Second, "bob's private socket", func() bool {
-		_, err := os.Stat(filepath.Join(sockets, bob.Name, "priv.sock"))
-		return err == nil
-	})
+	priv := filepath.Join(e.dir, "bob-private.sock")
+	pl, err := net.Listen("unix", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	go http.Serve(pl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "user=%s private\n", bob.Name)
+	}))
+	nogroup, err := user.LookupGroup("nogroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := strconv.Atoi(nogroup.Gid)
+	if err := os.Chown(priv, bob.UID, gid); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(priv, 0o660)
+	if out, code := exitOf(t, asUser(alice, helperExe, "probe-socket", priv)); code == 0 {
+		t.Fatalf("alice can reach bob's private socket herself; the test proves nothing: %s", out)
+	}
 	link := filepath.Join(sockets, alice.Name, "link.sock")
-	if err := os.Symlink(filepath.Join(sockets, bob.Name, "priv.sock"), link); err != nil {
+	if err := os.Symlink(priv, link); err != nil {
 		t.Fatal(err)
 	}
 	os.Lchown(link, alice.UID, alice.GID)
 	e.writeProject(alice, aliceConf+"[proxy:link]\nprogram = api\nsocket = link.sock\nhosts = "+linkHost+"\n")
 	ai = x.waitProxy(t, alice.Name, "the link route judged", func(i api.ProxyInfo) bool {
-		return strings.Contains(routeProblems(i, "proxy:link"), "is a symlink")
+		return served(i, "proxy:link") || routeProblems(i, "proxy:link") != ""
 	})
-	if served(ai, "proxy:link") {
-		t.Errorf("the symlinked unix upstream is served: %+v", ai.Status)
+	if code, body, _ := get(c, linkHost, "/"); strings.Contains(body, "user="+bob.Name) || code == 200 {
+		t.Errorf("nginx reached bob's socket through alice's symlink: %d %q", code, body)
+	}
+	if served(ai, "proxy:link") || !strings.Contains(routeProblems(ai, "proxy:link"), "is a symlink") {
+		t.Errorf("the symlinked unix upstream: %+v", ai.Status)
 	}
 	if p := strings.Join(x.users(t)[alice.Name].ProxyProblems, "\n"); !strings.Contains(p, "is a symlink") {
 		t.Errorf("roost admin users does not show the refused symlink: %q", p)
-	}
-	if code, body, _ := get(c, linkHost, "/"); strings.Contains(body, "user="+bob.Name) || code == 200 {
-		t.Errorf("nginx reached bob's socket through alice's symlink: %d %q", code, body)
 	}
 	conf, _ := os.ReadFile(filepath.Join(n.dir, "conf.d", "roost.conf"))
 	if strings.Contains(string(conf), "link.sock") {
 		t.Errorf("the symlink reached nginx's configuration:\n%s", conf)
 	}
 	e.writeProject(alice, aliceConf)
+
+	// Alice swaps her served socket for a symlink to bob's: nginx keeps
+	// reaching the socket the master checked (root's hard link of it), never
+	// bob's, and the route is then dropped.
+	apiSock := filepath.Join(sockets, alice.Name, "api.sock")
+	if err := os.Rename(apiSock, apiSock+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(priv, apiSock); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(apiSock, alice.UID, alice.GID)
+	swapped := time.Now()
+	for time.Since(swapped) < 3*time.Second { // beyond the next owner checks
+		if code, body, _ := get(c, apiHost, "/"); strings.Contains(body, "user="+bob.Name) {
+			t.Fatalf("nginx reached bob's socket through alice's swapped socket: %d %q", code, body)
+		}
+		time.Sleep(20 * time.Millisecond) // pacing, not synchronisation
+	}
+	x.waitProxy(t, alice.Name, "the swapped socket refused", func(i api.ProxyInfo) bool {
+		return !served(i, "proxy:api") && strings.Contains(routeProblems(i, "proxy:api"), "is a symlink")
+	})
+	os.Remove(apiSock)
+	os.Rename(apiSock+".old", apiSock)
+	x.waitProxy(t, alice.Name, "alice's api served again", func(i api.ProxyInfo) bool { return served(i, "proxy:api") })
 
 	// Point 1: bob's program tries to take alice's port, in a loop, while
 	// requests for alice's host go on: through her restart and while her

@@ -79,3 +79,77 @@ func TestCheckUnixUpstream(t *testing.T) {
 		t.Errorf("a group-writable parent: %v", err)
 	}
 }
+
+// nginx connects to root's hard link of the inode the master checked: what
+// the user puts at the path later is never reached.
+func TestLinkUnixUpstream(t *testing.T) {
+	alice := testutil.RequireUser(t, testutil.UserA)
+	dir := t.TempDir()
+	own := filepath.Join(dir, socketsDirName, alice.Name)
+	links := filepath.Join(dir, nginxDirName, alice.Name)
+	for _, d := range []string{own, links} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chown(own, alice.UID, alice.GID)
+	path := filepath.Join(own, "api.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	os.Lchown(path, alice.UID, alice.GID)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("checked"))
+			c.Close()
+		}
+	}()
+	link, err := linkUnixUpstream(path, own, links, alice.UID)
+	if err != nil || link != filepath.Join(links, "api.sock") {
+		t.Fatalf("link: %q %v", link, err)
+	}
+	read := func() string {
+		c, err := net.Dial("unix", link)
+		if err != nil {
+			return err.Error()
+		}
+		defer c.Close()
+		b := make([]byte, 16)
+		n, _ := c.Read(b)
+		return string(b[:n])
+	}
+	if got := read(); got != "checked" {
+		t.Fatalf("through the link: %q", got)
+	}
+	// The user swaps the socket for a symlink to someone else's: refused,
+	// and the link still reaches the socket that was checked.
+	other := filepath.Join(dir, "other.sock")
+	ol, err := net.Listen("unix", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ol.Close()
+	os.Rename(path, path+".old")
+	os.Symlink(other, path)
+	os.Lchown(path, alice.UID, alice.GID)
+	if _, err := linkUnixUpstream(path, own, links, alice.UID); err == nil || !strings.Contains(err.Error(), "is a symlink") {
+		t.Fatalf("a swapped socket: %v", err)
+	}
+	if got := read(); got != "checked" {
+		t.Fatalf("after the swap: %q", got)
+	}
+	// Nothing there: the stale link goes (nginx answers 502).
+	os.Remove(path)
+	if got, err := linkUnixUpstream(path, own, links, alice.UID); err != nil || got != link {
+		t.Fatalf("no socket: %q %v", got, err)
+	}
+	if _, err := os.Lstat(link); err == nil {
+		t.Fatal("the stale link stayed")
+	}
+}
