@@ -323,35 +323,37 @@ func (s *slot) spawn() error {
 	for i, g := range sp.Account.Groups {
 		groups[i] = uint32(g)
 	}
-	command := func(cg *os.File) *exec.Cmd {
-		cmd := &exec.Cmd{
-			Path:   sp.Args[0],
-			Args:   sp.Args,
-			Env:    sp.Env, // the allow-list only, never the master's environment
-			Dir:    sp.Account.Home,
-			Stdin:  nil, // /dev/null
-			Stdout: w,
-			Stderr: w,
-			SysProcAttr: &syscall.SysProcAttr{
-				Setsid: true,
-				// Never NoSetGroups (keeps root's groups), never empty Groups
-				// (drops the user's): the user's own list, primary group included.
-				Credential: &syscall.Credential{Uid: uint32(sp.Account.UID), Gid: uint32(sp.Account.GID), Groups: groups},
-				Pdeathsig:  syscall.SIGTERM, // the master died: stop the programs cleanly
-			},
-		}
-		if cg != nil { // born in the user's cgroup: filtered from its first bind
-			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
-		}
-		return cmd
+	cmd := &exec.Cmd{
+		Path:   sp.Args[0],
+		Args:   sp.Args,
+		Env:    sp.Env, // the allow-list only, never the master's environment
+		Dir:    sp.Account.Home,
+		Stdin:  nil, // /dev/null
+		Stdout: w,
+		Stderr: w,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setsid: true,
+			// Never NoSetGroups (keeps root's groups), never empty Groups
+			// (drops the user's): the user's own list, primary group included.
+			Credential: &syscall.Credential{Uid: uint32(sp.Account.UID), Gid: uint32(sp.Account.GID), Groups: groups},
+			Pdeathsig:  syscall.SIGTERM, // the master died: stop the programs cleanly
+		},
 	}
 	out := newTailBuffer(tailSize)
-	c, err := spawn(command(cgdir))
-	if err != nil && cgdir != nil {
-		// A kernel or a delegation that refuses CLONE_INTO_CGROUP must not
-		// keep the user down: the owner checks remain.
-		s.log().Error("cannot start the user's supervisor in its cgroup: starting it without the bind filter", "err", err)
-		c, err = spawn(command(nil))
+	var c *child
+	if cgdir != nil { // born in the user's cgroup: filtered from its first bind
+		inCg := *cmd
+		attr := *cmd.SysProcAttr
+		attr.UseCgroupFD, attr.CgroupFD = true, int(cgdir.Fd())
+		inCg.SysProcAttr = &attr
+		if c, err = spawn(&inCg); err != nil {
+			// A kernel or a delegation that refuses CLONE_INTO_CGROUP must
+			// not keep the user down: the owner checks remain.
+			s.log().Error("cannot start the user's supervisor in its cgroup: starting it without the bind filter", "err", err)
+		}
+	}
+	if c == nil {
+		c, err = spawn(cmd)
 	}
 	w.Close()
 	if err != nil {
