@@ -156,6 +156,7 @@ type router struct {
 	installedAt time.Time
 	warned      map[string]bool // the problems the last render logged
 	verified    [32]byte        // verifyKey of the last render's notes (router_verify.go)
+	vtimer      *time.Timer     // the next owner check, while any route exists
 }
 
 func newRouter(m *Master) *router {
@@ -198,9 +199,8 @@ func (r *router) run(ctx context.Context) {
 	}
 	r.reconcile()
 	r.schedule()
-	verify := time.NewTicker(verifyEvery)
-	defer verify.Stop()
 	for {
+		vc := r.verifyTimer()
 		var tc <-chan time.Time
 		if r.timer != nil {
 			tc = r.timer.C
@@ -230,7 +230,8 @@ func (r *router) run(ctx context.Context) {
 			r.render(ctx)
 		case reply := <-r.checkc:
 			reply <- r.check()
-		case <-verify.C:
+		case <-vc:
+			r.vtimer = nil
 			r.verify()
 		}
 	}

@@ -14,7 +14,8 @@ import (
 // cgroups_linux.go): the owner of every routed upstream is checked at every
 // render (input), and again every verifyEvery while any user declares a
 // route, because a program that stops, crashes or goes FATAL says nothing
-// more and another user's program could take its port meanwhile. When an
+// more and another user's program could take its port meanwhile. (A timer,
+// armed only while a route exists: an idle master wakes for nothing.) When an
 // upstream's verdict changed (a foreign listener appeared or left, a unix
 // socket was swapped), the router renders again at once: the upstream is
 // left out (a route without upstreams is left out as a whole), the admin
@@ -41,6 +42,22 @@ func (r *router) hasRoutes() bool {
 		}
 	}
 	return false
+}
+
+// verifyTimer arms the next owner check while any route exists, and
+// disarms it when none does: an idle router wakes for nothing.
+func (r *router) verifyTimer() <-chan time.Time {
+	switch {
+	case r.hasRoutes() && r.vtimer == nil:
+		r.vtimer = time.NewTimer(verifyEvery)
+	case !r.hasRoutes() && r.vtimer != nil:
+		r.vtimer.Stop()
+		r.vtimer = nil
+	}
+	if r.vtimer == nil {
+		return nil
+	}
+	return r.vtimer.C
 }
 
 // verify re-checks every upstream's owner and renders again when a verdict
