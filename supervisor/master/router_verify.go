@@ -20,7 +20,7 @@ import (
 // socket was swapped), the router renders again at once: the upstream is
 // left out (a route without upstreams is left out as a whole), the admin
 // sees it in `roost admin users` and the master's log, and the user in
-// `roost proxy`. Reading /proc/net/tcp{,6} and lstat-ing the sockets is the
+// `roost proxy`. Reading /proc/net/tcp{,6} and opening the sockets is the
 // whole cost of a tick.
 
 // verifyEvery is how often the owners of routed upstreams are checked
