@@ -63,7 +63,7 @@ var groupOptions = []opt{n("programs"), d("priority", "999")}
 var includeOptions = []opt{n("files")}
 
 // proxyOptions are roost's [proxy:NAME] options; program defaults to NAME.
-var proxyOptions = []opt{n("program"), n("hosts"), n("static"), d("websocket", "false"), d("max_body_size", "0"), n("health_path")}
+var proxyOptions = []opt{n("program"), n("hosts"), n("static"), d("websocket", "false"), d("max_body_size", "0"), n("health_path"), n("socket")}
 
 // Section kinds.
 const (

@@ -155,5 +155,5 @@ func sameProxy(a, b *Proxy) bool {
 	return a.Name == b.Name && a.Program == b.Program && slices.Equal(a.Hosts, b.Hosts) &&
 		slices.EqualFunc(a.Static, b.Static, func(x, y StaticRoute) bool { return x.Prefix == y.Prefix && x.Dir == y.Dir }) &&
 		a.Websocket == b.Websocket && a.MaxBodySize == b.MaxBodySize && a.HealthPath == b.HealthPath &&
-		slices.Equal(a.Ports, b.Ports)
+		slices.Equal(a.Ports, b.Ports) && a.Socket == b.Socket
 }

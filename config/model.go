@@ -325,7 +325,11 @@ type Proxy struct {
 	// order, when the supervisor has a port block (see PORT in
 	// config/ports.go); nil without one.
 	Ports []int `json:"ports,omitempty"`
-	Pos   Pos   `json:"pos" diff:"-"` // where, not what
+	// Socket is the unix socket the program listens on instead (socket =
+	// FILE): FILE in $ROOST_SOCKET_DIR, the directory the master made for
+	// the user; "" without it or without a master (then only checked).
+	Socket string `json:"socket,omitempty"`
+	Pos    Pos    `json:"pos" diff:"-"` // where, not what
 }
 
 // StaticRoute maps a URL prefix to a directory inside the project.

@@ -40,6 +40,9 @@ const (
 	EnvPortBase  = "ROOST_PORT_BASE"
 	EnvPortCount = "ROOST_PORT_COUNT"
 	EnvPort      = "PORT"
+	// EnvSocketDir is the user's socket directory, made by the master:
+	// [proxy:NAME] socket = FILE names a socket in it.
+	EnvSocketDir = "ROOST_SOCKET_DIR"
 )
 
 // maxPort is the highest TCP port.

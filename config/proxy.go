@@ -185,6 +185,9 @@ func (l *loader) proxies() {
 			}
 			px.HealthPath = hp
 		}
+		if sock, pos, set, ok := r.str("socket"); set && ok {
+			px.Socket = l.proxySocket(r, pos, px.Program, sock)
+		}
 		l.cfg.Proxies = append(l.cfg.Proxies, px)
 	}
 }
@@ -224,4 +227,35 @@ func (l *loader) staticRoute(text string, names expansions) (StaticRoute, string
 		return StaticRoute{}, fmt.Sprintf("directory %q is outside the project %s; static directories must stay inside it", dir, l.here)
 	}
 	return StaticRoute{Prefix: prefix, Dir: abs}, ""
+}
+
+// maxSocketName bounds socket = FILE: the socket directory's path and the
+// name must fit sun_path (108 bytes).
+const maxSocketName = 40
+
+// proxySocket checks [proxy:x] socket = FILE and returns its path in the
+// master's socket directory ("" without one: a hand-run supervisor only
+// checks it).
+func (l *loader) proxySocket(r *reader, pos Pos, program, name string) string {
+	name = pyStrip(name)
+	bad := name == "" || name == "." || name == ".." || len(name) > maxSocketName
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			bad = true
+		}
+	}
+	if bad {
+		r.errorf(pos, "socket", "socket %q must be a file name of letters, digits, '_', '-' and '.' (at most %d), e.g. socket = web.sock; "+
+			"the socket is created in $%s, the directory roost makes for you", name, maxSocketName, EnvSocketDir)
+		return ""
+	}
+	if n := l.rawNumprocs(program); n > 1 {
+		r.errorf(pos, "socket", "[program:%s] has numprocs = %d, and a socket serves one process: remove socket = to use ports", program, n)
+		return ""
+	}
+	dir := l.env[EnvSocketDir]
+	if dir == "" || !filepath.IsAbs(dir) || filepath.Clean(dir) != dir {
+		return ""
+	}
+	return filepath.Join(dir, name)
 }

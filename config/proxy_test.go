@@ -106,6 +106,9 @@ func TestProxyErrors(t *testing.T) {
 		{"health path", "[proxy:web]\nhosts=a.test\nhealth_path=/h?x=$1", "supervisord.conf:7", "contains '?'"},
 		{"body size", "[proxy:web]\nhosts=a.test\nmax_body_size=lots", "supervisord.conf:7", "not a byte size"},
 		{"bad name", "[proxy:we@b]\nprogram=web\nhosts=a.test", "supervisord.conf:5", "may only use letters"},
+		{"socket path", "[proxy:web]\nhosts=a.test\nsocket=/tmp/other.sock", "supervisord.conf:7", "must be a file name"},
+		{"socket dotdot", "[proxy:web]\nhosts=a.test\nsocket=..", "supervisord.conf:7", "must be a file name"},
+		{"socket numprocs", "[proxy:x]\nprogram=many\nhosts=a.test\nsocket=x.sock\n[program:many]\ncommand=/bin/true\nprocess_name=m%(process_num)d\nnumprocs=2", "supervisord.conf:8", "numprocs = 2"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -118,5 +121,22 @@ func TestProxyErrors(t *testing.T) {
 				t.Errorf("want an error at %s containing %q, got:\n%s", c.pos, c.sub, diagLines(ds))
 			}
 		})
+	}
+}
+
+// socket = FILE names a socket in the directory the master made
+// ($ROOST_SOCKET_DIR); without one it is only checked.
+func TestProxySocket(t *testing.T) {
+	conf := "[supervisord]\n[program:web]\ncommand=/bin/true\n[proxy:web]\nhosts=a.test\nsocket = web.sock\n"
+	cfg, err := loadMemEnv(append(append([]string{}, memEnv...), EnvSocketDir+"=/run/roost/sockets/alice"), map[string]string{"supervisord.conf": conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Proxies[0].Socket; got != "/run/roost/sockets/alice/web.sock" {
+		t.Errorf("socket: %q", got)
+	}
+	cfg, err = loadMem(map[string]string{"supervisord.conf": conf})
+	if err != nil || cfg.Proxies[0].Socket != "" {
+		t.Errorf("without a socket directory: %+v %v", cfg, err)
 	}
 }

@@ -32,8 +32,12 @@ func (s *Supervisor) Proxy() api.ProxyInfo {
 		for _, st := range px.Static {
 			r.Static = append(r.Static, api.ProxyStatic{Prefix: st.Prefix, Dir: st.Dir})
 		}
-		for _, p := range px.Ports {
-			r.Upstreams = append(r.Upstreams, upstream(p))
+		if px.Socket != "" { // the program listens on its socket, not on its ports
+			r.Upstreams = append(r.Upstreams, "unix:"+px.Socket)
+		} else {
+			for _, p := range px.Ports {
+				r.Upstreams = append(r.Upstreams, upstream(p))
+			}
 		}
 		info.Routes = append(info.Routes, r)
 	}

@@ -47,6 +47,12 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 2 && os.Args[1] == "serve-http" {
 		os.Exit(serveHTTP())
 	}
+	if len(os.Args) == 4 && os.Args[1] == "squat" {
+		os.Exit(squat(os.Args[2], os.Args[3]))
+	}
+	if len(os.Args) == 3 && os.Args[1] == "serve-unix" {
+		os.Exit(serveUnix(os.Args[2]))
+	}
 	if len(os.Args) == 3 && os.Args[1] == "probe-socket" {
 		os.Exit(probeSocket(os.Args[2]))
 	}

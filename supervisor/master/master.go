@@ -43,7 +43,8 @@ type Master struct {
 	usersDir string
 
 	reloadc chan chan error
-	router  *router // the nginx side (router.go)
+	router  *router      // the nginx side (router.go)
+	cg      *userCgroups // per-user cgroups and bind filters (cgroups_linux.go), set by Run
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Master
@@ -165,6 +166,11 @@ func (m *Master) Run(ctx context.Context) error {
 	if err := ensureRootDir(m.usersDir, 0o755, true); err != nil {
 		return fmt.Errorf("master: run_dir: %w", err)
 	}
+	for _, d := range []string{socketsDirName, nginxDirName} {
+		if err := ensureRootDir(filepath.Join(cfg.RunDir, d), 0o755, true); err != nil {
+			return fmt.Errorf("master: run_dir: %w", err)
+		}
+	}
 	if err := ensureRootDir(cfg.StateDir, 0o700, false); err != nil {
 		return fmt.Errorf("master: state_dir: %w", err)
 	}
@@ -172,8 +178,10 @@ func (m *Master) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
+	cg := newUserCgroups(cfg.RunDir, m.log)
 	m.mu.Lock()
 	m.ports = ports
+	m.cg = cg
 	m.mu.Unlock()
 
 	admin, err := m.listenAdmin(filepath.Join(cfg.RunDir, AdminSocketName))
@@ -327,6 +335,9 @@ func (m *Master) apply(cfg *config.Master) {
 			m.log.Error("port blocks not saved: they may change at the next start", "err", err)
 		}
 	}
+	if m.cfg.Ports != cfg.Ports {
+		m.cg.refresh(cfg.Ports, blocks)
+	}
 	m.cfg = cfg
 	want := map[string]bool{}
 	for _, c := range cands {
@@ -366,6 +377,12 @@ func (m *Master) apply(cfg *config.Master) {
 					if err := removeUserDir(m.usersDir, name); err != nil {
 						m.log.Warn("remove run directory", "user", name, "err", err)
 					}
+					m.cg.remove(name)
+					for _, d := range []string{socketsDirName, nginxDirName} {
+						if err := removeUserDir(filepath.Join(cfg.RunDir, d), name); err != nil {
+							m.log.Warn("remove socket directory", "user", name, "err", err)
+						}
+					}
 				}
 			}
 			m.mu.Unlock()
@@ -403,6 +420,7 @@ func (m *Master) shutdown() {
 	if n, err := killLeftovers(ctx, -1); err != nil || n > 0 {
 		m.log.Warn("final sweep", "killed", n, "err", err)
 	}
+	m.cg.removeAll()
 	m.log.Info("master stopped")
 }
 

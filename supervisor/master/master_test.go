@@ -64,7 +64,7 @@ func TestSupervisorCredentialsEnvironmentAndFDs(t *testing.T) {
 		want := []string{
 			"HOME=" + a.Home, "LANG=C.UTF-8", "LOGNAME=" + a.Name, "PATH=/usr/local/bin:/usr/bin:/bin",
 			"PORT=" + strconv.Itoa(port), "ROOST_PORT_BASE=" + strconv.Itoa(port), "ROOST_PORT_COUNT=10",
-			"SHELL=/bin/bash", "USER=" + a.Name,
+			"SHELL=/bin/bash", "USER=" + a.Name, "ROOST_SOCKET_DIR=" + filepath.Join(e.runDir, socketsDirName, a.Name),
 		}
 		slices.Sort(want)
 		if d := cmp.Diff(want, procEnviron(t, st.PID)); d != "" {

@@ -34,11 +34,11 @@ import (
 // again by config/nginx against the admin's policy, the user's project
 // directory and port block as the master knows them, and each upstream
 // port is checked against /proc/net/tcp{,6}: a port on which a socket of
-// another uid listens is not routed, and the user is told who holds it.
-// (A TCP port can still be taken by anyone while its program is down;
-// the check runs at every render, which every process state change of
-// the user triggers. Unix sockets in the user's run directory would be
-// squat-proof; roost does not offer them yet.)
+// another uid listens is not routed, and the user is told who holds it;
+// each unix socket upstream is checked in the file system. The checks run
+// at every render and every second while a route exists (router_verify.go,
+// upstream_linux.go); where the kernel allows, binding another user's
+// port is refused outright (cgroups_linux.go).
 //
 // When. For every user whose supervisor is RUNNING the master keeps one
 // watcher: it subscribes to the supervisor's events, then fetches the
@@ -168,6 +168,8 @@ type router struct {
 	lastErr     string
 	installedAt time.Time
 	warned      map[string]bool // the problems the last render logged
+	verified    [32]byte        // verifyKey of the last render's notes (router_verify.go)
+	vtimer      *time.Timer     // the next owner check, while any route exists
 }
 
 func newRouter(m *Master) *router {
@@ -218,6 +220,7 @@ func (r *router) run(ctx context.Context) {
 	r.followNginx(ctx)
 	r.schedule()
 	for {
+		vc := r.verifyTimer()
 		var tc <-chan time.Time
 		if r.timer != nil {
 			tc = r.timer.C
@@ -256,6 +259,9 @@ func (r *router) run(ctx context.Context) {
 			r.render(ctx)
 		case reply := <-r.checkc:
 			reply <- r.check()
+		case <-vc:
+			r.vtimer = nil
+			r.verify()
 		}
 	}
 }
@@ -342,7 +348,7 @@ func (r *router) input(cfg *config.Master) (nginx.Input, map[string]map[string][
 		r.log.Error("cannot read the listening sockets: every TCP upstream is left out", "err", lerr)
 	}
 	for _, st := range r.m.statuses() {
-		u := nginx.User{Name: st.Name, ProjectDir: st.Project, RunDir: filepath.Join(r.m.usersDir, st.Name)}
+		u := nginx.User{Name: st.Name, ProjectDir: st.Project, RunDir: r.runSubdir(nginxDirName, st.Name)}
 		if st.PortCount > 0 {
 			u.Ports = nginx.PortRange{First: st.PortBase, Last: st.PortBase + st.PortCount - 1}
 		}
@@ -366,15 +372,12 @@ func (r *router) input(cfg *config.Master) (nginx.Input, map[string]map[string][
 			rt := pr // api.ProxyRoute is nginx.Route: only the upstreams and Pos change
 			rt.Pos, rt.Upstreams = cleanPos(pr.Pos), nil
 			for _, up := range pr.Upstreams {
-				if lerr != nil && !strings.HasPrefix(up, "unix:") {
+				routed, why := r.routeUpstream(listeners, lerr, up, st.Name, st.UID)
+				if why != "" {
+					note(pr.Section, "%s", why)
 					continue
 				}
-				if holder, ok := portHolder(listeners, up, st.UID); !ok {
-					note(pr.Section, "upstream %s is not routed: the socket listening on it belongs to %s, not to %s",
-						sanitize(up, 64), holder, st.Name)
-					continue
-				}
-				rt.Upstreams = append(rt.Upstreams, up)
+				rt.Upstreams = append(rt.Upstreams, routed)
 			}
 			u.Routes = append(u.Routes, rt)
 		}
@@ -459,6 +462,7 @@ func (r *router) render(ctx context.Context) {
 		return // at shutdown, nginx keeps the routes: the master comes back
 	}
 	in, notes, fps := r.input(cfg)
+	r.verified = verifyKey(notes)
 	for name, f := range r.failed {
 		if fp, ok := fps[name]; !ok || fp != f.fp {
 			delete(r.failed, name) // the routes changed: try them again

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -296,12 +297,27 @@ func (s *slot) spawn() error {
 	if err := ensureUserDir(s.m.usersDir, sp.Name, sp.Account.UID, sp.Account.GID); err != nil {
 		return err
 	}
+	runDir := filepath.Dir(s.m.usersDir)
+	if err := ensureUserDir(filepath.Join(runDir, socketsDirName), sp.Name, sp.Account.UID, sp.Account.GID); err != nil {
+		return err
+	}
+	if err := ensureRootDir(filepath.Join(runDir, nginxDirName, sp.Name), 0o755, true); err != nil {
+		return err
+	}
 	if !s.swept {
 		s.sweep()
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("spawn: %w", err)
+	}
+	cgdir, err := s.m.cg.prepare(sp.Name, s.m.Config().Ports, sp.Block)
+	if err != nil {
+		// The router's owner checks still hold; the admin sees why.
+		s.log().Error("no bind filter for the user's supervisor: its port block is protected by detection only", "err", err)
+	}
+	if cgdir != nil {
+		defer cgdir.Close()
 	}
 	groups := make([]uint32, len(sp.Account.Groups))
 	for i, g := range sp.Account.Groups {
@@ -324,7 +340,21 @@ func (s *slot) spawn() error {
 		},
 	}
 	out := newTailBuffer(tailSize)
-	c, err := spawn(cmd)
+	var c *child
+	if cgdir != nil { // born in the user's cgroup: filtered from its first bind
+		inCg := *cmd
+		attr := *cmd.SysProcAttr
+		attr.UseCgroupFD, attr.CgroupFD = true, int(cgdir.Fd())
+		inCg.SysProcAttr = &attr
+		if c, err = spawn(&inCg); err != nil {
+			// A kernel or a delegation that refuses CLONE_INTO_CGROUP must
+			// not keep the user down: the owner checks remain.
+			s.log().Error("cannot start the user's supervisor in its cgroup: starting it without the bind filter", "err", err)
+		}
+	}
+	if c == nil {
+		c, err = spawn(cmd)
+	}
 	w.Close()
 	if err != nil {
 		r.Close()

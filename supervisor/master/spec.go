@@ -24,7 +24,7 @@ func buildSpec(cfg *config.Master, exe, usersDir string, c Candidate, b Block, p
 	home := c.Account.Home
 	sp.Project = filepath.Join(home, cfg.Project(c.Name))
 	logDir := filepath.Join(home, cfg.LogDir(c.Name))
-	sp.Env = userEnv(c.Account, cfg, b)
+	sp.Env = append(userEnv(c.Account, cfg, b), config.EnvSocketDir+"="+filepath.Join(cfg.RunDir, socketsDirName, c.Name))
 	sp.Args = []string{
 		exe, "run", "--managed",
 		"-c", filepath.Join(sp.Project, "supervisord.conf"),

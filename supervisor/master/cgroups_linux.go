@@ -1,0 +1,158 @@
+package master
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"roost/cgroup"
+	"roost/config"
+)
+
+// Port squat protection, first line: each user's supervisor is born in a
+// cgroup of its own (CLONE_INTO_CGROUP), to which the master attaches a
+// bind filter (package cgroup): inside the admin's [ports] range, the
+// user's processes can bind only their own block; any other bind there
+// fails with EPERM. The second line, for kernels without it (and for
+// processes outside roost, such as a user's ssh session), is the router's
+// continuous owner check (router_verify.go).
+//
+// The groups live in <cgroup2 mount><the master's own group>/NAME/USER:
+// under systemd that is inside roost.service's group (the unit sets
+// Delegate=yes), elsewhere <mount>/NAME. NAME is "roost" for the default
+// run_dir and "roost-" plus a digest of run_dir otherwise, so two masters
+// (tests) never share a user's group. The master logs once which mode it
+// uses; `roost admin users` shows nothing different either way.
+
+// defaultRunDir is the run_dir whose cgroups are simply named "roost".
+const defaultRunDir = "/run/roost"
+
+// userCgroups is the master's per-user cgroups and their bind filters.
+type userCgroups struct {
+	log  *slog.Logger
+	root *cgroup.Group // nil: no cgroups (detection only)
+	mu   sync.Mutex    // serialises attaches
+}
+
+// newUserCgroups finds the cgroup2 hierarchy, creates the master's root
+// group and checks that the kernel loads the bind filter; it logs the
+// mode it settles on.
+func newUserCgroups(runDir string, log *slog.Logger) *userCgroups {
+	c := &userCgroups{log: log}
+	root, err := cgroupRoot(runDir)
+	if err == nil {
+		err = cgroup.BindFilterSupported()
+	}
+	if err == nil {
+		c.root, err = cgroup.Create(root)
+	}
+	if err != nil {
+		log.Warn("port squat protection: detection only (the router re-checks every routed port's owner every second); "+
+			"the kernel bind filter is unavailable", "err", err)
+		return &userCgroups{log: log}
+	}
+	log.Info("port squat protection: kernel bind filter (cgroup/bind4+bind6) on each user's cgroup, and the router's owner checks",
+		"cgroup", root)
+	return c
+}
+
+// cgroupRoot is where the master's user groups live (see above).
+func cgroupRoot(runDir string) (string, error) {
+	mnt, err := cgroup.Mount()
+	if err != nil {
+		return "", err
+	}
+	self, err := cgroup.Self()
+	if err != nil {
+		return "", err
+	}
+	name := "roost"
+	if filepath.Clean(runDir) != defaultRunDir {
+		sum := sha256.Sum256([]byte(filepath.Clean(runDir)))
+		name += "-" + hex.EncodeToString(sum[:6])
+	}
+	return filepath.Join(mnt, self, name), nil
+}
+
+// enabled reports whether users get cgroups with a bind filter.
+func (c *userCgroups) enabled() bool { return c != nil && c.root != nil }
+
+// prepare creates the user's group and attaches its bind filter; it
+// returns the group's directory for SysProcAttr.CgroupFD, or nil when
+// cgroups are off.
+func (c *userCgroups) prepare(name string, rng config.PortRange, b Block) (*os.File, error) {
+	if !c.enabled() {
+		return nil, nil
+	}
+	g, err := c.attach(name, rng, b)
+	if err != nil {
+		return nil, err
+	}
+	return g.Open()
+}
+
+// attach (re)attaches the user's filter for the range and block.
+func (c *userCgroups) attach(name string, rng config.PortRange, b Block) (*cgroup.Group, error) {
+	if config.ValidateUserName(name) != nil {
+		return nil, fmt.Errorf("cgroup: invalid user name %q", name)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, err := cgroup.Create(filepath.Join(c.root.Path, name))
+	if err != nil {
+		return nil, err
+	}
+	f := cgroup.BindFilter{Managed: cgroup.Ports{First: rng.First, Last: rng.Last}, Own: cgroup.Ports{First: b.Base, Last: b.Last()}}
+	if err := g.AttachBindFilter(f); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// refresh re-attaches the filters of running users after the range
+// changed (a user whose block changed is restarted and prepared anew).
+func (c *userCgroups) refresh(rng config.PortRange, blocks map[string]Block) {
+	if !c.enabled() {
+		return
+	}
+	for name, b := range blocks {
+		if _, err := os.Stat(filepath.Join(c.root.Path, name)); err != nil {
+			continue // never started
+		}
+		if _, err := c.attach(name, rng, b); err != nil {
+			c.log.Error("cannot update the user's bind filter", "user", name, "err", err)
+		}
+	}
+}
+
+// remove removes a user's group once it is empty (best effort).
+func (c *userCgroups) remove(name string) {
+	if !c.enabled() || config.ValidateUserName(name) != nil {
+		return
+	}
+	g := &cgroup.Group{Path: filepath.Join(c.root.Path, name)}
+	if err := g.Remove(); err != nil {
+		c.log.Warn("cannot remove the user's cgroup", "user", name, "err", err)
+	}
+}
+
+// removeAll removes every user group and the root group (at shutdown,
+// after the final sweep).
+func (c *userCgroups) removeAll() {
+	if !c.enabled() {
+		return
+	}
+	ents, _ := os.ReadDir(c.root.Path)
+	for _, e := range ents {
+		if e.IsDir() {
+			c.remove(e.Name())
+		}
+	}
+	if err := c.root.Remove(); err != nil {
+		c.log.Warn("cannot remove the master's cgroup", "err", err)
+	}
+}
