@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,3 +116,44 @@ func (h *lineHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 
 // WithGroup implements slog.Handler; groups are not printed.
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }
+
+// Logger is the main log for what is said beside the runtime in the same
+// process (the control socket's errors, HUP and USR2, the last good
+// configuration): its lines have the main log's one format, with the
+// record's attributes written after the message as key=value, so nothing
+// the supervisor says goes out as slog's other format.
+func (s *Supervisor) Logger() *slog.Logger { return slog.New(foldAttrs{h: s.log.Handler()}) }
+
+// LineLogger writes the main log's format to w at info level and above: for
+// what a supervisor says before its main log is open.
+func LineLogger(w io.Writer) *slog.Logger {
+	return slog.New(foldAttrs{h: newLineHandler(slog.LevelInfo, w)})
+}
+
+// foldAttrs writes a record's attributes into its message for a handler,
+// such as lineHandler, that prints only the message.
+type foldAttrs struct {
+	h     slog.Handler
+	attrs []slog.Attr
+}
+
+func (f foldAttrs) Enabled(ctx context.Context, l slog.Level) bool { return f.h.Enabled(ctx, l) }
+
+func (f foldAttrs) Handle(ctx context.Context, r slog.Record) error {
+	msg := []byte(r.Message)
+	add := func(a slog.Attr) bool {
+		msg = fmt.Appendf(msg, " %s=%q", a.Key, a.Value.String())
+		return true
+	}
+	for _, a := range f.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	return f.h.Handle(ctx, slog.NewRecord(r.Time, r.Level, string(msg), r.PC))
+}
+
+func (f foldAttrs) WithAttrs(as []slog.Attr) slog.Handler {
+	return foldAttrs{h: f.h, attrs: append(slices.Clip(f.attrs), as...)}
+}
+
+func (f foldAttrs) WithGroup(string) slog.Handler { return f }

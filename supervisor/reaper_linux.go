@@ -96,7 +96,7 @@ func orphanReaped(pid int, ws syscall.WaitStatus) {
 	reg.mu.Unlock()
 	_, msg := decodeWaitStatus(ws)
 	for _, o := range owners {
-		o.orphanReaped(pid, msg)
+		o.orphanReaped(pid, msg, ws.Signaled())
 	}
 }
 

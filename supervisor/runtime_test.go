@@ -49,6 +49,39 @@ func TestDaemonizingProgramLeavesNoZombie(t *testing.T) {
 	}
 }
 
+// TestStopOfShellProgramIsQuiet stops an `sh -c` program whose shell keeps
+// a child (a compound command is not exec'd): the sweep kills the child,
+// which the reaper then reaps as an orphan. That reap is the stop's own
+// doing, so the main log tells it at debug level, not as an INFO line on
+// every stop (issue 12: noise).
+func TestStopOfShellProgramIsQuiet(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	p := shprog("web", "sleep 1000 & echo $! > "+pidFile+"; wait")
+	p.StartSecs = 0
+	h := start(t, testConfig(t, homog(p)...))
+	h.waitState(10*time.Second, 0, "web", api.Running)
+	var child int
+	testutil.Eventually(t, 10*time.Second, "the shell's child pid", func() bool {
+		b, err := os.ReadFile(pidFile)
+		child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && child > 0
+	})
+	if err := h.s.StopProcess(context.Background(), "web", true); err != nil {
+		t.Fatalf("stop web: %v", err)
+	}
+	procGone(t, child, 10*time.Second)
+	reap := fmt.Sprintf("reaped unknown pid %d (", child)
+	testutil.Eventually(t, 10*time.Second, "the reap of "+strconv.Itoa(child)+" in the main log", func() bool {
+		return strings.Contains(h.mainLog(), reap)
+	})
+	for _, line := range strings.Split(h.mainLog(), "\n") {
+		if strings.Contains(line, reap) && !strings.Contains(line, " DEBG ") {
+			t.Errorf("the reap of the stopped program's child is not debug-level: %q", line)
+		}
+	}
+}
+
 func TestShutdownStopsInReversePriorityAndLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	var ps []*config.Process

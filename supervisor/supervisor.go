@@ -275,9 +275,17 @@ func (s *Supervisor) setMood(m api.SupervisorState, event string) {
 	}
 }
 
-// orphanReaped is called by the reaper for an orphan it reaped.
-func (s *Supervisor) orphanReaped(pid int, status string) {
-	s.log.Info(fmt.Sprintf("reaped unknown pid %d (%s)", pid, status), "pid", pid)
+// orphanReaped is called by the reaper for an orphan it reaped. An orphan
+// that a signal ended is almost always what a stop left of a program's
+// group (an `sh -c` leader's child, killed by the stop's sweep, which the
+// log already says): that line is debug-level noise. One that exited on its
+// own (a daemon) is told at info, as supervisord tells it.
+func (s *Supervisor) orphanReaped(pid int, status string, signaled bool) {
+	level := slog.LevelInfo
+	if signaled {
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, fmt.Sprintf("reaped unknown pid %d (%s)", pid, status), "pid", pid)
 }
 
 // Run starts the autostart processes in priority order and supervises until

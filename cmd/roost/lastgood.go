@@ -109,10 +109,10 @@ func loadLastGood(state, path string, opts config.LoadOptions) (*config.Config, 
 }
 
 // lastGoodSaver returns the Applied callback of a managed supervisor.
-func lastGoodSaver(state string, opts config.LoadOptions, log *slog.Logger) func(*config.Config) {
+func lastGoodSaver(state string, opts config.LoadOptions, log func() *slog.Logger) func(*config.Config) {
 	return func(cfg *config.Config) {
 		if err := saveLastGood(state, cfg, opts); err != nil && !errors.Is(err, os.ErrNotExist) {
-			log.Warn("cannot save the last good configuration", "file", state, "err", err)
+			log().Warn("cannot save the last good configuration", "file", state, "err", err)
 		}
 	}
 }

@@ -78,7 +78,8 @@ func runAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("roost run: unexpected argument %q; use -c FILE", c.Args().First()), exitUsage)
 	}
 	stderr := c.App.ErrWriter
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// Before the main log is open: its format, on stderr.
+	log := supervisor.LineLogger(stderr)
 	cwd, err := os.Getwd()
 	if err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
@@ -163,10 +164,11 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 		Broken:    broken,
 		Saved:     saved,
 	}
+	log := opts.Logger // stderr until the main log is open
 	if sopts.Managed {
 		cwd, cerr := os.Getwd() // managedLoad's Dir
 		if state, err := lastGoodPath(); err == nil && cerr == nil {
-			sopts.Applied = lastGoodSaver(state, config.LoadOptions{Dir: cwd}, opts.Logger)
+			sopts.Applied = lastGoodSaver(state, config.LoadOptions{Dir: cwd}, func() *slog.Logger { return log })
 			if broken == nil {
 				sopts.Applied(cfg)
 			}
@@ -184,6 +186,10 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	if err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
 	}
+	// From here on everything this process says goes to the main log, in
+	// its one format (before Run, so before any reload calls Applied).
+	log = sup.Logger()
+	opts.Logger = log
 	srv := api.NewServer(sup, opts)
 	mountSupervisordAPI(srv, sup, opts.Logger)
 	if err := srv.Listen(sockPath); err != nil {

@@ -167,6 +167,15 @@ func TestRunHUPAppliesOnlyChanges(t *testing.T) {
 			t.Errorf("%s restarted after a broken HUP", n)
 		}
 	}
+	// What the process says beside the runtime (here: the HUP it could not
+	// apply) is a main-log line like the others, not slog's key=value
+	// format beside them (issue 12: two log formats in one file).
+	testutil.Eventually(t, 30*time.Second, "the HUP failure in the main log's format", func() bool {
+		return strings.Contains(p.out.String(), " ERRO HUP: configuration not applied err=")
+	})
+	if strings.Contains(p.out.String(), "level=") {
+		t.Errorf("a line in slog's text format beside the main log's:\n%s", p.out.String())
+	}
 }
 
 func TestRunUSR2ReopensLogs(t *testing.T) {
