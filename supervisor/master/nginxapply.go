@@ -17,12 +17,16 @@ import (
 
 // When a render reaches nginx, and what is pending meanwhile.
 //
-// Rate. An install (nginx -t with the candidate in place, then the reload)
-// runs at most once per [proxy] reload_interval, for all users together: a
-// render that changed while the last install is more recent is held, and
-// the router renders again when the interval has passed, with whatever
-// every user declares then (the latest state wins; the changes in between
-// are never installed). Every reload leaves nginx's old workers running
+// Rate. Installs (nginx -t with the candidate in place, then the reload)
+// run at most once per [proxy] reload_interval on average, for all users
+// together, with a burst of applyBurst: a token bucket that holds
+// applyBurst installs and gains one per interval. A quiet nginx takes a
+// change at once (the master's first install at start does not hold back
+// the first user's route by a whole interval); under a storm a render that
+// changed while the bucket is empty is held, and the router renders again
+// when it has an install again, with whatever every user declares then
+// (the latest state wins; the changes in between are never installed), so
+// over any time T there are at most applyBurst + T/interval installs. Every reload leaves nginx's old workers running
 // until their connections end (or worker_shutdown_timeout), so this is
 // what bounds the workers a user can make nginx keep by rewriting their
 // file in a loop. One limit for everyone is also a limit per user, and a
@@ -34,7 +38,7 @@ import (
 // written, nginx -t refuses it for a reason no user's route is to blame
 // for, typically the main configuration, or the reload fails, e.g. nginx
 // is down) leaves the change pending: the router tries again after a
-// backoff (1 s, 2 s, 4 s … 30 s, never sooner than the interval), and at
+// backoff (1 s, 2 s, 4 s … 30 s, never faster than the rate), and at
 // once (within the interval) when a file changes in the directories of
 // nginx's configuration (the output's, the one above it, and that of a
 // `-c FILE` in test_command; not logs or pid files), where an admin's fix
@@ -49,10 +53,12 @@ import (
 // "[proxy:NAME] pending: …", and `roost admin nginx` gives the admin the
 // command's own error.
 
-// The retry backoff after a failed install.
+// The retry backoff after a failed install, and the installs the rate
+// limit lets through at once.
 const (
 	applyBackoffMin = time.Second
 	applyBackoffMax = 30 * time.Second
+	applyBurst      = 2
 )
 
 // Why a change is pending, as the user reads it (after "pending: "). They
@@ -72,6 +78,8 @@ func pendingRate(interval time.Duration) string {
 // applier is the router's record of its installs (owned by router.run).
 type applier struct {
 	lastTry  time.Time // the last install attempt
+	budget   float64   // installs the rate allows at budgetAt (the bucket)
+	budgetAt time.Time // zero: the bucket is full
 	failures int       // consecutive failed attempts
 	hurry    bool      // nginx's configuration changed: skip the backoff once
 	dirty    bool      // the output may hold bytes nginx does not run
@@ -79,16 +87,25 @@ type applier struct {
 	adminErr string    // for the admin: the failure, with the command's output
 }
 
+// bucket is the installs the rate allows at now: one more per interval
+// since the last attempt, at most applyBurst.
+func (a *applier) bucket(now time.Time, interval time.Duration) float64 {
+	if a.budgetAt.IsZero() {
+		return applyBurst
+	}
+	return min(applyBurst, a.budget+float64(now.Sub(a.budgetAt))/float64(interval))
+}
+
 // wait is how long until the next install may run (<= 0: now).
 func (a *applier) wait(now time.Time, interval time.Duration) time.Duration {
-	if a.lastTry.IsZero() {
-		return 0
+	var d time.Duration
+	if b := a.bucket(now, interval); b < 1 {
+		d = time.Duration((1 - b) * float64(interval))
 	}
-	d := interval
 	if a.failures > 0 && !a.hurry {
-		d = max(d, min(applyBackoffMin<<min(a.failures-1, 6), applyBackoffMax))
+		d = max(d, a.lastTry.Add(min(applyBackoffMin<<min(a.failures-1, 6), applyBackoffMax)).Sub(now))
 	}
-	return a.lastTry.Add(d).Sub(now)
+	return d
 }
 
 // held records a render held back by the rate limit (a failure's reason
@@ -99,8 +116,9 @@ func (a *applier) held(interval time.Duration) {
 	}
 }
 
-// tried records an install attempt.
-func (a *applier) tried(now time.Time) {
+// tried records an install attempt: it takes one from the bucket.
+func (a *applier) tried(now time.Time, interval time.Duration) {
+	a.budget, a.budgetAt = a.bucket(now, interval)-1, now
 	a.lastTry, a.hurry = now, false
 }
 
@@ -216,7 +234,7 @@ func (r *router) renderAndApply(ctx context.Context, cfg *config.Master, in *ngi
 				return warns
 			}
 		}
-		r.apply.tried(now)
+		r.apply.tried(now, px.ReloadInterval)
 		res := install(ctx, px, conf)
 		switch {
 		case res.err != nil:
