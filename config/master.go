@@ -73,6 +73,7 @@ type Master struct {
 	User  map[string]UserOverride `json:"user,omitempty"`
 	Ports PortRange               `json:"ports"`
 	Proxy MasterProxy             `json:"proxy"`
+	TLS   MasterTLS               `json:"tls"`
 
 	// Pos is where each key was set, by dotted key ("users.min_uid"), for
 	// errors found after loading (e.g. a group that does not exist).
@@ -102,6 +103,8 @@ type UserOverride struct {
 	// Hosts are extra host names or "*." wildcards the admin grants this
 	// user, beyond [proxy] hosts; a granted name is reserved for the user.
 	Hosts []string `json:"hosts,omitempty" toml:"hosts"`
+	// TLS = false opts the user's hosts out of [tls] certificates.
+	TLS *bool `json:"tls,omitempty" toml:"tls"`
 }
 
 // PortRange is the [ports] table: each user gets a stable block of PerUser
@@ -215,13 +218,15 @@ type masterFile struct {
 		ServerNamesHashMaxSize    int       `toml:"server_names_hash_max_size"`
 		DefaultServer             *bool     `toml:"default_server"`
 	} `toml:"proxy"`
+	TLS rawTLS `toml:"tls"`
 }
 
 // masterKeys are the keys roost.toml may hold, for "did you mean".
 var masterKeys = map[string][]string{
-	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy"},
+	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls"},
 	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
-	"user.": {"project", "log_dir", "hosts"},
+	"user.": {"project", "log_dir", "hosts", "tls"},
+	"tls":   {"acme", "email", "listen", "directory", "ca_roots", "redirect_http", "skip_hosts"},
 	"ports": {"range", "per_user"},
 	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "reload_interval", "hosts",
 		"max_body_size", "server_names_hash_bucket_size", "server_names_hash_max_size", "default_server"},
@@ -421,6 +426,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 	}
 
 	masterProxy(&raw, m, &d, pos)
+	masterTLS(&raw.TLS, m, &d, pos)
 
 	rng := DefaultPortRange
 	if raw.Ports.Range != nil {
