@@ -1,14 +1,23 @@
 package nginx
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"roost/internal/testutil"
 )
@@ -68,6 +77,48 @@ func unprivileged(in Input) Input {
 		listen[i] = host + port
 	}
 	in.Policy.Listen = listen
+	in.TLS.Listen = slices.Clone(in.TLS.Listen)
+	for i, l := range in.TLS.Listen {
+		if n, err := strconv.Atoi(l); err == nil && n < 1024 {
+			in.TLS.Listen[i] = strconv.Itoa(n + 18000)
+		}
+	}
+	return in
+}
+
+// withTestCerts points every certificate of in at one real self-signed
+// certificate and key in a temporary directory, so nginx -t can load them.
+func withTestCerts(t *testing.T, in Input) Input {
+	if len(in.TLS.Certs) == 0 {
+		return in
+	}
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := Cert{Chain: filepath.Join(dir, "chain.pem"), Key: filepath.Join(dir, "key.pem")}
+	if err := os.WriteFile(ct.Chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ct.Key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certs := map[string]Cert{}
+	for h := range in.TLS.Certs {
+		certs[h] = ct
+	}
+	in.TLS.Certs = certs
 	return in
 }
 
@@ -76,7 +127,7 @@ func TestGoldenNginxT(t *testing.T) {
 	testutil.Nginx(t)
 	for _, g := range loadGoldens(t) {
 		t.Run(g.name, func(t *testing.T) {
-			conf, _, err := Render(unprivileged(g.in))
+			conf, _, err := Render(withTestCerts(t, unprivileged(g.in)))
 			if err != nil {
 				t.Fatal(err)
 			}
