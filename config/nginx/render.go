@@ -504,6 +504,9 @@ func (rd *renderer) writeRoute(w *writer, r *route) {
 			w.line("listen", l, "ssl")
 		}
 		rd.writeNames(w, []string{h})
+		if ct.Serial != "" {
+			w.comment("certificate serial " + ct.Serial)
+		}
 		w.line("ssl_certificate", w.quote(ct.Chain))
 		w.line("ssl_certificate_key", w.quote(ct.Key))
 		rd.writeBody(w, r)

@@ -32,6 +32,10 @@ type TLS struct {
 type Cert struct {
 	Chain string `json:"chain"`
 	Key   string `json:"key"`
+	// Serial (hex) is written in a comment beside the files: a renewed
+	// certificate changes the configuration, so the master installs it
+	// and nginx reloads and reads the new files.
+	Serial string `json:"serial,omitempty"`
 }
 
 // tlsConf is TLS once validated.
@@ -69,6 +73,9 @@ func compileTLS(t TLS) (*tlsConf, error) {
 			if err := checkPathChars(f, "certificate file"); err != nil || !strings.HasPrefix(f, "/") {
 				return nil, fmt.Errorf("tls: certificate for %q: file %q must be an absolute path", h, f)
 			}
+		}
+		if len(ct.Serial) > 64 || strings.Trim(ct.Serial, "0123456789abcdef") != "" {
+			return nil, fmt.Errorf("tls: certificate for %q: serial %q is not lower-case hex", h, ct.Serial)
 		}
 		c.certs[s] = ct
 	}

@@ -46,6 +46,7 @@ func TestTLSInputRefused(t *testing.T) {
 		{Listen: []string{"443"}, Certs: map[string]Cert{"a.example.test;": {Chain: "/c", Key: "/k"}}},
 		{Listen: []string{"443"}, Certs: map[string]Cert{"a.example.test": {Chain: "c.pem", Key: "/k"}}},
 		{Listen: []string{"443"}, Certs: map[string]Cert{"a.example.test": {Chain: "/c", Key: "/k\"\n"}}},
+		{Listen: []string{"443"}, Certs: map[string]Cert{"a.example.test": {Chain: "/c", Key: "/k", Serial: "1\nlisten 1"}}},
 	} {
 		in := base
 		in.TLS = tc

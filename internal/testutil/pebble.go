@@ -104,6 +104,15 @@ func StartPebble(t testing.TB, o PebbleOptions) *Pebble {
 		t.Fatal(err)
 	}
 	log := &Buffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			out := log.String()
+			if len(out) > 8000 {
+				out = out[len(out)-8000:]
+			}
+			t.Logf("pebble's output (tail):\n%s", out)
+		}
+	})
 	start := func(name string, args []string, env ...string) {
 		cmd := exec.Command(name, args...)
 		cmd.Dir = dir

@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -65,6 +66,10 @@ type Config struct {
 	// Dir is root's directory for the account, certificates and
 	// challenges ({state_dir}/acme).
 	Dir string
+	// ChallengeDir is where HTTP-01 tokens go, a directory nginx's
+	// workers can read ("" for Dir/challenges). The master uses
+	// {run_dir}/acme-challenge: the state directory stays 0700.
+	ChallengeDir string
 	// Directory is the ACME directory URL.
 	Directory string
 	// Email is the account's contact ("" for none).
@@ -74,7 +79,8 @@ type Config struct {
 	// Log receives the manager's and lego's messages.
 	Log *slog.Logger
 	// Changed is called (from the manager's goroutine, so it must not
-	// block) when the certificates Certs returns changed.
+	// block) when the certificates Certs returns or any host's Status
+	// changed.
 	Changed func()
 	// RetryBase and RetryMax bound the backoff after a failure.
 	RetryBase, RetryMax time.Duration
@@ -143,9 +149,10 @@ type Manager struct {
 	status atomic.Pointer[[]HostStatus]
 
 	// owned by Run
-	hosts   map[string]*hostState
-	busy    string // the host being issued, "" when idle
-	certKey string // what Certs last published, to call Changed only on change
+	hosts     map[string]*hostState
+	busy      string // the host being issued, "" when idle
+	certKey   string // what Certs last published, to call Changed only on change
+	statusKey string // and what Status published
 
 	// owned by the worker (one at a time)
 	client *lego.Client
@@ -168,13 +175,15 @@ func New(cfg Config) (*Manager, error) {
 	if !filepath.IsAbs(cfg.Dir) {
 		return nil, fmt.Errorf("acme directory %q is not absolute", cfg.Dir)
 	}
+	if cfg.ChallengeDir == "" {
+		cfg.ChallengeDir = filepath.Join(cfg.Dir, challengesDir)
+	}
 	for _, d := range []struct {
 		path string
 		perm os.FileMode
-	}{{cfg.Dir, 0o711}, {filepath.Join(cfg.Dir, certsDir), 0o700}, {filepath.Join(cfg.Dir, challengesDir), 0o755}} {
-		// Dir is 0711: nginx's workers (nobody) must reach challenges/,
-		// and may list nothing; certs/ is root's alone (nginx's master
-		// process reads the keys as root).
+	}{{cfg.Dir, 0o700}, {filepath.Join(cfg.Dir, certsDir), 0o700}, {cfg.ChallengeDir, 0o755}} {
+		// Dir and certs/ are root's alone (nginx's master process reads
+		// the keys as root); nginx's workers (nobody) read the tokens.
 		if err := mkdirOwned(d.path, d.perm); err != nil {
 			return nil, fmt.Errorf("acme: %w", err)
 		}
@@ -201,7 +210,7 @@ func New(cfg Config) (*Manager, error) {
 }
 
 // ChallengeDir is the directory nginx serves /.well-known/acme-challenge/ from.
-func (m *Manager) ChallengeDir() string { return filepath.Join(m.cfg.Dir, challengesDir) }
+func (m *Manager) ChallengeDir() string { return m.cfg.ChallengeDir }
 
 // Want replaces the set of hosts the master routes. Hosts no longer
 // wanted keep their files but are no longer served or renewed.
@@ -421,7 +430,9 @@ func (m *Manager) publish() {
 			if time.Now().After(h.cert.NotAfter) {
 				s.Note = "the certificate has expired"
 			}
-			certs[h.host] = h.files
+			f := h.files
+			f.Serial = h.cert.SerialNumber.Text(16)
+			certs[h.host] = f
 			fmt.Fprintf(&key, "%s %s\n", h.host, h.cert.SerialNumber)
 		case h.failures > 0:
 			s.State = StateFailed
@@ -441,8 +452,9 @@ func (m *Manager) publish() {
 	lines := strings.Split(key.String(), "\n")
 	sort.Strings(lines)
 	k := strings.Join(lines, "\n")
-	if k != m.certKey {
-		m.certKey = k
+	sj, _ := json.Marshal(st)
+	if k != m.certKey || string(sj) != m.statusKey {
+		m.certKey, m.statusKey = k, string(sj)
 		m.certs.Store(&certs)
 		m.cfg.Changed()
 	}

@@ -60,7 +60,7 @@ func start(t *testing.T, o testutil.PebbleOptions, refuse ...string) *harness {
 	p := testutil.StartPebble(t, o)
 	h := &harness{dir: dir, pebble: p, changed: make(chan struct{}, 100)}
 	m, err := New(Config{Dir: dir, Directory: p.Directory, CARoots: []string{p.CAFile},
-		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Changed: func() { h.changed <- struct{}{} }, RetryBase: time.Second, RetryMax: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,10 @@ func start(t *testing.T, o testutil.PebbleOptions, refuse ...string) *harness {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func (h *harness) status(host string) HostStatus {
 	for _, s := range h.m.Status() {

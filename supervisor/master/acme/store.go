@@ -15,7 +15,8 @@ import (
 // The layout under Config.Dir (the master's {state_dir}/acme), all root's:
 //
 //	account.key                  the ACME account key (0600)
-//	challenges/TOKEN             HTTP-01 key authorizations nginx serves (0755 dir, 0644 files)
+//	challenges/TOKEN             HTTP-01 key authorizations nginx serves (0755 dir, 0644 files),
+//	                             unless Config.ChallengeDir puts them elsewhere
 //	certs/HOST/chain.pem         the certificate and its chain (0600, dir 0700)
 //	certs/HOST/key.pem           its private key (0600)
 const (
@@ -107,6 +108,9 @@ func mkdirOwned(dir string, perm os.FileMode) error {
 type Files struct {
 	Chain string `json:"chain"`
 	Key   string `json:"key"`
+	// Serial is the certificate's serial number in hex: a new one means
+	// nginx must load the files again.
+	Serial string `json:"serial,omitempty"`
 }
 
 // certFiles are host's files under dir.
