@@ -704,22 +704,8 @@ func (e emptyFile) readConfig(p string) ([]byte, error) {
 func masterProxy(raw *masterFile, m *Master, d *diagList, pos func(string) Pos) {
 	px := &m.Proxy
 	rp := &raw.Proxy
-	switch v := rp.Listen.(type) {
-	case nil:
-	case string:
-		px.Listen = []string{v}
-	case []any:
-		px.Listen = nil
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				d.errorf(pos("proxy.listen"), "proxy", "listen", "%v is not a string: write listen = \"80\" or [\"80\", \"[::]:80\"]", e)
-				continue
-			}
-			px.Listen = append(px.Listen, s)
-		}
-	default:
-		d.errorf(pos("proxy.listen"), "proxy", "listen", "want a string or a list of strings, e.g. listen = \"80\"")
+	if l, ok := listenList(rp.Listen, "proxy", "80", d, pos); ok {
+		px.Listen = l
 	}
 	if rp.Output != nil {
 		px.Output = *rp.Output
@@ -772,6 +758,33 @@ func masterProxy(raw *masterFile, m *Master, d *diagList, pos func(string) Pos) 
 	}
 	if rp.DefaultServer != nil {
 		px.DefaultServer = *rp.DefaultServer
+	}
+}
+
+// listenList reads a listen key of section: a string or a list of
+// strings (example is a port for the error message); ok is false when
+// the key is absent or not of that type.
+func listenList(v any, section, example string, d *diagList, pos func(string) Pos) ([]string, bool) {
+	key := section + ".listen"
+	switch v := v.(type) {
+	case nil:
+		return nil, false
+	case string:
+		return []string{v}, true
+	case []any:
+		var out []string
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				d.errorf(pos(key), section, "listen", "%v is not a string: write listen = \"%s\" or [\"%s\", \"[::]:%s\"]", e, example, example, example)
+				continue
+			}
+			out = append(out, s)
+		}
+		return out, true
+	default:
+		d.errorf(pos(key), section, "listen", "want a string or a list of strings, e.g. listen = \"%s\"", example)
+		return nil, false
 	}
 }
 

@@ -80,22 +80,8 @@ func masterTLS(rt *rawTLS, m *Master, d *diagList, pos func(string) Pos) {
 	t.ACME, t.RedirectHTTP = rt.ACME, rt.RedirectHTTP
 	t.Listen = []string{DefaultTLSListen}
 	t.Directory = DefaultACMEDirectory
-	switch v := rt.Listen.(type) {
-	case nil:
-	case string:
-		t.Listen = []string{v}
-	case []any:
-		t.Listen = nil
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				d.errorf(pos("tls.listen"), "tls", "listen", "%v is not a string: write listen = \"443\" or [\"443\", \"[::]:443\"]", e)
-				continue
-			}
-			t.Listen = append(t.Listen, s)
-		}
-	default:
-		d.errorf(pos("tls.listen"), "tls", "listen", "want a string or a list of strings, e.g. listen = \"443\"")
+	if l, ok := listenList(rt.Listen, "tls", "443", d, pos); ok {
+		t.Listen = l
 	}
 	if len(t.Listen) == 0 {
 		d.errorf(pos("tls.listen"), "tls", "listen", "empty: give at least one address, e.g. listen = \"443\"")

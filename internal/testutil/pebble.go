@@ -76,7 +76,7 @@ func StartPebble(t testing.TB, o PebbleOptions) *Pebble {
 	pebble := RequireTool(t, "pebble")
 	chall := RequireTool(t, "pebble-challtestsrv")
 	dir := t.TempDir()
-	caFile, certFile, keyFile := loopbackCA(t, dir)
+	caFile, certFile, keyFile := LoopbackCA(t, dir)
 	dnsPort, mgmtPort, chMgmt, listen, tlsPort := FreePort(t), FreePort(t), FreePort(t), FreePort(t), FreePort(t)
 	validity := o.Validity
 	if validity == 0 {
@@ -174,9 +174,10 @@ func (p *Pebble) Roots(t testing.TB) []byte {
 	return b
 }
 
-// loopbackCA makes a CA and a certificate for 127.0.0.1 and localhost
-// signed by it, for pebble's own TLS listener.
-func loopbackCA(t testing.TB, dir string) (caFile, certFile, keyFile string) {
+// LoopbackCA writes dir/ca.pem, a CA made for the test, and
+// dir/cert.pem with dir/key.pem, a certificate for 127.0.0.1 and localhost
+// it signed (pebble's own TLS listener, nginx -t's certificates).
+func LoopbackCA(t testing.TB, dir string) (caFile, certFile, keyFile string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "roost test CA"},
