@@ -167,6 +167,12 @@ tls = false
 		t.Errorf("pebble was asked about a host outside the policy or opted out:\n%s", p.Log.String())
 	}
 
+	// Root sees the failure among alice's problems.
+	testutil.Eventually(t, 30*time.Second, "roost admin users lists the failed host", func() bool {
+		out, code := x.roost(t, "admin", "users")
+		return code == 0 && strings.Contains(out, "tls "+refused+": failed: ")
+	})
+
 	// The user sees their hosts' state in `roost proxy`.
 	x.waitProxy(t, alice.Name, "TLS state", func(i api.ProxyInfo) bool {
 		if i.Status == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -225,5 +226,35 @@ func TestHostilePaths(t *testing.T) {
 	c := &challengeFiles{dir: t.TempDir()}
 	if err := c.Present(context.Background(), "x", "../../etc/passwd", "k"); err == nil {
 		t.Error("a token with a path was written")
+	}
+}
+
+// A failure is retried after a doubling delay, capped, and never sooner
+// than the server's Retry-After; a success clears the failures.
+func TestBackoffAndRetryAfter(t *testing.T) {
+	testutil.RequireRoot(t) // the store is made root's
+	m, err := New(Config{Dir: filepath.Join(t.TempDir(), "acme"), Directory: "https://127.0.0.1:1/dir",
+		RetryBase: time.Minute, RetryMax: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.want([]Want{{Host: "a.example.test", User: "alice"}})
+	fail := errors.New("boom")
+	for i, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute} {
+		before := time.Now()
+		m.done(result{host: "a.example.test", err: fail})
+		h := m.hosts["a.example.test"]
+		if got := h.due.Sub(before); got < want || got > want+5*time.Second || h.failures != i+1 {
+			t.Errorf("failure %d: retry in %v (failures %d), want %v", i+1, got, h.failures, want)
+		}
+	}
+	before := time.Now()
+	m.done(result{host: "a.example.test", err: fail, rateLimited: true, retryAfter: 3 * time.Hour})
+	if got := m.hosts["a.example.test"].due.Sub(before); got < 3*time.Hour || got > 3*time.Hour+5*time.Second {
+		t.Errorf("rate limited: retry in %v, want the server's 3h", got)
+	}
+	m.publish()
+	if s := m.Status()[0]; s.State != StateFailed || s.Error != "boom" || s.Failures != 7 {
+		t.Errorf("status %+v", s)
 	}
 }
