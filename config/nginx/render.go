@@ -501,7 +501,9 @@ func (rd *renderer) writeRoute(w *writer, r *route) {
 		ct := rd.tls.certs[h]
 		w.open("server")
 		for _, l := range rd.tls.listen {
-			w.line("listen", l, "ssl")
+			// "listen … http2" works from nginx 1.9.5 on; 1.25.1 and later
+			// accept it with a deprecation notice.
+			w.line("listen", l, "ssl", "http2")
 		}
 		rd.writeNames(w, []string{h})
 		if ct.Serial != "" {

@@ -284,8 +284,8 @@ func checkServer(d *directive, upstreams map[string]bool, projects []string, see
 		switch s.name {
 		case "listen":
 			rest := args(s)[1:]
-			if isSSL && len(rest) > 0 && rest[0] == "ssl" {
-				rest = rest[1:]
+			if isSSL && len(rest) > 1 && rest[0] == "ssl" && rest[1] == "http2" {
+				rest = rest[2:]
 			}
 			if !reListen.MatchString(s.args[0].text) || s.args[0].quoted ||
 				len(rest) > 1 || len(rest) == 1 && (!isDefault || rest[0] != "default_server") {

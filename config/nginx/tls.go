@@ -151,7 +151,7 @@ func (rd *renderer) writeTLSDefault(w *writer) {
 	w.comment("TLS for names without a certificate: the handshake is refused.")
 	w.open("server")
 	for _, l := range rd.tls.listen {
-		w.line("listen", l, "ssl", "default_server")
+		w.line("listen", l, "ssl", "http2", "default_server")
 	}
 	w.line("ssl_reject_handshake", "on")
 	w.close()

@@ -107,6 +107,12 @@ tls = false
 		return err == nil && code == 200 && strings.HasPrefix(body, "user="+alice.Name+" ")
 	})
 
+	if resp, err := hc.Get("https://" + aliceHost + "/"); err != nil || resp.ProtoMajor != 2 {
+		t.Errorf("HTTPS: %v, want HTTP/2", err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// curl, with pebble's root and the right SNI.
 	rootFile := filepath.Join(e.dir, "pebble-root.pem")
 	if err := os.WriteFile(rootFile, rootPEM, 0o644); err != nil {
@@ -234,6 +240,7 @@ func httpsClient(roots *x509.CertPool, port int) *http.Client {
 		Timeout: 20 * time.Second,
 		Transport: &http.Transport{
 			TLSClientConfig:   &tls.Config{RootCAs: roots},
+			ForceAttemptHTTP2: true,
 			DisableKeepAlives: true, // each request sees the certificate nginx serves now
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
