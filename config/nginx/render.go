@@ -150,6 +150,9 @@ func (rd *renderer) addUser(u *User) {
 		if src.HealthPath != "" {
 			if err := checkURLPath(src.HealthPath, "health path"); err != nil {
 				rd.warn(r, "%v; the health location is left out", err)
+			} else if rd.tls.dir != "" && strings.HasPrefix(src.HealthPath, ChallengePrefix) {
+				rd.warn(r, "health path %s is under the ACME challenge's %s, which the master serves; the health location is left out",
+					src.HealthPath, ChallengePrefix)
 			} else {
 				r.health = src.HealthPath
 			}

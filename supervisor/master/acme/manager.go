@@ -206,6 +206,7 @@ func New(cfg Config) (*Manager, error) {
 	empty := map[string]Files{}
 	m.certs.Store(&empty)
 	m.status.Store(&[]HostStatus{})
+	m.publish() // the stored certificates are offered at once
 	return m, nil
 }
 
@@ -229,7 +230,8 @@ func (m *Manager) Want(ws []Want) {
 	}
 }
 
-// Certs returns the certificate files of every wanted host that has one.
+// Certs returns the certificate files of every host that has one, routed
+// or not: the caller serves only those it routes.
 func (m *Manager) Certs() map[string]Files { return *m.certs.Load() }
 
 // Status returns every wanted host's state, sorted by host.
@@ -418,6 +420,15 @@ func (m *Manager) publish() {
 	var key strings.Builder
 	for _, h := range m.hosts {
 		if !h.wanted {
+			// A stored certificate is offered even before the master
+			// says the host is routed (after a restart): the master
+			// serves only the routed hosts' certificates.
+			if h.cert != nil {
+				f := h.files
+				f.Serial = h.cert.SerialNumber.Text(16)
+				certs[h.host] = f
+				fmt.Fprintf(&key, "%s %s\n", h.host, h.cert.SerialNumber)
+			}
 			continue
 		}
 		s := HostStatus{Host: h.host, User: h.user, Failures: h.failures, Error: h.lastErr, Issuing: m.busy == h.host}

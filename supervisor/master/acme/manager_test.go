@@ -214,6 +214,12 @@ func TestRenewal(t *testing.T) {
 	if len(m2.hosts) != 1 || m2.hosts["bob.example.test"].cert == nil {
 		t.Errorf("the stored certificate was not loaded: %v", m2.hosts)
 	}
+	// Offered at once, before the master says what it routes (no
+	// HTTPS gap after a restart), and not in the status until wanted.
+	m2.publish()
+	if _, ok := m2.Certs()["bob.example.test"]; !ok || len(m2.Status()) != 0 {
+		t.Errorf("after a restart: certs %v, status %v", m2.Certs(), m2.Status())
+	}
 }
 
 // Nothing a caller passes becomes a path outside the certificate store.
