@@ -20,6 +20,7 @@ import (
 
 	"roost/internal/testutil"
 	"roost/supervisor/api"
+	"roost/supervisor/master/acme"
 )
 
 // The acceptance test of HTTPS: the real master, real supervisors for
@@ -65,13 +66,10 @@ tls = false
 `, tlsPort, p.Directory, p.CAFile, alice.Name, refused, bob.Name)))
 	x := startMaster(t, e)
 
-	tlsState := func() map[string]tlsHost {
+	tlsState := func() map[string]acme.HostStatus {
 		out, code := x.roost(t, "admin", "tls", "--json")
-		var st struct {
-			Enabled bool      `json:"enabled"`
-			Hosts   []tlsHost `json:"hosts"`
-		}
-		m := map[string]tlsHost{}
+		var st TLSStatus
+		m := map[string]acme.HostStatus{}
 		if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 			return m
 		}
@@ -221,15 +219,6 @@ tls = false
 	if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s: %v %v, want 0600", f, fi.Mode(), err)
 	}
-}
-
-type tlsHost struct {
-	Host    string `json:"host"`
-	User    string `json:"user"`
-	State   string `json:"state"`
-	Note    string `json:"note"`
-	Error   string `json:"error"`
-	NextTry int64  `json:"next_try"`
 }
 
 // httpsClient connects every request to nginx's TLS port, with the URL's
