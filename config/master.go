@@ -73,6 +73,7 @@ type Master struct {
 	User  map[string]UserOverride `json:"user,omitempty"`
 	Ports PortRange               `json:"ports"`
 	Proxy MasterProxy             `json:"proxy"`
+	TLS   MasterTLS               `json:"tls"`
 
 	// Pos is where each key was set, by dotted key ("users.min_uid"), for
 	// errors found after loading (e.g. a group that does not exist).
@@ -102,6 +103,8 @@ type UserOverride struct {
 	// Hosts are extra host names or "*." wildcards the admin grants this
 	// user, beyond [proxy] hosts; a granted name is reserved for the user.
 	Hosts []string `json:"hosts,omitempty" toml:"hosts"`
+	// TLS = false opts the user's hosts out of [tls] certificates.
+	TLS *bool `json:"tls,omitempty" toml:"tls"`
 }
 
 // PortRange is the [ports] table: each user gets a stable block of PerUser
@@ -215,13 +218,15 @@ type masterFile struct {
 		ServerNamesHashMaxSize    int       `toml:"server_names_hash_max_size"`
 		DefaultServer             *bool     `toml:"default_server"`
 	} `toml:"proxy"`
+	TLS rawTLS `toml:"tls"`
 }
 
 // masterKeys are the keys roost.toml may hold, for "did you mean".
 var masterKeys = map[string][]string{
-	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy"},
+	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls"},
 	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
-	"user.": {"project", "log_dir", "hosts"},
+	"user.": {"project", "log_dir", "hosts", "tls"},
+	"tls":   {"acme", "email", "listen", "directory", "ca_roots", "redirect_http", "skip_hosts"},
 	"ports": {"range", "per_user"},
 	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "reload_interval", "hosts",
 		"max_body_size", "server_names_hash_bucket_size", "server_names_hash_max_size", "default_server"},
@@ -421,6 +426,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 	}
 
 	masterProxy(&raw, m, &d, pos)
+	masterTLS(&raw.TLS, m, &d, pos)
 
 	rng := DefaultPortRange
 	if raw.Ports.Range != nil {
@@ -698,22 +704,8 @@ func (e emptyFile) readConfig(p string) ([]byte, error) {
 func masterProxy(raw *masterFile, m *Master, d *diagList, pos func(string) Pos) {
 	px := &m.Proxy
 	rp := &raw.Proxy
-	switch v := rp.Listen.(type) {
-	case nil:
-	case string:
-		px.Listen = []string{v}
-	case []any:
-		px.Listen = nil
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				d.errorf(pos("proxy.listen"), "proxy", "listen", "%v is not a string: write listen = \"80\" or [\"80\", \"[::]:80\"]", e)
-				continue
-			}
-			px.Listen = append(px.Listen, s)
-		}
-	default:
-		d.errorf(pos("proxy.listen"), "proxy", "listen", "want a string or a list of strings, e.g. listen = \"80\"")
+	if l, ok := listenList(rp.Listen, "proxy", "80", d, pos); ok {
+		px.Listen = l
 	}
 	if rp.Output != nil {
 		px.Output = *rp.Output
@@ -766,6 +758,33 @@ func masterProxy(raw *masterFile, m *Master, d *diagList, pos func(string) Pos) 
 	}
 	if rp.DefaultServer != nil {
 		px.DefaultServer = *rp.DefaultServer
+	}
+}
+
+// listenList reads a listen key of section: a string or a list of
+// strings (example is a port for the error message); ok is false when
+// the key is absent or not of that type.
+func listenList(v any, section, example string, d *diagList, pos func(string) Pos) ([]string, bool) {
+	key := section + ".listen"
+	switch v := v.(type) {
+	case nil:
+		return nil, false
+	case string:
+		return []string{v}, true
+	case []any:
+		var out []string
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				d.errorf(pos(key), section, "listen", "%v is not a string: write listen = \"%s\" or [\"%s\", \"[::]:%s\"]", e, example, example, example)
+				continue
+			}
+			out = append(out, s)
+		}
+		return out, true
+	default:
+		d.errorf(pos(key), section, "listen", "want a string or a list of strings, e.g. listen = \"%s\"", example)
+		return nil, false
 	}
 }
 

@@ -68,6 +68,7 @@ func init() {
 				},
 				Action: adminNginx,
 			},
+			adminTLSCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return cli.Exit("roost admin: "+err.Error(), 2)

@@ -126,6 +126,7 @@ func writeProxy(w io.Writer, info api.ProxyInfo, now time.Time) {
 		if st.Pending != "" {
 			fmt.Fprintln(w, "! pending: "+st.Pending)
 		}
+		writeHostsTLS(w, st.TLS, now)
 		fmt.Fprintf(w, "verdict of the roost master, %s ago\n", now.Sub(time.Unix(st.Time, 0)).Round(time.Second))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,6 +69,28 @@ func unprivileged(in Input) Input {
 		listen[i] = host + port
 	}
 	in.Policy.Listen = listen
+	in.TLS.Listen = slices.Clone(in.TLS.Listen)
+	for i, l := range in.TLS.Listen {
+		if n, err := strconv.Atoi(l); err == nil && n < 1024 {
+			in.TLS.Listen[i] = strconv.Itoa(n + 18000)
+		}
+	}
+	return in
+}
+
+// withTestCerts points every certificate of in at one real self-signed
+// certificate and key in a temporary directory, so nginx -t can load them.
+func withTestCerts(t *testing.T, in Input) Input {
+	if len(in.TLS.Certs) == 0 {
+		return in
+	}
+	_, chain, key := testutil.LoopbackCA(t, t.TempDir())
+	ct := Cert{Chain: chain, Key: key}
+	certs := map[string]Cert{}
+	for h := range in.TLS.Certs {
+		certs[h] = ct
+	}
+	in.TLS.Certs = certs
 	return in
 }
 
@@ -76,7 +99,7 @@ func TestGoldenNginxT(t *testing.T) {
 	testutil.Nginx(t)
 	for _, g := range loadGoldens(t) {
 		t.Run(g.name, func(t *testing.T) {
-			conf, _, err := Render(unprivileged(g.in))
+			conf, _, err := Render(withTestCerts(t, unprivileged(g.in)))
 			if err != nil {
 				t.Fatal(err)
 			}

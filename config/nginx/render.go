@@ -37,6 +37,7 @@ type claim struct {
 
 type renderer struct {
 	pol      *policy
+	tls      *tlsConf
 	ns       map[string][]pattern // every user's namespace, by name
 	nsUsers  []string             // sorted keys of ns
 	routes   []*route             // sorted by user, then section
@@ -55,11 +56,35 @@ func (rd *renderer) warn(r *route, format string, args ...any) {
 // nginx configuration. Rejected parts are left out and reported as warnings;
 // the error is for an invalid policy or user list.
 func Render(in Input) ([]byte, []Warning, error) {
+	rd, accepted, err := prepare(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := rd.write(accepted)
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.SliceStable(rd.warnings, func(i, j int) bool {
+		a, b := rd.warnings[i], rd.warnings[j]
+		if a.User != b.User {
+			return a.User < b.User
+		}
+		return a.Section < b.Section
+	})
+	return out, rd.warnings, nil
+}
+
+// prepare validates the policy and every route and decides who owns what.
+func prepare(in Input) (*renderer, []*route, error) {
 	pol, err := compilePolicy(in.Policy)
 	if err != nil {
 		return nil, nil, err
 	}
-	rd := &renderer{pol: pol, ns: map[string][]pattern{}}
+	tc, err := compileTLS(in.TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	rd := &renderer{pol: pol, tls: tc, ns: map[string][]pattern{}}
 
 	users := make([]*User, len(in.Users))
 	for i := range in.Users {
@@ -92,20 +117,7 @@ func Render(in Input) ([]byte, []Warning, error) {
 	rd.buildIndex()
 
 	rd.resolveOwnership()
-	accepted := rd.accept()
-
-	out, err := rd.write(accepted)
-	if err != nil {
-		return nil, nil, err
-	}
-	sort.SliceStable(rd.warnings, func(i, j int) bool {
-		a, b := rd.warnings[i], rd.warnings[j]
-		if a.User != b.User {
-			return a.User < b.User
-		}
-		return a.Section < b.Section
-	})
-	return out, rd.warnings, nil
+	return rd, rd.accept(), nil
 }
 
 // addUser validates u's routes, one by one.
@@ -138,6 +150,9 @@ func (rd *renderer) addUser(u *User) {
 		if src.HealthPath != "" {
 			if err := checkURLPath(src.HealthPath, "health path"); err != nil {
 				rd.warn(r, "%v; the health location is left out", err)
+			} else if rd.tls.dir != "" && strings.HasPrefix(src.HealthPath, ChallengePrefix) {
+				rd.warn(r, "health path %s is under the ACME challenge's %s, which the master serves; the health location is left out",
+					src.HealthPath, ChallengePrefix)
 			} else {
 				r.health = src.HealthPath
 			}
@@ -231,6 +246,10 @@ func (rd *renderer) checkStatics(r *route, projectErr error) {
 		}
 		if seen[prefix] {
 			rd.warn(r, "static: URL prefix %s is given twice; only the first is used", prefix)
+			continue
+		}
+		if rd.tls.dir != "" && strings.HasPrefix(prefix, ChallengePrefix) {
+			rd.warn(r, "static: URL prefix %s is the ACME challenge's, which the master serves; the static location is left out", prefix)
 			continue
 		}
 		seen[prefix] = true
@@ -427,6 +446,7 @@ func (rd *renderer) write(routes []*route) ([]byte, error) {
 		w.line("return", strconv.Itoa(unknownHostStatus))
 		w.close()
 	}
+	rd.writeTLSDefault(w)
 	for _, r := range routes {
 		rd.writeRoute(w, r)
 	}
@@ -453,17 +473,64 @@ func (rd *renderer) writeRoute(w *writer, r *route) {
 	}
 	w.close()
 
-	w.open("server")
-	for _, l := range rd.pol.listen {
-		w.line("listen", l)
+	plain, secure := rd.splitTLS(r)
+	if !rd.tls.redirect {
+		plain = append(plain, secure...)
+		sort.Strings(plain)
 	}
-	names := []string{"server_name"}
-	for _, c := range r.claims {
-		if !c.dropped {
-			names = append(names, w.quote(c.pat.String()))
+	if len(plain) > 0 {
+		w.open("server")
+		for _, l := range rd.pol.listen {
+			w.line("listen", l)
 		}
+		rd.writeNames(w, plain)
+		rd.writeChallenge(w)
+		rd.writeBody(w, r)
+		w.close()
+	}
+	if rd.tls.redirect && len(secure) > 0 {
+		w.open("server")
+		for _, l := range rd.pol.listen {
+			w.line("listen", l)
+		}
+		rd.writeNames(w, secure)
+		rd.writeChallenge(w)
+		w.open("location", "/")
+		w.line("return", "301", "https://$host$request_uri")
+		w.close()
+		w.close()
+	}
+	for _, h := range secure {
+		ct := rd.tls.certs[h]
+		w.open("server")
+		for _, l := range rd.tls.listen {
+			// "listen … http2" works from nginx 1.9.5 on; 1.25.1 and later
+			// accept it with a deprecation notice.
+			w.line("listen", l, "ssl", "http2")
+		}
+		rd.writeNames(w, []string{h})
+		if ct.Serial != "" {
+			w.comment("certificate serial " + ct.Serial)
+		}
+		w.line("ssl_certificate", w.quote(ct.Chain))
+		w.line("ssl_certificate_key", w.quote(ct.Key))
+		rd.writeBody(w, r)
+		w.close()
+	}
+}
+
+// writeNames writes server_name with every name quoted.
+func (rd *renderer) writeNames(w *writer, hosts []string) {
+	names := []string{"server_name"}
+	for _, h := range hosts {
+		names = append(names, w.quote(h))
 	}
 	w.line(names...)
+}
+
+// writeBody writes what a route's server block holds inside: proxying,
+// the health location and the static locations.
+func (rd *renderer) writeBody(w *writer, r *route) {
 	if r.maxBody > 0 {
 		w.line("client_max_body_size", formatSize(r.maxBody))
 	}
@@ -495,7 +562,6 @@ func (rd *renderer) writeRoute(w *writer, r *route) {
 		w.line("disable_symlinks", "if_not_owner")
 		w.close()
 	}
-	w.close()
 }
 
 // writer builds nginx configuration text with four-space indentation.

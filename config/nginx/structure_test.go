@@ -267,10 +267,13 @@ func checkServer(d *directive, upstreams map[string]bool, projects []string, see
 	if d.block == nil || len(d.args) != 0 {
 		return fmt.Errorf("bad server")
 	}
-	isDefault := false
+	isDefault, isSSL := false, false
 	for _, s := range d.block {
-		if s.name == "listen" && len(s.args) == 2 && s.args[1].text == "default_server" {
+		if s.name == "listen" && len(s.args) >= 2 && s.args[len(s.args)-1].text == "default_server" {
 			isDefault = true
+		}
+		if s.name == "listen" && len(s.args) >= 2 && s.args[1].text == "ssl" {
+			isSSL = true
 		}
 	}
 	for _, s := range d.block {
@@ -280,8 +283,21 @@ func checkServer(d *directive, upstreams map[string]bool, projects []string, see
 		}
 		switch s.name {
 		case "listen":
+			rest := args(s)[1:]
+			if isSSL && len(rest) > 1 && rest[0] == "ssl" && rest[1] == "http2" {
+				rest = rest[2:]
+			}
 			if !reListen.MatchString(s.args[0].text) || s.args[0].quoted ||
-				len(s.args) > 2 || len(s.args) == 2 && !isDefault {
+				len(rest) > 1 || len(rest) == 1 && (!isDefault || rest[0] != "default_server") {
+				return bad()
+			}
+		case "ssl_reject_handshake":
+			if !isDefault || !isSSL || !argsAre(s, "on") {
+				return bad()
+			}
+		case "ssl_certificate", "ssl_certificate_key":
+			if isDefault || !isSSL || len(s.args) != 1 || !s.args[0].quoted || !strings.HasPrefix(s.args[0].text, "/") ||
+				hasDotSegment(s.args[0].text) {
 				return bad()
 			}
 		case "return":
@@ -296,10 +312,14 @@ func checkServer(d *directive, upstreams map[string]bool, projects []string, see
 				if !a.quoted || !reHostName.MatchString(a.text) || len(a.text) > 253 {
 					return fmt.Errorf("line %d: bad server_name %q", s.line, a.text)
 				}
-				if seenNames[a.text] {
+				key := a.text
+				if isSSL {
+					key += " ssl" // a name has one plain and one TLS server
+				}
+				if seenNames[key] {
 					return fmt.Errorf("line %d: server_name %q appears twice", s.line, a.text)
 				}
-				seenNames[a.text] = true
+				seenNames[key] = true
 			}
 		case "client_max_body_size":
 			if len(s.args) != 1 || !reSize.MatchString(s.args[0].text) {
@@ -351,6 +371,19 @@ func checkLocation(s *directive, upstreams map[string]bool, projects []string) e
 		return nil
 	}
 	switch {
+	case argsAre(s, "/") && len(s.block) == 1 && s.block[0].name == "return":
+		if !argsAre(s.block[0], "301", "https://$host$request_uri") {
+			return fmt.Errorf("want return 301 https://$host$request_uri")
+		}
+		return nil
+	case len(s.args) == 2 && s.args[0].text == "^~" && s.args[1].quoted && s.args[1].text == ChallengePrefix:
+		if len(s.block) != 3 || s.block[0].name != "alias" || len(s.block[0].args) != 1 || !s.block[0].args[0].quoted ||
+			!strings.HasPrefix(s.block[0].args[0].text, "/") || hasDotSegment(s.block[0].args[0].text) ||
+			s.block[1].name != "default_type" || !argsAre(s.block[1], "text/plain") ||
+			s.block[2].name != "access_log" || !argsAre(s.block[2], "off") {
+			return fmt.Errorf("want alias DIR, default_type text/plain and access_log off")
+		}
+		return nil
 	case argsAre(s, "/"):
 		if len(s.block) != 1 {
 			return fmt.Errorf("want exactly proxy_pass")

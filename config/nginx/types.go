@@ -15,6 +15,8 @@ type Input struct {
 	// user's own names ({user} patterns) are reserved for them whether or not
 	// they use them yet.
 	Users []User `json:"users"`
+	// TLS adds HTTPS for the hosts with a certificate.
+	TLS TLS `json:"tls,omitzero"`
 }
 
 // Policy is what the admin allows (roost.toml [proxy] and [user.NAME] hosts).

@@ -58,6 +58,19 @@ type ProxyStatus struct {
 	// main configuration); the master retries by itself. "" when nginx
 	// runs what the user declared.
 	Pending string `json:"pending,omitempty"`
+	// TLS is the certificate state of each of the user's routed hosts
+	// (roost.toml [tls] acme); empty when HTTPS is off.
+	TLS []HostTLS `json:"tls,omitempty"`
+}
+
+// HostTLS is one host's certificate, as the master reports it.
+type HostTLS struct {
+	Host     string `json:"host"`
+	State    string `json:"state"` // issued, pending, failed, skipped
+	Note     string `json:"note,omitempty"`
+	Error    string `json:"error,omitempty"`     // the last failure
+	NotAfter int64  `json:"not_after,omitempty"` // unix seconds
+	NextTry  int64  `json:"next_try,omitempty"`  // unix seconds of the next attempt
 }
 
 // ProxyRouteStatus is the verdict on one route.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"roost/supervisor/api"
+	"roost/supervisor/master/acme"
 )
 
 // The admin socket, {run_dir}/master.sock: root only (mode 0600 and the
@@ -94,6 +95,22 @@ func (m *Master) adminHandler() http.Handler {
 			writeJSON(w, http.StatusConflict, errorReply{Error: err.Error()})
 		default:
 			m.log.Info("user supervisor restart requested over the admin socket", "user", name)
+			writeJSON(w, http.StatusOK, struct{}{})
+		}
+	})
+	mux.HandleFunc("GET "+adminPrefix+"/tls", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, m.TLS())
+	})
+	mux.HandleFunc("POST "+adminPrefix+"/tls/renew", func(w http.ResponseWriter, r *http.Request) {
+		host := r.URL.Query().Get("host")
+		err := m.RenewTLS(r.Context(), host)
+		switch {
+		case errors.Is(err, acme.ErrUnknownHost):
+			writeJSON(w, http.StatusNotFound, errorReply{Error: err.Error()})
+		case err != nil:
+			writeJSON(w, http.StatusConflict, errorReply{Error: err.Error()})
+		default:
+			m.log.Info("certificate renewal requested over the admin socket", "host", host)
 			writeJSON(w, http.StatusOK, struct{}{})
 		}
 	})
@@ -195,6 +212,18 @@ func (c *AdminClient) NginxCheck(ctx context.Context) (NginxCheck, error) {
 	var ch NginxCheck
 	err := c.call(ctx, http.MethodGet, "/nginx?check=true", &ch)
 	return ch, err
+}
+
+// TLS returns every routed host's certificate state.
+func (c *AdminClient) TLS(ctx context.Context) (TLSStatus, error) {
+	var st TLSStatus
+	err := c.call(ctx, http.MethodGet, "/tls", &st)
+	return st, err
+}
+
+// RenewTLS renews host's certificate now ("" for every host).
+func (c *AdminClient) RenewTLS(ctx context.Context, host string) error {
+	return c.call(ctx, http.MethodPost, "/tls/renew?host="+url.QueryEscape(host), nil)
 }
 
 func (c *AdminClient) call(ctx context.Context, method, path string, out any) error {

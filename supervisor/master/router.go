@@ -170,6 +170,7 @@ type router struct {
 	warned      map[string]bool // the problems the last render logged
 	verified    [32]byte        // verifyKey of the last render's notes (router_verify.go)
 	vtimer      *time.Timer     // the next owner check, while any route exists
+	tls         tlsSide         // certificates for the routed hosts (tls.go)
 }
 
 func newRouter(m *Master) *router {
@@ -207,8 +208,10 @@ func (r *router) run(ctx context.Context) {
 		if r.stopWatch != nil {
 			r.stopWatch()
 		}
+		r.tls.stop()
 	}()
 	cfg := r.m.Config()
+	r.ensureTLS(ctx, cfg)
 	if data, err := os.ReadFile(cfg.Proxy.Output); err == nil && cfg.Proxy.Enabled {
 		// The master's own file (root's directory). Whether nginx runs it
 		// is not known (the last master's reload may have failed): the
@@ -229,6 +232,7 @@ func (r *router) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-r.kickc:
+			r.ensureTLS(ctx, r.m.Config())
 			r.reconcile()
 			r.followNginx(ctx)
 			r.schedule()
@@ -462,6 +466,7 @@ func (r *router) render(ctx context.Context) {
 		return // at shutdown, nginx keeps the routes: the master comes back
 	}
 	in, notes, fps := r.input(cfg)
+	r.addTLS(cfg, &in)
 	r.verified = verifyKey(notes)
 	for name, f := range r.failed {
 		if fp, ok := fps[name]; !ok || fp != f.fp {
@@ -471,6 +476,7 @@ func (r *router) render(ctx context.Context) {
 		exclude(&in, name)
 	}
 	warns := r.renderAndApply(ctx, cfg, &in, fps)
+	r.wantCerts(cfg, in)
 	// Each problem is logged once, when it appears, not at every render.
 	warned := map[string]bool{}
 	logOnce := func(msg, name, section string) {
@@ -549,6 +555,9 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 			}
 			st.Routes = append(st.Routes, rs)
 		}
+		var tlsProblems []string
+		st.TLS, tlsProblems = r.userTLS(name)
+		sum.problems = append(sum.problems, tlsProblems...)
 		if st.Pending = pend.user(name); st.Pending != "" && sum.pending == 0 {
 			sum.problems = append(sum.problems, "pending: "+st.Pending) // a removed route nginx still serves
 		}
@@ -593,6 +602,7 @@ func unixOrZero(t time.Time) int64 {
 func (r *router) check() NginxCheck {
 	cfg := r.m.Config()
 	in, _, fps := r.input(cfg)
+	r.addTLS(cfg, &in)
 	for name, f := range r.failed {
 		if fps[name] == f.fp {
 			exclude(&in, name)
