@@ -73,6 +73,8 @@ type Master struct {
 	User  map[string]UserOverride `json:"user,omitempty"`
 	Ports PortRange               `json:"ports"`
 	Proxy MasterProxy             `json:"proxy"`
+	// Limits are the [limits] defaults for every user (see LimitsFor).
+	Limits Limits `json:"limits"`
 
 	// Pos is where each key was set, by dotted key ("users.min_uid"), for
 	// errors found after loading (e.g. a group that does not exist).
@@ -102,6 +104,8 @@ type UserOverride struct {
 	// Hosts are extra host names or "*." wildcards the admin grants this
 	// user, beyond [proxy] hosts; a granted name is reserved for the user.
 	Hosts []string `json:"hosts,omitempty" toml:"hosts"`
+	// Limits is [user.NAME.limits]: each key set replaces [limits]'.
+	Limits *Limits `json:"limits,omitempty" toml:"-"`
 }
 
 // PortRange is the [ports] table: each user gets a stable block of PerUser
@@ -219,9 +223,9 @@ type masterFile struct {
 
 // masterKeys are the keys roost.toml may hold, for "did you mean".
 var masterKeys = map[string][]string{
-	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy"},
+	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "limits"},
 	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
-	"user.": {"project", "log_dir", "hosts"},
+	"user.": {"project", "log_dir", "hosts", "limits"},
 	"ports": {"range", "per_user"},
 	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "reload_interval", "hosts",
 		"max_body_size", "server_names_hash_bucket_size", "server_names_hash_max_size", "default_server"},
@@ -261,6 +265,9 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		return nil, &Error{Diagnostics: d.errs}
 	}
 	for _, k := range md.Undecoded() {
+		if isLimitsKey(k) {
+			continue // masterLimits decodes them
+		}
 		ks := k.String()
 		section, key := splitKey(ks)
 		cands := masterKeys[section]
@@ -420,6 +427,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		m.User[n] = o
 	}
 
+	masterLimits(data, m, &d, pos)
 	masterProxy(&raw, m, &d, pos)
 
 	rng := DefaultPortRange
