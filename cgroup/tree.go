@@ -239,3 +239,5 @@ func waitFrozen(ctx context.Context, file, want string) error {
 		}
 	}
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

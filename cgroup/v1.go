@@ -268,3 +268,20 @@ func (t *V1) Remove(rel string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ReturnThread moves a thread AddThread moved back to the group the tree
+// was made in (the parent of each root: the caller's own group).
+func (t *V1) ReturnThread(tid int) error {
+	seen := map[string]bool{}
+	for _, r := range t.Roots {
+		p := filepath.Dir(r)
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if err := writeFile(filepath.Join(p, "tasks"), strconv.Itoa(tid)); err != nil {
+			return fmt.Errorf("cgroup: %w", err)
+		}
+	}
+	return nil
+}

@@ -182,6 +182,11 @@ type ProcessInfo struct {
 
 	// roost's fields (JSON only).
 	Restarts int `json:"restarts"` // spawns since the supervisor started, minus one
+	// OOMKills counts the kernel's out-of-memory kills of the process
+	// (under the user's memory_max); OOM says the last exit was one:
+	// "out of memory, limit 256M".
+	OOMKills int    `json:"oom_kills"`
+	OOM      string `json:"oom,omitempty"`
 }
 
 // Namespec is the name supervisorctl shows: "group:name", or "name" when the
