@@ -221,6 +221,15 @@ func (t *V1) Kill(ctx context.Context, rel string) error {
 // Stats implements Tree.
 func (t *V1) Stats(rel string) (Stats, error) {
 	var s Stats
+	ds, err := t.dirs(rel)
+	if err != nil {
+		return s, err
+	}
+	for _, d := range ds {
+		if _, err := os.Stat(d); err != nil {
+			return s, fmt.Errorf("cgroup: %w", err)
+		}
+	}
 	if d, ok, err := t.dir("memory", rel); err != nil {
 		return s, err
 	} else if ok {

@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "run" && slices.Contains(os.Args, "--managed") {
 		os.Exit(helperMain(os.Args[2:]))
 	}
+	if len(os.Args) == 3 && os.Args[1] == "hog" {
+		os.Exit(hog(os.Args[2]))
+	}
 	if len(os.Args) == 2 && os.Args[1] == "serve-http" {
 		os.Exit(serveHTTP())
 	}
