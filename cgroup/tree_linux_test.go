@@ -68,6 +68,36 @@ func startHeld(t *testing.T, uid int, script string) (*exec.Cmd, io.WriteCloser)
 // does, and leaves a plain child behind too: sh, sleep, sleep.
 const doubleFork = `(setsid sh -c 'sleep 300 & exit 0' &); sleep 300 & wait`
 
+// fillAndKill runs doubleFork in the group at rel, kills the group at
+// top, and checks that none of the script's processes is left.
+func fillAndKill(t *testing.T, tr Tree, rel, top string) {
+	t.Helper()
+	cmd, in := startHeld(t, 0, doubleFork)
+	if err := tr.Add(rel, cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(in, "go")
+	var pids []int
+	testutil.Eventually(t, 10*time.Second, "the script's 3 processes in the group", func() bool {
+		pids, _ = tr.PIDs(top)
+		return len(pids) >= 3
+	})
+	if s, err := tr.Stats(top); err != nil || (tr.Mode() == "v1" && (s.Pids < 3 || s.MemoryCurrent <= 0)) {
+		t.Fatalf("Stats = %+v, %v", s, err)
+	}
+	if err := tr.Kill(t.Context(), top); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("pid %d survived the kill", pid)
+		}
+	}
+	if left, _ := tr.PIDs(top); len(left) != 0 {
+		t.Fatalf("after Kill: %v", left)
+	}
+}
+
 func alive(pid int) bool {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return err == nil && !strings.Contains(string(data), ") Z ")
@@ -85,31 +115,7 @@ func TestRealTreeLimitsMembershipKill(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	cmd, in := startHeld(t, 0, doubleFork)
-	if err := tr.Add("alice", cmd.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintln(in, "go")
-	var pids []int
-	testutil.Eventually(t, 10*time.Second, "the script's 3 processes in the group", func() bool {
-		pids, _ = tr.PIDs("alice")
-		return len(pids) >= 3
-	})
-	s, err := tr.Stats("alice")
-	if err != nil || s.Pids < 3 || s.MemoryCurrent <= 0 {
-		t.Fatalf("Stats = %+v, %v", s, err)
-	}
-	if err := tr.Kill(t.Context(), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	for _, pid := range pids {
-		if alive(pid) {
-			t.Errorf("pid %d survived the kill", pid)
-		}
-	}
-	if left, _ := tr.PIDs("alice"); len(left) != 0 {
-		t.Fatalf("after Kill: %v", left)
-	}
+	fillAndKill(t, tr, "alice", "alice")
 	if err := tr.Remove(""); err != nil {
 		t.Fatal(err)
 	}
@@ -185,24 +191,7 @@ func TestV2MembershipAndKill(t *testing.T) {
 	if err := tr.Create("alice/web"); err != nil {
 		t.Fatal(err)
 	}
-	cmd, in := startHeld(t, 0, doubleFork)
-	if err := tr.Add("alice/web", cmd.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintln(in, "go")
-	var pids []int
-	testutil.Eventually(t, 10*time.Second, "the script's 3 processes in the group", func() bool {
-		pids, _ = tr.PIDs("alice")
-		return len(pids) >= 3
-	})
-	if err := tr.Kill(t.Context(), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	for _, pid := range pids {
-		if alive(pid) {
-			t.Errorf("pid %d survived the kill", pid)
-		}
-	}
+	fillAndKill(t, tr, "alice/web", "alice")
 	if err := tr.Remove(""); err != nil {
 		t.Fatal(err)
 	}

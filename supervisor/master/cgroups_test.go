@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +64,7 @@ func TestCgroupLimitsMembershipAndRemoval(t *testing.T) {
 		return len(sleeps) == 2
 	})
 	for _, ctl := range []string{"memory", "pids", "cpu", "freezer"} {
-		pids, err := readPIDs(filepath.Join(dir(ctl), "cgroup.procs"))
+		pids, err := (&cgroup.Group{Path: dir(ctl)}).PIDs()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,20 +116,4 @@ func TestCgroupLimitsMembershipAndRemoval(t *testing.T) {
 			t.Errorf("%s: the master's group %s is left after shutdown: %v", ctl, r, err)
 		}
 	}
-}
-
-func readPIDs(path string) ([]int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []int
-	for _, f := range strings.Fields(string(data)) {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, pid)
-	}
-	return out, nil
 }
