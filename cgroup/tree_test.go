@@ -71,6 +71,12 @@ func TestV2LimitsOnFakeTree(t *testing.T) {
 		t.Fatalf("SetLimits without pids.max: %v", err)
 	}
 	wantFile(t, filepath.Join(bob, "memory.max"), "1073741824")
+	// No limit asked where no controller is: no error (a unified host
+	// whose controllers are not delegated, and roost.toml sets none).
+	fakeGroup(t, filepath.Join(root, "carol"))
+	if err := tr.SetLimits("carol", Limits{}); err != nil {
+		t.Errorf("SetLimits of nothing without controllers: %v", err)
+	}
 
 	for _, bad := range []string{"../x", "/abs", "a/../../b", "a//b"} {
 		if err := tr.SetLimits(bad, l); err == nil {

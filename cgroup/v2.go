@@ -84,7 +84,9 @@ func (t *V2) SetLimits(rel string, l Limits) error {
 	}
 	var errs []error
 	set := func(file, value string) {
-		if err := writeFile(filepath.Join(d, file), value); err != nil {
+		err := writeFile(filepath.Join(d, file), value)
+		if err != nil && (value != "max" && value != cpuUnlimited || !errors.Is(err, os.ErrNotExist)) {
+			// Lifting a limit where the controller is off is no error.
 			errs = append(errs, missing(file, err))
 		}
 	}
@@ -103,7 +105,7 @@ func (t *V2) SetLimits(rel string, l Limits) error {
 	if l.CPUMax > 0 {
 		set("cpu.max", fmt.Sprintf("%d %d", cpuQuota(l.CPUMax), cpuPeriod))
 	} else {
-		set("cpu.max", fmt.Sprintf("max %d", cpuPeriod))
+		set("cpu.max", cpuUnlimited)
 	}
 	if l.CPUWeight > 0 {
 		set("cpu.weight", strconv.Itoa(l.CPUWeight))
@@ -116,6 +118,9 @@ func (t *V2) SetLimits(rel string, l Limits) error {
 	}
 	return nil
 }
+
+// cpuUnlimited is cpu.max without a quota.
+var cpuUnlimited = "max " + strconv.Itoa(cpuPeriod)
 
 // maxOr writes an unset limit as "max", so lowering roost.toml's limit
 // away also lifts it in the group.
