@@ -1,10 +1,13 @@
 package supervisor
 
 import (
+	"os"
 	"sync"
 	"syscall"
 
 	"roost/cgroup"
+	"roost/internal/procfs"
+	"roost/supervisor/api"
 )
 
 // Out-of-memory, said plainly: when a program dies of SIGKILL and the
@@ -14,7 +17,7 @@ import (
 // the user's whole tree, so two programs SIGKILLed at the same moment
 // could swap the label; per-program groups would make it exact.
 type oomWatch struct {
-	c     *cgroup.OOMCounter // nil: no memory cgroup to read
+	c     *cgroup.MemoryGroup // nil: no memory cgroup to read
 	mu    sync.Mutex
 	seen  int64
 	limit int64
@@ -55,4 +58,28 @@ func (w *oomWatch) check(ws syscall.WaitStatus) string {
 		return "out of memory, limit " + cgroup.FormatBytes(l)
 	}
 	return "out of memory"
+}
+
+// Usage implements api.UsageBackend: the supervisor's live descendants
+// (it is a subreaper: a program's daemon stays one), summed by process
+// group. A scan of /proc, on request only (roost status --json).
+func (s *Supervisor) Usage() map[int]api.Usage {
+	ds, err := procfs.Descendants(os.Getpid(), nil)
+	if err != nil {
+		return nil
+	}
+	page := int64(os.Getpagesize())
+	out := map[int]api.Usage{}
+	for _, d := range ds {
+		u, err := procfs.ReadUsage(d.PID)
+		if err != nil {
+			continue // gone
+		}
+		x := out[u.PGID]
+		x.MemoryRSS += u.RSSPages * page
+		x.CPUSeconds += float64(u.CPUTicks) / 100
+		x.Pids += u.Threads
+		out[u.PGID] = x
+	}
+	return out
 }

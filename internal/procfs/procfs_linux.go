@@ -61,6 +61,36 @@ func readStat(pid int) (Proc, error) {
 	return p, nil
 }
 
+// Usage is what /proc/PID/stat says a process uses.
+type Usage struct {
+	PGID     int
+	CPUTicks uint64 // utime + stime, in clock ticks (USER_HZ, 100 on Linux)
+	Threads  int
+	RSSPages int64
+}
+
+// ReadUsage parses the usage fields of /proc/PID/stat.
+func ReadUsage(pid int) (Usage, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Usage{}, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if i < 0 || len(f) < 22 { // f[0] is field 3 (state); rss is field 24
+		return Usage{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	var u Usage
+	u.PGID, _ = strconv.Atoi(f[2])
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	u.CPUTicks = ut + st
+	u.Threads, _ = strconv.Atoi(f[17])
+	u.RSSPages, _ = strconv.ParseInt(f[21], 10, 64)
+	return u, nil
+}
+
 // readUIDs fills p's uids from /proc/PID/status.
 func readUIDs(p *Proc) error {
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/status")

@@ -133,6 +133,11 @@ func TestE2EMemoryAndCPULimits(t *testing.T) {
 		t.Errorf("spin used %.0f%% of one CPU under cpu_max = \"50%%\"", used*100)
 	}
 
+	// roost status --json says what spin uses.
+	if u := userStatusJSON(t, x, bob)["spin"].Usage; u == nil || u.CPUSeconds < 0.5 || u.Pids < 1 || u.MemoryRSS <= 0 {
+		t.Errorf("spin's usage in roost status --json: %+v", u)
+	}
+
 	us := x.users(t)
 	if u := us[alice.Name]; u.Usage == nil || u.Usage.OOMKills < 2 || u.Usage.Pids < 1 || u.Usage.MemoryCurrent <= 0 {
 		t.Errorf("admin users: alice's usage %+v", u.Usage)
