@@ -48,8 +48,8 @@ type Tree interface {
 	// PIDs lists the processes in the group and below it.
 	PIDs(rel string) ([]int, error)
 	// Kill kills every process in the group and below it and waits until
-	// none is left, or ctx ends.
-	Kill(ctx context.Context, rel string) error
+	// none is left, or ctx ends. It returns how many it sent SIGKILL.
+	Kill(ctx context.Context, rel string) (int, error)
 	// Stats reads the group's usage.
 	Stats(rel string) (Stats, error)
 	// Delegate gives the group's directory, and the files a process may
@@ -182,32 +182,37 @@ func removeAll(dir string) error {
 	return errors.Join(errs...)
 }
 
-// killLoop waits until the group is empty, polling every 20ms, or ctx
-// ends; with kill, it sends SIGKILL to each process it lists (the
-// caller's own process excepted). Only a frozen group's list is safe to
-// kill from (its processes cannot exit, so no pid is reused meanwhile).
-func killLoop(ctx context.Context, list func() ([]int, error), kill bool) error {
-	self := os.Getpid()
+// killListed sends SIGKILL to every process list gives (the caller's own
+// process excepted): for a frozen group, whose pids cannot be reused.
+func killListed(list func() ([]int, error)) (int, error) {
+	pids, err := list()
+	if err != nil {
+		return 0, err
+	}
+	self, n := os.Getpid(), 0
+	for _, pid := range pids {
+		if pid != self && killPID(pid) == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// waitEmpty waits until the group list reads is empty, polling every
+// 20ms (a kill is rare and short; the killed need a moment to exit), or
+// until ctx ends.
+func waitEmpty(ctx context.Context, list func() ([]int, error)) error {
 	for {
 		pids, err := list()
 		if err != nil {
 			return err
 		}
-		n := 0
-		for _, pid := range pids {
-			if pid != self && pid > 0 {
-				n++
-				if kill {
-					_ = killPID(pid)
-				}
-			}
-		}
-		if n == 0 {
+		if len(pids) == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cgroup: %d processes are left: %w", n, ctx.Err())
+			return fmt.Errorf("cgroup: %d processes are left: %w", len(pids), ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

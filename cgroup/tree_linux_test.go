@@ -33,7 +33,7 @@ func cleanTree(t *testing.T, tr Tree) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := tr.Kill(ctx, ""); err != nil {
+		if _, err := tr.Kill(ctx, ""); err != nil {
 			t.Error(err)
 		}
 		if err := tr.Remove(""); err != nil {
@@ -85,8 +85,8 @@ func fillAndKill(t *testing.T, tr Tree, rel, top string) {
 	if s, err := tr.Stats(top); err != nil || (tr.Mode() == "v1" && (s.Pids < 3 || s.MemoryCurrent <= 0)) {
 		t.Fatalf("Stats = %+v, %v", s, err)
 	}
-	if err := tr.Kill(t.Context(), top); err != nil {
-		t.Fatal(err)
+	if n, err := tr.Kill(t.Context(), top); err != nil || n < 3 {
+		t.Fatalf("Kill: %d killed, %v", n, err)
 	}
 	for _, pid := range pids {
 		if alive(pid) {
@@ -197,5 +197,35 @@ func TestV2MembershipAndKill(t *testing.T) {
 	}
 	if _, err := os.Stat(tr.Root); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("%s is left: %v", tr.Root, err)
+	}
+}
+
+// After a kill, a process born in the group through CLONE_INTO_CGROUP
+// lives: the master restarts a user's supervisor in the group it killed.
+func TestV2KillThenCloneInto(t *testing.T) {
+	testutil.RequireRoot(t)
+	mnt, err := Mount()
+	testutil.Require(t, err == nil, fmt.Sprintf("a cgroup v2 mount: %v", err))
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &V2{Root: filepath.Join(mnt, self, fmt.Sprintf("roost-cgtest-clone-%d", os.Getpid()))}
+	cleanTree(t, tr)
+	if err := tr.Create("alice"); err != nil {
+		t.Fatal(err)
+	}
+	fillAndKill(t, tr, "alice", "alice")
+	dir, err := (&Group{Path: filepath.Join(tr.Root, "alice")}).Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	cmd := exec.Command("/bin/sh", "-c", "exit 7")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Fatalf("a process born in the group after its kill: %v, want exit status 7", err)
 	}
 }

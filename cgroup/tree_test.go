@@ -178,7 +178,7 @@ func TestV1MissingControllers(t *testing.T) {
 	if err := tr.SetLimits("alice", Limits{MemoryMax: 64 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Kill(t.Context(), "alice"); err == nil || !strings.Contains(err.Error(), "freezer") {
+	if _, err := tr.Kill(t.Context(), "alice"); err == nil || !strings.Contains(err.Error(), "freezer") {
 		t.Fatalf("Kill without a freezer: %v", err)
 	}
 }

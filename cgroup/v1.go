@@ -177,45 +177,38 @@ func (t *V1) PIDs(rel string) ([]int, error) {
 // Kill implements Tree: freeze the group (freezer.state FROZEN, so no
 // process forks or exits meanwhile), SIGKILL every process, thaw (the
 // kills land), and wait until the group is empty.
-func (t *V1) Kill(ctx context.Context, rel string) error {
+func (t *V1) Kill(ctx context.Context, rel string) (int, error) {
 	d, ok, err := t.dir("freezer", rel)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !ok {
-		return errors.New("cgroup: no freezer controller: cannot kill a group at once")
+		return 0, errors.New("cgroup: no freezer controller: cannot kill a group at once")
 	}
 	if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	state := filepath.Join(d, "freezer.state")
 	list := func() ([]int, error) { return walkPIDs(d) }
 	if err := writeFile(state, "FROZEN"); err != nil {
-		return fmt.Errorf("cgroup: kill: %w", err)
+		return 0, fmt.Errorf("cgroup: kill: %w", err)
 	}
+	n := 0
 	err = waitFrozen(ctx, state, "FROZEN")
 	if err == nil {
-		var pids []int
-		if pids, err = list(); err == nil {
-			self := os.Getpid()
-			for _, pid := range pids {
-				if pid != self {
-					_ = killPID(pid)
-				}
-			}
-		}
+		n, err = killListed(list)
 	}
 	if terr := writeFile(state, "THAWED"); err == nil {
 		err = terr
 	}
 	if err == nil {
 		// Forks were impossible while frozen; anything left is dying.
-		err = killLoop(ctx, list, false)
+		err = waitEmpty(ctx, list)
 	}
 	if err != nil {
-		return fmt.Errorf("cgroup %s: kill: %w", d, err)
+		return n, fmt.Errorf("cgroup %s: kill: %w", d, err)
 	}
-	return nil
+	return n, nil
 }
 
 // Stats implements Tree.

@@ -159,33 +159,47 @@ func (t *V2) PIDs(rel string) ([]int, error) {
 	return walkPIDs(d)
 }
 
-// Kill implements Tree: cgroup.kill (Linux 5.14) kills the whole subtree
-// at once, forks in flight included; without it, the group is frozen
-// (cgroup.freeze) and its processes are killed one by one.
-func (t *V2) Kill(ctx context.Context, rel string) error {
+// Kill implements Tree: the group is frozen (cgroup.freeze, so nothing
+// in it forks or exits meanwhile, and no pid is reused), every process is
+// sent SIGKILL (a fatal signal reaches a frozen task), the group thaws,
+// and Kill waits until it is empty. Only without cgroup.freeze does it
+// write cgroup.kill: after a cgroup.kill, kernels with the kill_seq
+// mismatch (this test machine's 6.18 among them) SIGKILL every process
+// later born in the group through CLONE_INTO_CGROUP, so a restarted
+// supervisor would die at birth (TestV2KillThenCloneInto).
+func (t *V2) Kill(ctx context.Context, rel string) (int, error) {
 	d, err := t.dir(rel)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	list := func() ([]int, error) { return walkPIDs(d) }
-	kill := false
-	if err := writeFile(filepath.Join(d, "cgroup.kill"), "1"); err != nil {
-		if err := writeFile(filepath.Join(d, "cgroup.freeze"), "1"); err != nil {
-			return fmt.Errorf("cgroup %s: kill: neither cgroup.kill nor cgroup.freeze: %w", d, err)
+	n := 0
+	freeze := filepath.Join(d, "cgroup.freeze")
+	if err := writeFile(freeze, "1"); err != nil {
+		pids, _ := list()
+		if err := writeFile(filepath.Join(d, "cgroup.kill"), "1"); err != nil {
+			return 0, fmt.Errorf("cgroup %s: kill: neither cgroup.freeze nor cgroup.kill: %w", d, err)
 		}
-		defer writeFile(filepath.Join(d, "cgroup.freeze"), "0")
-		if err := waitFrozen(ctx, filepath.Join(d, "cgroup.events"), "frozen 1"); err != nil {
-			return fmt.Errorf("cgroup %s: kill: %w", d, err)
+		n = len(pids)
+	} else {
+		err := waitFrozen(ctx, filepath.Join(d, "cgroup.events"), "frozen 1")
+		if err == nil {
+			n, err = killListed(list)
 		}
-		kill = true
+		if terr := writeFile(freeze, "0"); err == nil {
+			err = terr
+		}
+		if err != nil {
+			return n, fmt.Errorf("cgroup %s: kill: %w", d, err)
+		}
 	}
-	if err := killLoop(ctx, list, kill); err != nil {
-		return fmt.Errorf("cgroup %s: kill: %w", d, err)
+	if err := waitEmpty(ctx, list); err != nil {
+		return n, fmt.Errorf("cgroup %s: kill: %w", d, err)
 	}
-	return nil
+	return n, nil
 }
 
 // Stats implements Tree. A controller that is off reads as zero.

@@ -83,23 +83,31 @@ func (c *userCgroups) setLimits(name string, l config.Limits) error {
 }
 
 // kill kills everything in the user's groups: what a double-forking
-// daemon left after its supervisor is gone, too.
-func (c *userCgroups) kill(name string) error {
+// daemon left after its supervisor is gone, too. It returns how many
+// processes it killed.
+func (c *userCgroups) kill(name string) (int, error) {
 	if c == nil || config.ValidateUserName(name) != nil {
-		return nil
+		return 0, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
-	var errs []error
+	var trees []cgroup.Tree
 	if c.res != nil {
-		errs = append(errs, c.res.Kill(ctx, name))
+		trees = append(trees, c.res)
 	}
 	if c.enabled() {
 		if v2, ok := c.res.(*cgroup.V2); !ok || v2.Root != c.root.Path {
-			errs = append(errs, (&cgroup.V2{Root: c.root.Path}).Kill(ctx, name))
+			trees = append(trees, &cgroup.V2{Root: c.root.Path})
 		}
 	}
-	return errors.Join(errs...)
+	total := 0
+	var errs []error
+	for _, t := range trees {
+		n, err := t.Kill(ctx, name)
+		total += n
+		errs = append(errs, err)
+	}
+	return total, errors.Join(errs...)
 }
 
 // stats reads the user's usage; false when there is none to read.

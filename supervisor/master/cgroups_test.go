@@ -105,7 +105,8 @@ func TestCgroupLimitsMembershipAndRemoval(t *testing.T) {
 	if left := userProcs(t, alice.UID, ""); len(left) != 0 {
 		t.Errorf("processes of roost-alice left: %+v", left)
 	}
-	if strings.Contains(e.logs.String(), "killed leftover processes") {
+	if !strings.Contains(e.logs.String(), "killed leftover processes of the user's previous supervisor\" user=roost-alice count=1 by=cgroup") ||
+		strings.Contains(e.logs.String(), "by=uid") {
 		t.Errorf("the uid sweep had to kill what the group kill should have:\n%s", e.logs.String())
 	}
 	if err := e.stop(); err != nil {

@@ -395,14 +395,18 @@ func (s *slot) fork(cmd *exec.Cmd, mv *threadMove) (*child, error) {
 // included), then by uid (what escaped the groups, or a host without
 // cgroups).
 func (s *slot) sweep() {
-	if err := s.m.cg.kill(s.name); err != nil {
+	n, err := s.m.cg.kill(s.name)
+	if n > 0 {
+		s.log().Warn("killed leftover processes of the user's previous supervisor", "count", n, "by", "cgroup")
+	}
+	if err != nil {
 		s.log().Error("killing the user's cgroup", "err", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
 	defer cancel()
-	n, err := killLeftovers(ctx, s.spec.Account.UID)
+	n, err = killLeftovers(ctx, s.spec.Account.UID)
 	if n > 0 {
-		s.log().Warn("killed leftover processes of the user's previous supervisor", "count", n)
+		s.log().Warn("killed leftover processes of the user's previous supervisor", "count", n, "by", "uid")
 	}
 	if err != nil {
 		s.log().Error("killing the user's leftover processes", "err", err)
