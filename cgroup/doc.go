@@ -13,9 +13,10 @@
 // a missing controller, named in the error. The fake cgroupfs of the unit
 // tests is plain directories with those files.
 //
-// Kill is at once: v2 writes cgroup.kill; v1 freezes the group, SIGKILLs
-// every process while none can fork or exit (so no pid is reused), thaws
-// and waits until it is empty.
+// Kill is at once: it freezes the group (v2 cgroup.freeze, v1 freezer),
+// SIGKILLs every process while none can fork or exit (so no pid is
+// reused), thaws and waits until it is empty; v2's cgroup.kill is the
+// fallback only (see V2.Kill).
 //
 // The bind filter is a cgroup/bind4 and bind6 eBPF program that refuses
 // (EPERM) a bind to a port of the admin's roost range outside the group's
