@@ -176,9 +176,11 @@ func TestUserCannotRaiseLimit(t *testing.T) {
 	}
 }
 
-// The v2 code path on the unified hierarchy, which on a hybrid host has
-// no controllers: membership, kill, removal.
-func TestV2MembershipAndKill(t *testing.T) {
+// unifiedTree is a throwaway V2 tree on the unified hierarchy (on a
+// hybrid host, without controllers) holding the group rel; it is killed
+// and removed at the end.
+func unifiedTree(t *testing.T, name, rel string) *V2 {
+	t.Helper()
 	testutil.RequireRoot(t)
 	mnt, err := Mount()
 	testutil.Require(t, err == nil, fmt.Sprintf("a cgroup v2 mount: %v", err))
@@ -186,11 +188,18 @@ func TestV2MembershipAndKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &V2{Root: filepath.Join(mnt, self, fmt.Sprintf("roost-cgtest-v2-%d", os.Getpid()))}
+	tr := &V2{Root: filepath.Join(mnt, self, fmt.Sprintf("roost-cgtest-%s-%d", name, os.Getpid()))}
 	cleanTree(t, tr)
-	if err := tr.Create("alice/web"); err != nil {
+	if err := tr.Create(rel); err != nil {
 		t.Fatal(err)
 	}
+	return tr
+}
+
+// The v2 code path on the unified hierarchy, which on a hybrid host has
+// no controllers: membership, kill, removal.
+func TestV2MembershipAndKill(t *testing.T) {
+	tr := unifiedTree(t, "v2", "alice/web")
 	fillAndKill(t, tr, "alice/web", "alice")
 	if err := tr.Remove(""); err != nil {
 		t.Fatal(err)
@@ -203,18 +212,7 @@ func TestV2MembershipAndKill(t *testing.T) {
 // After a kill, a process born in the group through CLONE_INTO_CGROUP
 // lives: the master restarts a user's supervisor in the group it killed.
 func TestV2KillThenCloneInto(t *testing.T) {
-	testutil.RequireRoot(t)
-	mnt, err := Mount()
-	testutil.Require(t, err == nil, fmt.Sprintf("a cgroup v2 mount: %v", err))
-	self, err := Self()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &V2{Root: filepath.Join(mnt, self, fmt.Sprintf("roost-cgtest-clone-%d", os.Getpid()))}
-	cleanTree(t, tr)
-	if err := tr.Create("alice"); err != nil {
-		t.Fatal(err)
-	}
+	tr := unifiedTree(t, "clone", "alice")
 	fillAndKill(t, tr, "alice", "alice")
 	dir, err := (&Group{Path: filepath.Join(tr.Root, "alice")}).Open()
 	if err != nil {

@@ -36,22 +36,32 @@ func Read(pid int) (Proc, error) {
 	return p, readUIDs(&p)
 }
 
-// readStat parses /proc/PID/stat.
-func readStat(pid int) (Proc, error) {
+// statFields reads /proc/PID/stat from field 3 (state) on: f[0] is
+// field 3, so starttime (22) is f[19] and rss (24) is f[21].
+func statFields(pid int) ([]string, error) {
 	dir := "/proc/" + strconv.Itoa(pid)
 	b, err := os.ReadFile(dir + "/stat")
 	if err != nil {
-		return Proc{}, err
+		return nil, err
 	}
 	// comm is in parentheses and may hold anything: split at the last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return Proc{}, fmt.Errorf("parse %s/stat: no ')'", dir)
+		return nil, fmt.Errorf("parse %s/stat: no ')'", dir)
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 20 { // f[0] is field 3 (state); starttime is field 22
-		return Proc{}, fmt.Errorf("parse %s/stat: %d fields", dir, len(f))
+	if len(f) < 22 {
+		return nil, fmt.Errorf("parse %s/stat: %d fields", dir, len(f))
+	}
+	return f, nil
+}
+
+// readStat parses /proc/PID/stat.
+func readStat(pid int) (Proc, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return Proc{}, err
 	}
 	p := Proc{PID: pid, State: f[0][0], RUID: -1, EUID: -1}
 	p.PPID, _ = strconv.Atoi(f[1])
@@ -71,15 +81,9 @@ type Usage struct {
 
 // ReadUsage parses the usage fields of /proc/PID/stat.
 func ReadUsage(pid int) (Usage, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	f, err := statFields(pid)
 	if err != nil {
 		return Usage{}, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	if i < 0 || len(f) < 22 { // f[0] is field 3 (state); rss is field 24
-		return Usage{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
 	}
 	var u Usage
 	u.PGID, _ = strconv.Atoi(f[2])
