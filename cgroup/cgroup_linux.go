@@ -129,17 +129,11 @@ func (g *Group) AddPID(pid int) error {
 
 // PIDs lists the processes in the group (not in its children).
 func (g *Group) PIDs() ([]int, error) {
-	data, err := os.ReadFile(filepath.Join(g.Path, "cgroup.procs"))
+	pids, err := readPIDs(filepath.Join(g.Path, "cgroup.procs"))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", g.Path, err)
 	}
-	var out []int
-	for _, f := range strings.Fields(string(data)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			out = append(out, pid)
-		}
-	}
-	return out, nil
+	return pids, nil
 }
 
 // Remove removes the group; the kernel refuses (EBUSY) while a process is

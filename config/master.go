@@ -74,6 +74,8 @@ type Master struct {
 	Ports PortRange               `json:"ports"`
 	Proxy MasterProxy             `json:"proxy"`
 	TLS   MasterTLS               `json:"tls"`
+	// Limits are the [limits] defaults for every user (see LimitsFor).
+	Limits Limits `json:"limits"`
 
 	// Pos is where each key was set, by dotted key ("users.min_uid"), for
 	// errors found after loading (e.g. a group that does not exist).
@@ -105,6 +107,8 @@ type UserOverride struct {
 	Hosts []string `json:"hosts,omitempty" toml:"hosts"`
 	// TLS = false opts the user's hosts out of [tls] certificates.
 	TLS *bool `json:"tls,omitempty" toml:"tls"`
+	// Limits is [user.NAME.limits]: each key set replaces [limits]'.
+	Limits *Limits `json:"limits,omitempty" toml:"-"`
 }
 
 // PortRange is the [ports] table: each user gets a stable block of PerUser
@@ -223,9 +227,9 @@ type masterFile struct {
 
 // masterKeys are the keys roost.toml may hold, for "did you mean".
 var masterKeys = map[string][]string{
-	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls"},
+	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls", "limits"},
 	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
-	"user.": {"project", "log_dir", "hosts", "tls"},
+	"user.": {"project", "log_dir", "hosts", "tls", "limits"},
 	"tls":   {"acme", "email", "listen", "directory", "ca_roots", "redirect_http", "skip_hosts"},
 	"ports": {"range", "per_user"},
 	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "reload_interval", "hosts",
@@ -266,6 +270,9 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		return nil, &Error{Diagnostics: d.errs}
 	}
 	for _, k := range md.Undecoded() {
+		if isLimitsKey(k) {
+			continue // masterLimits decodes them
+		}
 		ks := k.String()
 		section, key := splitKey(ks)
 		cands := masterKeys[section]
@@ -425,6 +432,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		m.User[n] = o
 	}
 
+	masterLimits(data, m, &d, pos)
 	masterProxy(&raw, m, &d, pos)
 	masterTLS(&raw.TLS, m, &d, pos)
 

@@ -239,6 +239,13 @@ func (p *process) info() api.ProcessInfo {
 		pi.Restarts = v.spawns - 1
 	}
 	pi.Description = api.Describe(pi)
+	pi.OOMKills = v.oomKills
+	if v.oom != "" {
+		pi.OOM = v.oom
+		if v.state != api.Running && v.state != api.Starting && v.state != api.Stopping {
+			pi.Description += " (" + v.oom + ")"
+		}
+	}
 	return pi
 }
 

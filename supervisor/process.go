@@ -47,6 +47,8 @@ type snapshot struct {
 	exitstatus int
 	spawns     int
 	logs       *procLogs
+	oom        string // the last exit was an OOM kill: "out of memory, limit 256M"
+	oomKills   int
 }
 
 // exitEvent is a child's exit, sent by its waiter goroutine.
@@ -83,6 +85,8 @@ type process struct {
 	exitstatus   int
 	killing      bool
 	spawns       int
+	oom          string // see snapshot
+	oomKills     int
 	restartDue   bool // EXITED, restarted when timer fires (the crash-loop throttle)
 	startWaiters []chan error
 	stopWaiters  []chan error
@@ -161,6 +165,8 @@ func (p *process) publish() {
 		exitstatus: p.exitstatus,
 		spawns:     p.spawns,
 		logs:       p.logs,
+		oom:        p.oom,
+		oomKills:   p.oomKills,
 	})
 }
 
@@ -452,6 +458,11 @@ func (p *process) onExit(ev exitEvent) {
 		return
 	}
 	es, msg := decodeWaitStatus(ev.ws)
+	p.oom = p.s.oom.check(ev.ws)
+	if p.oom != "" {
+		p.oomKills++
+		msg += ": " + p.oom
+	}
 	p.laststop = ev.at
 	tooQuickly := ev.at.Sub(p.laststart) < p.cfg.StartSecs
 	expected := slices.Contains(p.cfg.ExitCodes, es)

@@ -78,6 +78,7 @@ type Options struct {
 // concurrent use.
 type Supervisor struct {
 	opts        Options
+	oom         *oomWatch // tells OOM kills (oom_linux.go)
 	load        func() (*config.Config, error)
 	log         *slog.Logger
 	events      *broker
@@ -137,6 +138,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		started:   time.Now(),
 
 		readyTimeout: defaultReadyTimeout,
+		oom:          newOOMWatch(),
 	}
 	if s.load == nil {
 		file := cfg.File

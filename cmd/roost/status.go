@@ -36,7 +36,11 @@ func statusAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	all, err := x.client.Processes(x.ctx)
+	fetch := x.client.Processes
+	if c.Bool("json") || slices.Contains(c.Args().Slice(), "--json") {
+		fetch = x.client.ProcessesWithUsage
+	}
+	all, err := fetch(x.ctx)
 	if err != nil {
 		x.fail(err)
 		return x.done()

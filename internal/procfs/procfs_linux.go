@@ -36,22 +36,32 @@ func Read(pid int) (Proc, error) {
 	return p, readUIDs(&p)
 }
 
-// readStat parses /proc/PID/stat.
-func readStat(pid int) (Proc, error) {
+// statFields reads /proc/PID/stat from field 3 (state) on: f[0] is
+// field 3, so starttime (22) is f[19] and rss (24) is f[21].
+func statFields(pid int) ([]string, error) {
 	dir := "/proc/" + strconv.Itoa(pid)
 	b, err := os.ReadFile(dir + "/stat")
 	if err != nil {
-		return Proc{}, err
+		return nil, err
 	}
 	// comm is in parentheses and may hold anything: split at the last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return Proc{}, fmt.Errorf("parse %s/stat: no ')'", dir)
+		return nil, fmt.Errorf("parse %s/stat: no ')'", dir)
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 20 { // f[0] is field 3 (state); starttime is field 22
-		return Proc{}, fmt.Errorf("parse %s/stat: %d fields", dir, len(f))
+	if len(f) < 22 {
+		return nil, fmt.Errorf("parse %s/stat: %d fields", dir, len(f))
+	}
+	return f, nil
+}
+
+// readStat parses /proc/PID/stat.
+func readStat(pid int) (Proc, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return Proc{}, err
 	}
 	p := Proc{PID: pid, State: f[0][0], RUID: -1, EUID: -1}
 	p.PPID, _ = strconv.Atoi(f[1])
@@ -59,6 +69,30 @@ func readStat(pid int) (Proc, error) {
 	p.SID, _ = strconv.Atoi(f[3])
 	p.Start, _ = strconv.ParseUint(f[19], 10, 64)
 	return p, nil
+}
+
+// Usage is what /proc/PID/stat says a process uses.
+type Usage struct {
+	PGID     int
+	CPUTicks uint64 // utime + stime, in clock ticks (USER_HZ, 100 on Linux)
+	Threads  int
+	RSSPages int64
+}
+
+// ReadUsage parses the usage fields of /proc/PID/stat.
+func ReadUsage(pid int) (Usage, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return Usage{}, err
+	}
+	var u Usage
+	u.PGID, _ = strconv.Atoi(f[2])
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	u.CPUTicks = ut + st
+	u.Threads, _ = strconv.Atoi(f[17])
+	u.RSSPages, _ = strconv.ParseInt(f[21], 10, 64)
+	return u, nil
 }
 
 // readUIDs fills p's uids from /proc/PID/status.

@@ -276,6 +276,13 @@ func (c *Client) Processes(ctx context.Context) ([]ProcessInfo, error) {
 	return v, err
 }
 
+// ProcessesWithUsage is Processes with each running program's usage.
+func (c *Client) ProcessesWithUsage(ctx context.Context) ([]ProcessInfo, error) {
+	var v []ProcessInfo
+	err := c.call(ctx, http.MethodGet, "processes", url.Values{"usage": {"1"}}, nil, &v)
+	return v, err
+}
+
 // Process describes one process ("web" or "group:web").
 func (c *Client) Process(ctx context.Context, name string) (ProcessInfo, error) {
 	var v ProcessInfo

@@ -162,6 +162,14 @@ func (s *Server) processes(w http.ResponseWriter, r *http.Request) {
 	if infos == nil {
 		infos = []ProcessInfo{}
 	}
+	if ub, ok := s.b.(UsageBackend); ok && r.URL.Query().Get("usage") == "1" {
+		u := ub.Usage()
+		for i := range infos {
+			if x, ok := u[infos[i].PID]; ok && infos[i].PID > 0 {
+				infos[i].Usage = &x
+			}
+		}
+	}
 	reply(w, infos, nil)
 }
 

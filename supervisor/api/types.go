@@ -182,6 +182,29 @@ type ProcessInfo struct {
 
 	// roost's fields (JSON only).
 	Restarts int `json:"restarts"` // spawns since the supervisor started, minus one
+	// OOMKills counts the kernel's out-of-memory kills of the process
+	// (under the user's memory_max); OOM says the last exit was one:
+	// "out of memory, limit 256M".
+	OOMKills int    `json:"oom_kills"`
+	OOM      string `json:"oom,omitempty"`
+	// Usage is what a running program uses now, asked for with
+	// GET /api/v1/processes?usage=1 (roost status --json); nil otherwise.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is what the live processes of a program's process group use
+// (the program and the children it did not move out of its group), read
+// from /proc: resident memory, CPU seconds so far, and tasks (threads).
+type Usage struct {
+	MemoryRSS  int64   `json:"memory_rss"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Pids       int     `json:"pids"`
+}
+
+// UsageBackend is a Backend that can tell usage per program: by process
+// group id (a program's pid, as it leads its group).
+type UsageBackend interface {
+	Usage() map[int]Usage
 }
 
 // Namespec is the name supervisorctl shows: "group:name", or "name" when the

@@ -45,8 +45,14 @@ type errorReply struct {
 // user's supervisor says is untrusted and only counted).
 func (m *Master) Users(ctx context.Context) []UserStatus {
 	sts := m.statuses()
+	m.mu.Lock()
+	cg := m.cg
+	m.mu.Unlock()
 	for i := range sts {
 		st := &sts[i]
+		if u, ok := cg.stats(st.Name); ok {
+			st.Usage = &u
+		}
 		st.Routes, st.RoutesServed = -1, -1
 		if sum, ok := m.router.proxySummary(st.Name); ok {
 			st.Routes, st.RoutesServed, st.ProxyProblems = sum.routes, sum.served, sum.problems

@@ -36,13 +36,18 @@ type userCgroups struct {
 	log  *slog.Logger
 	root *cgroup.Group // nil: no cgroups (detection only)
 	mu   sync.Mutex    // serialises attaches
+	// res holds the users' limits, kill and usage (cgroups_limits_linux.go):
+	// the v1 controllers on a hybrid host, the same v2 groups as the bind
+	// filter's on a unified one; nil when neither is usable.
+	res cgroup.Tree
 }
 
-// newUserCgroups finds the cgroup2 hierarchy, creates the master's root
+// newUserCgroups finds the cgroup hierarchies, creates the master's root
 // group and checks that the kernel loads the bind filter; it logs the
-// mode it settles on.
+// modes it settles on, once.
 func newUserCgroups(runDir string, log *slog.Logger) *userCgroups {
-	c := &userCgroups{log: log}
+	res := newResourceTree(runDir, log)
+	c := &userCgroups{log: log, res: res}
 	root, err := cgroupRoot(runDir)
 	if err == nil {
 		err = cgroup.BindFilterSupported()
@@ -53,7 +58,7 @@ func newUserCgroups(runDir string, log *slog.Logger) *userCgroups {
 	if err != nil {
 		log.Warn("port squat protection: detection only (the router re-checks every routed port's owner every second); "+
 			"the kernel bind filter is unavailable", "err", err)
-		return &userCgroups{log: log}
+		return &userCgroups{log: log, res: res}
 	}
 	log.Info("port squat protection: kernel bind filter (cgroup/bind4+bind6) on each user's cgroup, and the router's owner checks",
 		"cgroup", root)
@@ -70,12 +75,17 @@ func cgroupRoot(runDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return filepath.Join(mnt, self, cgroupName(runDir)), nil
+}
+
+// cgroupName is the master's top group's name, in every hierarchy.
+func cgroupName(runDir string) string {
 	name := "roost"
 	if filepath.Clean(runDir) != defaultRunDir {
 		sum := sha256.Sum256([]byte(filepath.Clean(runDir)))
 		name += "-" + hex.EncodeToString(sum[:6])
 	}
-	return filepath.Join(mnt, self, name), nil
+	return name
 }
 
 // enabled reports whether users get cgroups with a bind filter.
@@ -129,9 +139,13 @@ func (c *userCgroups) refresh(rng config.PortRange, blocks map[string]Block) {
 	}
 }
 
-// remove removes a user's group once it is empty (best effort).
+// remove removes a user's groups once they are empty (best effort).
 func (c *userCgroups) remove(name string) {
-	if !c.enabled() || config.ValidateUserName(name) != nil {
+	if c == nil || config.ValidateUserName(name) != nil {
+		return
+	}
+	c.removeRes(name)
+	if !c.enabled() {
 		return
 	}
 	g := &cgroup.Group{Path: filepath.Join(c.root.Path, name)}
@@ -143,6 +157,10 @@ func (c *userCgroups) remove(name string) {
 // removeAll removes every user group and the root group (at shutdown,
 // after the final sweep).
 func (c *userCgroups) removeAll() {
+	if c == nil {
+		return
+	}
+	c.removeAllRes()
 	if !c.enabled() {
 		return
 	}

@@ -29,6 +29,8 @@ import (
 //	fork           start a program: `sleep 1000` in its own process group
 //	exit N         print "boom: failing on purpose" on stderr and exit N
 //	ignore-term    ignore SIGTERM
+//	daemon         start `sleep 1000` double-forked out of its session (a
+//	               daemon that no process group kill reaches)
 //	proxy FILE     serve the control API on --socket, answering
 //	               GET /api/v1/proxy with FILE's JSON (read at each request,
 //	               whatever it holds: a hostile supervisor) and writing the
@@ -43,6 +45,9 @@ var helperExe string
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "run" && slices.Contains(os.Args, "--managed") {
 		os.Exit(helperMain(os.Args[2:]))
+	}
+	if len(os.Args) == 3 && os.Args[1] == "hog" {
+		os.Exit(hog(os.Args[2]))
 	}
 	if len(os.Args) == 2 && os.Args[1] == "serve-http" {
 		os.Exit(serveHTTP())
@@ -123,6 +128,11 @@ func helperMain(args []string) int {
 			n, _ := strconv.Atoi(f[1])
 			fmt.Fprintln(os.Stderr, "boom: failing on purpose")
 			return n
+		case "daemon":
+			if err := exec.Command("/bin/sh", "-c", "(setsid /bin/sleep 1000 &)").Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "daemon:", err)
+				return 2
+			}
 		case "ignore-term":
 			signal.Reset(syscall.SIGTERM)
 			signal.Ignore(syscall.SIGTERM)

@@ -338,6 +338,11 @@ func (m *Master) apply(cfg *config.Master) {
 	if m.cfg.Ports != cfg.Ports {
 		m.cg.refresh(cfg.Ports, blocks)
 	}
+	for _, n := range names {
+		if err := m.cg.setLimits(n, cfg.LimitsFor(n)); err != nil {
+			m.log.Error("the user's limits are not all in force", "user", n, "err", err)
+		}
+	}
 	m.cfg = cfg
 	want := map[string]bool{}
 	for _, c := range cands {

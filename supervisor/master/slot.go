@@ -339,6 +339,10 @@ func (s *slot) spawn() error {
 			Pdeathsig:  syscall.SIGTERM, // the master died: stop the programs cleanly
 		},
 	}
+	mv, err := s.m.cg.prepareRes(sp.Name, s.m.Config().LimitsFor(sp.Name))
+	if err != nil {
+		s.log().Error("the user's limits are not all in force", "err", err)
+	}
 	out := newTailBuffer(tailSize)
 	var c *child
 	if cgdir != nil { // born in the user's cgroup: filtered from its first bind
@@ -346,14 +350,14 @@ func (s *slot) spawn() error {
 		attr := *cmd.SysProcAttr
 		attr.UseCgroupFD, attr.CgroupFD = true, int(cgdir.Fd())
 		inCg.SysProcAttr = &attr
-		if c, err = spawn(&inCg); err != nil {
+		if c, err = s.fork(&inCg, mv); err != nil {
 			// A kernel or a delegation that refuses CLONE_INTO_CGROUP must
 			// not keep the user down: the owner checks remain.
 			s.log().Error("cannot start the user's supervisor in its cgroup: starting it without the bind filter", "err", err)
 		}
 	}
 	if c == nil {
-		c, err = spawn(cmd)
+		c, err = s.fork(cmd, mv)
 	}
 	w.Close()
 	if err != nil {
@@ -377,13 +381,32 @@ func (s *slot) spawn() error {
 	return nil
 }
 
-// sweep kills every leftover process of the user, bounded in time.
+// fork starts the supervisor, in the user's v1 groups when mv says so.
+func (s *slot) fork(cmd *exec.Cmd, mv *threadMove) (*child, error) {
+	r := spawnIn(cmd, mv)
+	if r.outErr != nil {
+		s.log().Error("the master's fork thread stays in the user's cgroups until the next start", "err", r.outErr)
+	}
+	return r.c, r.err
+}
+
+// sweep kills every leftover process of the user, bounded in time: first
+// by cgroup (everything the supervisor's tree left, double-forked daemons
+// included), then by uid (what escaped the groups, or a host without
+// cgroups).
 func (s *slot) sweep() {
+	n, err := s.m.cg.kill(s.name)
+	if n > 0 {
+		s.log().Warn("killed leftover processes of the user's previous supervisor", "count", n, "by", "cgroup")
+	}
+	if err != nil {
+		s.log().Error("killing the user's cgroup", "err", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
 	defer cancel()
-	n, err := killLeftovers(ctx, s.spec.Account.UID)
+	n, err = killLeftovers(ctx, s.spec.Account.UID)
 	if n > 0 {
-		s.log().Warn("killed leftover processes of the user's previous supervisor", "count", n)
+		s.log().Warn("killed leftover processes of the user's previous supervisor", "count", n, "by", "uid")
 	}
 	if err != nil {
 		s.log().Error("killing the user's leftover processes", "err", err)

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -57,12 +58,22 @@ type child struct {
 
 type forkReq struct {
 	cmd   *exec.Cmd
+	mv    *threadMove // nil: fork where the master is
 	reply chan forkReply
 }
 
 type forkReply struct {
 	c   *child
 	err error
+	// outErr: the fork thread could not go back to the master's own
+	// groups (it stays in the user's until the next move).
+	outErr error
+}
+
+// threadMove puts the fork thread into a user's cgroups (v1) for one
+// fork, so the child is born there, and takes it out again.
+type threadMove struct {
+	into, out func(tid int) error
 }
 
 // startReaper makes the process a child subreaper and starts the reaper
@@ -81,9 +92,20 @@ func startReaper() error {
 
 func forkThread() {
 	runtime.LockOSThread() // never unlocked: this thread is every child's parent
+	tid := unix.Gettid()
 	for r := range reg.forks {
+		if r.mv != nil {
+			if err := r.mv.into(tid); err != nil {
+				r.reply <- forkReply{err: fmt.Errorf("enter the user's cgroups: %w", err)}
+				continue
+			}
+		}
 		reg.mu.Lock()
 		err := r.cmd.Start()
+		var outErr error
+		if r.mv != nil {
+			outErr = r.mv.out(tid)
+		}
 		var c *child
 		if err == nil {
 			c = &child{cmd: r.cmd, pid: r.cmd.Process.Pid, done: make(chan struct{})}
@@ -100,20 +122,26 @@ func forkThread() {
 			default:
 			}
 		}
-		r.reply <- forkReply{c, err}
+		r.reply <- forkReply{c, err, outErr}
 	}
 }
 
 // spawn starts cmd on the fork thread and registers it. cmd must not use
 // Stdout/Stderr writers that need copying goroutines (use *os.File).
 func spawn(cmd *exec.Cmd) (*child, error) {
+	r := spawnIn(cmd, nil)
+	return r.c, r.err
+}
+
+// spawnIn is spawn with the child born in the v1 cgroups mv moves the
+// fork thread into.
+func spawnIn(cmd *exec.Cmd, mv *threadMove) forkReply {
 	if err := startReaper(); err != nil {
-		return nil, err
+		return forkReply{err: err}
 	}
 	reply := make(chan forkReply, 1)
-	reg.forks <- forkReq{cmd: cmd, reply: reply}
-	r := <-reply
-	return r.c, r.err
+	reg.forks <- forkReq{cmd: cmd, mv: mv, reply: reply}
+	return <-reply
 }
 
 // signal sends sig to the child, or to its process group, unless it has

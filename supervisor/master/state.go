@@ -1,6 +1,10 @@
 package master
 
-import "fmt"
+import (
+	"fmt"
+
+	"roost/cgroup"
+)
 
 // UserState is the state of a user's supervisor, as `roost admin users`
 // shows it. The names are supervisord's process states where they mean the
@@ -91,4 +95,7 @@ type UserStatus struct {
 	// first file:line problem.
 	Config      string `json:"config,omitempty"`
 	ConfigError string `json:"config_error,omitempty"`
+	// Usage is what the user's cgroup holds now (the supervisor, its
+	// programs and cron jobs together); nil without cgroups.
+	Usage *cgroup.Stats `json:"usage,omitempty"`
 }

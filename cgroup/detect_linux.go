@@ -1,0 +1,107 @@
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Detect finds where limits can live and returns the Tree for a top group
+// named name inside the calling process's own groups (under systemd, the
+// unit's, which Delegate=yes hands over): cgroup v2 when /sys/fs/cgroup is
+// the unified hierarchy, else the v1 controllers that are mounted (a
+// hybrid or legacy host). The string says which, for the one log line.
+func Detect(name string) (Tree, string, error) {
+	if strings.Contains(name, "/") || name == "" || name == "." || name == ".." {
+		return nil, "", fmt.Errorf("cgroup: invalid top group name %q", name)
+	}
+	if isCgroup2("/sys/fs/cgroup") {
+		self, err := Self()
+		if err != nil {
+			return nil, "", err
+		}
+		root := filepath.Join("/sys/fs/cgroup", self, name)
+		return &V2{Root: root}, "cgroup v2 at " + root, nil
+	}
+	mounts, err := v1Mounts()
+	if err != nil {
+		return nil, "", err
+	}
+	self, err := v1Self()
+	if err != nil {
+		return nil, "", err
+	}
+	roots := map[string]string{}
+	var have []string
+	for _, ctl := range V1Controllers {
+		m, ok := mounts[ctl]
+		if !ok {
+			continue
+		}
+		roots[ctl] = filepath.Join(m, self[ctl], name)
+		have = append(have, ctl)
+	}
+	if len(roots) == 0 {
+		return nil, "", errors.New("cgroup: neither a cgroup v2 hierarchy at /sys/fs/cgroup nor cgroup v1 controllers are mounted")
+	}
+	return &V1{Roots: roots}, "cgroup v1 (" + strings.Join(have, ", ") + ")", nil
+}
+
+// v1Mounts maps each v1 controller to its mount point, from
+// /proc/self/mountinfo (fstype "cgroup", the controllers in the super
+// options).
+func v1Mounts() (map[string]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	out := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 3 || g[0] != "cgroup" {
+			continue
+		}
+		var st unix.Statfs_t
+		if unix.Statfs(f[4], &st) != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+			continue
+		}
+		for _, o := range strings.Split(g[2], ",") {
+			if _, dup := out[o]; !dup {
+				out[o] = f[4]
+			}
+		}
+	}
+	return out, nil
+}
+
+// v1Self maps each v1 controller to the calling process's group in it,
+// from /proc/self/cgroup ("4:memory:/a/b", "2:cpu,cpuacct:/").
+func v1Self() (map[string]string, error) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) != 3 || parts[1] == "" {
+			continue
+		}
+		p := parts[2]
+		if !strings.HasPrefix(p, "/") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+			return nil, fmt.Errorf("cgroup: /proc/self/cgroup has %q", p)
+		}
+		for _, ctl := range strings.Split(parts[1], ",") {
+			out[ctl] = filepath.Clean(p)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,202 @@
+package master
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"roost/cgroup"
+	"roost/internal/testutil"
+	"roost/supervisor/api"
+)
+
+// hog allocates and touches MB megabytes, then idles: a program whose
+// memory grows past the user's memory_max.
+func hog(mb string) int {
+	n, err := strconv.Atoi(mb)
+	if err != nil {
+		return 2
+	}
+	var keep [][]byte
+	for range n {
+		b := make([]byte, 1<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		keep = append(keep, b)
+	}
+	fmt.Println("allocated", len(keep), "MB")
+	time.Sleep(time.Hour)
+	return 0
+}
+
+// testV1Tree is the master's resource tree for the e2e master (the same
+// name and place: the test process's groups, the master's name).
+func testV1Tree(t *testing.T, e *env) *cgroup.V1 {
+	t.Helper()
+	tr, _, err := cgroup.Detect(cgroupName(e.runDir))
+	testutil.Require(t, err == nil, fmt.Sprintf("cgroups: %v", err))
+	v1, ok := tr.(*cgroup.V1)
+	testutil.Require(t, ok, "cgroup v1 controllers (a hybrid host)")
+	return v1
+}
+
+// userStatusJSON is `roost status --json` as the user.
+func userStatusJSON(t *testing.T, x *e2e, a testutil.Account) map[string]api.ProcessInfo {
+	t.Helper()
+	sock := filepath.Join(x.runDir, "users", a.Name, SocketName)
+	out, code := exitOf(t, asUser(a, x.bin, "-s", sock, "status", "--json"))
+	var infos []api.ProcessInfo
+	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+		t.Fatalf("roost status --json: exit %d, %v\n%s", code, err, out)
+	}
+	m := map[string]api.ProcessInfo{}
+	for _, p := range infos {
+		m[p.Name] = p
+	}
+	return m
+}
+
+// cpuTicks is a process's user and system time in clock ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st
+}
+
+// A memory hog past memory_max is OOM-killed by the kernel, reported as
+// such (status description, --json, the supervisor's log) and restarted by
+// autorestart; a busy loop under cpu_max = "50%" gets at most about half
+// a CPU; `roost admin users` shows the usage.
+func TestE2EMemoryAndCPULimits(t *testing.T) {
+	e := newEnv(t, testutil.UserA, testutil.UserB)
+	alice, bob := e.users[0], e.users[1]
+	e.writeProject(alice, fmt.Sprintf("[supervisord]\n"+
+		"[program:hog]\ncommand=/bin/sh -c 'sleep 1; exec %[1]s hog 400'\nstartsecs=0\nautorestart=true\n"+
+		"[program:once]\ncommand=%[1]s hog 400\nstartsecs=0\nautorestart=false\n", helperExe))
+	e.writeProject(bob, "[supervisord]\n[program:spin]\ncommand=/bin/sh -c 'while :; do :; done'\nstartsecs=0\n")
+	e.writeConf([]string{alice.Name, bob.Name}, "[user.roost-alice.limits]\nmemory_max = \"128M\"\n"+
+		"[user.roost-bob.limits]\ncpu_max = \"50%\"\n")
+	tr := testV1Tree(t, e)
+	t.Cleanup(func() { // after the master's own cleanup stopped it
+		for _, r := range tr.Roots {
+			if _, err := os.Stat(r); err == nil {
+				t.Errorf("%s is left after the master stopped", r)
+			}
+		}
+	})
+	x := startMaster(t, e)
+	x.waitUser(t, alice.Name, 30*time.Second, "running", running)
+	x.waitUser(t, bob.Name, 30*time.Second, "running", running)
+
+	// once: killed, stays EXITED, and says why.
+	var ps map[string]api.ProcessInfo
+	testutil.Eventually(t, 60*time.Second, "once to be OOM-killed and hog restarted after one", func() bool {
+		ps = userStatusJSON(t, x, alice)
+		return ps["once"].State == api.Exited && ps["hog"].OOMKills >= 1 && ps["hog"].Restarts >= 1
+	})
+	once := ps["once"]
+	if once.OOMKills != 1 || once.OOM != "out of memory, limit 128M" || !strings.HasSuffix(once.Description, "(out of memory, limit 128M)") {
+		t.Errorf("once: oom_kills %d, oom %q, description %q", once.OOMKills, once.OOM, once.Description)
+	}
+	sock := filepath.Join(x.runDir, "users", alice.Name, SocketName)
+	out, _ := exitOf(t, asUser(alice, x.bin, "-s", sock, "status", "once"))
+	if !strings.Contains(out, "EXITED") || !strings.Contains(out, "(out of memory, limit 128M)") {
+		t.Errorf("roost status once:\n%s", out)
+	}
+	logData, err := os.ReadFile(filepath.Join(alice.Home, "log", "roost.log"))
+	if err != nil || !strings.Contains(string(logData), "exited: once (terminated by SIGKILL: out of memory, limit 128M; not expected)") {
+		t.Errorf("the supervisor's log does not say out of memory: %v\n%s", err, logData)
+	}
+
+	// spin: at most ~60% of one CPU over 3 seconds.
+	sp := userStatusJSON(t, x, bob)["spin"]
+	if sp.State != api.Running || sp.PID == 0 {
+		t.Fatalf("spin: %+v", sp)
+	}
+	before, start := cpuTicks(t, sp.PID), time.Now()
+	time.Sleep(3 * time.Second) // a measurement window, not a synchronisation
+	used := float64(cpuTicks(t, sp.PID)-before) / 100 / time.Since(start).Seconds()
+	t.Logf("spin under cpu_max 50%%: %.0f%% of one CPU", used*100)
+	if used > 0.6 {
+		t.Errorf("spin used %.0f%% of one CPU under cpu_max = \"50%%\"", used*100)
+	}
+
+	// roost status --json says what spin uses.
+	if u := userStatusJSON(t, x, bob)["spin"].Usage; u == nil || u.CPUSeconds < 0.5 || u.Pids < 1 || u.MemoryRSS <= 0 {
+		t.Errorf("spin's usage in roost status --json: %+v", u)
+	}
+
+	us := x.users(t)
+	if u := us[alice.Name]; u.Usage == nil || u.Usage.OOMKills < 2 || u.Usage.Pids < 1 || u.Usage.MemoryCurrent <= 0 {
+		t.Errorf("admin users: alice's usage %+v", u.Usage)
+	}
+	if u := us[bob.Name]; u.Usage == nil || u.Usage.CPUSeconds < 1 {
+		t.Errorf("admin users: bob's usage %+v", u.Usage)
+	}
+	out, code := x.roost(t, "admin", "users")
+	if code != 0 || !strings.Contains(out, "MEM") {
+		t.Errorf("roost admin users: exit %d\n%s", code, out)
+	}
+}
+
+// A fork bomb stops at pids_max, and meanwhile another user's supervisor
+// still starts a program.
+func TestE2EForkBombStopsAtPidsMax(t *testing.T) {
+	e := newEnv(t, testutil.UserA, testutil.UserB)
+	alice, bob := e.users[0], e.users[1]
+	// Bounded: 300 forks at most, each a sleep that the stop kills.
+	e.writeProject(alice, "[supervisord]\n[program:bomb]\n"+
+		"command=/bin/sh -c 'i=0; while [ $i -lt 300 ]; do sleep 600 & i=$((i+1)); done; wait'\nstartsecs=0\nautorestart=false\n")
+	e.writeProject(bob, "[supervisord]\n[program:web]\ncommand=/bin/sleep 600\nstartsecs=0\n"+
+		"[program:extra]\ncommand=/bin/sleep 601\nstartsecs=0\nautostart=false\n")
+	e.writeConf([]string{alice.Name, bob.Name}, "[user.roost-alice.limits]\npids_max = 40\n")
+	x := startMaster(t, e)
+	tr := testV1Tree(t, e)
+	x.waitUser(t, alice.Name, 30*time.Second, "running", running)
+	x.waitUser(t, bob.Name, 30*time.Second, "running", func(s UserStatus) bool { return running(s) && s.ProgramsRunning == 1 })
+	cur := filepath.Join(tr.Roots["pids"], alice.Name, "pids.current")
+	events := filepath.Join(tr.Roots["pids"], alice.Name, "pids.events")
+	testutil.Eventually(t, 30*time.Second, "alice's bomb to be refused forks at pids_max", func() bool {
+		return readTrim(t, events) != "max 0"
+	})
+	if n, _ := strconv.Atoi(readTrim(t, cur)); n > 40 || n < 30 {
+		t.Errorf("pids.current %d under pids_max 40", n)
+	}
+	if n := len(programs(t, alice, "sleep")); n >= 40 || n < 10 {
+		t.Errorf("alice has %d sleeps under pids_max 40", n)
+	}
+	sock := filepath.Join(x.runDir, "users", bob.Name, SocketName)
+	start := time.Now()
+	out, code := exitOf(t, asUser(bob, x.bin, "-s", sock, "start", "extra"))
+	t.Logf("bob's start took %v while alice is at pids_max", time.Since(start))
+	if code != 0 || !strings.Contains(out, "started") {
+		t.Errorf("bob: roost start extra: exit %d\n%s", code, out)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("bob's start took %v", time.Since(start))
+	}
+	ps := x.terminate(t)
+	if !ps.Success() {
+		t.Errorf("master: %v", ps)
+	}
+	if left := programs(t, alice, ""); len(left) != 0 {
+		t.Errorf("alice: %d processes left", len(left))
+	}
+	for _, r := range tr.Roots {
+		if _, err := os.Stat(r); err == nil {
+			t.Errorf("%s is left after the master stopped", r)
+		}
+	}
+}
