@@ -73,6 +73,8 @@ type Master struct {
 	User  map[string]UserOverride `json:"user,omitempty"`
 	Ports PortRange               `json:"ports"`
 	Proxy MasterProxy             `json:"proxy"`
+	// Deploy is [deploy]: git push to a repository in the home.
+	Deploy MasterDeploy `json:"deploy"`
 
 	// Pos is where each key was set, by dotted key ("users.min_uid"), for
 	// errors found after loading (e.g. a group that does not exist).
@@ -215,11 +217,12 @@ type masterFile struct {
 		ServerNamesHashMaxSize    int       `toml:"server_names_hash_max_size"`
 		DefaultServer             *bool     `toml:"default_server"`
 	} `toml:"proxy"`
+	Deploy deployFile `toml:"deploy"`
 }
 
 // masterKeys are the keys roost.toml may hold, for "did you mean".
 var masterKeys = map[string][]string{
-	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy"},
+	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "deploy"},
 	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
 	"user.": {"project", "log_dir", "hosts"},
 	"ports": {"range", "per_user"},
@@ -421,6 +424,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 	}
 
 	masterProxy(&raw, m, &d, pos)
+	masterDeploy(&raw.Deploy, m, &d, pos)
 
 	rng := DefaultPortRange
 	if raw.Ports.Range != nil {
