@@ -123,7 +123,11 @@ func deployCommand(c *cli.Context) error {
 		}
 		err = deploy.Init(l, exe, file, out)
 	case c.Bool("hook"):
-		err = deploy.Hook(ctx, l, os.Stdin, out, opt)
+		// Git shows the hook's output as remote: lines; the steps said
+		// what failed, and the push is rejected.
+		if err = deploy.Hook(ctx, l, os.Stdin, out, opt); err != nil {
+			return cli.Exit("roost deploy: push rejected: the ref was not updated", 1)
+		}
 	case c.Bool("rollback"):
 		return rollback(ctx, l, c.Args().First(), c)
 	case c.String("ref") != "":
