@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"os"
@@ -392,5 +393,24 @@ func TestHook(t *testing.T) {
 	}
 	if err := Hook(context.Background(), l, strings.NewReader("junk\n"), &out, Options{}); err == nil {
 		t.Error("junk input accepted")
+	}
+}
+
+// A tar stream (git archive's output) cannot write outside the release.
+func TestExtractRefusesEscapes(t *testing.T) {
+	for _, name := range []string{"../evil", "/etc/evil", "a/../../evil"} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+		tw.Write([]byte("x"))
+		tw.Close()
+		dir := filepath.Join(t.TempDir(), "rel")
+		os.Mkdir(dir, 0o755)
+		if err := extractTar(&buf, dir); err == nil || !strings.Contains(err.Error(), "leaves the release") {
+			t.Errorf("%q: %v", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "evil")); err == nil {
+			t.Errorf("%q was written outside the release", name)
+		}
 	}
 }

@@ -130,15 +130,7 @@ func extractTar(r io.Reader, dir string) error {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
-			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fs.FileMode(h.Mode)&0o755|0o644)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
+			if err := newFile(p, tr, fs.FileMode(h.Mode)); err != nil {
 				return fmt.Errorf("unpack %s: %w", h.Name, err)
 			}
 		case tar.TypeSymlink:
@@ -189,18 +181,24 @@ func copyTree(src, dir string) error {
 				return err
 			}
 			defer in.Close()
-			out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode()&0o755|0o644)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, in)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			return err
+			return newFile(to, in, fi.Mode())
 		}
 		return nil // devices, FIFOs, sockets: not part of a project
 	})
+}
+
+// newFile creates the file p (which must not exist) with r's bytes: mode
+// 0644, or 0755 when mode has an execute bit.
+func newFile(p string, r io.Reader, mode fs.FileMode) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode&0o755|0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // writeRecord saves r as RELEASES/.roost/<id>.json.

@@ -78,19 +78,8 @@ LogLevel VERBOSE
 	if out, code := exitOf(t, exec.Command(sshd, "-t", "-f", cf)); code != 0 {
 		t.Fatalf("sshd -t: exit %d\n%s", code, out)
 	}
-	cmd := exec.Command(sshd, "-D", "-e", "-f", cf)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = w, w
-	c, err := spawn(cmd)
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := spawnLogged(t, exec.Command(sshd, "-D", "-e", "-f", cf), s.log, nil)
 	s.proc = c
-	go func() { copyInto(s.log, r); r.Close() }()
 	t.Cleanup(func() {
 		c.signal(syscall.SIGTERM, false)
 		c.wait()
