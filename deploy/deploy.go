@@ -21,7 +21,12 @@ type Source struct {
 	Repo   string // the bare repository (with Commit)
 	Ref    string // the ref pushed, for the record
 	Commit string // a full commit id
-	Dir    string // or a directory to copy
+	// Old, for a push, is the commit Ref had when the push began (all
+	// zeros: none). Checked once the deploy lock is held: a push that
+	// waited for another one to the same branch is refused, since git
+	// would refuse its ref update after it deployed.
+	Old string
+	Dir string // or a directory to copy
 }
 
 // Options tune one deploy.
@@ -54,6 +59,12 @@ func Deploy(ctx context.Context, l Layout, src Source, out io.Writer, opt Option
 		return Release{}, err
 	}
 	defer unlock()
+	if src.Old != "" {
+		if err := refIs(ctx, src.Repo, src.Ref, src.Old, opt.Env); err != nil {
+			fmt.Fprintf(out, " !     %v\n", err)
+			return Release{}, err
+		}
+	}
 
 	short, source := "dir", src.Dir
 	if src.Dir == "" {
@@ -137,9 +148,14 @@ func Deploy(ctx context.Context, l Layout, src Source, out io.Writer, opt Option
 			fmt.Fprintf(w, " !     restart: %v\n", err)
 			return rel, err
 		}
-		fmt.Fprintf(w, " !     restart on the new release failed: %v\n -----> switching back to %s\n", err, prev)
-		if serr := switchTo(l, prev, now(), w); serr == nil {
-			restart(ctx, l, w)
+		fmt.Fprintf(w, " !     restart on the new release failed: %v\n-----> switching back to %s\n", err, prev)
+		if serr := switchTo(l, prev, now(), w); serr != nil {
+			fmt.Fprintf(w, " !     switching back: %v\n", serr)
+		} else if rerr := restart(ctx, l, w); rerr != nil {
+			fmt.Fprintf(w, " !     restart on %s: %v\n", prev, rerr)
+		} else {
+			fmt.Fprintf(w, "-----> %s is release %s again; the push is refused\n", l.Current, prev)
+			os.RemoveAll(dir) // nothing runs in it any more
 		}
 		rel.State, rel.Error = StateFailed, "restart: "+err.Error()
 		writeRecord(l, rel)

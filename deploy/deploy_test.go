@@ -363,7 +363,9 @@ func TestHook(t *testing.T) {
 	git("add", ".")
 	git("commit", "-qm", "v1")
 	v1 := git("rev-parse", "HEAD")
-	git("push", "-q", l.Repo, "main", "main:feature")
+	// The objects go in beside main (as a push's quarantine holds them);
+	// main moves only when the hook said yes, as git moves it.
+	git("push", "-q", l.Repo, "main:refs/incoming/main", "main:feature")
 	zero := strings.Repeat("0", 40)
 
 	out.Reset()
@@ -381,15 +383,23 @@ func TestHook(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(l.Current, "index.html")); string(b) != "v1\n" {
 		t.Errorf("index.html: %q", b)
 	}
+	git("--git-dir="+l.Repo, "update-ref", "refs/heads/main", v1)
 
 	os.WriteFile(filepath.Join(work, "supervisord.conf"), []byte("[program:web]\ncommand=\n"), 0o644)
 	git("commit", "-qam", "broken")
 	v2 := git("rev-parse", "HEAD")
-	git("push", "-q", l.Repo, "main")
+	git("push", "-q", "-f", l.Repo, "main:refs/incoming/main")
 	out.Reset()
 	err := Hook(context.Background(), l, strings.NewReader(v1+" "+v2+" refs/heads/main\n"), &out, Options{Env: os.Environ()})
 	if err == nil || !strings.Contains(out.String(), "supervisord.conf:2") || currentID(l) != rels[0].ID {
 		t.Errorf("a broken push: %v, current %s\n%s", err, currentID(l), out.String())
+	}
+	// A push that waited behind another one to the same branch is refused:
+	// main is no longer where it began (git would refuse its ref update).
+	out.Reset()
+	err = Hook(context.Background(), l, strings.NewReader(zero+" "+v2+" refs/heads/main\n"), &out, Options{Env: os.Environ()})
+	if err == nil || !strings.Contains(out.String(), "refs/heads/main moved to "+v1[:12]+" while this push waited") {
+		t.Errorf("a push racing another: %v\n%s", err, out.String())
 	}
 	if err := Hook(context.Background(), l, strings.NewReader("junk\n"), &out, Options{}); err == nil {
 		t.Error("junk input accepted")

@@ -102,7 +102,7 @@ func Hook(ctx context.Context, l Layout, in io.Reader, out io.Writer, opt Option
 	var deployErr error
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) != 3 || !commitRE().MatchString(f[1]) {
+		if len(f) != 3 || !commitRE().MatchString(f[0]) || !commitRE().MatchString(f[1]) {
 			return fmt.Errorf("pre-receive: unexpected input line %.80q", sc.Text())
 		}
 		ref, commit := f[2], f[1]
@@ -112,7 +112,7 @@ func Hook(ctx context.Context, l Layout, in io.Reader, out io.Writer, opt Option
 		case strings.Trim(commit, "0") == "":
 			fmt.Fprintf(out, "-----> %s deleted: nothing deployed, %s keeps running\n", ref, l.Current)
 		default:
-			if _, err := Deploy(ctx, l, Source{Repo: l.Repo, Ref: ref, Commit: commit}, out, opt); err != nil {
+			if _, err := Deploy(ctx, l, Source{Repo: l.Repo, Ref: ref, Commit: commit, Old: f[0]}, out, opt); err != nil {
 				deployErr = err
 			}
 		}
@@ -121,4 +121,19 @@ func Hook(ctx context.Context, l Layout, in io.Reader, out io.Writer, opt Option
 		return err
 	}
 	return deployErr
+}
+
+// refIs checks that ref of repo is still at old (all zeros: absent).
+func refIs(ctx context.Context, repo, ref, old string, env []string) error {
+	cmd := exec.CommandContext(ctx, "git", "--git-dir="+repo, "rev-parse", "--verify", "--quiet", ref)
+	cmd.Env = env
+	b, _ := cmd.Output()
+	now := strings.TrimSpace(string(b))
+	if now == "" {
+		now = strings.Repeat("0", len(old))
+	}
+	if now != old {
+		return fmt.Errorf("%s moved to %.12s while this push waited for another deploy: pull, merge and push again", ref, now)
+	}
+	return nil
 }

@@ -109,6 +109,7 @@ const deployApp = `const http = require('http');
 const fs = require('fs');
 const isNumber = require('is-number');
 const version = fs.readFileSync('version.txt', 'utf8').trim();
+if (version === 'crash') { console.error('crashing on purpose'); process.exit(3); }
 const srv = http.createServer((req, res) => {
   res.end('version=' + version + ' is-number=' + isNumber(process.env.PORT) + ' pid=' + process.pid + '\n');
 });
@@ -371,4 +372,82 @@ func TestE2EDeployGitPush(t *testing.T) {
 		return code == 200 && strings.HasPrefix(body, "version=v1 is-number=true ")
 	})
 	finish(l, "rollback")
+	must("checkout", "-q", "main")
+	must("reset", "-q", "--hard", v2)
+
+	// A release whose programs do not come up: the switch is undone, the
+	// previous release serves again (no failed request), the push is
+	// refused.
+	write("version.txt", "crash\n", 0o644)
+	commit("crashes at start")
+	l = startLoop()
+	out, code = run("push", "roost", "main")
+	finish(l, "a release that does not start")
+	t.Logf("a release that does not start:\n%s", out)
+	if code == 0 || !strings.Contains(out, "restart on the new release failed") || !strings.Contains(out, "the push is refused") {
+		t.Errorf("a release that does not start: exit %d\n%s", code, out)
+	}
+	if _, body, _ := get(c, host, "/"); !strings.HasPrefix(body, "version=v1 ") {
+		t.Errorf("after a release that does not start: serving %q", body)
+	}
+	if got := refOf("refs/heads/main"); got != v2 {
+		t.Errorf("main moved to %s", got)
+	}
+	must("reset", "-q", "--hard", v2)
+
+	// Two pushes at once to main from two clones: one is deployed, the
+	// other refused (by the hook, having waited, or by git), and what is
+	// served is what main holds.
+	work2 := filepath.Join(e.dir, "work2")
+	must("clone", "-q", remote, work2)
+	write("version.txt", "v3a\n", 0o644)
+	v3a := commit("v3a")
+	os.WriteFile(filepath.Join(work2, "version.txt"), []byte("v3b\n"), 0o644)
+	must("-C", work2, "commit", "-q", "-am", "v3b")
+	v3b := strings.TrimSpace(must("-C", work2, "rev-parse", "HEAD"))
+	var wg sync.WaitGroup
+	outs, codes := make([]string, 2), make([]int, 2)
+	for i, dir := range []string{work, work2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(git, "-C", dir, "push", remote, "main")
+			cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + e.dir, "GIT_SSH_COMMAND=" + ssh.gitSSH()}
+			out, ps, err := runRegistered(cmd)
+			outs[i], codes[i] = string(out), 2
+			if err == nil {
+				codes[i] = min(ps.ExitCode(), 1)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("two pushes at once:\n%s\n---\n%s", outs[0], outs[1])
+	won := map[bool]string{true: v3a, false: v3b}[codes[0] == 0]
+	if codes[0]+codes[1] != 1 || refOf("refs/heads/main") != won {
+		t.Errorf("two pushes at once: exits %v, main %s (v3a %s, v3b %s)", codes, refOf("refs/heads/main"), v3a, v3b)
+	}
+	wantVersion := map[string]string{v3a: "v3a", v3b: "v3b"}[won]
+	waitGet(t, c, host, "/", "the pushed version that won", func(code int, body string) bool {
+		return code == 200 && strings.HasPrefix(body, "version="+wantVersion+" ")
+	})
+
+	// A push over a local path, as alice on the host.
+	clone := filepath.Join(alice.Home, base, "clone")
+	aliceGit := func(args ...string) string {
+		t.Helper()
+		out, code := exitOf(t, asUser(alice, git, append([]string{"-c", "user.name=alice", "-c", "user.email=alice@example.test"}, args...)...))
+		if code != 0 {
+			t.Fatalf("git %v as alice: exit %d\n%s", args, code, out)
+		}
+		return out
+	}
+	aliceGit("clone", "-q", repo, clone)
+	writeOwnedFile(t, alice, filepath.Join(clone, "version.txt"), "v4\n")
+	aliceGit("-C", clone, "commit", "-q", "-am", "v4")
+	if out := aliceGit("-C", clone, "push", "origin", "main"); !strings.Contains(out, "-----> deployed") {
+		t.Errorf("a push over a local path:\n%s", out)
+	}
+	waitGet(t, c, host, "/", "v4 pushed over a local path", func(code int, body string) bool {
+		return code == 200 && strings.HasPrefix(body, "version=v4 is-number=true ")
+	})
 }
