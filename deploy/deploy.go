@@ -114,7 +114,7 @@ func Deploy(ctx context.Context, l Layout, src Source, out io.Writer, opt Option
 	fmt.Fprintf(w, "-----> unpack (%.1fs)\n", now().Sub(t0).Seconds())
 
 	env := buildEnv(opt.Env, l.Home)
-	steps := buildSteps(dir, l.Roost, l.Socket, pathOf(env))
+	steps := buildSteps(l, dir, pathOf(env))
 	fmt.Fprintf(w, "       steps: %s\n", stepNames(steps))
 	if opt.DryRun {
 		for i, s := range steps {

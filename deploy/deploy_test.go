@@ -76,7 +76,7 @@ func TestBuildSteps(t *testing.T) {
 		{map[string]string{"postinstall*": "#!/bin/sh\n"}, "/usr/bin", []string{"postinstall: ./postinstall", "check"}},
 	} {
 		dir := tree(t, tt.files)
-		steps := buildSteps(dir, roost, "", tt.path)
+		steps := buildSteps(Layout{Roost: roost}, dir, tt.path)
 		var got []string
 		for _, s := range steps {
 			got = append(got, strings.ReplaceAll(s.String(), dir, "DIR"))
@@ -93,7 +93,7 @@ func TestBuildSteps(t *testing.T) {
 	}
 	if _, err := exec.LookPath("go"); err == nil {
 		dir := tree(t, map[string]string{"go.mod": "module x\n"})
-		if s := buildSteps(dir, roost, "", os.Getenv("PATH"))[0]; s.Missing != "" {
+		if s := buildSteps(Layout{Roost: roost}, dir, os.Getenv("PATH"))[0]; s.Missing != "" {
 			t.Errorf("go is installed but the step says %q is missing", s.Missing)
 		}
 	}

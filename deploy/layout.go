@@ -3,6 +3,7 @@ package deploy
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"roost/config"
@@ -24,6 +25,10 @@ type Layout struct {
 	Socket string
 	// Roost is the roost executable the check step runs.
 	Roost string
+	// DefaultHost is the name a Procfile's web is routed to: the first
+	// of roost.toml's [proxy] hosts without a wildcard, for this user
+	// ("" when there is none, or no proxy).
+	DefaultHost string
 }
 
 // LayoutFor is user name's layout under roost.toml m, with home the
@@ -33,17 +38,27 @@ func LayoutFor(m *config.Master, name, home string) Layout {
 	if err != nil {
 		exe = "roost"
 	}
+	host := ""
+	if m.Proxy.Enabled {
+		for _, h := range m.Proxy.Hosts {
+			if !strings.Contains(h, "*") {
+				host = strings.ReplaceAll(h, "{user}", name)
+				break
+			}
+		}
+	}
 	return Layout{
-		Home:     home,
-		Repo:     filepath.Join(home, m.Deploy.Repo),
-		Current:  filepath.Join(home, m.Project(name)),
-		Releases: filepath.Join(home, m.Releases(name)),
-		LogDir:   filepath.Join(home, m.LogDir(name)),
-		Branch:   m.Deploy.Branch,
-		Keep:     m.Deploy.KeepReleases,
-		Timeout:  m.Deploy.Timeout,
-		Socket:   filepath.Join(m.RunDir, "users", name, "roost.sock"),
-		Roost:    exe,
+		DefaultHost: host,
+		Home:        home,
+		Repo:        filepath.Join(home, m.Deploy.Repo),
+		Current:     filepath.Join(home, m.Project(name)),
+		Releases:    filepath.Join(home, m.Releases(name)),
+		LogDir:      filepath.Join(home, m.LogDir(name)),
+		Branch:      m.Deploy.Branch,
+		Keep:        m.Deploy.KeepReleases,
+		Timeout:     m.Deploy.Timeout,
+		Socket:      filepath.Join(m.RunDir, "users", name, "roost.sock"),
+		Roost:       exe,
 	}
 }
 

@@ -89,10 +89,12 @@ var installers = []installer{
 }
 
 // buildSteps are the steps the release in dir calls for: its dependency
-// installers, its postinstall, then the check of its supervisord.conf and
-// cron with roost (the executable at roost), socket giving the master's
-// PORT. path is the PATH the tools are looked up in.
-func buildSteps(dir, roost, socket, path string) []Step {
+// installers, its postinstall, a Procfile's supervisord.conf and release
+// command, then the check of its supervisord.conf and cron with l.Roost,
+// l.Socket giving the master's PORT. path is the PATH the tools are looked
+// up in.
+func buildSteps(l Layout, dir, path string) []Step {
+	roost, socket := l.Roost, l.Socket
 	has := func(name string) bool {
 		fi, err := os.Lstat(filepath.Join(dir, name))
 		return err == nil && fi.Mode().IsRegular()
@@ -121,6 +123,13 @@ func buildSteps(dir, roost, socket, path string) []Step {
 			}
 		}
 		steps = append(steps, s)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "supervisord.conf")); err != nil && has("Procfile") {
+		project, err := filepath.Rel(l.Home, l.Current)
+		if err != nil {
+			project = l.Current
+		}
+		steps = append(steps, procfileSteps(dir, project, l.DefaultHost)...)
 	}
 	check := []string{roost, "check", "-c", filepath.Join(dir, "supervisord.conf")}
 	if socket != "" {
