@@ -450,4 +450,13 @@ func TestE2EDeployGitPush(t *testing.T) {
 	waitGet(t, c, host, "/", "v4 pushed over a local path", func(code int, body string) bool {
 		return code == 200 && strings.HasPrefix(body, "version=v4 is-number=true ")
 	})
+
+	// roost exec: a one-off command in the current release, with the PORT
+	// the programs get.
+	sock := filepath.Join(e.runDir, "users", alice.Name, SocketName)
+	st := x.users(t)[alice.Name]
+	out, code = exitOf(t, asUser(alice, x.bin, "exec", "-s", sock, "--", "sh", "-c", "cat version.txt; echo port=$PORT"))
+	if want := fmt.Sprintf("v4\nport=%d\n", st.PortBase); code != 0 || out != want {
+		t.Errorf("roost exec: exit %d, %q, want %q", code, out, want)
+	}
 }
