@@ -206,7 +206,7 @@ func TestE2EDeployGitPush(t *testing.T) {
 	write(".gitignore", "node_modules/\n", 0o644)
 	write("supervisord.conf", deployConf(e.project, host), 0o644)
 	write("version.txt", "v1\n", 0o644)
-	write("postinstall", "#!/bin/sh\nset -e\necho postinstall in $(pwd)\ntest -d node_modules/is-number\n", 0o755)
+	write("postinstall", "#!/bin/sh\nset -e\necho postinstall in $(pwd) as $(id -un)\ntest -d node_modules/is-number\n", 0o755)
 	v1 := commit("v1")
 
 	// The first push: built, switched, served through nginx.
@@ -216,7 +216,7 @@ func TestE2EDeployGitPush(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("first push: exit %d", code)
 	}
-	for _, w := range []string{"remote: -----> npm install", "remote: -----> postinstall", "remote: postinstall in " + filepath.Join(alice.Home, base, "releases"),
+	for _, w := range []string{"remote: -----> npm install", "remote: -----> postinstall", "remote: postinstall in " + filepath.Join(alice.Home, base, "releases"), " as " + alice.Name,
 		"remote: -----> check", "remote: -----> deployed"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("first push's output lacks %q", w)
