@@ -21,7 +21,8 @@ import (
 // config, roost-alice's key authorized by the test, real `git push` over
 // ssh into her repository made by `roost deploy --init`, the real master
 // running her supervisor, a real nginx on loopback serving her node app
-// (numprocs=2), and npm installing its one dependency from the registry.
+// (numprocs=2), and npm ci installing its one dependency from the registry (a committed
+// package-lock.json).
 
 // sshServer is one private sshd for a test.
 type sshServer struct {
@@ -207,6 +208,12 @@ func TestE2EDeployGitPush(t *testing.T) {
 	write("supervisord.conf", deployConf(e.project, host), 0o644)
 	write("version.txt", "v1\n", 0o644)
 	write("postinstall", "#!/bin/sh\nset -e\necho postinstall in $(pwd) as $(id -un)\ntest -d node_modules/is-number\n", 0o755)
+	// A lock file, as a project commits it: the deploy runs npm ci.
+	lock := exec.Command("npm", "install", "--package-lock-only", "--no-audit", "--no-fund")
+	lock.Dir, lock.Env = work, []string{"PATH=/usr/bin:/bin", "HOME=" + e.dir}
+	if out, code := exitOf(t, lock); code != 0 {
+		t.Fatalf("npm install --package-lock-only: exit %d\n%s", code, out)
+	}
 	v1 := commit("v1")
 
 	// The first push: built, switched, served through nginx.
@@ -216,7 +223,7 @@ func TestE2EDeployGitPush(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("first push: exit %d", code)
 	}
-	for _, w := range []string{"remote: -----> npm install", "remote: -----> postinstall", "remote: postinstall in " + filepath.Join(alice.Home, base, "releases"), " as " + alice.Name,
+	for _, w := range []string{"remote: -----> npm ci: npm ci (package.json and its lock file)", "remote: -----> postinstall", "remote: postinstall in " + filepath.Join(alice.Home, base, "releases"), " as " + alice.Name,
 		"remote: -----> check", "remote: -----> deployed"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("first push's output lacks %q", w)
