@@ -81,6 +81,17 @@ func procfileConf(lines []procLine, project, host string) []byte {
 	return []byte(b.String())
 }
 
+// ProcfileConf is the supervisord.conf roost deploy writes from a
+// Procfile's bytes, for a project at project (relative to the home), web
+// routed to host ("": no route). Errors name Procfile:LINE.
+func ProcfileConf(data []byte, project, host string) ([]byte, error) {
+	lines, err := parseProcfile(data)
+	if err != nil {
+		return nil, err
+	}
+	return procfileConf(lines, project, host), nil
+}
+
 // procfileSteps are the steps of a release with a Procfile and no
 // supervisord.conf: write the file (printing it: the mapping), and the
 // release: command, if any.

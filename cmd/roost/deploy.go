@@ -227,3 +227,41 @@ func rollback(ctx context.Context, l deploy.Layout, id string, c *cli.Context) e
 	}
 	return nil
 }
+
+// checkProcfile is roost check in a project with a Procfile and no
+// supervisord.conf: it prints the file roost deploy would write from the
+// Procfile (the mapping) and returns a temporary copy of it to check, and
+// what removes it; "" when dir has no Procfile, an error (Procfile:LINE)
+// when it is broken.
+func checkProcfile(c *cli.Context, dir string) (string, func(), error) {
+	if _, err := os.Stat(filepath.Join(dir, "supervisord.conf")); err == nil {
+		return "", nil, nil
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "Procfile"))
+	if err != nil {
+		return "", nil, nil
+	}
+	project := "current"
+	if home, err := os.UserHomeDir(); err == nil {
+		if rel, err := filepath.Rel(home, dir); err == nil && !strings.HasPrefix(rel, "..") {
+			project = rel
+		}
+	}
+	conf, err := deploy.ProcfileConf(data, project, "")
+	if err != nil {
+		return "", nil, err
+	}
+	tmp, err := os.MkdirTemp("", "roost-procfile-")
+	if err != nil {
+		return "", nil, err
+	}
+	done := func() { os.RemoveAll(tmp) }
+	p := filepath.Join(tmp, "supervisord.conf")
+	if err := os.WriteFile(p, conf, 0o644); err != nil {
+		done()
+		return "", nil, err
+	}
+	fmt.Fprintf(c.App.Writer, "Procfile: no supervisord.conf here; roost deploy writes this one from the Procfile "+
+		"(and routes web to your default host with [proxy:web]):\n%s\n", conf)
+	return p, done, nil
+}

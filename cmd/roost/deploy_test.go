@@ -64,3 +64,36 @@ func TestDeployVerbsRefuse(t *testing.T) {
 		}
 	}
 }
+
+// roost check in a project with a Procfile and no supervisord.conf prints
+// the mapping and checks it; a broken Procfile names its line.
+func TestCheckProcfile(t *testing.T) {
+	bin := testutil.RoostBinary(t, nil)
+	dir := t.TempDir()
+	check := func(procfile string) (string, int) {
+		if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte(procfile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "check")
+		cmd.Dir = dir
+		cmd.Env = []string{"HOME=" + filepath.Dir(dir), "PATH=/usr/bin:/bin"}
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		return string(out), 0
+	}
+	out, code := check("web: python3 -m http.server $PORT\nworker: ./work --queue=%d\nrelease: ./migrate\n")
+	for _, w := range []string{"roost deploy writes this one from the Procfile", "[program:web]", "[program:worker]",
+		`command=/bin/sh -c "exec ./work --queue=%%d"`, "valid: 2 process(es) in 2 group(s)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("roost check lacks %q (exit %d):\n%s", w, code, out)
+		}
+	}
+	if code != 0 || strings.Contains(out, "[program:release]") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	if out, code := check("web: a\nweb: b\n"); code != 1 || !strings.Contains(out, "Procfile:2: web is already defined at line 1") {
+		t.Errorf("a broken Procfile: exit %d\n%s", code, out)
+	}
+}
