@@ -4,11 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -156,7 +158,7 @@ func TestDeployDirectory(t *testing.T) {
 // release, records it as failed, and leaves current as it was.
 func TestFailedBuildsChangeNothing(t *testing.T) {
 	l := layout(t)
-	l.Timeout = 3 * time.Second
+	pidFile := filepath.Join(t.TempDir(), "daemon.pid")
 	good, out, err := deployDir(t, l, tree(t, map[string]string{"supervisord.conf": goodConf}))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -176,10 +178,14 @@ func TestFailedBuildsChangeNothing(t *testing.T) {
 			[]string{"cron:1", "check failed"}},
 		{"no supervisord.conf", map[string]string{"app.py": "\n"},
 			[]string{"the release has no supervisord.conf at its root"}},
-		{"timeout", map[string]string{"supervisord.conf": goodConf, "postinstall*": "#!/bin/sh\n(sleep 1000 &)\nexec sleep 1000\n"},
+		{"timeout", map[string]string{"supervisord.conf": goodConf, "postinstall*": "#!/bin/sh\n(sleep 1000 & echo $! > " + pidFile + ")\nexec sleep 1000\n"},
 			[]string{"postinstall failed: timed out"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			l := l
+			if tt.name == "timeout" {
+				l.Timeout = 3 * time.Second
+			}
 			start := time.Now()
 			r, out, err := deployDir(t, l, tree(t, tt.files))
 			if err == nil {
@@ -207,9 +213,19 @@ func TestFailedBuildsChangeNothing(t *testing.T) {
 		})
 	}
 	// The daemon the timed-out postinstall left was killed with its group.
-	testutil.Eventually(t, 10*time.Second, "no sleep 1000 left", func() bool {
-		out, _ := exec.Command("pgrep", "-f", "^sleep 1000$").Output()
-		return len(out) == 0
+	b, err := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("the daemon's pid: %q %v", b, err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the daemon to be gone", func() bool {
+		// Gone, or a zombie its new parent has not reaped yet: dead.
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return true
+		}
+		_, after, _ := strings.Cut(string(b), ") ")
+		return strings.HasPrefix(after, "Z") || strings.HasPrefix(after, "X")
 	})
 }
 
@@ -296,31 +312,34 @@ func TestDryRun(t *testing.T) {
 	}
 }
 
-// Two deploys at once: the second waits for the first, says so, and both
-// end deployed, one after the other.
+// Two deploys at once: the second waits for the first (here the test,
+// holding the lock), says so, and deploys once the first is done.
 func TestConcurrentDeploys(t *testing.T) {
 	l := layout(t)
-	slow := tree(t, map[string]string{"supervisord.conf": goodConf, "postinstall*": "#!/bin/sh\nsleep 2\n"})
-	fast := tree(t, map[string]string{"supervisord.conf": goodConf})
-	var wg sync.WaitGroup
-	outs := make([]string, 2)
-	errs := make([]error, 2)
-	wg.Add(1)
-	go func() { defer wg.Done(); _, outs[0], errs[0] = deployDir(t, l, slow) }()
-	testutil.Eventually(t, 20*time.Second, "the first deploy to hold the lock", func() bool {
-		ents, _ := os.ReadDir(l.Releases)
-		return len(ents) >= 2 // .roost and the first release
-	})
-	_, outs[1], errs[1] = deployDir(t, l, fast)
-	wg.Wait()
-	if errs[0] != nil || errs[1] != nil {
-		t.Fatalf("%v %v\n%s\n%s", errs[0], errs[1], outs[0], outs[1])
+	os.MkdirAll(l.Releases, 0o755)
+	unlock, err := lock(l, io.Discard, time.Minute)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(outs[1], "another deploy of yours is running: waiting") {
-		t.Errorf("the second deploy did not say it waits:\n%s", outs[1])
+	out := &testutil.Buffer{}
+	done := make(chan error, 1)
+	src := tree(t, map[string]string{"supervisord.conf": goodConf})
+	go func() {
+		_, err := Deploy(context.Background(), l, Source{Dir: src}, out, Options{Env: os.Environ()})
+		done <- err
+	}()
+	testutil.Eventually(t, 30*time.Second, "the second deploy to say it waits", func() bool {
+		return strings.Contains(out.String(), "another deploy of yours is running: waiting for it")
+	})
+	if _, err := os.Lstat(l.Current); err == nil {
+		t.Error("the waiting deploy switched")
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
 	}
 	rels, _ := Releases(l)
-	if len(rels) != 2 || rels[1].State != StateCurrent || rels[1].Source != fast {
+	if len(rels) != 1 || rels[0].State != StateCurrent || rels[0].Source != src {
 		t.Errorf("releases: %+v", rels)
 	}
 }
