@@ -114,6 +114,13 @@ func Deploy(ctx context.Context, l Layout, src Source, out io.Writer, opt Option
 	fmt.Fprintf(w, "-----> unpack (%.1fs)\n", now().Sub(t0).Seconds())
 
 	env := buildEnv(opt.Env, l.Home)
+	vars, err := ReadEnv(EnvFile(l.Home))
+	if err != nil {
+		return fail("env", err)
+	}
+	for _, v := range vars {
+		env = append(env, v.Key+"="+v.Value)
+	}
 	steps := buildSteps(l, dir, pathOf(env))
 	fmt.Fprintf(w, "       steps: %s\n", stepNames(steps))
 	if opt.DryRun {
@@ -216,12 +223,16 @@ func switchTo(l Layout, id string, now time.Time, out io.Writer) error {
 // restart every program on the new code, each group one process at a time
 // (numprocs >= 2 keeps serving throughout). No supervisor running is not an
 // error: the release runs when one starts.
-func restart(ctx context.Context, l Layout, out io.Writer) error {
-	if _, err := os.Stat(l.Socket); err != nil {
-		fmt.Fprintf(out, "       no supervisor of yours answers at %s: the release runs when it starts\n", l.Socket)
+func restart(ctx context.Context, l Layout, out io.Writer) error { return Restart(ctx, l.Socket, out) }
+
+// Restart is restart through the supervisor at socket: update, then every
+// group not added or changed by it restarted one process at a time.
+func Restart(ctx context.Context, socket string, out io.Writer) error {
+	if _, err := os.Stat(socket); err != nil {
+		fmt.Fprintf(out, "       no supervisor of yours answers at %s: the release runs when it starts\n", socket)
 		return nil
 	}
-	c, err := api.Dial(l.Socket)
+	c, err := api.Dial(socket)
 	if err != nil {
 		return err
 	}

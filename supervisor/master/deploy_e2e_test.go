@@ -112,7 +112,7 @@ const isNumber = require('is-number');
 const version = fs.readFileSync('version.txt', 'utf8').trim();
 if (version === 'crash') { console.error('crashing on purpose'); process.exit(3); }
 const srv = http.createServer((req, res) => {
-  res.end('version=' + version + ' is-number=' + isNumber(process.env.PORT) + ' pid=' + process.pid + '\n');
+  res.end('version=' + version + ' is-number=' + isNumber(process.env.PORT) + ' pid=' + process.pid + ' greeting=' + (process.env.GREETING || '') + '\n');
 });
 srv.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening on', process.env.PORT));
 process.on('SIGTERM', () => { srv.close(() => process.exit(0)); setTimeout(() => process.exit(0), 3000).unref(); });
@@ -465,5 +465,32 @@ func TestE2EDeployGitPush(t *testing.T) {
 	out, code = exitOf(t, asUser(alice, x.bin, "exec", "-s", sock, "--", "sh", "-c", "cat version.txt; echo port=$PORT"))
 	if want := fmt.Sprintf("v4\nport=%d\n", st.PortBase); code != 0 || out != want {
 		t.Errorf("roost exec: exit %d, %q, want %q", code, out, want)
+	}
+
+	// roost env set reaches the programs, restarted one at a time: no
+	// request fails; the file is alice's, 0600; list masks the value.
+	config := filepath.Join(alice.Home, ".config")
+	if _, err := os.Stat(config); os.IsNotExist(err) {
+		t.Cleanup(func() { os.RemoveAll(config) })
+	} else {
+		t.Cleanup(func() { os.Remove(filepath.Join(config, "roost", "env")) })
+	}
+	l = startLoop()
+	out, code = exitOf(t, asUser(alice, x.bin, "-s", sock, "env", "set", "GREETING=hello world"))
+	if code != 0 || strings.Contains(out, "hello") {
+		t.Errorf("roost env set: exit %d\n%s", code, out)
+	}
+	waitGet(t, c, host, "/", "GREETING in the programs", func(code int, body string) bool {
+		return code == 200 && strings.HasSuffix(body, " greeting=hello world\n")
+	})
+	finish(l, "roost env set")
+	if fi, err := os.Stat(filepath.Join(config, "roost", "env")); err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != uint32(alice.UID) {
+		t.Errorf("the env file: %v %v", fi, err)
+	}
+	if out, code := exitOf(t, asUser(alice, x.bin, "env", "list")); code != 0 || out != "GREETING=********\n" {
+		t.Errorf("roost env list: exit %d %q", code, out)
+	}
+	if out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "env", "set", "PORT=1")); code == 0 || !strings.Contains(out, "PORT is set by roost") {
+		t.Errorf("roost env set PORT: exit %d\n%s", code, out)
 	}
 }
