@@ -27,12 +27,18 @@ func envSubcommands() []*cli.Command {
 	}
 }
 
-func envFile(c *cli.Context) (string, error) {
+// readEnvFile returns the user's variables file and what it holds.
+func readEnvFile() (string, []deploy.EnvVar, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", cli.Exit("roost env: "+err.Error(), 1)
+		return "", nil, cli.Exit("roost env: "+err.Error(), 1)
 	}
-	return deploy.EnvFile(home), nil
+	file := deploy.EnvFile(home)
+	vars, err := deploy.ReadEnv(file)
+	if err != nil {
+		return "", nil, cli.Exit("roost env: "+err.Error(), 1)
+	}
+	return file, vars, nil
 }
 
 // envSet is set and unset: validate every argument, write the file, then
@@ -42,13 +48,9 @@ func envSet(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return cli.Exit(fmt.Sprintf("roost env %s: give %s", verb, c.Command.ArgsUsage), exitInvalidArgs)
 	}
-	file, err := envFile(c)
+	file, vars, err := readEnvFile()
 	if err != nil {
 		return err
-	}
-	vars, err := deploy.ReadEnv(file)
-	if err != nil {
-		return cli.Exit("roost env: "+err.Error(), 1)
 	}
 	var keys []string
 	for _, a := range c.Args().Slice() {
@@ -86,13 +88,9 @@ func envSet(c *cli.Context) error {
 }
 
 func envList(c *cli.Context) error {
-	file, err := envFile(c)
+	_, vars, err := readEnvFile()
 	if err != nil {
 		return err
-	}
-	vars, err := deploy.ReadEnv(file)
-	if err != nil {
-		return cli.Exit("roost env: "+err.Error(), 1)
 	}
 	for _, v := range vars {
 		val := "********"
