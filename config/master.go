@@ -76,6 +76,8 @@ type Master struct {
 	TLS   MasterTLS               `json:"tls"`
 	// Limits are the [limits] defaults for every user (see LimitsFor).
 	Limits Limits `json:"limits"`
+	// Deploy is [deploy]: git push to a repository in the home.
+	Deploy MasterDeploy `json:"deploy"`
 
 	// Pos is where each key was set, by dotted key ("users.min_uid"), for
 	// errors found after loading (e.g. a group that does not exist).
@@ -222,12 +224,13 @@ type masterFile struct {
 		ServerNamesHashMaxSize    int       `toml:"server_names_hash_max_size"`
 		DefaultServer             *bool     `toml:"default_server"`
 	} `toml:"proxy"`
-	TLS rawTLS `toml:"tls"`
+	TLS    rawTLS     `toml:"tls"`
+	Deploy deployFile `toml:"deploy"`
 }
 
 // masterKeys are the keys roost.toml may hold, for "did you mean".
 var masterKeys = map[string][]string{
-	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls", "limits"},
+	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls", "limits", "deploy"},
 	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
 	"user.": {"project", "log_dir", "hosts", "tls", "limits"},
 	"tls":   {"acme", "email", "listen", "directory", "ca_roots", "redirect_http", "skip_hosts"},
@@ -435,6 +438,7 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 	masterLimits(data, m, &d, pos)
 	masterProxy(&raw, m, &d, pos)
 	masterTLS(&raw.TLS, m, &d, pos)
+	masterDeploy(&raw.Deploy, m, &d, pos)
 
 	rng := DefaultPortRange
 	if raw.Ports.Range != nil {

@@ -27,8 +27,9 @@ func TestParseMasterDefaults(t *testing.T) {
 		Proxy: MasterProxy{Listen: []string{"80"}, Output: "/etc/nginx/conf.d/roost.conf",
 			TestCommand: []string{"nginx", "-t"}, ReloadCommand: []string{"nginx", "-s", "reload"},
 			CommandTimeout: 30 * time.Second, ReloadInterval: 3 * time.Second, DefaultServer: true},
-		TLS: MasterTLS{Listen: []string{"443"}, Directory: DefaultACMEDirectory},
-		Pos: map[string]Pos{},
+		TLS:    MasterTLS{Listen: []string{"443"}, Directory: DefaultACMEDirectory},
+		Deploy: MasterDeploy{Branch: "main", Repo: "repo.git", KeepReleases: 5, Timeout: 10 * time.Minute},
+		Pos:    map[string]Pos{},
 	}
 	if d := cmp.Diff(want, m); d != "" {
 		t.Errorf("(-want +got):\n%s", d)

@@ -63,7 +63,16 @@ func checkCommand(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit("roost check: "+err.Error(), 2)
 		}
-		if path, err = config.Find(cwd); err != nil {
+		// A project with a Procfile and no supervisord.conf: what roost
+		// deploy would write from it.
+		p, done, perr := checkProcfile(c, cwd)
+		if perr != nil {
+			return cli.Exit(perr.Error(), 1)
+		}
+		if p != "" {
+			defer done()
+			path = p
+		} else if path, err = config.Find(cwd); err != nil {
 			return cli.Exit("roost check: "+err.Error(), 2)
 		}
 	}

@@ -25,8 +25,9 @@ func init() {
 		ArgsUsage: " ",
 		Description: "Examples:\n  roost env\n  eval \"$(roost env --shell)\"    # in ~/.profile: your shell gets your ports\n\n" +
 			"Exit status: 0, 1 when the supervisor does not say (not run by a master).",
-		Flags:  []cli.Flag{&cli.BoolFlag{Name: "shell", Usage: "print export lines for sh"}},
-		Action: envAction,
+		Flags:       []cli.Flag{&cli.BoolFlag{Name: "shell", Usage: "print export lines for sh"}},
+		Action:      envAction,
+		Subcommands: envSubcommands(),
 	})
 	ctlCommand(&cli.Command{
 		Name:        "ports",

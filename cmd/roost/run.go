@@ -174,6 +174,11 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 			}
 		}
 	}
+	if sopts.Managed && load != nil {
+		ue := newUserEnv()
+		ue.apply(func() *slog.Logger { return log })
+		sopts.Load = func() (*config.Config, error) { ue.apply(func() *slog.Logger { return log }); return load() }
+	}
 	sup, err := supervisor.New(cfg, sopts)
 	var cerrs cronjobs.Errors
 	if errors.As(err, &cerrs) {

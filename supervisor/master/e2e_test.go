@@ -91,6 +91,20 @@ func startMaster(t *testing.T, e *env) *e2e {
 	x := &e2e{env: e, bin: roostBinary(t), log: newTailBuffer(1 << 20), eof: make(chan struct{})}
 	cmd := exec.Command(x.bin, "master", "-c", e.conf, "--loglevel", "debug")
 	cmd.Env = append(os.Environ(), "SUDO_USER=root-operator", "ROOST_E2E_SECRET=s3cr3t-of-root", "NOTIFY_SOCKET=")
+	x.proc = spawnLogged(t, cmd, x.log, x.eof)
+	t.Cleanup(func() {
+		x.terminate(t)
+		if t.Failed() {
+			t.Logf("master output:\n%s", x.log.Bytes())
+		}
+	})
+	return x
+}
+
+// spawnLogged starts cmd through the master's spawn with its stdout and
+// stderr copied into log; eof (if not nil) is closed when the output ends.
+func spawnLogged(t *testing.T, cmd *exec.Cmd, log *tailBuffer, eof chan struct{}) *child {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -99,17 +113,17 @@ func startMaster(t *testing.T, e *env) *e2e {
 	c, err := spawn(cmd)
 	w.Close()
 	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
-	x.proc = c
-	go func() { copyInto(x.log, r); r.Close(); close(x.eof) }()
-	t.Cleanup(func() {
-		x.terminate(t)
-		if t.Failed() {
-			t.Logf("master output:\n%s", x.log.Bytes())
+	go func() {
+		copyInto(log, r)
+		r.Close()
+		if eof != nil {
+			close(eof)
 		}
-	})
-	return x
+	}()
+	return c
 }
 
 // terminate sends SIGTERM and waits for the master to exit.

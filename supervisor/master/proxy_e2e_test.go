@@ -137,20 +137,10 @@ func startNginx(t *testing.T, dir string, port int) *testNginx {
 // launch runs nginx in the foreground, in its own process group.
 func (n *testNginx) launch(t *testing.T) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := n.args()
-	cmd := &exec.Cmd{Path: args[0], Args: args, Env: []string{"PATH=/usr/sbin:/usr/bin:/bin"}, Stdout: w, Stderr: w,
+	cmd := &exec.Cmd{Path: args[0], Args: args, Env: []string{"PATH=/usr/sbin:/usr/bin:/bin"},
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
-	c, err := spawn(cmd)
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.proc = c
-	go func() { copyInto(n.out, r); r.Close() }()
+	n.proc = spawnLogged(t, cmd, n.out, nil)
 }
 
 // halt stops nginx: sig to its master (SIGQUIT: graceful), or SIGKILL to

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"roost/deploy"
+)
+
+// `roost env set KEY=VALUE…`, `roost env unset KEY…`, `roost env list
+// [--show]`: the user's configuration variables (deploy.EnvFile, 0600),
+// given to every program and build; set and unset restart the programs one
+// process at a time so they get them.
+
+// envSubcommands are roost env's subcommands.
+func envSubcommands() []*cli.Command {
+	return []*cli.Command{
+		{Name: "set", Usage: "set variables for every program and build, and restart the programs one process at a time",
+			ArgsUsage: "KEY=VALUE...", Flags: globalFlags(), Action: envSet},
+		{Name: "unset", Usage: "remove variables, and restart the programs one process at a time",
+			ArgsUsage: "KEY...", Flags: globalFlags(), Action: envSet},
+		{Name: "list", Usage: "list your variables, values masked", ArgsUsage: " ",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "show", Usage: "print the values"}}, Action: envList},
+	}
+}
+
+// readEnvFile returns the user's variables file and what it holds.
+func readEnvFile() (string, []deploy.EnvVar, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", nil, cli.Exit("roost env: "+err.Error(), 1)
+	}
+	file := deploy.EnvFile(home)
+	vars, err := deploy.ReadEnv(file)
+	if err != nil {
+		return "", nil, cli.Exit("roost env: "+err.Error(), 1)
+	}
+	return file, vars, nil
+}
+
+// envSet is set and unset: validate every argument, write the file, then
+// have the supervisor load it and restart the programs.
+func envSet(c *cli.Context) error {
+	verb := c.Command.Name
+	if c.NArg() == 0 {
+		return cli.Exit(fmt.Sprintf("roost env %s: give %s", verb, c.Command.ArgsUsage), exitInvalidArgs)
+	}
+	file, vars, err := readEnvFile()
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for _, a := range c.Args().Slice() {
+		k, v, ok := strings.Cut(a, "=")
+		if verb == "set" && !ok {
+			return cli.Exit(fmt.Sprintf("roost env set: %.40q is not KEY=VALUE", a), exitInvalidArgs)
+		}
+		if verb == "unset" && ok {
+			return cli.Exit(fmt.Sprintf("roost env unset: give the KEY only, not %.40q", a), exitInvalidArgs)
+		}
+		if err := deploy.ValidateEnvKey(k); err != nil {
+			return cli.Exit(fmt.Sprintf("roost env %s: %v", verb, err), exitInvalidArgs)
+		}
+		if verb == "set" {
+			vars = deploy.SetEnv(vars, k, &v)
+		} else {
+			vars = deploy.SetEnv(vars, k, nil)
+		}
+		keys = append(keys, k)
+	}
+	if err := deploy.WriteEnv(file, vars); err != nil {
+		return cli.Exit("roost env: "+err.Error(), 1)
+	}
+	fmt.Fprintf(c.App.Writer, "%s %s in %s\n", map[string]string{"set": "set", "unset": "removed"}[verb], strings.Join(keys, ", "), file)
+	x, err := connect(c, exitNotRunning)
+	if x == nil {
+		fmt.Fprintln(c.App.ErrWriter, "your programs get them when your supervisor starts them")
+		return err
+	}
+	defer x.client.Close()
+	if err := deploy.Restart(x.ctx, x.client.Path(), c.App.Writer); err != nil {
+		return cli.Exit("roost env: restart: "+err.Error(), 1)
+	}
+	return nil
+}
+
+func envList(c *cli.Context) error {
+	_, vars, err := readEnvFile()
+	if err != nil {
+		return err
+	}
+	for _, v := range vars {
+		val := "********"
+		if c.Bool("show") {
+			val = v.Value
+		}
+		fmt.Fprintf(c.App.Writer, "%s=%s\n", v.Key, val)
+	}
+	return nil
+}
