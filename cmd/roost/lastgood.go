@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,9 +31,12 @@ type savedConfig struct {
 // maxSavedConfig bounds the state file that is read back.
 const maxSavedConfig = 16 << 20
 
-// lastGoodPath is $XDG_STATE_HOME/roost/last-good.json, else
-// ~/.local/state/roost/last-good.json.
-func lastGoodPath() (string, error) {
+// lastGoodPath is $XDG_STATE_HOME/roost/last-good-DIGEST.json, else
+// ~/.local/state/roost/last-good-DIGEST.json, DIGEST naming the main file:
+// one saved configuration per project file, so two supervisors of the
+// same user (a test's, a hand-run one beside the master's) never take
+// each other's.
+func lastGoodPath(main string) (string, error) {
 	dir := os.Getenv("XDG_STATE_HOME")
 	if !filepath.IsAbs(dir) {
 		home, err := os.UserHomeDir()
@@ -40,7 +45,8 @@ func lastGoodPath() (string, error) {
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "roost", "last-good.json"), nil
+	sum := sha256.Sum256([]byte(main))
+	return filepath.Join(dir, "roost", "last-good-"+hex.EncodeToString(sum[:8])+".json"), nil
 }
 
 // saveLastGood writes cfg's files to the state file (atomically, 0600).

@@ -167,7 +167,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	log := opts.Logger // stderr until the main log is open
 	if sopts.Managed {
 		cwd, cerr := os.Getwd() // managedLoad's Dir
-		if state, err := lastGoodPath(); err == nil && cerr == nil {
+		if state, err := lastGoodPath(cfg.File); err == nil && cerr == nil {
 			sopts.Applied = lastGoodSaver(state, config.LoadOptions{Dir: cwd}, func() *slog.Logger { return log })
 			if broken == nil {
 				sopts.Applied(cfg)

@@ -72,7 +72,7 @@ func managedFallback(path, cwd, logDir, sockPath string, stderr io.Writer) func(
 			fmt.Fprintln(stderr, l)
 		}
 		opts := config.LoadOptions{Dir: cwd}
-		if state, err := lastGoodPath(); err == nil {
+		if state, err := lastGoodPath(path); err == nil {
 			if cfg, err := loadLastGood(state, path, opts); err == nil {
 				managedDefaults(cfg, cwd, logDir, sockPath)
 				fmt.Fprintf(stderr, "roost run: %s is not valid; running the last configuration that applied (%s) until it is fixed\n", path, state)
