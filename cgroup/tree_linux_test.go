@@ -78,9 +78,17 @@ func fillAndKill(t *testing.T, tr Tree, rel, top string) {
 	}
 	fmt.Fprintln(in, "go")
 	var pids []int
-	testutil.Eventually(t, 10*time.Second, "the script's 3 processes in the group", func() bool {
+	// Its steady state: sh and its two sleeps (the daemon's parents come
+	// and go on the way, and must not be counted for it).
+	testutil.Eventually(t, 10*time.Second, "the script's sh and 2 sleeps in the group", func() bool {
 		pids, _ = tr.PIDs(top)
-		return len(pids) >= 3
+		sleeps := 0
+		for _, pid := range pids {
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "sleep" {
+				sleeps++
+			}
+		}
+		return len(pids) == 3 && sleeps == 2
 	})
 	if s, err := tr.Stats(top); err != nil || (tr.Mode() == "v1" && (s.Pids < 3 || s.MemoryCurrent <= 0)) {
 		t.Fatalf("Stats = %+v, %v", s, err)
