@@ -181,7 +181,7 @@ func Root(ctx context.Context, o Options) *Report {
 	}
 	nginxChecks(ctx, r, o, cfg)
 	hostChecks(ctx, r, o, hosts)
-	platformChecks(r, 0)
+	platformChecks(r, 0, cfg, "", "")
 	return r
 }
 
@@ -361,19 +361,63 @@ func localAddrs() map[string]bool {
 	return m
 }
 
-// platformChecks say what the machine offers that roost does not use yet,
-// and the limits of the cgroup process pid is in (0: none looked at).
-func platformChecks(r *Report, pid int) {
+// platformChecks say which cgroups the machine has and which limits
+// roost.toml sets (for user, or the defaults for root's ""), with the v2
+// limits of the cgroup process pid is in (0: none looked at); and whether
+// git push deploys are on, and for a user whether their repository is
+// there. cfg nil: roost.toml could not be read (already reported).
+func platformChecks(r *Report, pid int, cfg *config.Master, user, home string) {
+	limits := ""
+	if cfg != nil {
+		l := cfg.Limits
+		if user != "" {
+			l = cfg.LimitsFor(user)
+		}
+		limits = "; roost.toml sets no [limits]: nothing is bounded (README: Limit what each user may use)"
+		if !l.IsZero() {
+			limits = "; roost.toml's limits" + limitsText(l)
+		}
+	}
 	var st unix.Statfs_t
 	switch err := unix.Statfs("/sys/fs/cgroup", &st); {
 	case err != nil:
 		r.add("cgroups", Info, "/sys/fs/cgroup: "+err.Error(), "")
 	case st.Type == unix.CGROUP2_SUPER_MAGIC:
-		r.add("cgroups", Info, "cgroup v2 (unified); roost sets no per-user limits yet"+cgroupLimits(pid), "")
+		r.add("cgroups", Info, "cgroup v2 (unified)"+limits+cgroupLimits(pid), "")
 	default:
-		r.add("cgroups", Info, "cgroup v1 or hybrid; roost sets no per-user limits yet", "")
+		r.add("cgroups", Info, "cgroup v1 or hybrid"+limits, "")
 	}
-	r.add("deploy", Info, "roost has no deploy remote yet: users put their project in the project directory (~/current)", "")
+	switch {
+	case cfg == nil:
+	case !cfg.Deploy.Enabled:
+		r.add("deploy", Info, "git push deploys are off ([deploy] enabled = false): projects are put in the project directory by hand", "")
+	case user == "":
+		r.add("deploy", Info, fmt.Sprintf("git push deploys are on: a push to %s of ~USER/%s deploys (each user runs roost deploy --init once)", cfg.Deploy.Branch, cfg.Deploy.Repo), "")
+	default:
+		repo := filepath.Join(home, cfg.Deploy.Repo)
+		if fi, err := os.Stat(repo); err == nil && fi.IsDir() {
+			r.add("deploy", OK, fmt.Sprintf("%s: push %s to it (git remote add roost %s@HOST:%s)", repo, cfg.Deploy.Branch, user, cfg.Deploy.Repo), "")
+		} else {
+			r.add("deploy", Warn, repo+": no repository yet", "roost deploy --init")
+		}
+	}
+}
+
+// limitsText lists the limits set: " memory_max 512M, pids_max 200".
+func limitsText(l config.Limits) string {
+	var parts []string
+	add := func(key string, v int64, unit string) {
+		if v > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d%s", key, v, unit))
+		}
+	}
+	add("memory_max", l.MemoryMax>>20, "M")
+	add("memory_high", l.MemoryHigh>>20, "M")
+	add("pids_max", l.PidsMax, "")
+	add("cpu_max", int64(l.CPUMax), "%")
+	add("cpu_weight", int64(l.CPUWeight), "")
+	add("io_weight", int64(l.IOWeight), "")
+	return " " + strings.Join(parts, ", ")
 }
 
 // cgroupLimits reads the v2 limits of pid's cgroup: "; in /user.slice/...:
@@ -409,7 +453,11 @@ func User(ctx context.Context, o Options, name, home string) *Report {
 	o = o.withDefaults()
 	r := &Report{As: name}
 	runDir, project := config.DefaultRunDir, config.DefaultProject
-	if cfg, err := config.LoadMaster(o.MasterConfig); err == nil {
+	cfg, err := config.LoadMaster(o.MasterConfig)
+	if err != nil {
+		cfg = nil
+	}
+	if cfg != nil {
 		runDir, project = cfg.RunDir, cfg.Project(name)
 		if why, ok := listed(cfg, name); ok {
 			r.add("listed", OK, why, "")
@@ -436,14 +484,14 @@ func User(ctx context.Context, o Options, name, home string) *Report {
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		r.add("project", Fail, dir+": no such directory", "mkdir -p "+dir+" and put your supervisord.conf in it")
-		platformChecks(r, sup.PID)
+		platformChecks(r, sup.PID, cfg, name, home)
 		return r
 	}
 	r.add("project", OK, dir, "")
 	file := filepath.Join(dir, "supervisord.conf")
 	if _, err := os.Stat(file); err != nil {
 		r.add("supervisord.conf", Fail, file+": not found", "put your supervisord.conf (its [program:x] sections) in "+dir)
-		platformChecks(r, sup.PID)
+		platformChecks(r, sup.PID, cfg, name, home)
 		return r
 	}
 	opts := config.LoadOptions{Dir: dir}
@@ -464,7 +512,7 @@ func User(ctx context.Context, o Options, name, home string) *Report {
 			hostChecks(ctx, r, o, hosts)
 		}
 	}
-	platformChecks(r, sup.PID)
+	platformChecks(r, sup.PID, cfg, name, home)
 	return r
 }
 

@@ -305,6 +305,28 @@ func TestDoctorUserNothingThere(t *testing.T) {
 	}
 }
 
+// A user's doctor reads roost.toml's [limits] and [deploy]: the limits
+// that bound them, and their repository, missing (with the command that
+// makes it) or there.
+func TestDoctorUserLimitsAndDeploy(t *testing.T) {
+	home := t.TempDir()
+	toml := filepath.Join(home, "roost.toml")
+	os.WriteFile(toml, []byte("[users]\nnames = [\"nobody-here\"]\n[limits]\nmemory_max = \"512M\"\npids_max = 200\n"+
+		"[user.nobody-here.limits]\npids_max = 50\n[deploy]\nenabled = true\n"), 0o644)
+	r := doctor.User(context.Background(), doctor.Options{MasterConfig: toml}, "nobody-here", home)
+	if c := find(t, r, "cgroups"); !strings.Contains(c.Detail, "roost.toml's limits memory_max 512M, pids_max 50") {
+		t.Errorf("cgroups: %+v", c)
+	}
+	if c := find(t, r, "deploy"); c.Status != doctor.Warn || c.Fix != "roost deploy --init" {
+		t.Errorf("deploy without a repository: %+v", c)
+	}
+	os.MkdirAll(filepath.Join(home, "repo.git"), 0o755)
+	r = doctor.User(context.Background(), doctor.Options{MasterConfig: toml}, "nobody-here", home)
+	if c := find(t, r, "deploy"); c.Status != doctor.OK || !strings.Contains(c.Detail, "git remote add roost nobody-here@HOST:repo.git") {
+		t.Errorf("deploy with a repository: %+v", c)
+	}
+}
+
 // What a user's supervisor says reaches root's terminal as one printable
 // line: no escape sequence, no line of its own.
 func TestTextIsPrintable(t *testing.T) {
