@@ -28,8 +28,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"roost/config"
+	"roost/master"
 	"roost/supervisor/api"
-	"roost/supervisor/master"
 )
 
 // Status is a check's outcome.

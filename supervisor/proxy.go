@@ -13,7 +13,7 @@ import (
 // The proxy side of the runtime (api.ProxyBackend): the [proxy:NAME]
 // sections of the running configuration, with the upstream of each
 // process, and the verdict the master posts about them. The runtime only
-// reports; routing is the master's (supervisor/master) and nginx's.
+// reports; routing is the master's (master) and nginx's.
 
 var _ api.ProxyBackend = (*Supervisor)(nil)
 

@@ -15,8 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"roost/config"
+	"roost/master"
 	"roost/supervisor/api"
-	"roost/supervisor/master"
 )
 
 // `roost admin users [--json]` and `roost admin restart USER`: root only,

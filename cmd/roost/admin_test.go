@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"roost/cgroup"
-	"roost/supervisor/master"
+	"roost/master"
 )
 
 func TestWriteUsers(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"roost/master"
 	"roost/supervisor/api"
-	"roost/supervisor/master"
 )
 
 // `roost admin tls [--json]` and `roost admin tls renew [HOST]`: the

@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"roost/config"
-	"roost/supervisor/master"
+	"roost/master"
 )
 
 // `roost master [-c /etc/roost/roost.toml]`: the root master. SIGTERM and

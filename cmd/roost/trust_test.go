@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"roost/internal/testutil"
+	"roost/master"
 	"roost/supervisor/api"
 	"roost/supervisor/api/apitest"
-	"roost/supervisor/master"
 )
 
 // Issue 13 point 3: root's ctl must not trust a socket a user made, and no

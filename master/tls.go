@@ -10,8 +10,8 @@ import (
 
 	"roost/config"
 	"roost/config/nginx"
+	"roost/master/acme"
 	"roost/supervisor/api"
-	"roost/supervisor/master/acme"
 )
 
 // HTTPS for the routed hosts (roost.toml [tls] acme). The router owns one

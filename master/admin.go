@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"roost/master/acme"
 	"roost/supervisor/api"
-	"roost/supervisor/master/acme"
 )
 
 // The admin socket, {run_dir}/master.sock: root only (mode 0600 and the

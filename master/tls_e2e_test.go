@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"roost/internal/testutil"
+	"roost/master/acme"
 	"roost/supervisor/api"
-	"roost/supervisor/master/acme"
 )
 
 // The acceptance test of HTTPS: the real master, real supervisors for

@@ -12,7 +12,7 @@ import (
 
 // systemd/roost.service keeps the promises the master relies on.
 func TestSystemdUnit(t *testing.T) {
-	b, err := os.ReadFile("../../systemd/roost.service")
+	b, err := os.ReadFile("../systemd/roost.service")
 	if err != nil {
 		t.Fatal(err)
 	}
