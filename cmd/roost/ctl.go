@@ -170,8 +170,14 @@ func connect(c *cli.Context, deadCode int) (*ctl, error) {
 	if x == nil {
 		return nil, err
 	}
+	// The upcheck is the config-state request itself: one round trip
+	// answers both "is it up" and "does what runs match the file".
+	var st api.ConfigState
 	if err == nil {
-		_, err = x.client.Version(x.ctx)
+		st, err = x.client.ConfigState(x.ctx)
+		if api.CodeOf(err) == api.UnknownMethod { // an older roost: up, no state
+			err = nil
+		}
 	}
 	if err != nil {
 		code := x.failure(err)
@@ -184,7 +190,7 @@ func connect(c *cli.Context, deadCode int) (*ctl, error) {
 	if c.Command != nil {
 		verb = c.Command.Name
 	}
-	x.warnConfigState(verb)
+	x.warnConfigState(st, verb)
 	return x, nil
 }
 
