@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,8 +98,18 @@ func TestE2EMemoryAndCPULimits(t *testing.T) {
 		}
 	})
 	x := startMaster(t, e)
-	x.waitUser(t, alice.Name, 30*time.Second, "running", running)
+	sup := x.waitUser(t, alice.Name, 30*time.Second, "running", running)
 	x.waitUser(t, bob.Name, 30*time.Second, "running", running)
+
+	// The tree: the supervisor alone in its leaf, each program in its own
+	// group below the programs group that holds the admin's limit.
+	memDir := filepath.Join(tr.Roots["memory"], alice.Name)
+	if g := memoryGroupOf(t, sup.PID); g != filepath.Join(memDir, cgroup.SupervisorLeaf) {
+		t.Errorf("alice's supervisor is in %s", g)
+	}
+	if got := readTrim(t, filepath.Join(memDir, cgroup.ProgramsGroup, "memory.limit_in_bytes")); got != "134217728" {
+		t.Errorf("programs' memory.limit_in_bytes = %s, want 128M", got)
+	}
 
 	// once: killed, stays EXITED, and says why.
 	var ps map[string]api.ProcessInfo
@@ -107,6 +118,11 @@ func TestE2EMemoryAndCPULimits(t *testing.T) {
 		return ps["once"].State == api.Exited && ps["hog"].OOMKills >= 1 && ps["hog"].Restarts >= 1
 	})
 	once := ps["once"]
+	if hp := ps["hog"].PID; hp != 0 {
+		if g := memoryGroupOf(t, hp); g != "" && g != filepath.Join(memDir, cgroup.ProgramsGroup, "hog") {
+			t.Errorf("hog (pid %d) is in %s", hp, g)
+		}
+	}
 	if once.OOMKills != 1 || once.OOM != "out of memory, limit 128M" || !strings.HasSuffix(once.Description, "(out of memory, limit 128M)") {
 		t.Errorf("once: oom_kills %d, oom %q, description %q", once.OOMKills, once.OOM, once.Description)
 	}
@@ -139,6 +155,10 @@ func TestE2EMemoryAndCPULimits(t *testing.T) {
 	}
 
 	us := x.users(t)
+	// The OOM kills were the programs': the supervisor never was one.
+	if u := us[alice.Name]; u.PID != sup.PID || u.Restarts != sup.Restarts {
+		t.Errorf("alice's supervisor restarted: pid %d (restarts %d), was %d (%d)", u.PID, u.Restarts, sup.PID, sup.Restarts)
+	}
 	if u := us[alice.Name]; u.Usage == nil || u.Usage.OOMKills < 2 || u.Usage.Pids < 1 || u.Usage.MemoryCurrent <= 0 {
 		t.Errorf("admin users: alice's usage %+v", u.Usage)
 	}
@@ -166,8 +186,10 @@ func TestE2EForkBombStopsAtPidsMax(t *testing.T) {
 	tr := testV1Tree(t, e)
 	x.waitUser(t, alice.Name, 30*time.Second, "running", running)
 	x.waitUser(t, bob.Name, 30*time.Second, "running", func(s UserStatus) bool { return running(s) && s.ProgramsRunning == 1 })
-	cur := filepath.Join(tr.Roots["pids"], alice.Name, "pids.current")
-	events := filepath.Join(tr.Roots["pids"], alice.Name, "pids.events")
+	// The admin's pids_max is on the programs group; v1 counts the
+	// refused forks in the forking task's group, the program's.
+	cur := filepath.Join(tr.Roots["pids"], alice.Name, cgroup.ProgramsGroup, "pids.current")
+	events := filepath.Join(tr.Roots["pids"], alice.Name, cgroup.ProgramsGroup, "bomb", "pids.events")
 	testutil.Eventually(t, 30*time.Second, "alice's bomb to be refused forks at pids_max", func() bool {
 		return readTrim(t, events) != "max 0"
 	})
@@ -199,4 +221,21 @@ func TestE2EForkBombStopsAtPidsMax(t *testing.T) {
 			t.Errorf("%s is left after the master stopped", r)
 		}
 	}
+}
+
+// memoryGroupOf is the directory of pid's v1 memory group ("" once the
+// process is gone).
+func memoryGroupOf(t *testing.T, pid int) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), "memory") {
+			return filepath.Join("/sys/fs/cgroup/memory", parts[2])
+		}
+	}
+	return ""
 }
