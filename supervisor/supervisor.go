@@ -79,7 +79,7 @@ type Options struct {
 // concurrent use.
 type Supervisor struct {
 	opts        Options
-	oom         *oomWatch // tells OOM kills (oom_linux.go)
+	oom         *oomWatch        // tells OOM kills (oom_linux.go)
 	cg          *cgroup.Programs // per-program cgroups (cgroup_linux.go); nil without delegation
 	load        func() (*config.Config, error)
 	log         *slog.Logger
