@@ -239,3 +239,135 @@ func memoryGroupOf(t *testing.T, pid int) string {
 	}
 	return ""
 }
+
+// sleepsOf lists a user's live processes whose command line is "sleep
+// ARG".
+func sleepsOf(t *testing.T, a testutil.Account, arg string) []int {
+	t.Helper()
+	var out []int
+	for _, p := range programs(t, a, "sleep") {
+		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
+		if string(cl) == "/bin/sleep\x00"+arg+"\x00" && alive(p) {
+			out = append(out, p.PID)
+		}
+	}
+	return out
+}
+
+// Each process in a group of its own with its [program:x] limits, below
+// the admin's that the user cannot raise; `roost stop` and `restart` kill
+// a double-forked daemon with its program's group; an OOM kill under the
+// program's own memory_max says that limit.
+func TestE2EProgramCgroups(t *testing.T) {
+	e := newEnv(t, testutil.UserA)
+	alice := e.users[0]
+	e.writeProject(alice, fmt.Sprintf("[supervisord]\n"+
+		// The daemon escapes its process group and session: only its
+		// cgroup holds it.
+		"[program:daemon]\ncommand=/bin/sh -c '(setsid /bin/sleep 6001 &); exec /bin/sleep 6002'\nstartsecs=0\nstopwaitsecs=2\n"+
+		"memory_max=64M\npids_max=20\ncpu_max=30%%\n"+
+		"[program:web]\ncommand=/bin/sleep 6003\nnumprocs=2\nprocess_name=%%(program_name)s_%%(process_num)02d\nstartsecs=0\n"+
+		"[program:small]\ncommand=%s hog 100\nstartsecs=0\nautorestart=false\nmemory_max=32M\n", helperExe))
+	e.writeConf([]string{alice.Name}, "[user.roost-alice.limits]\nmemory_max = \"256M\"\npids_max = 200\n")
+	tr := testV1Tree(t, e)
+	x := startMaster(t, e)
+	x.waitUser(t, alice.Name, 30*time.Second, "running", running)
+	sock := filepath.Join(x.runDir, "users", alice.Name, SocketName)
+	roost := func(args ...string) (string, int) {
+		return exitOf(t, asUser(alice, x.bin, append([]string{"-s", sock}, args...)...))
+	}
+	var escaped []int
+	testutil.Eventually(t, 30*time.Second, "the daemon's double fork", func() bool {
+		escaped = sleepsOf(t, alice, "6001")
+		return len(escaped) == 1 && len(sleepsOf(t, alice, "6003")) == 2
+	})
+	user := func(ctl string) string { return filepath.Join(tr.Roots[ctl], alice.Name) }
+	progs := func(ctl string, g ...string) string {
+		return filepath.Join(append([]string{user(ctl), cgroup.ProgramsGroup}, g...)...)
+	}
+	if g := memoryGroupOf(t, escaped[0]); g != progs("memory", "daemon") {
+		t.Errorf("the escaped daemon is in %s, want %s", g, progs("memory", "daemon"))
+	}
+	web := sleepsOf(t, alice, "6003")
+	for _, pid := range web {
+		if g := memoryGroupOf(t, pid); g != progs("memory", "web_00") && g != progs("memory", "web_01") {
+			t.Errorf("web (pid %d) is in %s", pid, g)
+		}
+	}
+	for file, want := range map[string]string{
+		progs("memory", "daemon", "memory.limit_in_bytes"): "67108864",
+		progs("pids", "daemon", "pids.max"):                "20",
+		progs("cpu", "daemon", "cpu.cfs_quota_us"):         "30000",
+		progs("memory", "memory.limit_in_bytes"):           "268435456",
+		progs("pids", "pids.max"):                          "200",
+	} {
+		if got := readTrim(t, file); got != want {
+			t.Errorf("%s = %s, want %s", file, got, want)
+		}
+	}
+
+	// The user cannot raise the admin's limits, nor make a group beside
+	// them, nor move a program out from under them: the kernel says no.
+	for _, c := range []struct{ what, script string }{
+		{"raise memory", "echo 1073741824 > " + progs("memory", "memory.limit_in_bytes")},
+		{"raise memsw", "echo -1 > " + progs("memory", "memory.memsw.limit_in_bytes")},
+		{"raise pids", "echo max > " + progs("pids", "pids.max")},
+		{"lift the CPU quota", "echo -1 > " + filepath.Join(user("cpu"), "cpu.cfs_quota_us")},
+		{"make a group beside programs", "mkdir " + filepath.Join(user("memory"), "mine")},
+		{"remove programs", "rmdir " + progs("memory")},
+		{"move a program to the user's group", fmt.Sprintf("echo %d > %s", web[0], filepath.Join(user("memory"), "cgroup.procs"))},
+		{"move a program to the supervisor's leaf", fmt.Sprintf("echo %d > %s", web[0], filepath.Join(user("memory"), cgroup.SupervisorLeaf, "cgroup.procs"))},
+	} {
+		out, code := exitOf(t, asUser(alice, "/bin/sh", "-c", c.script))
+		if code == 0 || !strings.Contains(out, "Permission denied") {
+			t.Errorf("as the user, %s (%s): exit %d, %q; want Permission denied", c.what, c.script, code, out)
+		}
+	}
+	if got := readTrim(t, progs("memory", "memory.limit_in_bytes")); got != "268435456" {
+		t.Errorf("the admin's memory limit is now %s", got)
+	}
+	if g := memoryGroupOf(t, web[0]); g != progs("memory", "web_00") && g != progs("memory", "web_01") {
+		t.Errorf("web moved to %s", g)
+	}
+	// Within their own, the user may: their program's group is theirs.
+	if out, code := exitOf(t, asUser(alice, "/bin/sh", "-c", "echo 16777216 > "+progs("memory", "web_00", "memory.limit_in_bytes"))); code != 0 {
+		t.Errorf("the user cannot lower their own program's limit: exit %d, %s", code, out)
+	}
+
+	// The program's own memory_max, not the admin's, is the one it hit.
+	testutil.Eventually(t, 60*time.Second, "small to be OOM-killed", func() bool {
+		return userStatusJSON(t, x, alice)["small"].State == api.Exited
+	})
+	if s := userStatusJSON(t, x, alice)["small"]; s.OOM != "out of memory, limit 32M" || s.OOMKills != 1 {
+		t.Errorf("small: oom %q, oom_kills %d", s.OOM, s.OOMKills)
+	}
+	if s := userStatusJSON(t, x, alice)["daemon"]; s.OOMKills != 0 || s.State != api.Running {
+		t.Errorf("daemon: %+v", s)
+	}
+
+	// stop: the daemon goes with its program's group; web stays.
+	if out, code := roost("stop", "daemon"); code != 0 {
+		t.Fatalf("roost stop daemon: exit %d\n%s", code, out)
+	}
+	testutil.Eventually(t, 10*time.Second, "nothing of the daemon after stop", func() bool {
+		return len(sleepsOf(t, alice, "6001")) == 0 && len(sleepsOf(t, alice, "6002")) == 0
+	})
+	if got := sleepsOf(t, alice, "6003"); !slices.Equal(got, web) {
+		t.Errorf("web's processes %v, were %v", got, web)
+	}
+	// restart: one daemon, not two.
+	if out, code := roost("start", "daemon"); code != 0 {
+		t.Fatalf("roost start daemon: exit %d\n%s", code, out)
+	}
+	testutil.Eventually(t, 20*time.Second, "the daemon again", func() bool { return len(sleepsOf(t, alice, "6001")) == 1 })
+	if out, code := roost("restart", "daemon"); code != 0 {
+		t.Fatalf("roost restart daemon: exit %d\n%s", code, out)
+	}
+	testutil.Eventually(t, 20*time.Second, "one daemon after restart", func() bool {
+		return len(sleepsOf(t, alice, "6001")) == 1 && len(sleepsOf(t, alice, "6002")) == 1
+	})
+	time.Sleep(time.Second) // a window for a second daemon to show, not a synchronisation
+	if n := len(sleepsOf(t, alice, "6001")); n != 1 {
+		t.Errorf("%d daemons after restart", n)
+	}
+}
