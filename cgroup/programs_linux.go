@@ -79,16 +79,7 @@ var ErrEnter = errors.New("cgroup: cannot enter the group")
 // caller's to manage (delegated: owned by its uid).
 func OpenPrograms() (*Programs, error) {
 	if isCgroup2("/sys/fs/cgroup") {
-		self, err := Self()
-		if err != nil {
-			return nil, err
-		}
-		d, err := programsBeside(filepath.Join("/sys/fs/cgroup", self))
-		if err != nil {
-			return nil, err
-		}
-		v2 := &V2{Root: d}
-		return &Programs{tree: v2, v2: v2}, nil
+		return openV2Programs("/sys/fs/cgroup")
 	}
 	mounts, err := v1Mounts()
 	if err != nil {
@@ -115,6 +106,20 @@ func OpenPrograms() (*Programs, error) {
 	}
 	v1 := &V1{Roots: roots}
 	return &Programs{tree: v1, v1: v1}, nil
+}
+
+// openV2Programs is OpenPrograms on the v2 hierarchy mounted at mnt.
+func openV2Programs(mnt string) (*Programs, error) {
+	self, err := Self()
+	if err != nil {
+		return nil, err
+	}
+	d, err := programsBeside(filepath.Join(mnt, self))
+	if err != nil {
+		return nil, err
+	}
+	v2 := &V2{Root: d}
+	return &Programs{tree: v2, v2: v2}, nil
 }
 
 // programsBeside returns own's sibling programs group when own is a
