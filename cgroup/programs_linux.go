@@ -169,8 +169,12 @@ func (p *Programs) Prepare(group string, l Limits) error {
 
 // Start starts cmd born in the group: CLONE_INTO_CGROUP on v2; on v1 the
 // calling thread (it must be locked to its goroutine, the fork thread)
-// joins the group's tasks for the fork and parks in .spawn after it.
-// A failure to enter the group is returned before anything started.
+// joins the group's tasks for the fork and parks in .spawn after it (a
+// thread that is not its process's leader: the OOM killer looks at
+// leaders only, so it never picks the supervisor; v1's cgroup.procs does
+// list the supervisor's pid in .spawn, and a kill skips the caller). A
+// failure to enter the group (ErrEnter) is returned
+// before anything started.
 func (p *Programs) Start(group string, cmd *exec.Cmd) error {
 	if p.v2 != nil {
 		f, err := (&Group{Path: filepath.Join(p.v2.Root, group)}).Open()
@@ -188,6 +192,16 @@ func (p *Programs) Start(group string, cmd *exec.Cmd) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	tid := unix.Gettid()
+	if tid == os.Getpid() {
+		// The main thread leads the process: moved, it would take the
+		// supervisor into the group (its cgroup.procs, its OOM killer's
+		// list). Place the child right after the fork instead.
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		_ = p.v1.Add(group, cmd.Process.Pid) // too late only for what it forked at once
+		return nil
+	}
 	if err := p.v1.AddThread(group, tid); err != nil {
 		_ = p.v1.AddThread(spawnGroup, tid) // it may have entered some hierarchies
 		return fmt.Errorf("%w %s: %w", ErrEnter, group, err)
