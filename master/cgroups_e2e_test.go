@@ -268,6 +268,11 @@ func TestE2EProgramCgroups(t *testing.T) {
 		"memory_max=64M\npids_max=20\ncpu_max=30%%\n"+
 		"[program:web]\ncommand=/bin/sleep 6003\nnumprocs=2\nprocess_name=%%(program_name)s_%%(process_num)02d\nstartsecs=0\n"+
 		"[program:small]\ncommand=%s hog 100\nstartsecs=0\nautorestart=false\nmemory_max=32M\n", helperExe))
+	cron := filepath.Join(alice.Home, e.project, "cron")
+	if err := os.WriteFile(cron, []byte("# name: job\n@reboot exec /bin/sleep 6004\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(cron, alice.UID, alice.GID)
 	e.writeConf([]string{alice.Name}, "[user.roost-alice.limits]\nmemory_max = \"256M\"\npids_max = 200\n")
 	tr := testV1Tree(t, e)
 	x := startMaster(t, e)
@@ -279,7 +284,7 @@ func TestE2EProgramCgroups(t *testing.T) {
 	var escaped []int
 	testutil.Eventually(t, 30*time.Second, "the daemon's double fork", func() bool {
 		escaped = sleepsOf(t, alice, "6001")
-		return len(escaped) == 1 && len(sleepsOf(t, alice, "6003")) == 2
+		return len(escaped) == 1 && len(sleepsOf(t, alice, "6003")) == 2 && len(sleepsOf(t, alice, "6004")) == 1
 	})
 	user := func(ctl string) string { return filepath.Join(tr.Roots[ctl], alice.Name) }
 	progs := func(ctl string, g ...string) string {
@@ -287,6 +292,9 @@ func TestE2EProgramCgroups(t *testing.T) {
 	}
 	if g := memoryGroupOf(t, escaped[0]); g != progs("memory", "daemon") {
 		t.Errorf("the escaped daemon is in %s, want %s", g, progs("memory", "daemon"))
+	}
+	if job := sleepsOf(t, alice, "6004"); memoryGroupOf(t, job[0]) != progs("memory", cgroup.CronGroup) {
+		t.Errorf("the cron job is in %s", memoryGroupOf(t, job[0]))
 	}
 	web := sleepsOf(t, alice, "6003")
 	for _, pid := range web {
