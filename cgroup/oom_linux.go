@@ -24,19 +24,14 @@ func SelfOOM() (*MemoryGroup, error) {
 		d := filepath.Join("/sys/fs/cgroup", self)
 		return &MemoryGroup{events: filepath.Join(d, "memory.events"), limits: []string{filepath.Join(d, "memory.max")}}, nil
 	}
-	mounts, err := v1Mounts()
+	dirs, err := v1SelfDirs()
 	if err != nil {
 		return nil, err
 	}
-	self, err := v1Self()
-	if err != nil {
-		return nil, err
-	}
-	m, ok := mounts["memory"]
+	d, ok := dirs["memory"]
 	if !ok {
 		return nil, errors.New("cgroup: no memory controller")
 	}
-	d := filepath.Join(m, self["memory"])
 	return &MemoryGroup{events: filepath.Join(d, "memory.oom_control"), limits: []string{filepath.Join(d, "memory.limit_in_bytes")}}, nil
 }
 

@@ -81,21 +81,17 @@ func OpenPrograms() (*Programs, error) {
 	if isCgroup2("/sys/fs/cgroup") {
 		return openV2Programs("/sys/fs/cgroup")
 	}
-	mounts, err := v1Mounts()
-	if err != nil {
-		return nil, err
-	}
-	self, err := v1Self()
+	dirs, err := v1SelfDirs()
 	if err != nil {
 		return nil, err
 	}
 	roots := map[string]string{}
 	for _, ctl := range V1Controllers {
-		m, ok := mounts[ctl]
+		own, ok := dirs[ctl]
 		if !ok {
 			continue
 		}
-		d, err := programsBeside(filepath.Join(m, self[ctl]))
+		d, err := programsBeside(own)
 		if err != nil {
 			return nil, err
 		}
