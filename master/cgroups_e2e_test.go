@@ -149,10 +149,17 @@ func TestE2EMemoryAndCPULimits(t *testing.T) {
 		t.Errorf("spin used %.0f%% of one CPU under cpu_max = \"50%%\"", used*100)
 	}
 
-	// roost status --json says what spin uses.
-	if u := userStatusJSON(t, x, bob)["spin"].Usage; u == nil || u.CPUSeconds < 0.5 || u.Pids < 1 || u.MemoryRSS <= 0 {
-		t.Errorf("spin's usage in roost status --json: %+v", u)
-	}
+	// roost status --json says what spin uses. How fast its CPU seconds
+	// grow depends on the machine's load (a busy 2-core CI box gives a
+	// throttled spin a few percent): wait for them.
+	testutil.Eventually(t, 90*time.Second, "spin's usage in roost status --json", func() bool {
+		u := userStatusJSON(t, x, bob)["spin"].Usage
+		return u != nil && u.CPUSeconds >= 0.5 && u.Pids >= 1 && u.MemoryRSS > 0
+	})
+	testutil.Eventually(t, 90*time.Second, "bob's CPU seconds in roost admin users", func() bool {
+		u := x.users(t)[bob.Name].Usage
+		return u != nil && u.CPUSeconds >= 1
+	})
 
 	us := x.users(t)
 	// The OOM kills were the programs': the supervisor never was one.
@@ -161,9 +168,6 @@ func TestE2EMemoryAndCPULimits(t *testing.T) {
 	}
 	if u := us[alice.Name]; u.Usage == nil || u.Usage.OOMKills < 2 || u.Usage.Pids < 1 || u.Usage.MemoryCurrent <= 0 {
 		t.Errorf("admin users: alice's usage %+v", u.Usage)
-	}
-	if u := us[bob.Name]; u.Usage == nil || u.Usage.CPUSeconds < 1 {
-		t.Errorf("admin users: bob's usage %+v", u.Usage)
 	}
 	out, code := x.roost(t, "admin", "users")
 	if code != 0 || !strings.Contains(out, "MEM") {
