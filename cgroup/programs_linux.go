@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -63,6 +64,9 @@ type Programs struct {
 	// v1 is set on cgroup v1 (the fork thread moves), else v2 is.
 	v1 *V1
 	v2 *V2
+	// forks feeds the v1 fork thread.
+	forks    chan func(tid int)
+	forkOnce sync.Once
 }
 
 // ErrNotDelegated says the calling process is not a supervisor placed by
@@ -163,14 +167,14 @@ func (p *Programs) Prepare(group string, l Limits) error {
 	return p.tree.SetLimits(group, l)
 }
 
-// Start starts cmd born in the group: CLONE_INTO_CGROUP on v2; on v1 the
-// calling thread (it must be locked to its goroutine, the fork thread)
-// joins the group's tasks for the fork and parks in .spawn after it (a
-// thread that is not its process's leader: the OOM killer looks at
-// leaders only, so it never picks the supervisor; v1's cgroup.procs does
-// list the supervisor's pid in .spawn, and a kill skips the caller). A
-// failure to enter the group (ErrEnter) is returned
-// before anything started.
+// Start starts cmd born in the group: CLONE_INTO_CGROUP on v2. On v1 the
+// fork runs on a thread of the Programs' own (forkThread): it joins the
+// group's tasks for the fork and parks in .spawn after it. That thread is
+// never the main one, which leads the process: the OOM killer looks at
+// leaders only, so it never picks the supervisor (v1's cgroup.procs does
+// list the supervisor's pid in .spawn; a kill skips the caller). A
+// failure to enter the group (ErrEnter) is returned before anything
+// started.
 func (p *Programs) Start(group string, cmd *exec.Cmd) error {
 	if p.v2 != nil {
 		f, err := (&Group{Path: filepath.Join(p.v2.Root, group)}).Open()
@@ -187,28 +191,46 @@ func (p *Programs) Start(group string, cmd *exec.Cmd) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var err error
+	p.onForkThread(func(tid int) {
+		if err = p.v1.AddThread(group, tid); err != nil {
+			_ = p.v1.AddThread(spawnGroup, tid) // it may have entered some hierarchies
+			err = fmt.Errorf("%w %s: %w", ErrEnter, group, err)
+			return
+		}
+		err = cmd.Start()
+		// A failure to park leaves the thread in the group, where a kill
+		// skips the supervisor's own pid.
+		_ = p.v1.AddThread(spawnGroup, tid)
+	})
+	return err
+}
+
+// onForkThread runs f on the v1 fork thread, given its tid.
+func (p *Programs) onForkThread(f func(tid int)) {
+	p.forkOnce.Do(func() {
+		p.forks = make(chan func(int))
+		go p.forkThread()
+	})
+	done := make(chan struct{})
+	p.forks <- func(tid int) { f(tid); close(done) }
+	<-done
+}
+
+// forkThread serves onForkThread, locked to its OS thread for the life
+// of the process (a child's Pdeathsig is tied to the thread that forked
+// it). Landed on the main thread, it starts another and keeps the main
+// thread idle, so that the other cannot be it.
+func (p *Programs) forkThread() {
+	runtime.LockOSThread() // never unlocked
 	tid := unix.Gettid()
 	if tid == os.Getpid() {
-		// The main thread leads the process: moved, it would take the
-		// supervisor into the group (its cgroup.procs, its OOM killer's
-		// list). Place the child right after the fork instead.
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		_ = p.v1.Add(group, cmd.Process.Pid) // too late only for what it forked at once
-		return nil
+		go p.forkThread()
+		select {}
 	}
-	if err := p.v1.AddThread(group, tid); err != nil {
-		_ = p.v1.AddThread(spawnGroup, tid) // it may have entered some hierarchies
-		return fmt.Errorf("%w %s: %w", ErrEnter, group, err)
+	for f := range p.forks {
+		f(tid)
 	}
-	err := cmd.Start()
-	if perr := p.v1.AddThread(spawnGroup, tid); perr != nil && err == nil {
-		// Started, inside; the thread is left in the group, where a kill
-		// skips the supervisor's own pid.
-		return nil
-	}
-	return err
 }
 
 // Kill kills everything in the group and waits until it is empty.
