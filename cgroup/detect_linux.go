@@ -29,22 +29,18 @@ func Detect(name string) (Tree, string, error) {
 		root := filepath.Join("/sys/fs/cgroup", self, name)
 		return &V2{Root: root}, "cgroup v2 at " + root, nil
 	}
-	mounts, err := v1Mounts()
-	if err != nil {
-		return nil, "", err
-	}
-	self, err := v1Self()
+	dirs, err := v1SelfDirs()
 	if err != nil {
 		return nil, "", err
 	}
 	roots := map[string]string{}
 	var have []string
 	for _, ctl := range V1Controllers {
-		m, ok := mounts[ctl]
+		d, ok := dirs[ctl]
 		if !ok {
 			continue
 		}
-		roots[ctl] = filepath.Join(m, self[ctl], name)
+		roots[ctl] = filepath.Join(d, name)
 		have = append(have, ctl)
 	}
 	if len(roots) == 0 {
@@ -102,6 +98,24 @@ func v1Self() (map[string]string, error) {
 		for _, ctl := range strings.Split(parts[1], ",") {
 			out[ctl] = filepath.Clean(p)
 		}
+	}
+	return out, nil
+}
+
+// v1SelfDirs maps each mounted v1 controller to the calling process's
+// group directory in its hierarchy.
+func v1SelfDirs() (map[string]string, error) {
+	mounts, err := v1Mounts()
+	if err != nil {
+		return nil, err
+	}
+	self, err := v1Self()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for ctl, m := range mounts {
+		out[ctl] = filepath.Join(m, self[ctl])
 	}
 	return out, nil
 }

@@ -9,7 +9,8 @@ import (
 // those of the groups below it) and its memory limit, what a user's
 // supervisor needs to tell an out-of-memory kill from a kill -9.
 type MemoryGroup struct {
-	events, key, limit string
+	events string
+	limits []string // the group's own limit file, and those above it that count
 }
 
 // SelfOOM finds the calling process's memory group: v2 when
@@ -21,34 +22,36 @@ func SelfOOM() (*MemoryGroup, error) {
 			return nil, err
 		}
 		d := filepath.Join("/sys/fs/cgroup", self)
-		return &MemoryGroup{events: filepath.Join(d, "memory.events"), key: "oom_kill", limit: filepath.Join(d, "memory.max")}, nil
+		return &MemoryGroup{events: filepath.Join(d, "memory.events"), limits: []string{filepath.Join(d, "memory.max")}}, nil
 	}
-	mounts, err := v1Mounts()
+	dirs, err := v1SelfDirs()
 	if err != nil {
 		return nil, err
 	}
-	self, err := v1Self()
-	if err != nil {
-		return nil, err
-	}
-	m, ok := mounts["memory"]
+	d, ok := dirs["memory"]
 	if !ok {
 		return nil, errors.New("cgroup: no memory controller")
 	}
-	d := filepath.Join(m, self["memory"])
-	return &MemoryGroup{events: filepath.Join(d, "memory.oom_control"), key: "oom_kill", limit: filepath.Join(d, "memory.limit_in_bytes")}, nil
+	return &MemoryGroup{events: filepath.Join(d, "memory.oom_control"), limits: []string{filepath.Join(d, "memory.limit_in_bytes")}}, nil
 }
 
 // Kills returns how many processes the kernel OOM-killed in the group.
-func (c *MemoryGroup) Kills() (int64, error) { return readKey(c.events, c.key) }
+func (c *MemoryGroup) Kills() (int64, error) { return readKey(c.events, "oom_kill") }
 
-// Limit returns the group's own memory limit in bytes, 0 for none.
+// Limit returns the lowest memory limit of the group's limit files in
+// bytes, 0 for none.
 func (c *MemoryGroup) Limit() int64 {
-	n, err := readInt(c.limit)
-	if err != nil || n < 0 || n >= 1<<62 {
-		return 0 // "max", or v1's page-rounded "no limit"
+	low := int64(0)
+	for _, f := range c.limits {
+		n, err := readInt(f)
+		if err != nil || n < 0 || n >= 1<<62 {
+			continue // "max", or v1's page-rounded "no limit"
+		}
+		if low == 0 || n < low {
+			low = n
+		}
 	}
-	return n
+	return low
 }
 
 // FormatBytes writes a size as roost.toml takes it: "256M", "2G", or

@@ -228,7 +228,7 @@ func (t *V1) Stats(rel string) (Stats, error) {
 	} else if ok {
 		s.MemoryCurrent, _ = readInt(filepath.Join(d, "memory.usage_in_bytes"))
 		s.MemoryPeak, _ = readInt(filepath.Join(d, "memory.max_usage_in_bytes"))
-		s.OOMKills, _ = readKey(filepath.Join(d, "memory.oom_control"), "oom_kill")
+		s.OOMKills = sumBelow(d, "memory.oom_control", "oom_kill")
 	}
 	if d, ok, _ := t.dir("pids", rel); ok {
 		s.Pids, _ = readInt(filepath.Join(d, "pids.current"))
@@ -286,4 +286,19 @@ func (t *V1) ReturnThread(tid int) error {
 		}
 	}
 	return nil
+}
+
+// sumBelow adds up key of file in dir and every group below it: v1
+// counts an event (oom_kill) in the group where it happened only, v2 in
+// its ancestors too.
+func sumBelow(dir, file, key string) int64 {
+	var sum int64
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			n, _ := readKey(filepath.Join(p, file), key)
+			sum += n
+		}
+		return nil
+	})
+	return sum
 }

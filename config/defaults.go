@@ -37,6 +37,8 @@ var programOptions = []opt{
 	n("stdout_logfile"), d("stdout_logfile_backups", "10"), d("stdout_logfile_maxbytes", "50MB"), d("stdout_syslog", "false"),
 	n("stderr_logfile"), d("stderr_logfile_backups", "10"), d("stderr_logfile_maxbytes", "50MB"), d("stderr_syslog", "false"),
 	n("command"),
+	// roost's extensions (limits.go), which supervisord ignores.
+	n("memory_max"), n("pids_max"), n("cpu_max"),
 }
 
 // eventListenerOptions are the options [eventlistener:x] adds; its priority

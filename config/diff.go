@@ -134,7 +134,7 @@ func SameProcess(a, b *Process) bool {
 		a.StopSignal == b.StopSignal && a.StopWaitSecs == b.StopWaitSecs && a.StopAsGroup == b.StopAsGroup &&
 		a.KillAsGroup == b.KillAsGroup && slices.Equal(a.ExitCodes, b.ExitCodes) && a.User == b.User &&
 		a.RedirectStderr == b.RedirectStderr && sameLog(a.Stdout, b.Stdout) && sameLog(a.Stderr, b.Stderr) &&
-		sameEnv(a.Environment, b.Environment) && a.ServerURL == b.ServerURL
+		sameEnv(a.Environment, b.Environment) && a.ServerURL == b.ServerURL && a.Limits == b.Limits
 }
 
 // sameLog compares two streams' settings, the log path included whether

@@ -232,3 +232,35 @@ func parsePercent(v any) (int, error) {
 	}
 	return int(n), nil
 }
+
+// programLimits reads roost's [program:x] extensions memory_max ("256M"),
+// pids_max and cpu_max ("50%", or "50%%" as supervisord's own options
+// would write it): the process's own cgroup's limits, within the user's.
+func (r *reader) programLimits() Limits {
+	var l Limits
+	if s, pos, set, ok := r.str("memory_max"); set && ok {
+		n, err := ParseByteSize(s)
+		switch {
+		case err != nil:
+			r.errorf(pos, "memory_max", "%v", err)
+		case n < MinProgramMemoryMax:
+			r.errorf(pos, "memory_max", "%d bytes is too little for a program: give at least 1M, such as \"256M\"", n)
+		default:
+			l.MemoryMax = n
+		}
+	}
+	if _, _, set, _ := r.raw("pids_max"); set {
+		l.PidsMax = r.integer("pids_max", 1, 4194304)
+	}
+	if s, pos, set, _ := r.raw("cpu_max"); set {
+		p, err := parsePercent(strings.ReplaceAll(s, "%%", "%"))
+		if err != nil {
+			r.errorf(pos, "cpu_max", "%v", err)
+		}
+		l.CPUMax = p
+	}
+	return l
+}
+
+// MinProgramMemoryMax is the smallest memory_max a [program:x] may set.
+const MinProgramMemoryMax = 1 << 20

@@ -261,6 +261,10 @@ func TestValidationErrors(t *testing.T) {
 		{"nul byte", "[program:a]\ncommand=/bin/echo \x00", "supervisord.conf:3", "NUL"},
 		{"empty option name", "[program:a]\n= 1", "supervisord.conf:3", "no name"},
 		{"empty section name", "[]", "supervisord.conf:2", "empty section name"},
+		{"program memory_max", "[program:a]\ncommand=/bin/true\nmemory_max=12Q", "supervisord.conf:4", `"12Q" is not a size`},
+		{"program memory_max tiny", "[program:a]\ncommand=/bin/true\nmemory_max=1000", "supervisord.conf:4", "at least 1M"},
+		{"program pids_max", "[program:a]\ncommand=/bin/true\npids_max=0", "supervisord.conf:4", "between 1 and 4194304"},
+		{"program cpu_max", "[program:a]\ncommand=/bin/true\ncpu_max=half", "supervisord.conf:4", "not a share of CPU"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -394,5 +398,30 @@ func TestChildlogdirSet(t *testing.T) {
 		if s := cfg.Supervisord; s.ChildlogdirSet != tc.set || s.Childlogdir == "" {
 			t.Errorf("%q: childlogdir %q, set %v; want set %v", tc.section, s.Childlogdir, s.ChildlogdirSet, tc.set)
 		}
+	}
+}
+
+// roost's [program:x] limits: read (cpu_max with supervisord's "%%" too),
+// no warning (they are documented keys), and a change restarts the
+// process.
+func TestProgramLimits(t *testing.T) {
+	cfg := mustLoad(t, "[program:a]\ncommand=/bin/true\nmemory_max=256M\npids_max=50\ncpu_max=50%%\n"+
+		"[program:b]\ncommand=/bin/true\ncpu_max=150%\n")
+	a, b := cfg.Groups[0].Processes[0], cfg.Groups[1].Processes[0]
+	if want := (Limits{MemoryMax: 256 << 20, PidsMax: 50, CPUMax: 50}); a.Limits != want {
+		t.Errorf("a: %+v, want %+v", a.Limits, want)
+	}
+	if b.Limits != (Limits{CPUMax: 150}) {
+		t.Errorf("b: %+v", b.Limits)
+	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w.Message, "_max") {
+			t.Errorf("warning: %v", w)
+		}
+	}
+	c := *a
+	c.Limits.MemoryMax = 128 << 20
+	if SameProcess(a, &c) {
+		t.Error("a memory_max change leaves the process as it is")
 	}
 }

@@ -263,6 +263,10 @@ type Process struct {
 	// Environment is [supervisord] environment overlaid with the program's environment=.
 	Environment Environment `json:"environment,omitempty"`
 	ServerURL   string      `json:"serverurl,omitempty"` // "" for AUTO
+	// Limits are roost's extensions memory_max, pids_max and cpu_max
+	// (supervisord ignores them): the process's own cgroup's, within the
+	// user's.
+	Limits Limits `json:"limits,omitzero"`
 
 	Pos Pos `json:"pos" diff:"-"` // the [program:x] header: where, not what
 }

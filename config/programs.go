@@ -353,6 +353,7 @@ func (l *loader) processes(sec, group string) []*Process {
 	}
 	tmpl.User = r.user("user")
 	tmpl.Umask = r.octal("umask")
+	tmpl.Limits = r.programLimits()
 	nameTmpl, namePos, _, _ := r.raw("process_name")
 	if _, msg := checkName(nameTmpl); msg != "" {
 		r.errorf(namePos, "process_name", "%s", msg)

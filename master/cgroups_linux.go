@@ -102,7 +102,13 @@ func (c *userCgroups) prepare(name string, rng config.PortRange, b Block) (*os.F
 	if err != nil {
 		return nil, err
 	}
-	return g.Open()
+	// Born in the user's supervisor leaf (cgroup.SupervisorLeaf), below
+	// the filter: v2 lets processes live in leaves only.
+	leaf, err := cgroup.Create(filepath.Join(g.Path, cgroup.SupervisorLeaf))
+	if err != nil {
+		return nil, err
+	}
+	return leaf.Open()
 }
 
 // attach (re)attaches the user's filter for the range and block.
@@ -148,8 +154,7 @@ func (c *userCgroups) remove(name string) {
 	if !c.enabled() {
 		return
 	}
-	g := &cgroup.Group{Path: filepath.Join(c.root.Path, name)}
-	if err := g.Remove(); err != nil {
+	if err := (&cgroup.V2{Root: c.root.Path}).Remove(name); err != nil {
 		c.log.Warn("cannot remove the user's cgroup", "user", name, "err", err)
 	}
 }

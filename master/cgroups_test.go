@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,11 +47,31 @@ func TestCgroupLimitsMembershipAndRemoval(t *testing.T) {
 	st := e.waitState("roost-alice", UserRunning, 20*time.Second)
 	v1 := requireV1(t, e)
 	dir := func(ctl string) string { return filepath.Join(v1.Roots[ctl], "roost-alice") }
-	if got := readTrim(t, filepath.Join(dir("pids"), "pids.max")); got != "64" {
+	// The tree: memory and pids on programs (delegated to the user), CPU
+	// on the user's group, the supervisor alone in its leaf.
+	progs := func(ctl string) string { return filepath.Join(dir(ctl), cgroup.ProgramsGroup) }
+	leaf := func(ctl string) string { return filepath.Join(dir(ctl), cgroup.SupervisorLeaf) }
+	if got := readTrim(t, filepath.Join(progs("pids"), "pids.max")); got != "64" {
 		t.Errorf("pids.max = %s, want 64", got)
 	}
-	if got := readTrim(t, filepath.Join(dir("memory"), "memory.limit_in_bytes")); got != "268435456" {
+	if got := readTrim(t, filepath.Join(progs("memory"), "memory.limit_in_bytes")); got != "268435456" {
 		t.Errorf("memory.limit_in_bytes = %s, want 268435456", got)
+	}
+	if got := readTrim(t, filepath.Join(leaf("pids"), "pids.max")); got != "64" {
+		t.Errorf("the supervisor leaf's pids.max = %s, want 64 (the admin's, below roost's own 256)", got)
+	}
+	for _, ctl := range []string{"memory", "pids"} {
+		for _, f := range []string{"memory.limit_in_bytes", "pids.max", "cgroup.procs", "tasks", ""} {
+			p := filepath.Join(progs(ctl), f)
+			var st syscall.Stat_t
+			if err := syscall.Stat(p, &st); err != nil {
+				continue // another controller's file
+			}
+			owned := int(st.Uid) == alice.UID
+			if want := f == "" || f == "cgroup.procs" || f == "tasks"; owned != want {
+				t.Errorf("%s: owned by uid %d; delegated to the user: %v", p, st.Uid, want)
+			}
+		}
 	}
 	if got := readTrim(t, filepath.Join(dir("cpu"), "cpu.cfs_quota_us")); got != "50000" {
 		t.Errorf("cpu.cfs_quota_us = %s, want 50000 (the user's 50%% over [limits]' 200%%)", got)
@@ -64,13 +85,13 @@ func TestCgroupLimitsMembershipAndRemoval(t *testing.T) {
 		return len(sleeps) == 2
 	})
 	for _, ctl := range []string{"memory", "pids", "cpu", "freezer"} {
-		pids, err := (&cgroup.Group{Path: dir(ctl)}).PIDs()
+		pids, err := (&cgroup.Group{Path: leaf(ctl)}).PIDs()
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, pid := range append([]int{st.PID}, sleeps...) {
 			if !slices.Contains(pids, pid) {
-				t.Errorf("%s: pid %d is not in %s (%v)", ctl, pid, dir(ctl), pids)
+				t.Errorf("%s: pid %d is not in %s (%v)", ctl, pid, leaf(ctl), pids)
 			}
 		}
 		if slices.Contains(pids, os.Getpid()) {
@@ -82,10 +103,10 @@ func TestCgroupLimitsMembershipAndRemoval(t *testing.T) {
 	if err := e.m.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := readTrim(t, filepath.Join(dir("pids"), "pids.max")); got != "80" {
+	if got := readTrim(t, filepath.Join(progs("pids"), "pids.max")); got != "80" {
 		t.Errorf("after reload: pids.max = %s, want 80", got)
 	}
-	if got := readTrim(t, filepath.Join(dir("memory"), "memory.limit_in_bytes")); got == "268435456" {
+	if got := readTrim(t, filepath.Join(progs("memory"), "memory.limit_in_bytes")); got == "268435456" {
 		t.Errorf("after reload: memory limit still %s", got)
 	}
 	if st2, _ := e.status("roost-alice"); st2.PID != st.PID {

@@ -339,7 +339,7 @@ func (s *slot) spawn() error {
 			Pdeathsig:  syscall.SIGTERM, // the master died: stop the programs cleanly
 		},
 	}
-	mv, err := s.m.cg.prepareRes(sp.Name, s.m.Config().LimitsFor(sp.Name))
+	mv, err := s.m.cg.prepareRes(sp.Name, s.m.Config().LimitsFor(sp.Name), sp.Account.UID, sp.Account.GID)
 	if err != nil {
 		s.log().Error("the user's limits are not all in force", "err", err)
 	}

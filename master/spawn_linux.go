@@ -93,6 +93,13 @@ func startReaper() error {
 func forkThread() {
 	runtime.LockOSThread() // never unlocked: this thread is every child's parent
 	tid := unix.Gettid()
+	if tid == unix.Getpid() {
+		// The main thread leads the process: moved into a user's v1
+		// groups it would take the master there (their OOM killer's
+		// list, their memory charges). Fork from another; this one idles.
+		go forkThread()
+		select {}
+	}
 	for r := range reg.forks {
 		if r.mv != nil {
 			if err := r.mv.into(tid); err != nil {

@@ -479,6 +479,7 @@ func (c *cronState) spawn(job cronjobs.Job) (ch *child, out, feed *os.File, err 
 		Stdin:  stdin,
 		Stdout: outW,
 		Stderr: outW,
+		Place:  c.s.placeCron(),
 	})
 	if err != nil {
 		out.Close()

@@ -11,50 +11,87 @@ import (
 )
 
 // Out-of-memory, said plainly: when a program dies of SIGKILL and the
-// kernel's OOM-kill count of the supervisor's memory cgroup (the user's
-// group the master made, with the admin's memory_max) went up since the
-// last exit looked at, the exit is reported as an OOM kill. The group is
-// the user's whole tree, so two programs SIGKILLed at the same moment
-// could swap the label; per-program groups would make it exact.
+// kernel's OOM-kill count of its memory cgroup went up since the last
+// exit looked at, the exit is reported as an OOM kill. The group is the
+// program's own when the supervisor has per-program groups
+// (cgroup_linux.go), with the lower of its limit and the admin's; else
+// the supervisor's own group, whose count any program's kill raises (two
+// programs SIGKILLed at the same moment could swap the label).
 type oomWatch struct {
-	c     *cgroup.MemoryGroup // nil: no memory cgroup to read
-	mu    sync.Mutex
-	seen  int64
-	limit int64
+	c      *cgroup.MemoryGroup // nil: no memory cgroup to read
+	mu     sync.Mutex
+	seen   int64
+	groups map[string]*groupOOM // per-program groups, by name
+}
+
+// groupOOM is one program group's counter and what was seen of it.
+type groupOOM struct {
+	c    *cgroup.MemoryGroup
+	seen int64
 }
 
 // newOOMWatch reads the current count, so kills before the start are
 // never reported.
 func newOOMWatch() *oomWatch {
+	w := &oomWatch{groups: map[string]*groupOOM{}}
 	c, err := cgroup.SelfOOM()
 	if err != nil {
-		return &oomWatch{}
+		return w
+	}
+	if w.seen, err = c.Kills(); err == nil {
+		w.c = c
+	}
+	return w
+}
+
+// baseline starts counting a program group's OOM kills (once: the group
+// and its count outlive a restart).
+func (w *oomWatch) baseline(p *cgroup.Programs, group string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.groups[group]; ok {
+		return
+	}
+	c := p.OOM(group)
+	if c == nil {
+		return
 	}
 	n, err := c.Kills()
 	if err != nil {
-		return &oomWatch{}
+		return
 	}
-	return &oomWatch{c: c, seen: n}
+	w.groups[group] = &groupOOM{c: c, seen: n}
 }
 
 // check is called for each program exit: for a SIGKILL while the count
-// went up, it returns "out of memory, limit 256M" (or without the limit
-// when the group has none of its own); "" otherwise.
-func (w *oomWatch) check(ws syscall.WaitStatus) string {
-	if w == nil || w.c == nil {
+// of its group went up, it returns "out of memory, limit 256M" (or
+// without the limit when the group has none); "" otherwise.
+func (w *oomWatch) check(ws syscall.WaitStatus, group string) string {
+	if w == nil {
 		return ""
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n, err := w.c.Kills()
-	if err != nil || n <= w.seen {
+	c, seen, own := w.c, &w.seen, false
+	if g, ok := w.groups[group]; ok {
+		c, seen, own = g.c, &g.seen, true
+	}
+	if c == nil {
+		return ""
+	}
+	n, err := c.Kills()
+	if err != nil || n <= *seen {
 		return ""
 	}
 	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		return "" // the count is left for the exit it belongs to
 	}
-	w.seen++
-	if l := w.c.Limit(); l > 0 {
+	if own {
+		*seen = n // the group's other kills (the leader's children) go with the leader
+	} else {
+		*seen++ // one each: the group is shared by every program
+	}
+	if l := c.Limit(); l > 0 {
 		return "out of memory, limit " + cgroup.FormatBytes(l)
 	}
 	return "out of memory"

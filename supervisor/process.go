@@ -381,6 +381,7 @@ func (p *process) startChild() string {
 		Stdin:  inR,
 		Stdout: outW,
 		Stderr: errW,
+		Place:  p.s.placeProcess(p.name, cfg.Limits),
 	})
 	if err != nil {
 		for _, f := range closeOnErr {
@@ -458,7 +459,7 @@ func (p *process) onExit(ev exitEvent) {
 		return
 	}
 	es, msg := decodeWaitStatus(ev.ws)
-	p.oom = p.s.oom.check(ev.ws)
+	p.oom = p.s.oom.check(ev.ws, ev.c.place.group)
 	if p.oom != "" {
 		p.oomKills++
 		msg += ": " + p.oom

@@ -48,6 +48,7 @@ type spec struct {
 	Cred  *syscall.Credential // nil: run as the supervisor's user
 	// The child's ends of its pipes. The caller closes them after start.
 	Stdin, Stdout, Stderr *os.File
+	Place                 placement // its cgroup (cgroup_linux.go)
 }
 
 // child is one started process, reaped exactly once by its own wait.
@@ -60,6 +61,7 @@ type child struct {
 	mu      sync.Mutex // held to signal; reaped is set under it before the reap
 	reaped  bool
 	stopReq atomic.Bool // a stop was requested: kill what is left of the group at exit
+	place   placement   // its cgroup, killed after a stop
 
 	pidfd   *os.File      // pollable pidfd (nil: fall back to a blocking Wait)
 	reapedc chan struct{} // closed once cmd.Wait has reaped the child
@@ -143,12 +145,13 @@ func forkLocked(cmd *exec.Cmd, sp *spec, owner *Supervisor) (*child, error) {
 	}
 	reg.mu.RLock()
 	defer reg.mu.RUnlock()
-	if err := cmd.Start(); err != nil {
+	if err := sp.Place.start(owner, cmd); err != nil {
 		return nil, err
 	}
 	c := &child{
 		cmd:     cmd,
 		pid:     cmd.Process.Pid,
+		place:   sp.Place,
 		owner:   owner,
 		started: time.Now(),
 		reapedc: make(chan struct{}),
@@ -243,6 +246,9 @@ func (c *child) wait() (syscall.WaitStatus, time.Time) {
 	c.reaped = true
 	c.mu.Unlock()
 	_ = c.cmd.Wait() // a non-zero exit is an error here; the status is what matters
+	if c.stopReq.Load() {
+		c.place.killGroup(c.owner) // a double-forked daemon left its process group
+	}
 	var ws syscall.WaitStatus
 	if ps := c.cmd.ProcessState; ps != nil {
 		ws, _ = ps.Sys().(syscall.WaitStatus)

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"roost/cgroup"
 	"roost/config"
 	"roost/logrotate"
 	"roost/supervisor/api"
@@ -78,7 +79,8 @@ type Options struct {
 // concurrent use.
 type Supervisor struct {
 	opts        Options
-	oom         *oomWatch // tells OOM kills (oom_linux.go)
+	oom         *oomWatch        // tells OOM kills (oom_linux.go)
+	cg          *cgroup.Programs // per-program cgroups (cgroup_linux.go); nil without delegation
 	load        func() (*config.Config, error)
 	log         *slog.Logger
 	events      *broker
@@ -139,6 +141,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 
 		readyTimeout: defaultReadyTimeout,
 		oom:          newOOMWatch(),
+		cg:           openPrograms(),
 	}
 	if s.load == nil {
 		file := cfg.File
@@ -316,6 +319,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 	}
 	s.log.Info(fmt.Sprintf("roost %s started with pid %d", s.Version(), os.Getpid()), "pid", os.Getpid())
+	s.logPrograms()
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 
 	wctx, stopWatch := context.WithCancel(context.Background())
