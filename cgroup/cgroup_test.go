@@ -123,16 +123,21 @@ func TestBindFilterRefusesOtherBlocks(t *testing.T) {
 		if strings.HasPrefix(a, "[::") && strings.Contains(got[a], "address family not supported") {
 			continue // a kernel without IPv6
 		}
+		if w == "ok" && strings.Contains(got[a], "address already in use") {
+			continue // another process's port: the filter let the bind through to the kernel's own check
+		}
 		if got[a] != w {
 			t.Errorf("bind %s in the group: got %q, want %q", a, got[a], w)
 		}
 	}
 	// The test process itself is outside the group: not filtered.
 	l, err := net.Listen("tcp", at("127.0.0.1", base))
-	if err != nil {
+	if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("outside the group: %v", err)
 	}
-	l.Close()
+	if l != nil {
+		l.Close()
+	}
 	pids, err := g.PIDs()
 	if err != nil || len(pids) != 0 {
 		t.Fatalf("PIDs after the probe exited: %v %v", pids, err)
