@@ -27,7 +27,7 @@ func SelfOOM() (*MemoryGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, err := v1Self()
+	self, err := groupsOf("self")
 	if err != nil {
 		return nil, err
 	}
