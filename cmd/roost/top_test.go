@@ -3,9 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"roost/internal/testutil"
 	"roost/supervisor/api"
@@ -139,4 +146,96 @@ func TestTopUsageErrors(t *testing.T) {
 	if code != exitStatusUnknown || !strings.Contains(out, "no such file") {
 		t.Errorf("no supervisor: exit %d, %q", code, out)
 	}
+}
+
+// openPTY opens a pseudo-terminal pair of rows x cols: the master side
+// the test reads and types into, and the terminal roost top gets.
+func openPTY(t *testing.T, rows, cols int) (ptm, pts *os.File) {
+	t.Helper()
+	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ptm.Close() })
+	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(ptm.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pts.Close() })
+	if err := unix.IoctlSetWinsize(int(pts.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(rows), Col: uint16(cols)}); err != nil {
+		t.Fatal(err)
+	}
+	return ptm, pts
+}
+
+// On a terminal, top takes the alternate screen, redraws in place within
+// the terminal's width (and again when it changes), and q quits, giving
+// the screen back.
+func TestTopOnTerminal(t *testing.T) {
+	sock, _ := topProject(t)
+	ptm, pts := openPTY(t, 12, 44)
+	cmd := roostCmd("-s", sock, "top", "-d", "0.3")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	out := &testutil.Buffer{}
+	go io.Copy(out, ptm) // until the pty closes at the end of the test
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	screen := func() string { return out.String() }
+	testutil.Eventually(t, 60*time.Second, "three frames, the later with a CPU total", func() bool {
+		return strings.Count(screen(), "\x1b[H") >= 3 && strings.Contains(screen(), "CPU ")
+	})
+	if !strings.HasPrefix(screen(), "\x1b[?1049h") {
+		t.Errorf("no alternate screen first: %q", screen()[:min(40, len(screen()))])
+	}
+	// Every line of every frame fits 44 columns; the narrow table keeps
+	// NAME, STATE and CPU% and leaves PEAK out.
+	frames := strings.Split(screen(), "\x1b[H")
+	last := frames[len(frames)-2] // the last complete one
+	for _, l := range strings.Split(strings.ReplaceAll(last, "\r", ""), "\n") {
+		l = strings.TrimSuffix(strings.TrimSuffix(l, "\x1b[J"), "\x1b[K")
+		if n := utf8.RuneCountInString(l); n > 44 {
+			t.Errorf("a line of %d runes on a 44-column terminal: %q", n, l)
+		}
+	}
+	if !strings.Contains(last, "CPU%") || strings.Contains(last, "PEAK") || !strings.Contains(last, "busy") {
+		t.Errorf("frame on 44 columns:\n%s", last)
+	}
+	// A wider terminal (SIGWINCH): the next frame has room for PEAK.
+	mark := len(screen())
+	if err := unix.IoctlSetWinsize(int(pts.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 12, Col: 100}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "PEAK on 100 columns", func() bool {
+		return strings.Contains(screen()[mark:], "PEAK")
+	})
+	if _, err := ptm.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err != nil {
+			t.Errorf("after q: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("top still runs 30s after q; screen:\n%q", screen())
+	}
+	testutil.Eventually(t, 10*time.Second, "the screen given back", func() bool {
+		return strings.Contains(screen(), "\x1b[?25h\x1b[?1049l")
+	})
 }
