@@ -52,6 +52,7 @@ type options struct {
 	crashWindow time.Duration
 	crashRuns   int
 	users       []int // per-user master: user counts
+	cgN         int   // programs of the cgroups part
 }
 
 // ctlReps is how many ctl round trips a session with n programs takes.
@@ -76,7 +77,7 @@ func (o *options) logTimeout() time.Duration {
 func (o *options) wants(part string) bool { return len(o.only) == 0 || o.only[part] }
 
 // The parts -only selects.
-var parts = []string{"idle", "sessions", "log", "crash", "master"}
+var parts = []string{"idle", "sessions", "log", "crash", "master", "cgroups"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -121,12 +122,14 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		o.floorReps = 5
 		o.logBytes, o.logRuns, o.crashWindow, o.crashRuns = 128<<20, 1, 3*time.Second, 1
 		o.users = []int{2}
+		o.cgN = 10
 	} else {
 		o.runs, o.ns, o.idle, o.settle = 3, []int{10, 100, 1000}, 30*time.Second, 2*time.Second
 		o.ctlRepsSm, o.ctlRepsLg, o.restartReps, o.killN, o.killReps = 10, 5, 10, 10, 20
 		o.floorReps = 30
 		o.logBytes, o.logRuns, o.crashWindow, o.crashRuns = 1<<30, 3, 10*time.Second, 3
 		o.users = []int{1, 10, 50}
+		o.cgN = 100
 	}
 	if *runs < 0 {
 		return nil, fmt.Errorf("-runs %d: must be at least 1", *runs)
@@ -481,6 +484,11 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	if o.wants("master") {
 		if err := b.masterRuns(ctx); err != nil {
+			return err
+		}
+	}
+	if o.wants("cgroups") {
+		if err := b.cgroupRuns(ctx); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"roost/cgroup"
 )
 
 // row is one line of a results table: a figure for supervisord on the left
@@ -24,6 +26,7 @@ type section struct {
 	title, intro string
 	rows         []row
 	after        func(*bench) string // text under the table
+	cols         [3]string           // the column titles when not supervisord, roost and their ratio
 }
 
 // pair is the usual row: the same figure for both daemons.
@@ -78,7 +81,25 @@ func (b *bench) sections() []section {
 			pair("crash loop: daemon CPU per restart", figCrashPer, uCPUms),
 		}},
 		{title: "7. Per-user cost under the master", intro: "`roost master` as root starting one user supervisor per throwaway user (`roost-bench-N`), each with 5 `sleep` programs. supervisord has no master; these rows are roost's alone.", rows: master},
+		{title: "8. The cost of cgroups", intro: fmt.Sprintf("roost alone, with and without cgroups (issue 15). **Supervisor**: one user's (`roost-bench-1`; `roost-alice` with -quick) project of %[1]d `sleep` programs, run by root as a plain `roost run` with `[supervisord] user=` (no cgroup of its own) and under `roost master` with `[limits]` (memory_max %[2]s, pids_max %[3]d, cpu_max %[4]d%%: the supervisor and its programs in the user's cgroup, the limits written); launch is the fork of `roost run`, or of the master (its own start included), until the user's socket reports every program RUNNING, and from the user supervisor's own start (its start time in /proc/PID/stat, in 10 ms ticks), which leaves the master's start out; after the settle pause, the supervisor's RSS, and the sums over it and its programs of their anonymous memory (Anonymous of smaps_rollup: heap and stacks) and of their PSS. PSS splits a shared page among the processes that map it, and under the master the roost binary's pages are shared with the master, so the PSS sum with cgroups includes the master's own. **One group per process**: the bench itself starts %[1]d `/bin/sleep infinity`, plainly or each born in a group of its own with those limits (the group created in every controller's hierarchy, the limits written, then the fork thread moved in and back on v1 as the master spawns a user's supervisor, the pid moved on v2), or started and then moved in (half the writes to `tasks`/`cgroup.procs` on v1, but the process runs outside its group for a moment): the time per process, the spawn included.", b.o.cgN, cgroup.FormatBytes(cgLimits.MemoryMax), cgLimits.PidsMax, cgLimits.CPUMax),
+			rows: []row{
+				cgPair(fmt.Sprintf("supervisor: launch → %d programs RUNNING", b.o.cgN), figCgUp, b.o.cgN, uS),
+				cgPair(fmt.Sprintf("supervisor: its own start → %d programs RUNNING", b.o.cgN), figCgSupUp, b.o.cgN, uS),
+				cgPair(fmt.Sprintf("supervisor: idle RSS, %d programs", b.o.cgN), figCgSupRSS, b.o.cgN, uMiB),
+				cgPair(fmt.Sprintf("supervisor and its %d programs: idle anonymous memory", b.o.cgN), figCgAnon, b.o.cgN, uMiB),
+				cgPair(fmt.Sprintf("supervisor and its %d programs (and the master, with cgroups): idle PSS", b.o.cgN), figCgPSS, b.o.cgN, uMiB),
+				cgPair("one group per process: start one `sleep`", figCgSpawn, b.o.cgN, uMS),
+				{label: "… of which making its group and writing its limits", rightFig: fmt.Sprintf(figCgMake, b.o.cgN), right: vCg, u: uMS},
+				{label: "one group per process: start one `sleep`, then move its pid in", leftFig: fmt.Sprintf(figCgSpawn, b.o.cgN), leftV: vNoCg, rightFig: fmt.Sprintf(figCgAfter, b.o.cgN), right: vCg, u: uMS},
+			}, after: cgText, cols: [3]string{vNoCg, vCg, "with ÷ without"}},
 	}
+}
+
+// cgPair is a row of the cgroups section: the figure without cgroups on
+// the left, with them on the right.
+func cgPair(label, fig string, n int, u unit) row {
+	f := fmt.Sprintf(fig, n)
+	return row{label: label, leftFig: f, leftV: vNoCg, rightFig: f, right: vCg, u: u}
 }
 
 // goIdleText is the bare Go process line under the idle table.
@@ -297,6 +318,11 @@ func (b *bench) expected() []key {
 			add(fmt.Sprintf(figUsersUp, u), vRoost)
 		}
 	}
+	if b.o.wants("cgroups") {
+		for _, f := range cgFigs(b.o.cgN) {
+			add(f, vNoCg, vCg)
+		}
+	}
 	// A variant that cannot run yet is expected to say so, not to measure.
 	for _, k := range out {
 		if k.variant == vRoost && b.roostWhy != "" {
@@ -356,7 +382,11 @@ func (b *bench) report(loadBefore, loadAfter string, elapsed time.Duration, inte
 			}
 		}
 		p("## %s\n\n%s\n\n", s.title, s.intro)
-		p("| measure | supervisord | roost | roost ÷ supervisord |\n|---|---|---|---|\n")
+		cols := s.cols
+		if cols[0] == "" {
+			cols = [3]string{"supervisord", "roost", "roost ÷ supervisord"}
+		}
+		p("| measure | %s | %s | %s |\n|---|---|---|---|\n", cols[0], cols[1], cols[2])
 		for _, r := range s.rows {
 			left, right := summary{}, b.res.get(r.rightFig, r.right)
 			leftCell := "—"

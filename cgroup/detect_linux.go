@@ -78,30 +78,6 @@ func v1Mounts() (map[string]string, error) {
 	return out, nil
 }
 
-// v1Self maps each v1 controller to the calling process's group in it,
-// from /proc/self/cgroup ("4:memory:/a/b", "2:cpu,cpuacct:/").
-func v1Self() (map[string]string, error) {
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	out := map[string]string{}
-	for _, l := range strings.Split(string(data), "\n") {
-		parts := strings.SplitN(l, ":", 3)
-		if len(parts) != 3 || parts[1] == "" {
-			continue
-		}
-		p := parts[2]
-		if !strings.HasPrefix(p, "/") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
-			return nil, fmt.Errorf("cgroup: /proc/self/cgroup has %q", p)
-		}
-		for _, ctl := range strings.Split(parts[1], ",") {
-			out[ctl] = filepath.Clean(p)
-		}
-	}
-	return out, nil
-}
-
 // v1SelfDirs maps each mounted v1 controller to the calling process's
 // group directory in its hierarchy.
 func v1SelfDirs() (map[string]string, error) {
@@ -109,7 +85,7 @@ func v1SelfDirs() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, err := v1Self()
+	self, err := groupsOf("self")
 	if err != nil {
 		return nil, err
 	}

@@ -235,3 +235,42 @@ func TestV2KillThenCloneInto(t *testing.T) {
 		t.Fatalf("a process born in the group after its kill: %v, want exit status 7", err)
 	}
 }
+
+// A process in a group of its own (a per-program group) has its memory
+// read from the group, peak included; one in the caller's group has none.
+func TestMemoryReaderOwnGroup(t *testing.T) {
+	tr := realTree(t)
+	if err := tr.Create("prog"); err != nil {
+		t.Fatal(err)
+	}
+	// 8 MB held in a shell variable, then asleep.
+	cmd, in := startHeld(t, 0, `x=$(head -c 8000000 /dev/zero | tr '\0' a); echo ready; exec sleep 300`)
+	if err := tr.Add("prog", cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewMemoryReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := r.Own(os.Getpid()); ok {
+		t.Error("Own(self): ok, want false (the caller's own group)")
+	}
+	fmt.Fprintln(in, "go")
+	var cur, peak int64
+	testutil.Eventually(t, 20*time.Second, "the group's peak past 8 MB", func() bool {
+		var ok bool
+		cur, peak, ok = r.Own(cmd.Process.Pid)
+		return ok && cur > 0 && (peak >= 8<<20 || (tr.Mode() == "v2" && peak == 0))
+	})
+	if peak != 0 && peak < cur {
+		t.Errorf("peak %d < current %d", peak, cur)
+	}
+	t.Logf("current %d, peak %d", cur, peak)
+	// The admin's per-user figure reads the same files.
+	if st, err := tr.Stats("prog"); err != nil || (tr.Mode() == "v1" && st.MemoryPeak < 8<<20) {
+		t.Errorf("Stats(prog) = %+v, %v: want its peak past 8 MB", st, err)
+	}
+	if _, _, ok := r.Own(1 << 30); ok {
+		t.Error("Own(no such pid): ok")
+	}
+}

@@ -99,7 +99,9 @@ func (w *oomWatch) check(ws syscall.WaitStatus, group string) string {
 
 // Usage implements api.UsageBackend: the supervisor's live descendants
 // (it is a subreaper: a program's daemon stays one), summed by process
-// group. A scan of /proc, on request only (roost status --json).
+// group. A scan of /proc, on request only (roost status --json). The
+// memory peak is the program's own memory cgroup's when it has one (not
+// the supervisor's group), else the sum of its processes' VmHWM.
 func (s *Supervisor) Usage() map[int]api.Usage {
 	ds, err := procfs.Descendants(os.Getpid(), nil)
 	if err != nil {
@@ -116,7 +118,21 @@ func (s *Supervisor) Usage() map[int]api.Usage {
 		x.MemoryRSS += u.RSSPages * page
 		x.CPUSeconds += float64(u.CPUTicks) / 100
 		x.Pids += u.Threads
+		if hwm, err := procfs.PeakRSS(d.PID); err == nil {
+			x.MemoryPeak += hwm
+		}
+		x.PeakFrom = "vmhwm"
 		out[u.PGID] = x
+	}
+	mr, err := cgroup.NewMemoryReader()
+	if err != nil {
+		return out
+	}
+	for pgid, x := range out {
+		if cur, peak, ok := mr.Own(pgid); ok && peak > 0 {
+			x.MemoryCurrent, x.MemoryPeak, x.PeakFrom = cur, peak, "cgroup"
+			out[pgid] = x
+		}
 	}
 	return out
 }

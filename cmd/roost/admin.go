@@ -160,7 +160,7 @@ func adminUsers(c *cli.Context) error {
 // the master; the columns are fixed.
 func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USER\tUID\tSTATE\tPID\tSINCE\tRESTARTS\tPROGRAMS\tPORTS\tROUTES\tMEM\tCPU\tPIDS\tOOM\tLAST ERROR")
+	fmt.Fprintln(tw, "USER\tUID\tSTATE\tPID\tSINCE\tRESTARTS\tPROGRAMS\tPORTS\tROUTES\tMEM\tPEAK\tCPU\tPIDS\tOOM\tLAST ERROR")
 	var problems []string
 	for _, u := range users {
 		pid, progs, ports, routes := "-", "-", "-", "-"
@@ -191,14 +191,17 @@ func writeUsers(w io.Writer, users []master.UserStatus, now time.Time) {
 		if u.UID >= 0 {
 			uid = strconv.Itoa(u.UID)
 		}
-		mem, cpu, pids, ooms := "-", "-", "-", "-"
+		mem, peak, cpu, pids, ooms := "-", "-", "-", "-", "-"
 		if g := u.Usage; g != nil {
 			mem = fmt.Sprintf("%.1fM", float64(g.MemoryCurrent)/(1<<20))
+			if g.MemoryPeak > 0 {
+				peak = fmt.Sprintf("%.1fM", float64(g.MemoryPeak)/(1<<20))
+			}
 			cpu = fmt.Sprintf("%.1fs", g.CPUSeconds)
 			pids, ooms = strconv.FormatInt(g.Pids, 10), strconv.FormatInt(g.OOMKills, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			u.Name, uid, state, pid, since, u.Restarts, progs, ports, routes, mem, cpu, pids, ooms, strings.ReplaceAll(lastErr, "\t", " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			u.Name, uid, state, pid, since, u.Restarts, progs, ports, routes, mem, peak, cpu, pids, ooms, strings.ReplaceAll(lastErr, "\t", " "))
 	}
 	tw.Flush()
 	if len(problems) > 0 {

@@ -120,12 +120,15 @@ func runAction(c *cli.Context) error {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
 	}
 	// After the drop, as supervisord does it: root could raise any limit.
-	if err := raiseFDLimit(cfg.Supervisord.Minfds); err != nil {
+	if err := raiseLimits(cfg.Supervisord.Minfds, cfg.Supervisord.Minprocs); err != nil {
 		return cli.Exit("Error: "+err.Error(), exitUsage)
 	}
 	if cfg.Supervisord.User == "" && os.Geteuid() == 0 && !c.Bool("managed") {
 		log.Warn("roost is running as root: privileges were not dropped because no user= is set in " +
 			"[supervisord]; set user=root to silence this")
+	}
+	if !c.Bool("managed") {
+		warnNoCgroups(log)
 	}
 
 	sockPath := flagString(c, "socket")

@@ -2,12 +2,17 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"os/user"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"roost/cgroup"
 )
 
 // dropPrivileges makes this process run as name (a user name or uid), with
@@ -110,29 +115,60 @@ func loginShell(name string) string {
 	return "/bin/sh"
 }
 
-// raiseFDLimit is supervisord's set_rlimits_or_exit for [supervisord]
-// minfds: it raises the soft RLIMIT_NOFILE to minfds (and the hard one with
-// it, which only root may), and fails with supervisord's message when the
-// environment does not allow that many. Go already raised the soft limit to
-// the hard one when the process started.
-func raiseFDLimit(minfds int) error {
-	if minfds <= 0 {
+// raiseLimits is supervisord's set_rlimits_or_exit: it raises the soft
+// RLIMIT_NOFILE to [supervisord] minfds and the soft RLIMIT_NPROC to
+// minprocs (and the hard ones with them, which only root may), and fails
+// with supervisord's message when the environment does not allow that
+// many. Go already raised the soft file limit to the hard one when the
+// process started. These are minimums for the supervisor, not limits on
+// its programs (a program's own limits are its cgroup's, or the rlimits
+// cgroup.Rlimits approximates them with).
+func raiseLimits(minfds, minprocs int) error {
+	if err := raiseLimit(syscall.RLIMIT_NOFILE, minfds, "The minimum number of file descriptors required to run this process is %d as per "+
+		"the \"minfds\" command-line argument or config file setting. The current environment will only allow "+
+		"you to open %d file descriptors.  Either raise the number of usable file descriptors in your "+
+		"environment (ulimit -n, LimitNOFILE=) or lower the minfds setting in the config file to allow "+
+		"the process to start."); err != nil {
+		return err
+	}
+	return raiseLimit(unix.RLIMIT_NPROC, minprocs, "The minimum number of available processes required to run this program is %d as per "+
+		"the \"minprocs\" command-line argument or config file setting. The current environment will only allow "+
+		"you to open %d processes.  Either raise the number of usable processes in your "+
+		"environment (ulimit -u, LimitNPROC=) or lower the minprocs setting in the config file to allow "+
+		"the program to start.")
+}
+
+// raiseLimit raises the soft limit res to least (an unlimited one stays),
+// the hard one with it if it is lower; msg takes least and the hard limit.
+func raiseLimit(res, least int, msg string) error {
+	if least <= 0 {
 		return nil
 	}
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return fmt.Errorf("getrlimit(RLIMIT_NOFILE): %w", err)
+	var l unix.Rlimit
+	if err := unix.Getrlimit(res, &l); err != nil {
+		return fmt.Errorf("getrlimit(%d): %w", res, err)
 	}
-	if l.Cur >= uint64(minfds) {
+	if l.Cur == unix.RLIM_INFINITY || l.Cur >= uint64(least) {
 		return nil
 	}
-	want := syscall.Rlimit{Cur: uint64(minfds), Max: max(l.Max, uint64(minfds))}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-		return fmt.Errorf("The minimum number of file descriptors required to run this process is %d as per "+
-			"the \"minfds\" command-line argument or config file setting. The current environment will only allow "+
-			"you to open %d file descriptors.  Either raise the number of usable file descriptors in your "+
-			"environment (ulimit -n, LimitNOFILE=) or lower the minfds setting in the config file to allow "+
-			"the process to start.", minfds, l.Max)
+	want := unix.Rlimit{Cur: uint64(least), Max: l.Max}
+	if l.Max != unix.RLIM_INFINITY && l.Max < uint64(least) {
+		want.Max = uint64(least)
+	}
+	if err := unix.Setrlimit(res, &want); err != nil {
+		return fmt.Errorf(msg, least, l.Max)
 	}
 	return nil
+}
+
+// warnNoCgroups says once, at the start of a `roost run` the master did
+// not start, when the supervisor cannot have cgroups of its own (no
+// delegation: an unprivileged user on a v1 host, a container without
+// write access): what that leaves out, and what still bounds it.
+func warnNoCgroups(log *slog.Logger) {
+	if err := cgroup.Writable(); err != nil {
+		log.Warn("cgroups: none for this supervisor: " + err.Error() + "; programs run without cgroup limits, " +
+			"kill by cgroup or out-of-memory reports (an OOM kill shows as SIGKILL); only rlimits apply " +
+			"(ulimit, [supervisord] minfds and minprocs). Under `roost master` each user's supervisor gets a cgroup.")
+	}
 }

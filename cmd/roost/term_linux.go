@@ -26,3 +26,35 @@ func rawWriter(w io.Writer) io.Writer {
 	}
 	return w
 }
+
+// termSize returns the rows and columns of the terminal w writes to; ok is
+// false when w is not a terminal.
+func termSize(w io.Writer) (rows, cols int, ok bool) {
+	f, isFile := rawWriter(w).(*os.File)
+	if !isFile {
+		return 0, 0, false
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 {
+		return 0, 0, false
+	}
+	return int(ws.Row), int(ws.Col), true
+}
+
+// keysMode turns off line buffering and echo on the terminal f, so single
+// key presses can be read (Ctrl-C still sends SIGINT), and returns the
+// function that puts the terminal back.
+func keysMode(f *os.File) (restore func(), err error) {
+	fd := int(f.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, err
+	}
+	t := *old
+	t.Lflag &^= unix.ICANON | unix.ECHO
+	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
+		return nil, err
+	}
+	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
+}

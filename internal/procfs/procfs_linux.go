@@ -95,6 +95,25 @@ func ReadUsage(pid int) (Usage, error) {
 	return u, nil
 }
 
+// PeakRSS returns the process's peak resident memory in bytes: VmHWM of
+// /proc/PID/status (0 for a kernel thread, which has none).
+func PeakRSS(pid int) (int64, error) {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse /proc/%d/status: VmHWM %q", pid, rest)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, nil
+}
+
 // readUIDs fills p's uids from /proc/PID/status.
 func readUIDs(p *Proc) error {
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/status")

@@ -195,10 +195,18 @@ type ProcessInfo struct {
 // Usage is what the live processes of a program's process group use
 // (the program and the children it did not move out of its group), read
 // from /proc: resident memory, CPU seconds so far, and tasks (threads).
+// When the program has a memory cgroup of its own, MemoryCurrent and
+// MemoryPeak are its group's (page cache included, and the peak of
+// processes that have exited); else MemoryPeak is the sum of each live
+// process's own peak (VmHWM), an upper bound of the group's, and
+// MemoryCurrent is 0.
 type Usage struct {
-	MemoryRSS  int64   `json:"memory_rss"`
-	CPUSeconds float64 `json:"cpu_seconds"`
-	Pids       int     `json:"pids"`
+	MemoryRSS     int64   `json:"memory_rss"`
+	MemoryCurrent int64   `json:"memory_current,omitempty"`
+	MemoryPeak    int64   `json:"memory_peak"`
+	PeakFrom      string  `json:"memory_peak_from"` // "cgroup" or "vmhwm"
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	Pids          int     `json:"pids"`
 }
 
 // UsageBackend is a Backend that can tell usage per program: by process
