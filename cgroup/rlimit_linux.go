@@ -68,18 +68,15 @@ type Rlimit struct {
 //     per process rather than for the program and its children together.
 //     An allocation past it fails (ENOMEM) rather than the kernel killing
 //     the program, so it is not reported as an OOM kill.
-//   - PidsMax becomes RLIMIT_NPROC: the kernel counts every process and
-//     thread of the user's real uid, not the program's, and ignores it for
-//     root; a fork past it fails with EAGAIN.
+//   - PidsMax has none: RLIMIT_NPROC counts every process and thread of
+//     the user's real uid, not the program's, so a program given it could
+//     not fork at all once the user's other programs reached it.
 //   - CPUMax, CPUWeight, IOWeight and MemoryHigh have no rlimit: RLIMIT_CPU
 //     is a total, not a rate, so they are left out.
 func Rlimits(l Limits) []Rlimit {
 	var out []Rlimit
 	if l.MemoryMax > 0 {
 		out = append(out, Rlimit{Resource: unix.RLIMIT_DATA, Name: "RLIMIT_DATA", Value: uint64(l.MemoryMax)})
-	}
-	if l.PidsMax > 0 {
-		out = append(out, Rlimit{Resource: unix.RLIMIT_NPROC, Name: "RLIMIT_NPROC", Value: uint64(l.PidsMax)})
 	}
 	return out
 }

@@ -26,8 +26,9 @@ const groupKillTimeout = 10 * time.Second
 
 // placement is where a child is born and whether its group goes with it.
 type placement struct {
-	group string // "" for none
-	kill  bool   // kill the group once the stopped leader is gone
+	group   string          // "" for none
+	kill    bool            // kill the group once the stopped leader is gone
+	rlimits []cgroup.Rlimit // without a group: memory_max as RLIMIT_DATA
 }
 
 // openPrograms finds the delegated programs group, nil without one.
@@ -54,7 +55,13 @@ func (s *Supervisor) logPrograms() {
 // host refuses is logged and the process starts without one.
 func (s *Supervisor) placeProcess(name string, l config.Limits) placement {
 	if s.cg == nil {
-		return placement{}
+		// No group to hold the limits: memory_max becomes the nearest
+		// rlimit (an approximation, see cgroup.Rlimits); pids_max and
+		// cpu_max need a group and are said to be ignored.
+		if l.PidsMax > 0 || l.CPUMax > 0 {
+			s.log.Warn("pids_max and cpu_max need per-program cgroups, which this supervisor has none of: not applied", "program", name)
+		}
+		return placement{rlimits: cgroup.Rlimits(cgroup.Limits{MemoryMax: l.MemoryMax})}
 	}
 	g := cgroup.ProgramGroup(name)
 	if err := s.cg.Prepare(g, cgroup.Limits{MemoryMax: l.MemoryMax, PidsMax: l.PidsMax, CPUMax: l.CPUMax}); err != nil {
@@ -83,7 +90,16 @@ func (s *Supervisor) placeCron() placement {
 // group cannot be entered. It runs on a fork thread.
 func (pl placement) start(s *Supervisor, cmd *exec.Cmd) error {
 	if pl.group == "" || s == nil || s.cg == nil {
-		return cmd.Start()
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		// Set right after the start (the child is the supervisor's user,
+		// so no privilege is needed); what it allocates before is the
+		// approximation's slack.
+		if err := cgroup.SetRlimits(cmd.Process.Pid, pl.rlimits); err != nil && s != nil {
+			s.log.Warn("memory_max as an rlimit: "+err.Error(), "program", cmd.Path)
+		}
+		return nil
 	}
 	err := s.cg.Start(pl.group, cmd)
 	if errors.Is(err, cgroup.ErrEnter) {
