@@ -187,6 +187,10 @@ func runStep(ctx context.Context, s Step, env []string, out io.Writer) error {
 	cmd.Args[0] = s.Argv[0]
 	cmd.Dir = s.Dir
 	cmd.Env = append(append([]string{}, env...), s.Env...)
+	// What an earlier step installed into the release (cpanm's local/)
+	// is found by the later ones (postinstall, check), as the programs
+	// will find it.
+	cmd.Env = append(cmd.Env, LocalEnv(s.Dir, func(k string) string { return valueOf(cmd.Env, k) })...)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group: a timeout kills the whole build, and what
@@ -215,12 +219,21 @@ func runStep(ctx context.Context, s Step, env []string, out io.Writer) error {
 
 // pathOf returns PATH from env.
 func pathOf(env []string) string {
+	if v := valueOf(env, "PATH"); v != "" {
+		return v
+	}
+	return "/usr/local/bin:/usr/bin:/bin"
+}
+
+// valueOf is key's value in env (the last one wins, as exec's dedup
+// keeps it), "" when unset.
+func valueOf(env []string, key string) string {
 	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], "PATH="); ok {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
 			return v
 		}
 	}
-	return "/usr/local/bin:/usr/bin:/bin"
+	return ""
 }
 
 // buildEnv is the environment of the build steps: the user's, without

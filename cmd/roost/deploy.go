@@ -42,7 +42,7 @@ func init() {
 			Flags: []cli.Flag{mc,
 				&cli.BoolFlag{Name: "init", Usage: "make the bare repository and its hook (idempotent)"},
 				&cli.StringFlag{Name: "ref", Usage: "deploy `REF` of your repository (a branch, tag or commit)"},
-				&cli.BoolFlag{Name: "dry-run", Usage: "unpack and print the steps; build and switch nothing"},
+				&cli.BoolFlag{Name: "dry-run", Usage: "build a scratch release (installers, postinstall, check), say whether it builds, remove it; switch nothing"},
 				&cli.BoolFlag{Name: "rollback", Usage: "same as roost rollback [ID]"},
 				&cli.BoolFlag{Name: "hook", Hidden: true, Usage: "run as git's pre-receive hook"},
 			},
