@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"roost/internal/testutil"
@@ -90,5 +92,58 @@ func TestPerlLocal(t *testing.T) {
 	}
 	if got := LocalEnv(t.TempDir(), os.Getenv); got != nil {
 		t.Errorf("LocalEnv of a project without local/: %q", got)
+	}
+}
+
+// npm's build cache: a deploy whose package.json and lock file did not
+// change takes the current release's node_modules, hard-linked, instead of
+// running npm ci; a changed package.json runs npm ci again (from the
+// user's npm cache, ~/.npm).
+func TestNodeModulesReused(t *testing.T) {
+	npm := testutil.RequireBinary(t, "npm")
+	l := layout(t)
+	env := append(os.Environ(), "PATH="+filepath.Dir(npm)+":/usr/bin:/bin")
+	pkg := `{"name": "app", "version": "1.0.0", "private": true, "dependencies": {"is-number": "7.0.0"}}` + "\n"
+	src := tree(t, map[string]string{"supervisord.conf": goodConf, "package.json": pkg, "v": "1"})
+	lock := exec.Command(npm, "install", "--package-lock-only", "--no-audit", "--no-fund")
+	lock.Dir, lock.Env = src, append(env, "HOME="+l.Home)
+	if out, err := lock.CombinedOutput(); err != nil {
+		t.Fatalf("npm install --package-lock-only: %v\n%s", err, out)
+	}
+	deploy := func(what string) (Release, string) {
+		t.Helper()
+		var out bytes.Buffer
+		r, err := Deploy(context.Background(), l, Source{Dir: src}, &out, Options{Env: env})
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, out.String())
+		}
+		return r, out.String()
+	}
+	inode := func(r Release) uint64 {
+		fi, err := os.Stat(filepath.Join(l.Releases, r.ID, "node_modules", "is-number", "index.js"))
+		if err != nil {
+			t.Fatalf("release %s: %v", r.ID, err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	r1, out := deploy("first deploy")
+	if !strings.Contains(out, "-----> npm ci: npm ci (package.json and its lock file)") {
+		t.Errorf("first deploy did not run npm ci:\n%s", out)
+	}
+	os.WriteFile(filepath.Join(src, "v"), []byte("2"), 0o644)
+	r2, out := deploy("unchanged dependencies")
+	if !strings.Contains(out, "unchanged since release "+r1.ID) || !strings.Contains(out, "node_modules of release "+r1.ID+" linked: nothing to install") {
+		t.Errorf("unchanged dependencies: node_modules not reused:\n%s", out)
+	}
+	if inode(r1) != inode(r2) {
+		t.Error("node_modules was not hard-linked")
+	}
+	os.WriteFile(filepath.Join(src, "package.json"), []byte(strings.Replace(pkg, `"private"`, `"description": "x", "private"`, 1)), 0o644)
+	r3, out := deploy("changed package.json")
+	if strings.Contains(out, "linked") || !strings.Contains(out, "npm ci done") {
+		t.Errorf("changed package.json: npm ci did not run:\n%s", out)
+	}
+	if inode(r3) == inode(r2) {
+		t.Error("a changed package.json shares node_modules")
 	}
 }

@@ -289,6 +289,11 @@ func TestE2EDeployGitPush(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("second push: exit %d\n%s", code, out)
 	}
+	// Its dependencies did not change: the first release's node_modules,
+	// hard-linked, instead of npm ci.
+	if !strings.Contains(out, "linked: nothing to install") {
+		t.Errorf("second push did not reuse node_modules:\n%s", out)
+	}
 	waitGet(t, c, host, "/", "v2 through nginx", func(code int, body string) bool {
 		return code == 200 && strings.HasPrefix(body, "version=v2 is-number=true ")
 	})
