@@ -93,6 +93,9 @@ func changeAll(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Struct:
 		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.Tag.Get("diff") == "-" && f.Type.Kind() == reflect.Pointer {
+				continue // not compared, and may point back (Process.Spare)
+			}
 			changeAll(v.Field(i))
 		}
 	case reflect.Pointer:

@@ -265,6 +265,11 @@ type Process struct {
 	ServerURL   string      `json:"serverurl,omitempty"` // "" for AUTO
 
 	Pos Pos `json:"pos" diff:"-"` // the [program:x] header: where, not what
+
+	// Spare is this process expanded with the spare port of its program
+	// as PORT (ports.go): a proxied numprocs=1 program under the master,
+	// whose port block has room, restarts blue-green on it. nil otherwise.
+	Spare *Process `json:"-" diff:"-"`
 }
 
 // Namespec is the name supervisorctl shows: "group:name", or "name" when the
