@@ -143,7 +143,7 @@ func TestSparePorts(t *testing.T) {
 		t.Errorf("api: %+v spare %+v", api, api.Spare)
 	}
 	if admin.Spare == nil || admin.Spare.Command != "/srv/admin --port 20008" || admin.Command != "/srv/admin --port 20004" ||
-		admin.Spare.Name != admin.Name || !SameProcess(admin, admin) {
+		admin.Spare.Name != admin.Name || admin.Spare.Spare != admin {
 		t.Errorf("admin: %q spare %+v", admin.Command, admin.Spare)
 	}
 	for _, p := range append(cfg.ProcessesOf("web"), cfg.ProcessesOf("worker")...) {

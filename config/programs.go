@@ -481,7 +481,9 @@ func (l *loader) processes(sec, group string) []*Process {
 			// The same process on the spare port, for a blue-green
 			// restart; its warnings are the process's own.
 			w, budget := len(l.d.warns), l.budget
-			p.Spare = expand(num, spare, true)
+			if p.Spare = expand(num, spare, true); p.Spare != nil {
+				p.Spare.Spare = p // each is the other's: a restart alternates
+			}
 			l.d.warns, l.budget = l.d.warns[:w], budget
 		}
 		procs = append(procs, p)

@@ -95,6 +95,13 @@ type Supervisor struct {
 
 	moodv       atomic.Int32                    // api.SupervisorState
 	proxyStatus atomic.Pointer[api.ProxyStatus] // the master's last verdict (proxy.go)
+	// verdicts is closed and replaced at each verdict (bluegreen.go waits
+	// on it); guarded by verdictMu.
+	verdictMu sync.Mutex
+	verdicts  chan struct{}
+	// extra is the port of a process a blue-green restart is adding to
+	// its program's route, by program (guarded by mu).
+	extra map[string]int
 	problem     atomic.Pointer[diskProblem]     // the file on disk does not load (configstate.go)
 	running     atomic.Bool
 	shutdownc   chan struct{}
