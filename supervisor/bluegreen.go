@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"roost/config"
@@ -24,14 +25,20 @@ import (
 //     and the old one keeps serving;
 //  3. its port joins the route beside the old one (Proxy reports both,
 //     EventProxyChanged makes the master read them again) and, when a
-//     master routes the program, the restart waits for its verdict to
-//     serve the new upstream: nginx runs it. If that does not come within
-//     the timeout, the new process is stopped, the route is as before;
-//  4. the new process takes the old one's place in the group, the route
-//     drops the old port, and the old process gets its stopsignal:
-//     requests in flight finish on it, and a connection nginx still makes
-//     to it meets a closed port and is retried on the new one
-//     (proxy_next_upstream, max_fails=0).
+//     master routes the program, the restart waits for the master's
+//     verdict on that reading (ProxyInfo.Generation, echoed in the
+//     verdict) to say nginx runs it: served, nothing pending. If that
+//     does not come within the timeout, the new process is stopped and
+//     the route is as before;
+//  4. the new process takes the old one's place in the group and the
+//     route drops the old port; the old process keeps running until the
+//     master's verdict says nginx runs that too, then gets its
+//     stopsignal (requests in flight finish on it). At that moment every
+//     nginx worker still alive runs a configuration with a live upstream:
+//     the new one's, or the two-upstream one, whose refused connection to
+//     the old port is retried on the new one (proxy_next_upstream,
+//     max_fails=0). nginx's reload being asynchronous, waiting for the
+//     two-upstream configuration alone would not do.
 //
 // The result is one process of that name, RUNNING, on the other port; the
 // next restart goes back. `roost restart --rolling`, the deploy's restart
@@ -89,12 +96,18 @@ func (s *Supervisor) blueGreen(ctx context.Context, old *process, next *config.P
 	if err != nil {
 		return abandon(err)
 	}
+	// Phase 1: the route lists both; nginx must run that before the
+	// swap.
 	served := s.servedSections(next.Program, cfg)
-	verdict := s.nextVerdict()
-	s.setExtra(next.Program, newPort)
-	if err := s.awaitRoute(ctx, served, upstream(newPort), verdict); err != nil {
+	gen := s.setExtra(next.Program, newPort)
+	if err := s.awaitRoute(ctx, served, gen, func(ups []string) bool { return slices.Contains(ups, upstream(newPort)) }); err != nil {
 		return abandon(err)
 	}
+	// Phase 2: the new process takes the old one's place; the route
+	// drops the old port. The old process serves until nginx runs that
+	// too: every nginx worker, of any configuration still alive, then
+	// has a live upstream (one of the two-upstream configuration retries
+	// the refused old port on the new one).
 	s.mu.Lock()
 	if g := s.groups[old.group]; g != nil {
 		for i, p := range g.procs {
@@ -104,8 +117,12 @@ func (s *Supervisor) blueGreen(ctx context.Context, old *process, next *config.P
 		}
 	}
 	delete(s.extra, next.Program)
+	gen = s.proxyGen.Add(1)
 	s.mu.Unlock()
 	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: api.EventProxyChanged})
+	if err := s.awaitRoute(ctx, served, gen, func(ups []string) bool { return !slices.Contains(ups, upstream(oldPort)) }); err != nil {
+		np.logf(slog.LevelWarn, "blue-green restart of %s: %v; stopping pid %d anyway (the new process serves)", np.namespec(), err, oldView.pid)
+	}
 	<-old.shutdown()
 	logs := old.view().logs
 	old.remove()
@@ -115,22 +132,23 @@ func (s *Supervisor) blueGreen(ctx context.Context, old *process, next *config.P
 }
 
 // setExtra adds port (0: none) to program's route beside its process,
-// and tells the master.
-func (s *Supervisor) setExtra(program string, port int) {
+// and tells the master. It returns the routes' new generation.
+func (s *Supervisor) setExtra(program string, port int) uint64 {
 	s.mu.Lock()
 	if s.extra == nil {
 		s.extra = map[string]int{}
 	}
-	changed := s.extra[program] != port
 	if port == 0 {
 		delete(s.extra, program)
 	} else {
 		s.extra[program] = port
 	}
+	// Bumped after the change, read before the ports (Proxy): a reading
+	// of this generation has the change.
+	gen := s.proxyGen.Add(1)
 	s.mu.Unlock()
-	if changed {
-		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: api.EventProxyChanged})
-	}
+	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: api.EventProxyChanged})
+	return gen
 }
 
 // servedSections are the [proxy:*] sections routing program that the
@@ -155,40 +173,43 @@ func (s *Supervisor) servedSections(program string, cfg *config.Config) []string
 	return out
 }
 
-// awaitRoute waits until the master's verdicts say every section serves
-// addr, taking verdict (the channel of the verdict after the change) and
-// the ones after it; bounded by the readiness timeout.
-func (s *Supervisor) awaitRoute(ctx context.Context, sections []string, addr string, verdict <-chan struct{}) error {
+// awaitRoute waits until a verdict of the master on routes of generation
+// gen or later says that nginx runs every section (served, nothing
+// pending) with upstreams that want accepts; bounded by the readiness
+// timeout. No sections: nothing to wait for.
+func (s *Supervisor) awaitRoute(ctx context.Context, sections []string, gen uint64, want func([]string) bool) error {
 	if len(sections) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.readyTimeout)
 	defer cancel()
 	for {
+		verdict := s.nextVerdict()
+		st := s.proxyStatus.Load()
+		if routes(st, sections, gen, want) {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			why := ""
-			if st := s.proxyStatus.Load(); st != nil && st.Pending != "" {
+			if st != nil && st.Pending != "" {
 				why = " (" + st.Pending + ")"
 			}
-			return api.Errorf(api.AbnormalTermination, "nginx did not route %s to %s within %v%s", sections, addr, s.readyTimeout, why)
+			return api.Errorf(api.AbnormalTermination, "nginx did not run the new route of %s within %v%s", strings.Join(sections, ", "), s.readyTimeout, why)
 		case <-verdict:
-		}
-		verdict = s.nextVerdict()
-		if routes(s.proxyStatus.Load(), sections, addr) {
-			return nil
 		}
 	}
 }
 
-// routes reports whether verdict st serves addr in every section.
-func routes(st *api.ProxyStatus, sections []string, addr string) bool {
-	if st == nil {
+// routes reports whether verdict st, on routes of generation gen or
+// later, has nginx run every section with upstreams want accepts.
+func routes(st *api.ProxyStatus, sections []string, gen uint64, want func([]string) bool) bool {
+	if st == nil || st.Generation < gen {
 		return false
 	}
 	for _, sec := range sections {
 		i := slices.IndexFunc(st.Routes, func(rs api.ProxyRouteStatus) bool { return rs.Section == sec })
-		if i < 0 || !st.Routes[i].Served || !slices.Contains(st.Routes[i].Upstreams, addr) {
+		if i < 0 || !st.Routes[i].Served || st.Routes[i].Pending != "" || !want(st.Routes[i].Upstreams) {
 			return false
 		}
 	}

@@ -30,14 +30,15 @@ func fakeMaster(t *testing.T, h *harness) func() [][]string {
 	served := make(chan []string, 100)
 	post := func() {
 		var routes []api.ProxyRouteStatus
-		for _, r := range h.s.Proxy().Routes {
+		info := h.s.Proxy()
+		for _, r := range info.Routes {
 			routes = append(routes, api.ProxyRouteStatus{Section: r.Section, Served: true, Upstreams: r.Upstreams})
 			select {
 			case served <- r.Upstreams:
 			default:
 			}
 		}
-		h.s.SetProxyStatus(api.ProxyStatus{Routes: routes})
+		h.s.SetProxyStatus(api.ProxyStatus{Routes: routes, Generation: info.Generation})
 	}
 	post()
 	go func() {

@@ -22,7 +22,7 @@ func (s *Supervisor) Proxy() api.ProxyInfo {
 	s.mu.RLock()
 	cfg := s.cfg
 	s.mu.RUnlock()
-	info := api.ProxyInfo{Project: cfg.Here, Routes: []api.ProxyRoute{}}
+	info := api.ProxyInfo{Project: cfg.Here, Routes: []api.ProxyRoute{}, Generation: s.proxyGen.Load()}
 	for _, px := range cfg.Proxies {
 		r := api.ProxyRoute{
 			Section: "proxy:" + px.Name, Pos: px.Pos, Program: px.Program,
