@@ -78,6 +78,14 @@ func (b *bench) sections() []section {
 			pair("crash loop: daemon CPU per restart", figCrashPer, uCPUms),
 		}},
 		{title: "7. Per-user cost under the master", intro: "`roost master` as root starting one user supervisor per throwaway user (`roost-bench-N`), each with 5 `sleep` programs. supervisord has no master; these rows are roost's alone.", rows: master},
+		{title: "8. Deploy with git push", intro: "The real `roost master` and nginx on loopback, the user roost-alice, her repository made by `roost deploy --init`, and `git push` as her over a local path: the pre-receive hook an ssh push runs (ssh is not timed). Each push changes version.txt; the clock runs from the push's fork until nginx answers with the new version, polled every 20 ms. The app is a node server, numprocs=1 behind `[proxy:web]`, `startsecs=1`, so each deploy restarts it blue-green (a new process on the spare port, nginx moved to it, then the old one stopped). The npm project has one dependency (`is-number`) and its lock file; its first push runs `npm ci` (the user's npm cache warm after the lock file was made), the later ones leave package.json and the lock file unchanged and reuse the previous release's node_modules. A loop GETs the site through nginx every 5 ms during each push and a second after it.", rows: []row{
+			{label: "trivial project: `git push` → new version served", rightFig: figDeployTrivial, right: vRoost, u: uS},
+			{label: "npm project, first push (`npm ci`) → served", rightFig: figDeployNpmNew, right: vRoost, u: uS},
+			{label: "npm project, dependencies unchanged: `git push` → served", rightFig: figDeployNpm, right: vRoost, u: uS},
+			{label: "… of which the `git push` itself (build, switch, blue-green restart)", rightFig: figDeployBuild, right: vRoost, u: uS},
+			{label: "requests during one push", rightFig: figDeployReqs, right: vRoost, u: uCount},
+			{label: "failed requests during one push", rightFig: figDeployFailed, right: vRoost, u: uCount},
+		}},
 	}
 }
 
@@ -295,6 +303,11 @@ func (b *bench) expected() []key {
 			add(fmt.Sprintf(figMasterRSS, u), vRoost)
 			add(fmt.Sprintf(figUserRSS, u), vRoost)
 			add(fmt.Sprintf(figUsersUp, u), vRoost)
+		}
+	}
+	if b.o.wants("deploy") {
+		for _, f := range b.deployFigs() {
+			add(f, vRoost)
 		}
 	}
 	// A variant that cannot run yet is expected to say so, not to measure.
