@@ -318,19 +318,31 @@ timeout = "5m"
 		return served, pushed, reqs, failed, err
 	}
 
+	// timed pushes n times, recording the time to served under fig (and
+	// the push's own under pushFig, when not "") and the requests.
+	timed := func(n int, what, fig, pushFig string) error {
+		for i := 0; i < n; i++ {
+			served, pushed, reqs, failed, err := push()
+			if err != nil {
+				return err
+			}
+			b.res.add(fig, vRoost, served)
+			if pushFig != "" {
+				b.res.add(pushFig, vRoost, pushed)
+			}
+			b.res.add(figDeployReqs, vRoost, float64(reqs))
+			b.res.add(figDeployFailed, vRoost, float64(failed))
+			b.logf("deploy: %s: served %.2f s after the push began (git push %.2f s), %d requests, %d failed", what, served, pushed, reqs, failed)
+		}
+		return nil
+	}
+
 	// The trivial project: a first push (not timed), then the timed ones.
 	if _, _, _, _, err := push(); err != nil {
 		return err
 	}
-	for i := 0; i < b.deployPushes(); i++ {
-		served, _, reqs, failed, err := push()
-		if err != nil {
-			return err
-		}
-		b.res.add(figDeployTrivial, vRoost, served)
-		b.res.add(figDeployReqs, vRoost, float64(reqs))
-		b.res.add(figDeployFailed, vRoost, float64(failed))
-		b.logf("deploy: trivial push %.2f s, %d requests, %d failed", served, reqs, failed)
+	if err := timed(b.deployPushes(), "trivial project", figDeployTrivial, ""); err != nil {
+		return err
 	}
 
 	if b.o.quick {
@@ -347,26 +359,10 @@ timeout = "5m"
 	if r := as(work, s.npm, "install", "--package-lock-only", "--no-audit", "--no-fund"); r.Err != nil {
 		return fmt.Errorf("npm install --package-lock-only: %w", r.Err)
 	}
-	served, _, reqs, failed, err := push()
-	if err != nil {
+	if err := timed(1, "npm project, first push (npm ci)", figDeployNpmNew, ""); err != nil {
 		return err
 	}
-	b.res.add(figDeployNpmNew, vRoost, served)
-	b.res.add(figDeployReqs, vRoost, float64(reqs))
-	b.res.add(figDeployFailed, vRoost, float64(failed))
-	b.logf("deploy: npm project, first push (npm ci) %.2f s, %d requests, %d failed", served, reqs, failed)
-	for i := 0; i < b.deployPushes(); i++ {
-		served, pushed, reqs, failed, err := push()
-		if err != nil {
-			return err
-		}
-		b.res.add(figDeployNpm, vRoost, served)
-		b.res.add(figDeployBuild, vRoost, pushed)
-		b.res.add(figDeployReqs, vRoost, float64(reqs))
-		b.res.add(figDeployFailed, vRoost, float64(failed))
-		b.logf("deploy: npm push, dependencies unchanged %.2f s (git push %.2f s), %d requests, %d failed", served, pushed, reqs, failed)
-	}
-	return nil
+	return timed(b.deployPushes(), "npm project, dependencies unchanged", figDeployNpm, figDeployBuild)
 }
 
 // getLoop GETs the site through nginx every 5 ms (at most 100000 times)

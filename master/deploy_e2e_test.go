@@ -188,6 +188,21 @@ func (l *servedLoop) finish(t *testing.T, what string) {
 	}
 }
 
+// deployMaster starts nginx and the master for e's first user with
+// [deploy] on: the project, its releases, repository and logs all under
+// base, one directory of the home unique to the test (removed by newEnv's
+// cleanup).
+func deployMaster(t *testing.T, e *env) (base string, n *testNginx, x *e2e) {
+	t.Helper()
+	base = e.project
+	e.project = filepath.Join(base, "current")
+	ports := freeRange(t)
+	n = startNginx(t, filepath.Join(e.dir, "nginx"), ports+99)
+	e.writeConf([]string{e.users[0].Name}, fmt.Sprintf("log_dir = %q\n%s[deploy]\nenabled = true\nrepo = %q\nkeep_releases = 3\ntimeout = \"5m\"\n",
+		filepath.Join(base, "log"), n.proxyConf(ports, nil, ""), filepath.Join(base, "repo.git")))
+	return base, n, startMaster(t, e)
+}
+
 func TestE2EDeployGitPush(t *testing.T) {
 	e := newEnv(t, testutil.UserA)
 	alice := e.users[0]
@@ -195,20 +210,12 @@ func TestE2EDeployGitPush(t *testing.T) {
 	testutil.RequireBinary(t, "npm")
 	_, err := os.Stat("/usr/bin/node")
 	testutil.Require(t, err == nil, "node (npm's)")
-	// The project, its releases, repository and logs all under one
-	// directory of the home unique to this test, removed by newEnv's cleanup.
-	base := e.project
-	e.project = filepath.Join(base, "current")
 	npmCache := filepath.Join(alice.Home, ".npm")
 	if _, err := os.Stat(npmCache); os.IsNotExist(err) {
 		t.Cleanup(func() { os.RemoveAll(npmCache) })
 	}
-	ports := freeRange(t)
-	n := startNginx(t, filepath.Join(e.dir, "nginx"), ports+99)
+	base, n, x := deployMaster(t, e)
 	host := alice.Name + ".example.test"
-	e.writeConf([]string{alice.Name}, fmt.Sprintf("log_dir = %q\n%s[deploy]\nenabled = true\nrepo = %q\nkeep_releases = 3\ntimeout = \"5m\"\n",
-		filepath.Join(base, "log"), n.proxyConf(ports, nil, ""), filepath.Join(base, "repo.git")))
-	x := startMaster(t, e)
 	ssh := startSSHD(t, filepath.Join(e.dir, "ssh"), alice.Name)
 	repo := filepath.Join(alice.Home, base, "repo.git")
 	c := n.client(8)
@@ -534,14 +541,8 @@ func TestE2EBlueGreenDeploy(t *testing.T) {
 	alice := e.users[0]
 	_, err := os.Stat("/usr/bin/node")
 	testutil.Require(t, err == nil, "node (apt install nodejs)")
-	base := e.project
-	e.project = filepath.Join(base, "current")
-	ports := freeRange(t)
-	n := startNginx(t, filepath.Join(e.dir, "nginx"), ports+99)
+	base, n, x := deployMaster(t, e)
 	host := alice.Name + ".example.test"
-	e.writeConf([]string{alice.Name}, fmt.Sprintf("log_dir = %q\n%s[deploy]\nenabled = true\nrepo = %q\nkeep_releases = 3\ntimeout = \"5m\"\n",
-		filepath.Join(base, "log"), n.proxyConf(ports, nil, ""), filepath.Join(base, "repo.git")))
-	x := startMaster(t, e)
 	c := n.client(8)
 	st := x.waitUser(t, alice.Name, 30*time.Second, "alice's supervisor", func(u UserStatus) bool { return u.PortBase > 0 })
 	first, spare := st.PortBase, st.PortBase+st.PortCount-1
