@@ -85,8 +85,17 @@ func (b *bench) sections() []section {
 			{label: "… of which the `git push` itself (build, switch, blue-green restart)", rightFig: figDeployBuild, right: vRoost, u: uS},
 			{label: "requests during one push", rightFig: figDeployReqs, right: vRoost, u: uCount},
 			{label: "failed requests during one push", rightFig: figDeployFailed, right: vRoost, u: uCount},
-		}},
+		}, after: deployText},
 	}
+}
+
+// deployText says where a push's seconds go.
+func deployText(*bench) string {
+	return "Where a push's seconds go: the build itself (unpack, `npm ci` or the linked node_modules, `roost check`) " +
+		"is under a second; the blue-green restart is most of the rest: the new process must stay up `startsecs` (1 s) and accept a connection, " +
+		"then nginx must run the route with both ports and then the route without the old one, two reloads, which the master paces at one per " +
+		"`reload_interval` (3 s) on average for all users together (a bucket of two: the first of a quiet spell goes at once). " +
+		"The served time is the push's plus the poll that sees the new version.\n"
 }
 
 // goIdleText is the bare Go process line under the idle table.
