@@ -525,6 +525,7 @@ func TestE2EDeployGitPush(t *testing.T) {
 const bgApp = `const http = require('http');
 const fs = require('fs');
 const version = fs.readFileSync('version.txt', 'utf8').trim();
+if (version === 'crash') { console.error('crashing on purpose'); process.exit(3); }
 const srv = http.createServer((req, res) => { res.end('version=' + version + ' port=' + process.env.PORT + ' pid=' + process.pid + '\n'); });
 srv.listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => { srv.close(() => process.exit(0)); setTimeout(() => process.exit(0), 3000).unref(); });
@@ -566,10 +567,14 @@ hosts = %s
 `, e.project, host)
 	writeOwnedFile(t, alice, filepath.Join(src, "server.js"), bgApp)
 	writeOwnedFile(t, alice, filepath.Join(src, "supervisord.conf"), conf)
-	deployV := func(v string) string {
+	deployCode := func(v string) (string, int) {
 		t.Helper()
 		writeOwnedFile(t, alice, filepath.Join(src, "version.txt"), v+"\n")
-		out, code := exitOf(t, asUser(alice, x.bin, "deploy", "--master-config", e.conf, src))
+		return exitOf(t, asUser(alice, x.bin, "deploy", "--master-config", e.conf, src))
+	}
+	deployV := func(v string) string {
+		t.Helper()
+		out, code := deployCode(v)
 		if code != 0 {
 			t.Fatalf("roost deploy %s: exit %d\n%s", v, code, out)
 		}
@@ -607,8 +612,20 @@ hosts = %s
 	servedOn("v1 after the rollback", "v1", spare)
 	l.finish(t, "a rollback (blue-green)")
 
+	// A release whose process never comes up: the new process is
+	// stopped, the old one serves on (no request fails), the symlink goes
+	// back and the deploy fails; the restart on the previous release moves
+	// v1 to the other port, blue-green too.
+	l = startServedLoop(c, host)
+	out, code := deployCode("crash")
+	servedOn("v1 after a release that does not start", "v1", first)
+	l.finish(t, "a release that does not start (blue-green)")
+	if code == 0 || !strings.Contains(out, "restart on the new release failed") {
+		t.Errorf("a release that does not start: exit %d\n%s", code, out)
+	}
+
 	logb, _ := os.ReadFile(filepath.Join(alice.Home, base, "log", "roost.log"))
-	if got := strings.Count(string(logb), "blue-green restart of web done"); got != 3 || t.Failed() {
-		t.Errorf("%d blue-green restarts in alice's log, want 3:\n%s", got, logb)
+	if got := strings.Count(string(logb), "blue-green restart of web done"); got < 3 || !strings.Contains(string(logb), "blue-green restart of web abandoned") || t.Failed() {
+		t.Errorf("%d blue-green restarts in alice's log, want 3 and one abandoned:\n%s", got, logb)
 	}
 }
