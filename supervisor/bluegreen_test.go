@@ -156,6 +156,18 @@ func TestBlueGreenRestart(t *testing.T) {
 	if !strings.HasSuffix(string(b[:n]), " 2\n") {
 		t.Errorf("after the update the spare port serves %q", b[:n])
 	}
+
+	// A change of priority alone restarts nothing, on the spare port too.
+	pid := h.info("web").PID
+	if err := os.WriteFile(file, []byte(strings.Replace(oneWebConf("400ms", "200", "2"), "[program:web]\n", "[program:web]\npriority=5\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ch, err := h.s.Update(context.Background(), nil); err != nil || strings.Join(ch.Changed, ",") != "web" {
+		t.Fatalf("update of the priority: %+v %v", ch, err)
+	}
+	if pi := h.info("web"); pi.PID != pid || upstreams() != addr(spare) {
+		t.Errorf("a priority change restarted web: %+v (was pid %d), upstreams %q", pi, pid, upstreams())
+	}
 }
 
 // A new process that does not become ready is stopped: the old one, never
