@@ -155,11 +155,17 @@ type cmdResult struct {
 // just after it was reaped. A non-zero exit is an error naming the command
 // and its stderr.
 func (t *tracker) run(ctx context.Context, dir string, env []string, name string, args ...string) cmdResult {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = env
+	return t.runCmd(ctx, cmd)
+}
+
+// runCmd is run for a command made by the caller (another user's, say).
+func (t *tracker) runCmd(ctx context.Context, cmd *exec.Cmd) cmdResult {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	name, args := cmd.Path, cmd.Args[1:]
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &errb

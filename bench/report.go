@@ -92,6 +92,14 @@ func (b *bench) sections() []section {
 				{label: "… of which making its group and writing its limits", rightFig: fmt.Sprintf(figCgMake, b.o.cgN), right: vCg, u: uMS},
 				{label: "one group per process: start one `sleep`, then move its pid in", leftFig: fmt.Sprintf(figCgSpawn, b.o.cgN), leftV: vNoCg, rightFig: fmt.Sprintf(figCgAfter, b.o.cgN), right: vCg, u: uMS},
 			}, after: cgText, cols: [3]string{vNoCg, vCg, "with ÷ without"}},
+		{title: "9. Deploy with git push", intro: "The real `roost master` and nginx on loopback, the user roost-alice, her repository made by `roost deploy --init`, and `git push` as her over a local path: the pre-receive hook an ssh push runs (ssh is not timed). Each push changes version.txt; the clock runs from the push's fork until nginx answers with the new version, polled every 20 ms. The app is a node server, numprocs=1 behind `[proxy:web]`, `startsecs=1`, so each deploy restarts it blue-green (a new process on the spare port, nginx moved to it, then the old one stopped). The npm project has one dependency (`is-number`) and its lock file; its first push runs `npm ci` (the user's npm cache warm after the lock file was made), the later ones leave package.json and the lock file unchanged and reuse the previous release's node_modules. A loop GETs the site through nginx every 5 ms during each push and a second after it.", rows: []row{
+			{label: "trivial project: `git push` → new version served", rightFig: figDeployTrivial, right: vRoost, u: uS},
+			{label: "npm project, first push (`npm ci`) → served", rightFig: figDeployNpmNew, right: vRoost, u: uS},
+			{label: "npm project, dependencies unchanged: `git push` → served", rightFig: figDeployNpm, right: vRoost, u: uS},
+			{label: "… of which the `git push` itself (build, switch, blue-green restart)", rightFig: figDeployBuild, right: vRoost, u: uS},
+			{label: "requests during one push", rightFig: figDeployReqs, right: vRoost, u: uCount},
+			{label: "failed requests during one push", rightFig: figDeployFailed, right: vRoost, u: uCount},
+		}, after: deployText},
 	}
 }
 
@@ -100,6 +108,15 @@ func (b *bench) sections() []section {
 func cgPair(label, fig string, n int, u unit) row {
 	f := fmt.Sprintf(fig, n)
 	return row{label: label, leftFig: f, leftV: vNoCg, rightFig: f, right: vCg, u: u}
+}
+
+// deployText says where a push's seconds go.
+func deployText(*bench) string {
+	return "Where a push's seconds go: the build itself (unpack, `npm ci` or the linked node_modules, `roost check`) " +
+		"is under a second; the blue-green restart is most of the rest: the new process must stay up `startsecs` (1 s) and accept a connection, " +
+		"then nginx must run the route with both ports and then the route without the old one, two reloads, which the master paces at one per " +
+		"`reload_interval` (3 s) on average for all users together (a bucket of two: the first of a quiet spell goes at once). " +
+		"The served time is the push's plus the poll that sees the new version.\n"
 }
 
 // goIdleText is the bare Go process line under the idle table.
@@ -321,6 +338,11 @@ func (b *bench) expected() []key {
 	if b.o.wants("cgroups") {
 		for _, f := range cgFigs(b.o.cgN) {
 			add(f, vNoCg, vCg)
+		}
+	}
+	if b.o.wants("deploy") {
+		for _, f := range b.deployFigs() {
+			add(f, vRoost)
 		}
 	}
 	// A variant that cannot run yet is expected to say so, not to measure.

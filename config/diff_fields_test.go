@@ -29,6 +29,9 @@ func modelFields(v reflect.Value, name string, ignored bool, at func(reflect.Val
 		walked[v.Type()] = true
 		for i := range v.NumField() {
 			f := v.Type().Field(i)
+			if f.Tag.Get("diff") == "-" && f.Type.Kind() == reflect.Pointer && f.Type.Elem() == v.Type() {
+				continue // not compared, and points back (Process.Spare)
+			}
 			fname := f.Name
 			if name != "" {
 				fname = name + "." + f.Name
@@ -93,6 +96,9 @@ func changeAll(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Struct:
 		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.Tag.Get("diff") == "-" && f.Type.Kind() == reflect.Pointer {
+				continue // not compared, and may point back (Process.Spare)
+			}
 			changeAll(v.Field(i))
 		}
 	case reflect.Pointer:

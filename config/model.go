@@ -269,6 +269,12 @@ type Process struct {
 	Limits Limits `json:"limits,omitzero"`
 
 	Pos Pos `json:"pos" diff:"-"` // the [program:x] header: where, not what
+
+	// Spare is this process expanded with the spare port of its program
+	// as PORT (ports.go), and the spare's Spare is this process: a
+	// proxied numprocs=1 program under the master, whose port block has
+	// room, restarts blue-green from one to the other. nil otherwise.
+	Spare *Process `json:"-" diff:"-"`
 }
 
 // Namespec is the name supervisorctl shows: "group:name", or "name" when the

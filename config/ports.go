@@ -34,6 +34,14 @@ import (
 //
 // A block too small for the slices is an error at the proxy section that
 // does not fit, naming what it needs.
+//
+// Spare ports: under the master (ROOST_PORT_BASE/COUNT), each proxied
+// program with numprocs=1 also gets one spare port, from the top of the
+// block down while the block has ports no slice uses (the slices, from
+// the bottom, never move for it). Its process is expanded a second time
+// with the spare as PORT (Process.Spare): a restart starts the new
+// process there while the old one keeps serving (supervisor/bluegreen.go),
+// and the next restart goes back to the first port.
 
 // The environment variables the master passes.
 const (
@@ -52,12 +60,14 @@ const maxPort = 65535
 type portBlock struct {
 	base, count int
 	from        string // how it was given, for messages: "ROOST_PORT_BASE=… ROOST_PORT_COUNT=…"
+	master      bool   // given by the master (ROOST_PORT_BASE/COUNT), not by PORT alone
 }
 
 // portSlice is one proxied program's ports.
 type portSlice struct {
 	start, n int
 	err      string // the block is too small: the error for the first section naming the program
+	spare    int    // the spare port of a numprocs=1 program, 0 when none
 }
 
 // envPortBlock reads the block from the environment. A malformed value is
@@ -73,7 +83,7 @@ func (l *loader) envPortBlock() (portBlock, bool) {
 				EnvPortBase, base, EnvPortCount, count)
 			return portBlock{}, false
 		}
-		return portBlock{base: b, count: c, from: fmt.Sprintf("%s=%d %s=%d", EnvPortBase, b, EnvPortCount, c)}, true
+		return portBlock{base: b, count: c, from: fmt.Sprintf("%s=%d %s=%d", EnvPortBase, b, EnvPortCount, c), master: true}, true
 	}
 	if p, ok := l.env[EnvPort]; ok {
 		b, err := strconv.Atoi(p)
@@ -97,6 +107,7 @@ func (l *loader) planPorts() {
 		return
 	}
 	next := block.base
+	var order []string // the programs, in section order
 	for _, sec := range l.p.order {
 		if sectionKind(sec) != secProxy {
 			continue
@@ -129,6 +140,18 @@ func (l *loader) planPorts() {
 			next += n
 		}
 		l.portSlices[program] = ps
+		order = append(order, program)
+	}
+	if !block.master {
+		return
+	}
+	top := block.base + block.count - 1
+	for _, program := range order {
+		if ps := l.portSlices[program]; ps.n == 1 && top >= next {
+			ps.spare = top
+			top--
+			l.portSlices[program] = ps
+		}
 	}
 }
 

@@ -124,3 +124,46 @@ hosts = a.test
 		t.Errorf("a bad block leaves ENV_PORT unset (supervisord's error): %v", err)
 	}
 }
+
+// Spare ports: under the master each proxied numprocs=1 program gets one
+// from the top of the block, and its process a Spare expanded with it;
+// numprocs >= 2 programs, unproxied ones, a block with no room left and a
+// hand-run PORT get none.
+func TestSparePorts(t *testing.T) {
+	conf := portsConf + "[program:admin]\ncommand=/srv/admin --port %(ENV_PORT)s\n[proxy:admin]\nhosts = admin.alice.example.test\n"
+	cfg, err := loadMemEnv([]string{"PORT=20000", "ROOST_PORT_BASE=20000", "ROOST_PORT_COUNT=10"}, map[string]string{"supervisord.conf": conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings: %v", cfg.Warnings)
+	}
+	api, admin := cfg.ProcessesOf("api")[0], cfg.ProcessesOf("admin")[0]
+	if api.Spare == nil || envOf(api.Spare)["PORT"] != "20009" || envOf(api)["PORT"] != "20000" {
+		t.Errorf("api: %+v spare %+v", api, api.Spare)
+	}
+	if admin.Spare == nil || admin.Spare.Command != "/srv/admin --port 20008" || admin.Command != "/srv/admin --port 20004" ||
+		admin.Spare.Name != admin.Name || admin.Spare.Spare != admin {
+		t.Errorf("admin: %q spare %+v", admin.Command, admin.Spare)
+	}
+	for _, p := range append(cfg.ProcessesOf("web"), cfg.ProcessesOf("worker")...) {
+		if p.Spare != nil {
+			t.Errorf("%s has a spare", p.Name)
+		}
+	}
+	// Five ports: api 0, web 1-3, admin 4; none left for spares.
+	cfg, err = loadMemEnv([]string{"PORT=20000", "ROOST_PORT_BASE=20000", "ROOST_PORT_COUNT=5"}, map[string]string{"supervisord.conf": conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ProcessesOf("api")[0].Spare != nil || cfg.ProcessesOf("admin")[0].Spare != nil {
+		t.Error("spares outside a full block")
+	}
+	cfg, err = loadMemEnv([]string{"PORT=20000"}, map[string]string{"supervisord.conf": conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ProcessesOf("api")[0].Spare != nil {
+		t.Error("a spare without the master's block")
+	}
+}

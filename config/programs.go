@@ -373,12 +373,13 @@ func (l *loader) processes(sec, group string) []*Process {
 	}
 
 	var procs []*Process
-	for num := start; num < start+numprocs; num++ {
+	// expand makes process num, with port as its PORT when proxied; nil
+	// on an error (recorded).
+	expand := func(num int64, port int, proxied bool) *Process {
 		before := r.errs
 		common["process_num"] = intValue(num)
 		common["numprocs"] = intValue(numprocs)
 		common.update(l.environ)
-		port, proxied := l.programPort(program, num, start)
 		if proxied {
 			common["ENV_"+EnvPort] = strValue(strconv.Itoa(port))
 		}
@@ -389,15 +390,15 @@ func (l *loader) processes(sec, group string) []*Process {
 		expanded, ferr := l.format(envText, common)
 		if ferr != nil {
 			r.errorf(envPos, "environment", "%s", ferr.msg)
-			break
+			return nil
 		}
 		env, err := parseEnvironment(expanded)
 		if err != nil {
 			r.errorf(envPos, "environment", "%v", err)
-			break
+			return nil
 		}
 		if !l.checkEnv(r, envPos, env) {
-			break
+			return nil
 		}
 		for _, kv := range env {
 			common["ENV_"+kv.Name] = strValue(kv.Value)
@@ -425,7 +426,7 @@ func (l *loader) processes(sec, group string) []*Process {
 		}
 		if l.budget < 0 {
 			r.errorf(envPos, "environment", "the configuration expands to more than %d bytes", maxTotalExpanded)
-			break
+			return nil
 		}
 
 		if dir, _, set, ok := r.str("directory"); set && ok {
@@ -467,9 +468,26 @@ func (l *loader) processes(sec, group string) []*Process {
 			p.Name = n
 		}
 		if r.errs > before {
+			return nil
+		}
+		return &p
+	}
+	for num := start; num < start+numprocs; num++ {
+		port, proxied := l.programPort(program, num, start)
+		p := expand(num, port, proxied)
+		if p == nil {
 			break
 		}
-		procs = append(procs, &p)
+		if spare := l.portSlices[program].spare; proxied && numprocs == 1 && spare > 0 {
+			// The same process on the spare port, for a blue-green
+			// restart; its warnings are the process's own.
+			w, budget := len(l.d.warns), l.budget
+			if p.Spare = expand(num, spare, true); p.Spare != nil {
+				p.Spare.Spare = p // each is the other's: a restart alternates
+			}
+			l.d.warns, l.budget = l.d.warns[:w], budget
+		}
+		procs = append(procs, p)
 	}
 	if r.errs > 0 {
 		return nil

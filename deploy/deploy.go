@@ -31,8 +31,9 @@ type Source struct {
 
 // Options tune one deploy.
 type Options struct {
-	// DryRun unpacks the release, prints its steps and removes it: nothing
-	// is built, nothing switched.
+	// DryRun builds a scratch release (unpack, installers, postinstall,
+	// check), reports whether it built and removes it: nothing is
+	// switched, restarted or recorded.
 	DryRun bool
 	// Env is the user's environment: the build's, and git's (a hook's
 	// quarantine) for the unpack.
@@ -86,11 +87,22 @@ func Deploy(ctx context.Context, l Layout, src Source, out io.Writer, opt Option
 		}
 	}
 	fail := func(step string, err error) (Release, error) {
-		os.RemoveAll(dir)
+		// Whether the disk is full is seen before the partial release
+		// is removed (which frees it).
+		if full := diskFull(err, l.Releases); full != "" {
+			err = fmt.Errorf("%w: %s", err, full)
+		}
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			fmt.Fprintf(w, " !     cannot remove the partial release %s: %v\n", dir, rerr)
+		}
 		rel.State, rel.Error = StateFailed, fmt.Sprintf("%s: %v", step, err)
 		rel.BuildSeconds = now().Sub(start).Seconds()
-		writeRecord(l, rel)
 		fmt.Fprintf(w, " !     %s failed: %v\n", step, err)
+		if opt.DryRun {
+			fmt.Fprintf(w, " !     dry run of %s: the build fails; nothing was switched\n", id)
+			return rel, fmt.Errorf("%s: %w", step, err)
+		}
+		writeRecord(l, rel)
 		fmt.Fprintf(w, " !     deploy of %s refused: %s and what runs are untouched\n", id, l.Current)
 		return rel, fmt.Errorf("%s: %w", step, err)
 	}
@@ -127,10 +139,7 @@ func Deploy(ctx context.Context, l Layout, src Source, out io.Writer, opt Option
 		for i, s := range steps {
 			fmt.Fprintf(w, "       %d. %s\n", i+1, s)
 		}
-		fmt.Fprintf(w, "       %d. switch %s to releases/%s, restart the programs, keep %d releases\n", len(steps)+1, l.Current, id, l.Keep)
-		fmt.Fprintln(w, "-----> dry run: nothing built or switched")
-		os.RemoveAll(dir)
-		return rel, nil
+		fmt.Fprintf(w, "       %d. switch %s to releases/%s, restart the programs, keep %d releases (not in a dry run)\n", len(steps)+1, l.Current, id, l.Keep)
 	}
 	for _, s := range steps {
 		t0 := now()
@@ -142,6 +151,13 @@ func Deploy(ctx context.Context, l Layout, src Source, out io.Writer, opt Option
 	}
 	rel.State = StateReady
 	rel.BuildSeconds = now().Sub(start).Seconds()
+	if opt.DryRun {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintf(w, " !     cannot remove the scratch release %s: %v\n", dir, err)
+		}
+		fmt.Fprintf(w, "-----> dry run: release %s builds (%.1fs); it was removed, %s and what runs are untouched\n", id, rel.BuildSeconds, l.Current)
+		return rel, nil
+	}
 	if err := writeRecord(l, rel); err != nil {
 		return fail("record", err)
 	}

@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"roost/internal/testutil"
+	"roost/supervisor/api"
 )
 
 func TestMain(m *testing.M) {
@@ -288,27 +290,136 @@ func TestMoveAsideRollbackPrune(t *testing.T) {
 	}
 }
 
+// A dry run builds a scratch release (its postinstall runs), says whether
+// it builds, removes it, and records and switches nothing.
 func TestDryRun(t *testing.T) {
 	l := layout(t)
-	r, out, err := func() (Release, string, error) {
-		var out bytes.Buffer
-		r, err := Deploy(context.Background(), l, Source{Dir: tree(t, map[string]string{"supervisord.conf": goodConf,
-			"package.json": "{}", "postinstall*": "#!/bin/sh\ntouch /tmp/roost-dry-run-ran\n"})}, &out, Options{DryRun: true, Env: os.Environ()})
-		return r, out.String(), err
-	}()
+	good, out, err := deployDir(t, l, tree(t, map[string]string{"supervisord.conf": goodConf}))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, w := range []string{"1. npm install: npm install --omit=dev", "2. postinstall: ./postinstall", "3. check: ", "4. switch " + l.Current, "dry run: nothing built or switched"} {
+	before, _ := Releases(l)
+	ran := filepath.Join(t.TempDir(), "ran")
+	dry := func(files map[string]string) (Release, string, error) {
+		var out bytes.Buffer
+		r, err := Deploy(context.Background(), l, Source{Dir: tree(t, files)}, &out, Options{DryRun: true, Env: os.Environ()})
+		return r, out.String(), err
+	}
+	unchanged := func(what string, r Release) {
+		t.Helper()
+		if currentID(l) != good.ID {
+			t.Errorf("%s: current is %q", what, currentID(l))
+		}
+		if _, err := os.Stat(filepath.Join(l.Releases, r.ID)); err == nil {
+			t.Errorf("%s: the scratch release is left", what)
+		}
+		if after, _ := Releases(l); len(after) != len(before) {
+			t.Errorf("%s: releases %+v", what, after)
+		}
+	}
+	r, out, err := dry(map[string]string{"supervisord.conf": goodConf,
+		"postinstall*": "#!/bin/sh\nset -e\ntest -f supervisord.conf\npwd > " + ran + "\n"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, w := range []string{"1. postinstall: ./postinstall", "2. check: ", "3. switch " + l.Current, "(not in a dry run)",
+		"-----> postinstall", "postinstall done", "check done", "dry run: release " + r.ID + " builds"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("dry run lacks %q:\n%s", w, out)
 		}
 	}
-	if _, err := os.Lstat(l.Current); err == nil {
-		t.Error("a dry run switched")
+	if b, err := os.ReadFile(ran); err != nil || strings.TrimSpace(string(b)) != filepath.Join(l.Releases, r.ID) {
+		t.Errorf("postinstall did not run in the scratch release: %q %v", b, err)
 	}
-	if _, err := os.Stat(filepath.Join(l.Releases, r.ID)); err == nil {
-		t.Error("a dry run left its release")
+	unchanged("a dry run that builds", r)
+
+	r, out, err = dry(map[string]string{"supervisord.conf": "[program:web]\ncommand=/bin/sleep 1\nstartsecs=1o\n"})
+	if err == nil {
+		t.Fatalf("a broken dry run succeeded:\n%s", out)
+	}
+	for _, w := range []string{"supervisord.conf:3", "dry run of " + r.ID + ": the build fails; nothing was switched"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("failed dry run lacks %q:\n%s", w, out)
+		}
+	}
+	unchanged("a dry run that fails", r)
+}
+
+// A build that fills the disk: the releases live on a 16 MiB tmpfs, the
+// postinstall writes more. The push is refused saying the disk is full,
+// the partial release is removed (the space is free again), current and
+// the running program (a real supervisor on current) are untouched.
+func TestDiskFull(t *testing.T) {
+	testutil.RequireRoot(t)
+	l := layout(t)
+	if err := os.MkdirAll(l.Releases, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", l.Releases, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=16m,mode=0755"); err != nil {
+		testutil.Require(t, false, "a tmpfs mount (root with CAP_SYS_ADMIN): "+err.Error())
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(l.Releases, syscall.MNT_DETACH); err != nil {
+			t.Errorf("umount %s: %v", l.Releases, err)
+		}
+	})
+	conf := fmt.Sprintf("[unix_http_server]\nfile=%s\n[supervisord]\nlogfile=%s\npidfile=%s\n[program:web]\ncommand=/bin/sleep 1000\nstartsecs=0\n",
+		l.Socket, filepath.Join(l.Home, "roost.log"), filepath.Join(l.Home, "roost.pid"))
+	good, out, err := deployDir(t, l, tree(t, map[string]string{"supervisord.conf": conf}))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	sup := exec.Command(l.Roost, "run", "-c", filepath.Join(l.Current, "supervisord.conf"))
+	sup.Dir = l.Home
+	if err := sup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sup.Process.Signal(syscall.SIGTERM); sup.Wait() })
+	pid := func() int {
+		c, err := api.Dial(l.Socket)
+		if err != nil {
+			return 0
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ps, err := c.Processes(ctx)
+		if err != nil || len(ps) != 1 || ps[0].State != api.Running {
+			return 0
+		}
+		return ps[0].PID
+	}
+	testutil.Eventually(t, 30*time.Second, "web running under the supervisor", func() bool { return pid() > 0 })
+	running := pid()
+
+	r, out, err := deployDir(t, l, tree(t, map[string]string{"supervisord.conf": conf,
+		"postinstall*": "#!/bin/sh\nset -e\necho building assets\nhead -c 64m /dev/zero > assets.bin\n"}))
+	t.Logf("%s", out)
+	if err == nil {
+		t.Fatal("a build that fills the disk deployed")
+	}
+	for _, w := range []string{"building assets", "postinstall failed", "the file system of " + l.Releases + " is full",
+		"the partial release is removed", "deploy of " + r.ID + " refused: " + l.Current + " and what runs are untouched"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q", w)
+		}
+	}
+	if currentID(l) != good.ID {
+		t.Errorf("current is %q, want %q", currentID(l), good.ID)
+	}
+	if _, err := os.Lstat(filepath.Join(l.Releases, r.ID)); err == nil {
+		t.Error("the partial release is still there")
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(l.Releases, &st); err != nil || st.Bavail*uint64(st.Bsize) < 8<<20 {
+		t.Errorf("the space is not free again: %d bytes free (%v)", st.Bavail*uint64(st.Bsize), err)
+	}
+	if got := pid(); got != running {
+		t.Errorf("web is pid %d, was %d: the program was touched", got, running)
+	}
+	rels, _ := Releases(l)
+	if last := rels[len(rels)-1]; last.ID != r.ID || last.State != StateFailed || !strings.Contains(last.Error, "is full") {
+		t.Errorf("record: %+v", last)
 	}
 }
 

@@ -146,7 +146,10 @@ func extractTar(r io.Reader, dir string) error {
 
 // copyTree copies src's files, directories and symlinks into dir (which
 // exists), leaving out .git.
-func copyTree(src, dir string) error {
+func copyTree(src, dir string) error { return cloneTree(src, dir, false) }
+
+// cloneTree is copyTree, with link: its files hard-linked, not copied.
+func cloneTree(src, dir string, link bool) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -171,6 +174,8 @@ func copyTree(src, dir string) error {
 				return err
 			}
 			return os.Symlink(target, to)
+		case d.Type().IsRegular() && link:
+			return os.Link(p, to)
 		case d.Type().IsRegular():
 			fi, err := d.Info()
 			if err != nil {

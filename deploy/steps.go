@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -114,6 +115,9 @@ func buildSteps(l Layout, dir, path string) []Step {
 		if _, err := lookPath(s.Argv[0], dir, path); err != nil {
 			s.Missing = s.Argv[0]
 		}
+		if s.Name == "npm ci" {
+			reuseNodeModules(s, l, dir)
+		}
 	}
 	if fi, err := os.Lstat(filepath.Join(dir, "postinstall")); err == nil {
 		s := Step{Name: "postinstall", Why: "postinstall at the project's root", Argv: []string{"./postinstall"}, Dir: dir}
@@ -145,6 +149,49 @@ func buildSteps(l Layout, dir, path string) []Step {
 	return steps
 }
 
+// errDone is a guard's way to say it did the whole step: Argv is not run.
+var errDone = errors.New("done by the guard")
+
+// reuseNodeModules makes an npm ci step take the current release's
+// node_modules, hard-linked, when its package.json and lock file are the
+// new release's byte for byte (the build cache of Heroku's and Dokku's
+// node buildpacks, without the copy): a deploy whose dependencies did not
+// change installs nothing. Should the link fail, npm ci runs. The files
+// are shared with the previous release: a build that rewrites a file of
+// node_modules in place (not by rename) changes it in both.
+func reuseNodeModules(s *Step, l Layout, dir string) {
+	prev := currentID(l)
+	if prev == "" {
+		return
+	}
+	from := filepath.Join(l.Releases, prev)
+	if fi, err := os.Lstat(filepath.Join(from, "node_modules")); err != nil || !fi.IsDir() {
+		return
+	}
+	for _, f := range []string{"package.json", "package-lock.json", "npm-shrinkwrap.json"} {
+		a, aerr := os.ReadFile(filepath.Join(from, f))
+		b, berr := os.ReadFile(filepath.Join(dir, f))
+		if (aerr == nil) != (berr == nil) || !bytes.Equal(a, b) {
+			return
+		}
+	}
+	s.Why = fmt.Sprintf("package.json and its lock file unchanged since release %s: its node_modules, hard-linked; else npm ci", prev)
+	s.guard = func(_ context.Context, out io.Writer) error {
+		to := filepath.Join(dir, "node_modules")
+		err := os.Mkdir(to, 0o755)
+		if err == nil {
+			err = cloneTree(filepath.Join(from, "node_modules"), to, true)
+		}
+		if err != nil {
+			os.RemoveAll(to)
+			fmt.Fprintf(out, "       cannot link release %s's node_modules (%v): npm ci\n", prev, err)
+			return nil
+		}
+		fmt.Fprintf(out, "       node_modules of release %s linked: nothing to install\n", prev)
+		return errDone
+	}
+}
+
 // lookPath finds a step's program: a relative path with a slash is the
 // release's own (found once an earlier step made it), a bare name is
 // looked up in path.
@@ -168,7 +215,9 @@ func runStep(ctx context.Context, s Step, env []string, out io.Writer) error {
 			"ask the administrator to install %s, or remove %s from the project", s.Missing, s.Why, strings.Join(s.Argv, " "), s.Missing, s.Why)
 	}
 	if s.guard != nil {
-		if err := s.guard(ctx, out); err != nil {
+		if err := s.guard(ctx, out); errors.Is(err, errDone) {
+			return nil
+		} else if err != nil {
 			return err
 		}
 	}
@@ -187,6 +236,10 @@ func runStep(ctx context.Context, s Step, env []string, out io.Writer) error {
 	cmd.Args[0] = s.Argv[0]
 	cmd.Dir = s.Dir
 	cmd.Env = append(append([]string{}, env...), s.Env...)
+	// What an earlier step installed into the release (cpanm's local/)
+	// is found by the later ones (postinstall, check), as the programs
+	// will find it.
+	cmd.Env = append(cmd.Env, LocalEnv(s.Dir, func(k string) string { return valueOf(cmd.Env, k) })...)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group: a timeout kills the whole build, and what
@@ -215,12 +268,21 @@ func runStep(ctx context.Context, s Step, env []string, out io.Writer) error {
 
 // pathOf returns PATH from env.
 func pathOf(env []string) string {
+	if v := valueOf(env, "PATH"); v != "" {
+		return v
+	}
+	return "/usr/local/bin:/usr/bin:/bin"
+}
+
+// valueOf is key's value in env (the last one wins, as exec's dedup
+// keeps it), "" when unset.
+func valueOf(env []string, key string) string {
 	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], "PATH="); ok {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
 			return v
 		}
 	}
-	return "/usr/local/bin:/usr/bin:/bin"
+	return ""
 }
 
 // buildEnv is the environment of the build steps: the user's, without

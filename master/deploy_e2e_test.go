@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"roost/internal/testutil"
+	"roost/supervisor/api"
 )
 
 // Deploy with git push (issue 14), with real parts: a private sshd (the
@@ -133,6 +135,74 @@ hosts = %s
 `, project, host)
 }
 
+// servedLoop is a bounded loop of GETs through nginx, counting what
+// failed (an error or a status other than 200) and the versions served.
+type servedLoop struct {
+	stop     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	ok, fail int
+	errs     []string
+	versions map[string]int
+}
+
+// startServedLoop GETs http://host/ through c every 5 ms, at most 20000
+// times, until finish.
+func startServedLoop(c *http.Client, host string) *servedLoop {
+	l := &servedLoop{stop: make(chan struct{}), done: make(chan struct{}), versions: map[string]int{}}
+	go func() {
+		defer close(l.done)
+		for i := 0; i < 20000; i++ { // bounded
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			code, body, err := get(c, host, "/")
+			l.mu.Lock()
+			if err != nil || code != 200 {
+				l.fail++
+				if len(l.errs) < 5 {
+					l.errs = append(l.errs, fmt.Sprintf("%s: %d %v %.40q", time.Now().Format("15:04:05.000"), code, err, body))
+				}
+			} else {
+				l.ok++
+				l.versions[strings.Fields(body)[0]]++
+			}
+			l.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return l
+}
+
+// finish stops the loop and fails the test if a request failed (or too
+// few were answered to mean anything).
+func (l *servedLoop) finish(t *testing.T, what string) {
+	t.Helper()
+	close(l.stop)
+	<-l.done
+	t.Logf("%s: %d requests answered, %d failed, versions %v", what, l.ok, l.fail, l.versions)
+	if l.fail != 0 || l.ok < 10 {
+		t.Errorf("%s: %d failed requests of %d: %v", what, l.fail, l.ok+l.fail, l.errs)
+	}
+}
+
+// deployMaster starts nginx and the master for e's first user with
+// [deploy] on: the project, its releases, repository and logs all under
+// base, one directory of the home unique to the test (removed by newEnv's
+// cleanup).
+func deployMaster(t *testing.T, e *env) (base string, n *testNginx, x *e2e) {
+	t.Helper()
+	base = e.project
+	e.project = filepath.Join(base, "current")
+	ports := freeRange(t)
+	n = startNginx(t, filepath.Join(e.dir, "nginx"), ports+99)
+	e.writeConf([]string{e.users[0].Name}, fmt.Sprintf("log_dir = %q\n%s[deploy]\nenabled = true\nrepo = %q\nkeep_releases = 3\ntimeout = \"5m\"\n",
+		filepath.Join(base, "log"), n.proxyConf(ports, nil, ""), filepath.Join(base, "repo.git")))
+	return base, n, startMaster(t, e)
+}
+
 func TestE2EDeployGitPush(t *testing.T) {
 	e := newEnv(t, testutil.UserA)
 	alice := e.users[0]
@@ -140,20 +210,12 @@ func TestE2EDeployGitPush(t *testing.T) {
 	testutil.RequireBinary(t, "npm")
 	_, err := os.Stat("/usr/bin/node")
 	testutil.Require(t, err == nil, "node (npm's)")
-	// The project, its releases, repository and logs all under one
-	// directory of the home unique to this test, removed by newEnv's cleanup.
-	base := e.project
-	e.project = filepath.Join(base, "current")
 	npmCache := filepath.Join(alice.Home, ".npm")
 	if _, err := os.Stat(npmCache); os.IsNotExist(err) {
 		t.Cleanup(func() { os.RemoveAll(npmCache) })
 	}
-	ports := freeRange(t)
-	n := startNginx(t, filepath.Join(e.dir, "nginx"), ports+99)
+	base, n, x := deployMaster(t, e)
 	host := alice.Name + ".example.test"
-	e.writeConf([]string{alice.Name}, fmt.Sprintf("log_dir = %q\n%s[deploy]\nenabled = true\nrepo = %q\nkeep_releases = 3\ntimeout = \"5m\"\n",
-		filepath.Join(base, "log"), n.proxyConf(ports, nil, ""), filepath.Join(base, "repo.git")))
-	x := startMaster(t, e)
 	ssh := startSSHD(t, filepath.Join(e.dir, "ssh"), alice.Name)
 	repo := filepath.Join(alice.Home, base, "repo.git")
 	c := n.client(8)
@@ -235,50 +297,8 @@ func TestE2EDeployGitPush(t *testing.T) {
 	t.Logf("v1 served %v after the push began", time.Since(start).Round(time.Millisecond))
 
 	// A request loop through every later push: no request may fail.
-	type loop struct {
-		stop     chan struct{}
-		done     chan struct{}
-		mu       sync.Mutex
-		ok, fail int
-		errs     []string
-		versions map[string]int
-	}
-	startLoop := func() *loop {
-		l := &loop{stop: make(chan struct{}), done: make(chan struct{}), versions: map[string]int{}}
-		go func() {
-			defer close(l.done)
-			for i := 0; i < 20000; i++ { // bounded
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				code, body, err := get(c, host, "/")
-				l.mu.Lock()
-				if err != nil || code != 200 {
-					l.fail++
-					if len(l.errs) < 5 {
-						l.errs = append(l.errs, fmt.Sprintf("%d %v %.80q", code, err, body))
-					}
-				} else {
-					l.ok++
-					l.versions[strings.Fields(body)[0]]++
-				}
-				l.mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-		return l
-	}
-	finish := func(l *loop, what string) {
-		t.Helper()
-		close(l.stop)
-		<-l.done
-		t.Logf("%s: %d requests answered, %d failed, versions %v", what, l.ok, l.fail, l.versions)
-		if l.fail != 0 || l.ok < 10 {
-			t.Errorf("%s: %d failed requests of %d: %v", what, l.fail, l.ok+l.fail, l.errs)
-		}
-	}
+	startLoop := func() *servedLoop { return startServedLoop(c, host) }
+	finish := func(l *servedLoop, what string) { t.Helper(); l.finish(t, what) }
 
 	// The second push changes what is served with zero failed requests.
 	write("version.txt", "v2\n", 0o644)
@@ -288,6 +308,11 @@ func TestE2EDeployGitPush(t *testing.T) {
 	out, code = run("push", "roost", "main")
 	if code != 0 {
 		t.Fatalf("second push: exit %d\n%s", code, out)
+	}
+	// Its dependencies did not change: the first release's node_modules,
+	// hard-linked, instead of npm ci.
+	if !strings.Contains(out, "linked: nothing to install") {
+		t.Errorf("second push did not reuse node_modules:\n%s", out)
 	}
 	waitGet(t, c, host, "/", "v2 through nginx", func(code int, body string) bool {
 		return code == 200 && strings.HasPrefix(body, "version=v2 is-number=true ")
@@ -492,5 +517,115 @@ func TestE2EDeployGitPush(t *testing.T) {
 	}
 	if out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "env", "set", "PORT=1")); code == 0 || !strings.Contains(out, "PORT is set by roost") {
 		t.Errorf("roost env set PORT: exit %d\n%s", code, out)
+	}
+}
+
+// bgApp is deployApp without a dependency: it serves its version.txt and
+// the PORT it listens on, and on SIGTERM finishes what is in flight.
+const bgApp = `const http = require('http');
+const fs = require('fs');
+const version = fs.readFileSync('version.txt', 'utf8').trim();
+if (version === 'crash') { console.error('crashing on purpose'); process.exit(3); }
+const srv = http.createServer((req, res) => { res.end('version=' + version + ' port=' + process.env.PORT + ' pid=' + process.pid + '\n'); });
+srv.listen(Number(process.env.PORT), '127.0.0.1');
+process.on('SIGTERM', () => { srv.close(() => process.exit(0)); setTimeout(() => process.exit(0), 3000).unref(); });
+`
+
+// Blue-green restarts through the real master and nginx: a numprocs=1
+// program behind a proxy, deployed with `roost deploy DIR` as alice,
+// restarted by a second deploy, by `roost restart --rolling` and by a
+// rollback, each with a request loop through nginx that must see no
+// failure. Each restart moves the program between its port and its spare
+// (the top of alice's block), which the route follows.
+func TestE2EBlueGreenDeploy(t *testing.T) {
+	e := newEnv(t, testutil.UserA)
+	alice := e.users[0]
+	_, err := os.Stat("/usr/bin/node")
+	testutil.Require(t, err == nil, "node (apt install nodejs)")
+	base, n, x := deployMaster(t, e)
+	host := alice.Name + ".example.test"
+	c := n.client(8)
+	st := x.waitUser(t, alice.Name, 30*time.Second, "alice's supervisor", func(u UserStatus) bool { return u.PortBase > 0 })
+	first, spare := st.PortBase, st.PortBase+st.PortCount-1
+	sock := filepath.Join(e.runDir, "users", alice.Name, SocketName)
+
+	// The test's directory in alice's home is hers, as her home is.
+	if err := os.MkdirAll(filepath.Join(alice.Home, base), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(filepath.Join(alice.Home, base), alice.UID, alice.GID)
+	src := filepath.Join(alice.Home, base, "src")
+	conf := fmt.Sprintf(`[program:web]
+directory=%%(ENV_HOME)s/%s
+command=/usr/bin/node server.js
+startsecs=1
+stopsignal=TERM
+redirect_stderr=true
+
+[proxy:web]
+hosts = %s
+`, e.project, host)
+	writeOwnedFile(t, alice, filepath.Join(src, "server.js"), bgApp)
+	writeOwnedFile(t, alice, filepath.Join(src, "supervisord.conf"), conf)
+	deployCode := func(v string) (string, int) {
+		t.Helper()
+		writeOwnedFile(t, alice, filepath.Join(src, "version.txt"), v+"\n")
+		return exitOf(t, asUser(alice, x.bin, "deploy", "--master-config", e.conf, src))
+	}
+	deployV := func(v string) string {
+		t.Helper()
+		out, code := deployCode(v)
+		if code != 0 {
+			t.Fatalf("roost deploy %s: exit %d\n%s", v, code, out)
+		}
+		return out
+	}
+	servedOn := func(what, version string, port int) {
+		t.Helper()
+		want := fmt.Sprintf("version=%s port=%d ", version, port)
+		waitGet(t, c, host, "/", what, func(code int, body string) bool { return code == 200 && strings.HasPrefix(body, want) })
+		x.waitProxy(t, alice.Name, what+": one upstream", func(i api.ProxyInfo) bool {
+			return len(i.Routes) == 1 && strings.Join(i.Routes[0].Upstreams, " ") == fmt.Sprintf("127.0.0.1:%d", port)
+		})
+	}
+
+	deployV("v1")
+	servedOn("v1", "v1", first)
+
+	l := startServedLoop(c, host)
+	out := deployV("v2")
+	servedOn("v2 on the spare port", "v2", spare)
+	l.finish(t, "a deploy (blue-green)")
+	t.Logf("second deploy:\n%s", out)
+
+	l = startServedLoop(c, host)
+	if out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "restart", "--rolling", "web")); code != 0 {
+		t.Fatalf("roost restart --rolling web: exit %d\n%s", code, out)
+	}
+	servedOn("v2 back on the first port", "v2", first)
+	l.finish(t, "roost restart --rolling (blue-green)")
+
+	l = startServedLoop(c, host)
+	if out, code := exitOf(t, asUser(alice, x.bin, "rollback", "--master-config", e.conf)); code != 0 {
+		t.Fatalf("roost rollback: exit %d\n%s", code, out)
+	}
+	servedOn("v1 after the rollback", "v1", spare)
+	l.finish(t, "a rollback (blue-green)")
+
+	// A release whose process never comes up: the new process is
+	// stopped, the old one serves on (no request fails), the symlink goes
+	// back and the deploy fails; the restart on the previous release moves
+	// v1 to the other port, blue-green too.
+	l = startServedLoop(c, host)
+	out, code := deployCode("crash")
+	servedOn("v1 after a release that does not start", "v1", first)
+	l.finish(t, "a release that does not start (blue-green)")
+	if code == 0 || !strings.Contains(out, "restart on the new release failed") {
+		t.Errorf("a release that does not start: exit %d\n%s", code, out)
+	}
+
+	logb, _ := os.ReadFile(filepath.Join(alice.Home, base, "log", "roost.log"))
+	if got := strings.Count(string(logb), "blue-green restart of web done"); got < 3 || !strings.Contains(string(logb), "blue-green restart of web abandoned") || t.Failed() {
+		t.Errorf("%d blue-green restarts in alice's log, want 3 and one abandoned:\n%s", got, logb)
 	}
 }

@@ -516,7 +516,7 @@ func (r *router) publish(cfg *config.Master, warns []nginx.Warning, notes map[st
 		if ur.info == nil {
 			continue
 		}
-		st := api.ProxyStatus{Time: now.Unix(), Routes: []api.ProxyRouteStatus{}}
+		st := api.ProxyStatus{Time: now.Unix(), Routes: []api.ProxyRouteStatus{}, Generation: ur.info.Generation}
 		sum := userProxy{}
 		if f, ok := r.failed[name]; ok {
 			st.Error = fmt.Sprintf("nginx -t failed on [%s]: %s; all your routes are left out until you change them", f.section, f.msg)

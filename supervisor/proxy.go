@@ -22,7 +22,7 @@ func (s *Supervisor) Proxy() api.ProxyInfo {
 	s.mu.RLock()
 	cfg := s.cfg
 	s.mu.RUnlock()
-	info := api.ProxyInfo{Project: cfg.Here, Routes: []api.ProxyRoute{}}
+	info := api.ProxyInfo{Project: cfg.Here, Routes: []api.ProxyRoute{}, Generation: s.proxyGen.Load()}
 	for _, px := range cfg.Proxies {
 		r := api.ProxyRoute{
 			Section: "proxy:" + px.Name, Pos: px.Pos, Program: px.Program,
@@ -35,7 +35,7 @@ func (s *Supervisor) Proxy() api.ProxyInfo {
 		if px.Socket != "" { // the program listens on its socket, not on its ports
 			r.Upstreams = append(r.Upstreams, "unix:"+px.Socket)
 		} else {
-			for _, p := range px.Ports {
+			for _, p := range s.livePorts(px) {
 				r.Upstreams = append(r.Upstreams, upstream(p))
 			}
 		}
@@ -60,7 +60,23 @@ func (s *Supervisor) SetProxyStatus(st api.ProxyStatus) error {
 		st.Time = time.Now().Unix()
 	}
 	s.proxyStatus.Store(&st)
+	s.verdictMu.Lock()
+	if s.verdicts != nil {
+		close(s.verdicts)
+		s.verdicts = nil
+	}
+	s.verdictMu.Unlock()
 	return nil
+}
+
+// nextVerdict is closed at the next verdict the master posts.
+func (s *Supervisor) nextVerdict() <-chan struct{} {
+	s.verdictMu.Lock()
+	defer s.verdictMu.Unlock()
+	if s.verdicts == nil {
+		s.verdicts = make(chan struct{})
+	}
+	return s.verdicts
 }
 
 // noteProxies emits EventProxyChanged when a configuration put in force

@@ -217,7 +217,10 @@ func (s *Supervisor) updateGroup(ctx context.Context, cfg *config.Config, gc con
 		case !needsRestart(p.view().cfg, pc):
 			p.setConfig(pc) // priority only: reorder, no restart
 			procs = append(procs, p)
-		case pc.Numprocs >= 2 && p.view().state.IsRunning():
+		case pc.Spare != nil && !needsRestart(p.view().cfg, pc.Spare):
+			p.setConfig(pc.Spare) // the same, on the spare port (bluegreen.go)
+			procs = append(procs, p)
+		case pc.Numprocs >= 2 && p.view().state.IsRunning(), s.blueGreenPlan(p, pc, cfg) != nil:
 			// One process at a time, after the rest of the update
 			// (rolling.go): the others keep serving meanwhile.
 			procs = append(procs, p)

@@ -101,6 +101,9 @@ func (s *Supervisor) rollingTargets(name string) ([]*process, error) {
 // restartOne stops p (when it runs), starts it and waits until it is
 // RUNNING and ready; cfg holds the [proxy:*] sections that say how.
 func (s *Supervisor) restartOne(ctx context.Context, p *process, cfg *config.Config) error {
+	if next := s.blueGreenPlan(p, p.view().cfg, cfg); next != nil {
+		return s.blueGreen(ctx, p, next, cfg) // numprocs=1 behind a proxy: bluegreen.go
+	}
 	ch, err := p.stop(true)
 	if err != nil && api.CodeOf(err) != api.NotRunning {
 		return err
@@ -208,6 +211,16 @@ type rollStep struct {
 // caller holds opMu.
 func (s *Supervisor) rollGroup(ctx context.Context, cfg *config.Config, g *group, steps []rollStep) {
 	for i, st := range steps {
+		if next := s.blueGreenPlan(st.old, st.cfg, cfg); next != nil {
+			// numprocs=1 behind a proxy (bluegreen.go): on a failure the
+			// old process runs on, with its configuration.
+			if err := s.blueGreen(ctx, st.old, next, cfg); err != nil {
+				s.log.Error(fmt.Sprintf("update of %s: %v; it keeps its old configuration", st.old.namespec(), err), "program", st.old.namespec())
+				s.keepOld(g, steps[i:])
+				return
+			}
+			continue
+		}
 		old := st.old.view()
 		<-st.old.shutdown()
 		logs := s.openLogs(st.cfg, old.logs)
@@ -230,21 +243,28 @@ func (s *Supervisor) rollGroup(ctx context.Context, cfg *config.Config, g *group
 		}
 		s.log.Error(fmt.Sprintf("update of %s stopped: %s did not come back (%v); %d processes keep their old configuration",
 			g.cfg.Name, np.namespec(), err, len(steps)-i-1), "program", np.namespec())
-		keep := map[string]*config.Process{}
-		for _, rest := range steps[i+1:] {
-			keep[rest.cfg.Name] = rest.old.view().cfg
-		}
-		s.mu.Lock()
-		gc := *g.cfg
-		gc.Processes = nil
-		for _, pc := range g.cfg.Processes {
-			if o, ok := keep[pc.Name]; ok {
-				pc = o
-			}
-			gc.Processes = append(gc.Processes, pc)
-		}
-		g.cfg = &gc
-		s.mu.Unlock()
+		s.keepOld(g, steps[i+1:])
 		return
 	}
+}
+
+// keepOld makes the group's configuration say that the processes of
+// steps still run their old configuration, so that the next update tries
+// them again.
+func (s *Supervisor) keepOld(g *group, steps []rollStep) {
+	keep := map[string]*config.Process{}
+	for _, rest := range steps {
+		keep[rest.cfg.Name] = rest.old.view().cfg
+	}
+	s.mu.Lock()
+	gc := *g.cfg
+	gc.Processes = nil
+	for _, pc := range g.cfg.Processes {
+		if o, ok := keep[pc.Name]; ok {
+			pc = o
+		}
+		gc.Processes = append(gc.Processes, pc)
+	}
+	g.cfg = &gc
+	s.mu.Unlock()
 }

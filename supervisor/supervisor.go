@@ -97,11 +97,21 @@ type Supervisor struct {
 
 	moodv       atomic.Int32                    // api.SupervisorState
 	proxyStatus atomic.Pointer[api.ProxyStatus] // the master's last verdict (proxy.go)
-	problem     atomic.Pointer[diskProblem]     // the file on disk does not load (configstate.go)
-	running     atomic.Bool
-	shutdownc   chan struct{}
-	shutOnce    sync.Once
-	restartc    chan struct{}
+	// verdicts is closed and replaced at each verdict (bluegreen.go waits
+	// on it); guarded by verdictMu.
+	verdictMu sync.Mutex
+	verdicts  chan struct{}
+	// extra is the port of a process a blue-green restart is adding to
+	// its program's route, by program (guarded by mu).
+	extra map[string]int
+	// proxyGen is ProxyInfo.Generation: bumped at each change a
+	// blue-green restart makes to the routes.
+	proxyGen  atomic.Uint64
+	problem   atomic.Pointer[diskProblem] // the file on disk does not load (configstate.go)
+	running   atomic.Bool
+	shutdownc chan struct{}
+	shutOnce  sync.Once
+	restartc  chan struct{}
 
 	// opMu serializes what changes the set of processes or runs through all
 	// of them in order: autostart, update, add/remove, restart, shutdown.

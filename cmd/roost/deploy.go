@@ -37,12 +37,14 @@ func init() {
 				"releases/<UTC time>-<commit>/ beside your project, its dependencies installed\n" +
 				"(package.json, go.mod, requirements.txt, cpanfile/Makefile.PL/Build.PL, Gemfile), its\n" +
 				"postinstall run, its supervisord.conf and cron checked; only then does ~/current point\n" +
-				"at it and your programs restart, one process at a time. A failure changes nothing.\n\n" +
+				"at it and your programs restart without dropping a request (one process at a time;\n" +
+				"numprocs=1 behind [proxy:*] blue-green, on a spare port). A failure changes nothing;\n" +
+				"--dry-run builds in a scratch release and removes it.\n\n" +
 				"Examples:\n  roost deploy --init\n  roost deploy ./site\n  roost deploy --ref main\n  roost deploy --dry-run ./site\n  roost deploy --rollback",
 			Flags: []cli.Flag{mc,
 				&cli.BoolFlag{Name: "init", Usage: "make the bare repository and its hook (idempotent)"},
 				&cli.StringFlag{Name: "ref", Usage: "deploy `REF` of your repository (a branch, tag or commit)"},
-				&cli.BoolFlag{Name: "dry-run", Usage: "unpack and print the steps; build and switch nothing"},
+				&cli.BoolFlag{Name: "dry-run", Usage: "build a scratch release (installers, postinstall, check), say whether it builds, remove it; switch nothing"},
 				&cli.BoolFlag{Name: "rollback", Usage: "same as roost rollback [ID]"},
 				&cli.BoolFlag{Name: "hook", Hidden: true, Usage: "run as git's pre-receive hook"},
 			},

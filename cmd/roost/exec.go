@@ -5,9 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"roost/deploy"
 )
 
 // `roost exec [-s SOCKET] -- CMD [ARG…]`: a one-off command (a migration,
@@ -38,6 +41,12 @@ func execCommand(c *cli.Context) error {
 	}
 	if err := os.Chdir(filepath.Dir(file)); err != nil {
 		return cli.Exit("roost exec: "+err.Error(), 1)
+	}
+	// The project's local/ (PERL5LIB, local/bin first on PATH), as the
+	// programs have it.
+	for _, kv := range deploy.LocalEnv(filepath.Dir(file), os.Getenv) {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
 	}
 	// A bare name is looked up in PATH; ./manage.py or bin/console is the
 	// project's own, relative to its directory.

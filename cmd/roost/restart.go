@@ -23,7 +23,9 @@ func init() {
 			"With --rolling, the processes of each program or group named restart one at a\n" +
 			"time: each is stopped, started, and must be RUNNING and ready (its [proxy:*]\n" +
 			"health_path answers 2xx/3xx, or its PORT accepts connections) before the next\n" +
-			"stops, so nginx always has a live process to send requests to. The restart\n" +
+			"stops, so nginx always has a live process to send requests to; a numprocs=1\n" +
+			"program behind [proxy:*] restarts blue-green: its new process starts on a spare\n" +
+			"port, is routed once ready, and only then does the old one stop. The restart\n" +
 			"stops at the first process that does not come back, leaving the rest running.\n\n" +
 			"Exit status: as stop, then as start (7 when a process fails to start).",
 		Flags:  []cli.Flag{&cli.BoolFlag{Name: "rolling", Usage: "restart one process at a time, each ready before the next"}},

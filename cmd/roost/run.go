@@ -178,7 +178,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 		}
 	}
 	if sopts.Managed && load != nil {
-		ue := newUserEnv()
+		ue := newUserEnv(filepath.Dir(cfg.File))
 		ue.apply(func() *slog.Logger { return log })
 		sopts.Load = func() (*config.Config, error) { ue.apply(func() *slog.Logger { return log }); return load() }
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 
 	"roost/deploy"
@@ -12,20 +13,25 @@ import (
 // variables (`roost env set`, deploy.EnvFile): applied to the supervisor's
 // own environment, which programs and cron jobs inherit, before each load
 // of the configuration (so %(ENV_KEY)s sees them too). A key removed from
-// the file gets back the value the supervisor started with.
+// the file gets back the value the supervisor started with. Then the
+// project's own installs (deploy.LocalEnv: cpanm's local/ as PERL5LIB and
+// on PATH) are put first, as the project (~/current) has them at this load.
 type userEnv struct {
 	mu      sync.Mutex
 	file    string
 	orig    map[string]*string // the value before the file set it; nil: unset
 	applied map[string]bool
+	project string             // the project directory ("": none)
+	local   map[string]*string // what LocalEnv extended, as it was before
 }
 
-func newUserEnv() *userEnv {
+func newUserEnv(project string) *userEnv {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return nil
 	}
-	return &userEnv{file: deploy.EnvFile(home), orig: map[string]*string{}, applied: map[string]bool{}}
+	return &userEnv{file: deploy.EnvFile(home), orig: map[string]*string{}, applied: map[string]bool{},
+		project: project, local: map[string]*string{}}
 }
 
 // apply reads the file and sets the environment from it; a file that does
@@ -37,6 +43,13 @@ func (u *userEnv) apply(log func() *slog.Logger) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	// LocalEnv's additions come off first, so that each load extends
+	// the values as the file leaves them, once.
+	for k, v := range u.local {
+		restoreEnv(k, v)
+	}
+	clear(u.local)
+	defer u.applyLocal()
 	vars, err := deploy.ReadEnv(u.file)
 	if err != nil {
 		log().Warn("your variables (roost env) are not applied: " + err.Error())
@@ -56,13 +69,35 @@ func (u *userEnv) apply(log func() *slog.Logger) {
 	}
 	for k := range u.applied {
 		if !now[k] {
-			if o := u.orig[k]; o != nil {
-				os.Setenv(k, *o)
-			} else {
-				os.Unsetenv(k)
-			}
+			restoreEnv(k, u.orig[k])
 			delete(u.orig, k)
 		}
 	}
 	u.applied = now
+}
+
+// applyLocal puts the project's local/ first (deploy.LocalEnv),
+// remembering what it extended. The caller holds mu.
+func (u *userEnv) applyLocal() {
+	if u.project == "" {
+		return
+	}
+	for _, kv := range deploy.LocalEnv(u.project, os.Getenv) {
+		k, v, _ := strings.Cut(kv, "=")
+		if old, had := os.LookupEnv(k); had {
+			u.local[k] = &old
+		} else {
+			u.local[k] = nil
+		}
+		os.Setenv(k, v)
+	}
+}
+
+// restoreEnv sets k back to v (nil: unset).
+func restoreEnv(k string, v *string) {
+	if v != nil {
+		os.Setenv(k, *v)
+	} else {
+		os.Unsetenv(k)
+	}
 }

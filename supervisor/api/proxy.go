@@ -34,6 +34,10 @@ type ProxyInfo struct {
 	Routes  []ProxyRoute `json:"routes"`
 	// Status is what the master last said, nil when no master has.
 	Status *ProxyStatus `json:"status,omitempty"`
+	// Generation counts the changes of the routes the supervisor made
+	// itself (a blue-green restart's); the master's verdict on these
+	// routes carries it back.
+	Generation uint64 `json:"generation,omitempty"`
 }
 
 // ProxyRoute is one [proxy:NAME] section with the upstreams of its
@@ -61,6 +65,10 @@ type ProxyStatus struct {
 	// TLS is the certificate state of each of the user's routed hosts
 	// (roost.toml [tls] acme); empty when HTTPS is off.
 	TLS []HostTLS `json:"tls,omitempty"`
+	// Generation is the ProxyInfo.Generation of the routes this verdict
+	// is about: a supervisor waiting for nginx to run a change of its own
+	// knows a verdict on an older reading from one on the change.
+	Generation uint64 `json:"generation,omitempty"`
 }
 
 // HostTLS is one host's certificate, as the master reports it.
