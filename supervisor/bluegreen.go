@@ -77,6 +77,7 @@ func (s *Supervisor) blueGreen(ctx context.Context, old *process, next *config.P
 	oldPort, _ := proxyTarget(cfg, oldView.cfg)
 	old.logf(slog.LevelInfo, "blue-green restart of %s: a new process on port %d while pid %d serves on %d", old.namespec(), newPort, oldView.pid, oldPort)
 	np := newProcess(s, next, s.openLogs(next, oldView.logs))
+	np.cgAlt = !old.cgAlt // a group of its own: old's stop kills old's group
 	abandon := func(err error) error {
 		s.setExtra(next.Program, 0)
 		<-np.shutdown()

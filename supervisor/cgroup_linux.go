@@ -53,7 +53,7 @@ func (s *Supervisor) logPrograms() {
 
 // placeProcess prepares a process's group with its limits; a group the
 // host refuses is logged and the process starts without one.
-func (s *Supervisor) placeProcess(name string, l config.Limits) placement {
+func (s *Supervisor) placeProcess(name string, alt bool, l config.Limits) placement {
 	if s.cg == nil {
 		// No group to hold the limits: memory_max becomes the nearest
 		// rlimit (an approximation, see cgroup.Rlimits); pids_max and
@@ -64,6 +64,9 @@ func (s *Supervisor) placeProcess(name string, l config.Limits) placement {
 		return placement{rlimits: cgroup.Rlimits(cgroup.Limits{MemoryMax: l.MemoryMax})}
 	}
 	g := cgroup.ProgramGroup(name)
+	if alt {
+		g += ".b" // never a process's group: theirs have no dot but "x.<hex>"
+	}
 	if err := s.cg.Prepare(g, cgroup.Limits{MemoryMax: l.MemoryMax, PidsMax: l.PidsMax, CPUMax: l.CPUMax}); err != nil {
 		// A limit the host refuses (a missing controller; on v1 a CPU
 		// quota above the user's) leaves the group usable; a group that

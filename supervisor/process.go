@@ -65,6 +65,11 @@ type process struct {
 	s     *Supervisor
 	name  string
 	group string
+	// cgAlt: the process's cgroup is its name's alternate (".b"), set
+	// before its start by a blue-green restart, so the old and the new
+	// process of one name never share a group (the old one's stop kills
+	// its whole group).
+	cgAlt bool
 	cmds  chan func()
 	exits chan exitEvent
 	done  chan struct{} // closed when the owner goroutine returns
@@ -381,7 +386,7 @@ func (p *process) startChild() string {
 		Stdin:  inR,
 		Stdout: outW,
 		Stderr: errW,
-		Place:  p.s.placeProcess(p.name, cfg.Limits),
+		Place:  p.s.placeProcess(p.name, p.cgAlt, cfg.Limits),
 	})
 	if err != nil {
 		for _, f := range closeOnErr {
