@@ -30,9 +30,12 @@ func TestSystemdUnit(t *testing.T) {
 		keys[k] = append(keys[k], v)
 	}
 	want := map[string]string{
-		"Type": "notify", "KillMode": "mixed", "Restart": "on-failure",
+		"Type": "notify", "KillMode": "process", "Restart": "on-failure",
 		"RuntimeDirectory": "roost", "RuntimeDirectoryMode": "0755",
 		"StateDirectory": "roost", "StateDirectoryMode": "0700",
+		// A master that dies leaves the users' supervisors and their
+		// sockets for the next one to adopt (adopt.go).
+		"RuntimeDirectoryPreserve": "restart",
 	}
 	for k, v := range want {
 		if got := keys[k]; len(got) != 1 || got[0] != v {
@@ -41,6 +44,10 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if got := keys["ExecStart"]; len(got) != 1 || !strings.Contains(got[0], "roost master -c /etc/roost/roost.toml") {
 		t.Errorf("ExecStart=%v", got)
+	}
+	// Reload re-executes the master in place (reexec.go), after a check.
+	if got := keys["ExecReload"]; len(got) != 2 || !strings.Contains(got[0], "master --check") || !strings.Contains(got[1], "roost admin reexec") {
+		t.Errorf("ExecReload=%v, want the check, then roost admin reexec", got)
 	}
 	// The stop timeout covers a user supervisor's stopwaitsecs and the sweep.
 	secs, err := strconv.Atoi(strings.Join(keys["TimeoutStopSec"], ""))
