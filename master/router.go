@@ -175,7 +175,7 @@ type router struct {
 	// routes of every adopted supervisor, so that a master that took its
 	// users over never installs a file without their routes.
 	holdUntil time.Time
-	tls         tlsSide         // certificates for the routed hosts (tls.go)
+	tls       tlsSide // certificates for the routed hosts (tls.go)
 }
 
 func newRouter(m *Master) *router {

@@ -49,8 +49,8 @@ var reg = struct {
 // child is one process the master started, or adopted (adopt.go), reaped
 // once, by wait.
 type child struct {
-	cmd   *exec.Cmd // nil for an adopted process
-	pid   int
+	cmd *exec.Cmd // nil for an adopted process
+	pid int
 	// own: an adopted process is the master's child (it crossed the
 	// master's re-exec), so wait reaps it; otherwise (adopted after a
 	// master died) its new parent reaps it and wait only sees it end.
@@ -59,9 +59,9 @@ type child struct {
 	// its /proc start time, the device and inode of its executable.
 	start          uint64
 	exeDev, exeIno uint64
-	pidfd *os.File   // pollable; nil when pidfd_open failed (then wait blocks a thread)
-	mu    sync.Mutex // held to signal; reaped is set under it
-	done  chan struct{}
+	pidfd          *os.File   // pollable; nil when pidfd_open failed (then wait blocks a thread)
+	mu             sync.Mutex // held to signal; reaped is set under it
+	done           chan struct{}
 	// reaped is set once Wait has reaped the pid: it is never signalled after.
 	reaped bool
 }
