@@ -1,0 +1,191 @@
+package master
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"roost/internal/testutil"
+)
+
+// startAs starts /bin/sleep as a throwaway user, registered as the
+// master's child; the test kills it at its end.
+func startAs(t *testing.T, a testutil.Account) *child {
+	t.Helper()
+	c, err := spawn(asUser(a, "/bin/sleep", "1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		select {
+		case <-c.done: // the test waited for it
+		default:
+			c.signal(syscall.SIGKILL, false)
+			c.wait()
+		}
+	})
+	if err := c.identify(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// recordOf is the record a master would write for c, run by a.
+func recordOf(a testutil.Account, c *child) supRecord {
+	return supRecord{Name: a.Name, PID: c.pid, Start: c.start, UID: a.UID, ExeDev: c.exeDev, ExeIno: c.exeIno, Started: time.Now()}
+}
+
+// A record is believed only for the very process it names: pid, start
+// time, every uid and the executable. A user's process never passes for
+// a supervisor that ended.
+func TestAdoptChecksIdentity(t *testing.T) {
+	alice := testutil.RequireUser(t, testutil.UserA)
+	bob := testutil.RequireUser(t, testutil.UserB)
+	c := startAs(t, alice)
+	real := recordOf(alice, c)
+
+	got, err := adopt(real)
+	if err != nil {
+		t.Fatalf("the recorded process itself: %v", err)
+	}
+	if got.pid != c.pid || !got.own || got.pidfd == nil {
+		t.Errorf("adopted %+v", got)
+	}
+	got.pidfd.Close()
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(self, &st); err != nil {
+		t.Fatal(err)
+	}
+	for what, rec := range map[string]supRecord{
+		"another executable (alice's sleep where the record says roost)": func() supRecord {
+			r := real
+			r.ExeDev, r.ExeIno = uint64(st.Dev), st.Ino
+			return r
+		}(),
+		"another start time (a reused pid)": func() supRecord { r := real; r.Start++; return r }(),
+		"another uid":                        func() supRecord { r := real; r.UID = bob.UID; return r }(),
+	} {
+		if c, err := adopt(rec); !errors.Is(err, errNotSupervisor) {
+			t.Errorf("%s: adopted %+v, err %v; want errNotSupervisor", what, c, err)
+		}
+	}
+	if c, err := adopt(supRecord{Name: "x", PID: 1, UID: alice.UID}); err == nil {
+		t.Errorf("pid 1 adopted: %+v", c)
+	}
+
+	// An ended process is gone, not "another process".
+	done, err := spawn(asUser(alice, "/bin/true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done.identify()
+	dead := recordOf(alice, done)
+	done.wait()
+	if c, err := adopt(dead); err == nil || errors.Is(err, errNotSupervisor) {
+		t.Errorf("an ended process: %+v, %v", c, err)
+	}
+}
+
+// The record is root's alone: written 0600, and a file anyone else could
+// have written (group or world bits, another owner, a symlink) is not
+// read, so nothing it names is adopted.
+func TestHandoverFileIsRootsAlone(t *testing.T) {
+	alice := testutil.RequireUser(t, testutil.UserA)
+	dir := t.TempDir()
+	path := filepath.Join(dir, handoverName)
+	h := newHandover(dir, discardLogger())
+	s := &slot{name: alice.Name}
+	c := startAs(t, alice)
+	rec := recordOf(alice, c)
+	h.note(s, &rec)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("record: mode %v uid %d, want 0600 root", fi.Mode(), fi.Sys().(*syscall.Stat_t).Uid)
+	}
+	f, err := readHandover(path)
+	if err != nil || len(f.Supervisors) != 1 || f.Supervisors[0].PID != c.pid || f.BootID == "" {
+		t.Fatalf("read back: %+v %v", f, err)
+	}
+
+	m := &Master{log: discardLogger()}
+	adoptFrom := func() map[string][]adoption {
+		as := m.loadAdoptions(dir)
+		reg.mu.Lock()
+		reg.children[c.pid] = c // the spawn's own registration, which the adoption replaced
+		reg.mu.Unlock()
+		for _, list := range as {
+			for _, a := range list {
+				a.c.pidfd.Close()
+			}
+		}
+		return as
+	}
+	for what, spoil := range map[string]func() error{
+		"group-readable": func() error { return os.Chmod(path, 0o640) },
+		"alice's":        func() error { return os.Chown(path, alice.UID, 0) },
+		"a symlink": func() error {
+			if err := os.Rename(path, path+".real"); err != nil {
+				return err
+			}
+			return os.Symlink(path+".real", path)
+		},
+	} {
+		if err := h.save(); err != nil {
+			t.Fatal(err)
+		}
+		if err := spoil(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readHandover(path); err == nil {
+			t.Errorf("%s record read", what)
+		}
+		if as := adoptFrom(); len(as) != 0 {
+			t.Errorf("%s record: adopted %v", what, as)
+		}
+		os.Remove(path)
+		os.Remove(path + ".real")
+	}
+
+	// Another boot's record names nothing.
+	other := handoverFile{Version: handoverVersion, BootID: "another-boot", Supervisors: []supRecord{rec}}
+	b, _ := json.Marshal(other)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if as := adoptFrom(); len(as) != 0 {
+		t.Errorf("another boot's record: adopted %v", as)
+	}
+
+	// The genuine record adopts.
+	if err := h.save(); err != nil {
+		t.Fatal(err)
+	}
+	if as := adoptFrom(); len(as[alice.Name]) != 1 || as[alice.Name][0].c.pid != c.pid {
+		t.Errorf("genuine record: adopted %v", as)
+	}
+
+	// The recorded process, changed into another program (its start time
+	// is the record's): killed, with what it started, never adopted.
+	changed := rec
+	changed.ExeIno++
+	h.note(s, &changed)
+	if as := adoptFrom(); len(as) != 0 {
+		t.Errorf("a changed supervisor adopted: %v", as)
+	}
+	ps := c.wait()
+	if ws, ok := ps.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("the changed supervisor: %v, want killed", ps)
+	}
+}
