@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -273,8 +274,13 @@ func (m *Master) reexecHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.log.Info("re-exec requested over the admin socket")
+	// A complete answer (its length known, not chunked) before the exec.
+	body, _ := json.Marshal(m.Image())
 	w.Header().Set("Connection", "close")
-	writeJSON(w, http.StatusOK, m.Image())
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 	http.NewResponseController(w).Flush()
 	close(flushed)
 }
