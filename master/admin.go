@@ -107,7 +107,7 @@ func (m *Master) adminHandler() http.Handler {
 		}
 	})
 	mux.HandleFunc("GET "+adminPrefix+"/master", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, m.Image())
+		writeJSON(w, http.StatusOK, m.Image(r.Context()))
 	})
 	mux.HandleFunc("POST "+adminPrefix+"/reexec", m.reexecHandler)
 	mux.HandleFunc("GET "+adminPrefix+"/tls", func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -238,6 +239,10 @@ func (m *Master) claimAdoption(s *slot) {
 		return
 	}
 	s.adopt = &as[0]
+	if as[0].rec.Digest != s.spec.digest() { // takeOver restarts it
+		m.image.Replaced = append(m.image.Replaced, s.name)
+		sort.Strings(m.image.Replaced)
+	}
 	if len(as) == 1 {
 		delete(m.adoptions, s.name)
 	} else {
@@ -275,7 +280,6 @@ func (s *slot) takeOver(a adoption) {
 	// holds it, not the master's descriptors).
 	if rec.Digest != s.spec.digest() {
 		s.log().Info("the adopted supervisor runs with other settings: restarting it", "pid", a.c.pid)
-		s.m.noteReplaced(s.name)
 		s.failures = 0
 		s.restart("settings changed")
 	}

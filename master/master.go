@@ -44,6 +44,7 @@ type Master struct {
 
 	reloadc chan chan error
 	reexecc chan reexecReq // `roost admin reexec` (reexec.go)
+	applied chan struct{}  // closed once Run applied roost.toml the first time
 	router  *router        // the nginx side (router.go)
 	cg      *userCgroups   // per-user cgroups and bind filters (cgroups_linux.go), set by Run
 	ho      *handover      // the handover record (handover.go), set by Run
@@ -70,6 +71,7 @@ func New(opts Options) (*Master, error) {
 		file:     opts.ConfigFile,
 		reloadc:  make(chan chan error),
 		reexecc:  make(chan reexecReq),
+		applied:  make(chan struct{}),
 		image:    MasterImage{PID: os.Getpid(), Started: time.Now().UnixNano()},
 		slots:    map[string]*slot{},
 		retiring: map[string]*slot{},
@@ -234,6 +236,7 @@ func (m *Master) Run(ctx context.Context) error {
 	}()
 
 	m.apply(cfg)
+	close(m.applied)
 	m.log.Info("master running", "config", m.file, "run_dir", cfg.RunDir, "users", len(m.statuses()))
 	m.notify("READY=1")
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,21 +67,24 @@ type reexecReq struct {
 	flushed chan struct{} // closed by the handler once its answer is sent
 }
 
-// Image returns this image of the master.
-func (m *Master) Image() MasterImage {
+// Image returns this image of the master once it has applied roost.toml
+// for the first time (so Replaced is complete), or when ctx ends.
+func (m *Master) Image(ctx context.Context) MasterImage {
+	select {
+	case <-m.applied:
+	case <-ctx.Done():
+	}
+	return m.image0()
+}
+
+// image0 returns this image of the master as it is now.
+func (m *Master) image0() MasterImage {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	im := m.image
 	im.Adopted = append([]string(nil), im.Adopted...)
 	im.Replaced = append([]string(nil), im.Replaced...)
 	return im
-}
-
-func (m *Master) noteReplaced(name string) {
-	m.mu.Lock()
-	m.image.Replaced = append(m.image.Replaced, name)
-	sort.Strings(m.image.Replaced)
-	m.mu.Unlock()
 }
 
 // Reexec asks Run to re-execute the master. A nil error means the exec is
@@ -275,7 +277,7 @@ func (m *Master) reexecHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	m.log.Info("re-exec requested over the admin socket")
 	// A complete answer (its length known, not chunked) before the exec.
-	body, _ := json.Marshal(m.Image())
+	body, _ := json.Marshal(m.image0())
 	w.Header().Set("Connection", "close")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -343,7 +345,7 @@ func (r *router) holding() bool {
 		return false
 	}
 	if time.Now().Before(r.holdUntil) {
-		for _, name := range r.m.Image().Adopted {
+		for _, name := range r.m.image0().Adopted {
 			if _, heard := r.infos[name]; !heard {
 				return true
 			}

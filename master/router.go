@@ -225,7 +225,7 @@ func (r *router) run(ctx context.Context) {
 		r.applied, r.haveApplied, r.installed, r.candidate = data, true, data, data
 		r.apply.dirty = true
 	}
-	if len(r.m.Image().Adopted) > 0 {
+	if len(r.m.image0().Adopted) > 0 {
 		r.holdUntil = time.Now().Add(adoptedRoutesWait)
 	}
 	r.reconcile()
