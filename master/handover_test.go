@@ -72,7 +72,7 @@ func TestAdoptChecksIdentity(t *testing.T) {
 			return r
 		}(),
 		"another start time (a reused pid)": func() supRecord { r := real; r.Start++; return r }(),
-		"another uid":                        func() supRecord { r := real; r.UID = bob.UID; return r }(),
+		"another uid":                       func() supRecord { r := real; r.UID = bob.UID; return r }(),
 	} {
 		if c, err := adopt(rec); !errors.Is(err, errNotSupervisor) {
 			t.Errorf("%s: adopted %+v, err %v; want errNotSupervisor", what, c, err)
