@@ -433,13 +433,7 @@ func (m *Master) shutdown() {
 	m.notify("STOPPING=1")
 	m.mu.Lock()
 	m.stopping = true
-	var all []*slot
-	for _, s := range m.slots {
-		all = append(all, s)
-	}
-	for _, s := range m.retiring {
-		all = append(all, s)
-	}
+	all := m.allSlots()
 	m.mu.Unlock()
 	m.log.Info("stopping every user supervisor", "count", len(all))
 	var wg sync.WaitGroup
@@ -462,6 +456,18 @@ func (m *Master) shutdown() {
 		m.log.Warn("handover record", "err", err)
 	}
 	m.log.Info("master stopped")
+}
+
+// allSlots returns every slot, the retiring ones too. m.mu is held.
+func (m *Master) allSlots() []*slot {
+	var all []*slot
+	for _, s := range m.slots {
+		all = append(all, s)
+	}
+	for _, s := range m.retiring {
+		all = append(all, s)
+	}
+	return all
 }
 
 // isStopping reports whether the master is shutting down.

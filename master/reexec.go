@@ -164,13 +164,7 @@ func (m *Master) reexec(req reexecReq) {
 // output pipes they hand over, by user.
 func (m *Master) freeze(thaw chan struct{}) (map[string]*os.File, error) {
 	m.mu.Lock()
-	var all []*slot
-	for _, s := range m.slots {
-		all = append(all, s)
-	}
-	for _, s := range m.retiring {
-		all = append(all, s)
-	}
+	all := m.allSlots()
 	m.mu.Unlock()
 	var mu sync.Mutex
 	fds := map[string]*os.File{}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,14 +41,8 @@ func (e *env) hiddenConf(names []string, extra string) {
 // in its own directory).
 func (e *env) setHiddenConf(names []string, extra string) {
 	e.t.Helper()
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	body := fmt.Sprintf("run_dir = %q\nstate_dir = %q\n[users]\nnames = [%s]\nproject = %q\n%s",
-		e.runDir, e.stateDir, strings.Join(q, ", "), e.project, extra)
 	real := filepath.Join(e.dir, "hidden", "roost.toml")
-	if err := os.WriteFile(real+".tmp", []byte(body), 0o644); err != nil {
+	if err := os.WriteFile(real+".tmp", []byte(e.confBody(names, extra)), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := os.Rename(real+".tmp", real); err != nil {
