@@ -189,3 +189,30 @@ func TestHandoverFileIsRootsAlone(t *testing.T) {
 		t.Errorf("the changed supervisor: %v, want killed", ps)
 	}
 }
+
+// The first render of a master that adopted supervisors waits for their
+// routes, and for no longer than adoptedRoutesWait.
+func TestRouterHoldsForAdoptedRoutes(t *testing.T) {
+	m := &Master{log: discardLogger(), image: MasterImage{Adopted: []string{"alice", "bob"}}}
+	r := newRouter(m)
+	if r.holding() {
+		t.Fatal("a master that adopted nothing holds")
+	}
+	r.holdUntil = time.Now().Add(time.Hour)
+	if !r.holding() {
+		t.Error("no route heard yet: not holding")
+	}
+	r.infos["alice"] = userRoutes{}
+	if !r.holding() {
+		t.Error("bob's routes not heard yet: not holding")
+	}
+	r.infos["bob"] = userRoutes{err: "cannot connect"} // an answer too
+	if r.holding() || !r.holdUntil.IsZero() {
+		t.Error("every adopted user heard: still holding")
+	}
+	delete(r.infos, "bob")
+	r.holdUntil = time.Now().Add(-time.Second)
+	if r.holding() {
+		t.Error("holding past the deadline")
+	}
+}

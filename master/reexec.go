@@ -315,8 +315,9 @@ func (c *AdminClient) Image(ctx context.Context) (MasterImage, error) {
 }
 
 // adoptedRoutesWait bounds how long a master that adopted supervisors
-// waits for their routes before its first render.
-const adoptedRoutesWait = 5 * time.Second
+// waits for their routes before its first render. Generous: meanwhile
+// nginx serves the file the previous image installed.
+const adoptedRoutesWait = 30 * time.Second
 
 // routerHold stops the router between two renders.
 type routerHold struct {

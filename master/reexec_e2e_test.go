@@ -1,6 +1,7 @@
 package master
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -254,4 +255,67 @@ func TestE2EMasterKillNineAdopts(t *testing.T) {
 		t.Errorf("master exit: %v", ps)
 	}
 	nothingLeft(t, e.users)
+}
+
+// Through nginx, a site answers every request while the master
+// re-executes: the new image renders nginx's file only once it has the
+// adopted supervisor's routes (router.holding).
+func TestE2EReexecServesThroughNginx(t *testing.T) {
+	e := newEnv(t, testutil.UserA)
+	alice := e.users[0]
+	base := freeRange(t)
+	n := startNginx(t, filepath.Join(e.dir, "nginx"), base+99)
+	host := alice.Name + ".example.test"
+	e.writeProject(alice, fmt.Sprintf("[supervisord]\n[program:web]\ncommand=%s serve-http\n[proxy:web]\nhosts = %s\n", helperExe, host))
+	e.writeConf([]string{alice.Name}, n.proxyConf(base, nil, ""))
+	x := startMaster(t, e)
+	c := n.client(1)
+	body := waitGet(t, c, host, "/", "alice's site through nginx", func(code int, body string) bool {
+		return code == 200 && strings.HasPrefix(body, "user="+alice.Name)
+	})
+	app := strings.Fields(body)[2] // pid=N
+
+	// A bounded request loop, from before the re-exec until the new
+	// image has installed nginx's file.
+	started := time.Now()
+	stop := make(chan struct{})
+	type tally struct{ requests, failed int }
+	res := make(chan tally, 1)
+	go func() {
+		var r tally
+		defer func() { res <- r }()
+		for r.requests < 20000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r.requests++
+			code, body, err := get(c, host, "/")
+			if err != nil || code != 200 || !strings.Contains(body, app) {
+				r.failed++
+			}
+		}
+	}()
+	out, code := x.roost(t, "admin", "reexec")
+	if code != 0 {
+		close(stop)
+		t.Fatalf("roost admin reexec: exit %d\n%s", code, out)
+	}
+	testutil.Eventually(t, 60*time.Second, "the new image's first nginx install", func() bool {
+		out, code := x.roost(t, "admin", "nginx", "--json")
+		var st NginxStatus
+		return code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Installed > 0 && st.Pending == ""
+	})
+	// One more request after the install, then the tally.
+	waitGet(t, c, host, "/", "alice's site after the install", func(code int, body string) bool { return code == 200 })
+	close(stop)
+	r := <-res
+	t.Logf("%d requests through nginx during the re-exec, %d failed", r.requests, r.failed)
+	if r.failed > 0 {
+		t.Errorf("%d of %d requests failed during the re-exec; nginx's log:\n%s", r.failed, r.requests, n.accessFailures(started, 20))
+	}
+	if r.requests < 2 {
+		t.Errorf("only %d requests: the loop did not cover the re-exec", r.requests)
+	}
 }
