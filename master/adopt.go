@@ -239,7 +239,7 @@ func (m *Master) claimAdoption(s *slot) {
 		return
 	}
 	s.adopt = &as[0]
-	if as[0].rec.Digest != s.spec.digest() { // takeOver restarts it
+	if as[0].restarts(s.spec) { // takeOver restarts it
 		m.image.Replaced = append(m.image.Replaced, s.name)
 		sort.Strings(m.image.Replaced)
 	}
@@ -266,6 +266,13 @@ func (m *Master) retireUnclaimed(cfg *config.Master) {
 	}
 }
 
+// restarts says whether the adopted supervisor must be restarted to run
+// sp: it was started with other settings, or the previous master was
+// stopping it (a restart under way: its kill timer did not cross).
+func (a adoption) restarts(sp userSpec) bool {
+	return a.rec.Stopping || a.rec.Digest != sp.digest()
+}
+
 // takeOver makes an adopted supervisor the slot's: its output (when it
 // crossed an exec), its exit, its counters from the record; STARTING until
 // it has been up startSecs in all. A supervisor started with other
@@ -278,8 +285,12 @@ func (s *slot) takeOver(a adoption) {
 	s.setTimer(timerStarted, max(startSecs-uptimeOf(rec), 0))
 	// The bind filter stays attached to the user's cgroup (the kernel
 	// holds it, not the master's descriptors).
-	if rec.Digest != s.spec.digest() {
-		s.log().Info("the adopted supervisor runs with other settings: restarting it", "pid", a.c.pid)
+	if a.restarts(s.spec) {
+		why := "its settings changed"
+		if rec.Stopping {
+			why = "the previous master was stopping it"
+		}
+		s.log().Info("restarting the adopted supervisor", "pid", a.c.pid, "why", why)
 		s.failures = 0
 		s.restart("settings changed")
 	}

@@ -52,6 +52,9 @@ type supRecord struct {
 	Spawns    int       `json:"spawns"`
 	Failures  int       `json:"failures"`
 	LastError string    `json:"last_error,omitempty"`
+	// Stopping: the master had asked it to stop (a restart, a removal) and
+	// was waiting for its exit; the next master stops it again.
+	Stopping bool `json:"stopping,omitempty"`
 }
 
 // handoverFile is the file's content.
@@ -271,6 +274,6 @@ func (s *slot) record() *supRecord {
 	return &supRecord{
 		Name: s.name, PID: s.proc.pid, Start: s.proc.start, UID: s.spec.Account.UID,
 		ExeDev: s.proc.exeDev, ExeIno: s.proc.exeIno, Digest: s.spec.digest(), Started: s.started,
-		Spawns: s.spawns, Failures: s.failures, LastError: s.lastErr,
+		Spawns: s.spawns, Failures: s.failures, LastError: s.lastErr, Stopping: s.state == UserStopping,
 	}
 }

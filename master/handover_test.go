@@ -216,3 +216,26 @@ func TestRouterHoldsForAdoptedRoutes(t *testing.T) {
 		t.Error("holding past the deadline")
 	}
 }
+
+// An adopted supervisor is restarted when its settings changed, or when
+// the previous master was stopping it (its kill timer did not cross).
+func TestAdoptionRestarts(t *testing.T) {
+	sp := userSpec{Name: "alice", Args: []string{"/usr/bin/roost", "run", "--managed"}}
+	other := sp
+	other.Args = []string{"/usr/bin/roost", "run", "--managed", "--logdir", "/elsewhere"}
+	for _, c := range []struct {
+		rec  supRecord
+		want bool
+	}{
+		{supRecord{Digest: sp.digest()}, false},
+		{supRecord{Digest: other.digest()}, true},
+		{supRecord{Digest: sp.digest(), Stopping: true}, true},
+	} {
+		if got := (adoption{rec: c.rec}).restarts(sp); got != c.want {
+			t.Errorf("%+v: restarts %v, want %v", c.rec, got, c.want)
+		}
+	}
+	if sp.digest() == other.digest() || !sp.equal(sp) || sp.equal(other) {
+		t.Error("the digest does not tell the specs apart")
+	}
+}

@@ -96,7 +96,14 @@ func TestE2EReexecKeepsPrograms(t *testing.T) {
 	e.writeProject(bob, sleepConf(1602))
 	names := []string{alice.Name, bob.Name}
 	e.hiddenConf(names, "")
-	x := startMaster(t, e)
+	// The master and the supervisors run a copy of roost, which step 1
+	// replaces on disk, as an upgrade does.
+	bin := filepath.Join(e.dir, "bin", "roost")
+	os.MkdirAll(filepath.Dir(bin), 0o755)
+	if err := copyFile(roostBinary(t), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	x := startMasterBin(t, e, bin)
 	before, progs := upWith(t, x, e.users)
 	self, err := procfs.Read(x.proc.pid)
 	if err != nil {
@@ -116,7 +123,18 @@ func TestE2EReexecKeepsPrograms(t *testing.T) {
 		t.Errorf("state_dir: %v %v, want 0700", di, err)
 	}
 
-	// 1. A re-exec with nothing changed: every pid stays.
+	// 1. A new binary on disk (a new inode at the same path) and nothing
+	// else changed: the master runs the new one, every pid stays.
+	if err := copyFile(bin, bin+".new", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".new", bin); err != nil {
+		t.Fatal(err)
+	}
+	var upgraded syscall.Stat_t
+	if err := syscall.Stat(bin, &upgraded); err != nil {
+		t.Fatal(err)
+	}
 	out, code := x.roost(t, "admin", "reexec")
 	if code != 0 || !strings.Contains(out, "re-executed in place") || !strings.Contains(out, "2 user supervisors adopted, 0 of them restarted") {
 		t.Fatalf("roost admin reexec: exit %d\n%s\nmaster log:\n%s", code, out, x.log.Bytes())
@@ -124,6 +142,9 @@ func TestE2EReexecKeepsPrograms(t *testing.T) {
 	t.Logf("roost admin reexec: %s", strings.TrimSpace(out))
 	if now, err := procfs.Read(x.proc.pid); err != nil || now.Start != self.Start {
 		t.Fatalf("the master is not the same process after its re-exec: %+v %v", now, err)
+	}
+	if dev, ino, err := exeID(x.proc.pid); err != nil || dev != upgraded.Dev || ino != upgraded.Ino {
+		t.Errorf("the master runs %d:%d (%v) after its re-exec, not the new binary %d:%d", dev, ino, err, upgraded.Dev, upgraded.Ino)
 	}
 	if n := strings.Count(string(x.log.Bytes()), "re-executing the master in place"); n != 1 {
 		t.Errorf("%d re-execs in the log, want 1", n)
@@ -243,7 +264,7 @@ func TestE2EMasterKillNineAdopts(t *testing.T) {
 	oneSupervisor(t, alice, before[alice.Name].PID)
 	oneSupervisor(t, bob, after[bob.Name].PID)
 	log := string(y.log.Bytes())
-	if !strings.Contains(log, "user supervisor adopted") || !strings.Contains(log, "runs with other settings: restarting it") {
+	if !strings.Contains(log, "user supervisor adopted") || !strings.Contains(log, `restarting the adopted supervisor" user=`+bob.Name) {
 		t.Errorf("the new master's log does not tell the adoption:\n%s", log)
 	}
 	// The new master reaches the adopted supervisor's socket.
