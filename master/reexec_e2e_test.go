@@ -150,6 +150,17 @@ func TestE2EReexecKeepsPrograms(t *testing.T) {
 		t.Errorf("%d re-execs in the log, want 1", n)
 	}
 	after, _ := upWith(t, x, e.users)
+	// Each supervisor's output pipe crossed the exec: the master still
+	// holds the pipe its stderr writes to.
+	held := map[string]bool{}
+	for _, target := range procFDs(t, x.proc.pid) {
+		held[target] = true
+	}
+	for _, a := range e.users {
+		if out := procFDs(t, before[a.Name].PID)[2]; !strings.HasPrefix(out, "pipe:") || !held[out] {
+			t.Errorf("%s's supervisor writes to %q, which the re-executed master does not hold", a.Name, out)
+		}
+	}
 	for _, a := range e.users {
 		if after[a.Name].PID != before[a.Name].PID {
 			t.Errorf("%s: supervisor %d → %d across the re-exec", a.Name, before[a.Name].PID, after[a.Name].PID)
