@@ -83,10 +83,20 @@ type handover struct {
 
 	mu   sync.Mutex
 	recs map[*slot]supRecord
+	// pending are the adopted supervisors no slot has noted yet, by pid:
+	// written with the rest, so that the record never loses them.
+	pending map[int]supRecord
 }
 
-func newHandover(stateDir string, log *slog.Logger) *handover {
-	return &handover{path: filepath.Join(stateDir, handoverName), boot: bootID(), log: log, recs: map[*slot]supRecord{}}
+func newHandover(stateDir string, log *slog.Logger, adopted map[string][]adoption) *handover {
+	h := &handover{path: filepath.Join(stateDir, handoverName), boot: bootID(), log: log,
+		recs: map[*slot]supRecord{}, pending: map[int]supRecord{}}
+	for _, as := range adopted {
+		for _, a := range as {
+			h.pending[a.rec.PID] = a.rec
+		}
+	}
+	return h
 }
 
 // note records a slot's supervisor (nil: it has none) and writes the file
@@ -98,6 +108,9 @@ func (h *handover) note(s *slot, rec *supRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	old, had := h.recs[s]
+	if rec != nil {
+		delete(h.pending, rec.PID)
+	}
 	switch {
 	case rec == nil && !had:
 		return
@@ -123,6 +136,9 @@ func (h *handover) save() error {
 func (h *handover) writeLocked() error {
 	f := handoverFile{Version: handoverVersion, BootID: h.boot, Supervisors: []supRecord{}}
 	for _, r := range h.recs {
+		f.Supervisors = append(f.Supervisors, r)
+	}
+	for _, r := range h.pending {
 		f.Supervisors = append(f.Supervisors, r)
 	}
 	sort.Slice(f.Supervisors, func(i, j int) bool { return f.Supervisors[i].Name < f.Supervisors[j].Name })

@@ -102,7 +102,7 @@ func TestHandoverFileIsRootsAlone(t *testing.T) {
 	alice := testutil.RequireUser(t, testutil.UserA)
 	dir := t.TempDir()
 	path := filepath.Join(dir, handoverName)
-	h := newHandover(dir, discardLogger())
+	h := newHandover(dir, discardLogger(), nil)
 	s := &slot{name: alice.Name}
 	c := startAs(t, alice)
 	rec := recordOf(alice, c)
@@ -237,5 +237,36 @@ func TestAdoptionRestarts(t *testing.T) {
 	}
 	if sp.digest() == other.digest() || !sp.equal(sp) || sp.equal(other) {
 		t.Error("the digest does not tell the specs apart")
+	}
+}
+
+// Until its slot takes it over, an adopted supervisor stays in the record
+// that the other slots' changes rewrite: a master killed meanwhile loses
+// none of them.
+func TestHandoverKeepsPendingAdoptions(t *testing.T) {
+	dir := t.TempDir()
+	adopted := map[string][]adoption{"alice": {{rec: supRecord{Name: "alice", PID: 1001, UID: 1001}}}}
+	h := newHandover(dir, discardLogger(), adopted)
+	bob := &slot{name: "bob"}
+	h.note(bob, &supRecord{Name: "bob", PID: 2002, UID: 1002})
+	names := func() []string {
+		f, err := readHandover(filepath.Join(dir, handoverName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range f.Supervisors {
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	if got := names(); len(got) != 2 || got[0] != "alice" || got[1] != "bob" {
+		t.Errorf("record %v, want alice (pending) and bob", got)
+	}
+	alice := &slot{name: "alice"}
+	h.note(alice, &supRecord{Name: "alice", PID: 1001, UID: 1001, Spawns: 3})
+	h.note(alice, nil) // it exited
+	if got := names(); len(got) != 1 || got[0] != "bob" {
+		t.Errorf("record %v after alice's supervisor exited, want bob alone", got)
 	}
 }

@@ -194,16 +194,13 @@ func (m *Master) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.ports = ports
 	m.cg = cg
-	m.ho = newHandover(cfg.StateDir, m.log)
+	m.ho = newHandover(cfg.StateDir, m.log, adoptions)
 	m.adoptions = adoptions
 	for name := range adoptions {
 		m.image.Adopted = append(m.image.Adopted, name)
 	}
 	sort.Strings(m.image.Adopted)
 	m.mu.Unlock()
-	if err := m.ho.save(); err != nil {
-		m.log.Error("handover record not written", "err", err)
-	}
 
 	admin, err := m.listenAdmin(filepath.Join(cfg.RunDir, AdminSocketName))
 	if err != nil {
