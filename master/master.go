@@ -290,8 +290,14 @@ func (m *Master) Run(ctx context.Context) error {
 // file changes nothing and is the error returned.
 func (m *Master) Reload(ctx context.Context) error {
 	reply := make(chan error, 1)
+	return ask(ctx, m.reloadc, reply, reply)
+}
+
+// ask hands req to Run's goroutine through ch and waits for the answer on
+// reply, or for ctx to end.
+func ask[R any](ctx context.Context, ch chan<- R, req R, reply <-chan error) error {
 	select {
-	case m.reloadc <- reply:
+	case ch <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -91,17 +91,7 @@ func (m *Master) image0() MasterImage {
 // under way once the caller has answered and closed flushed.
 func (m *Master) Reexec(ctx context.Context, flushed chan struct{}) error {
 	req := reexecReq{reply: make(chan error, 1), flushed: flushed}
-	select {
-	case m.reexecc <- req:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-req.reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return ask(ctx, m.reexecc, req, req.reply)
 }
 
 // reexec runs on Run's goroutine; it returns only when the master did not
