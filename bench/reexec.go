@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -389,7 +390,8 @@ func reexecSection(rs []reexecRun, samePID bool, runs int) string {
 	fmt.Fprintf(&b, "`go run ./bench reexec` (as root), on %s: a real `roost master` runs %s's supervisor, whose\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), reexecUser)
 	fmt.Fprintf(&b, "python3 http.server is routed by a private nginx on loopback; %d clients loop on GET through nginx\n", reexecClients)
 	fmt.Fprintf(&b, "(a new connection each) from 0.5 s before `roost admin reexec` until %v after the new image answers.\n", adoptedSettle)
-	fmt.Fprintf(&b, "%d re-execs.\n\n", runs)
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(&b, "%d re-execs; %d CPUs, load average %s at the end (what else ran).\n\n", runs, runtime.NumCPU(), strings.Fields(string(load) + " ?")[0])
 	fmt.Fprintln(&b, "| measure | min / **median** / max | goal |")
 	fmt.Fprintln(&b, "|---|---|---|")
 	if len(aways) > 0 {
