@@ -179,6 +179,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitOn(runWriter(args[1:]), stderr)
 		case idleArg:
 			return exitOn(runIdle(), stderr)
+		case "reexec":
+			return exitOn(runReexec(args[1:], stdout, stderr), stderr)
 		}
 	}
 	o, err := parseOptions(args, stderr)

@@ -26,3 +26,23 @@ func TestKeepWalkthrough(t *testing.T) {
 		t.Errorf("no section: %q", got)
 	}
 }
+
+// The reexec section is replaced in place, or appended, and kept by a
+// regenerated report.
+func TestReexecSection(t *testing.T) {
+	sec := reexecStart + "\n## Master re-exec\n" + reexecEnd + "\n"
+	got := string(replaceSection([]byte("# report\n"), reexecStart, reexecEnd, sec))
+	if got != "# report\n\n"+sec {
+		t.Errorf("appended: %q", got)
+	}
+	newer := reexecStart + "\n## newer\n" + reexecEnd
+	got = string(replaceSection([]byte(got+"\ntail\n"), reexecStart, reexecEnd, newer))
+	if got != "# report\n\n"+newer+"\n\ntail\n" {
+		t.Errorf("replaced: %q", got)
+	}
+	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	os.WriteFile(path, []byte(got), 0o644)
+	if kept := string(keepWalkthrough(path, []byte("# new\n"))); kept != "# new\n\n"+newer+"\n" {
+		t.Errorf("kept: %q", kept)
+	}
+}

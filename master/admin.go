@@ -23,6 +23,8 @@ import (
 //	POST /admin/v1/users/{name}/restart  {} or an error
 //	GET  /admin/v1/nginx                 NginxStatus: the installed nginx configuration
 //	GET  /admin/v1/nginx?check=true      NginxCheck: what the master would render now
+//	GET  /admin/v1/master                MasterImage: this exec of the master
+//	POST /admin/v1/reexec                MasterImage (the old one), then the master re-executes (reexec.go)
 //
 // Errors are {"error": "message"} with a 4xx/5xx status.
 
@@ -104,6 +106,10 @@ func (m *Master) adminHandler() http.Handler {
 			writeJSON(w, http.StatusOK, struct{}{})
 		}
 	})
+	mux.HandleFunc("GET "+adminPrefix+"/master", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, m.Image(r.Context()))
+	})
+	mux.HandleFunc("POST "+adminPrefix+"/reexec", m.reexecHandler)
 	mux.HandleFunc("GET "+adminPrefix+"/tls", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, m.TLS())
 	})

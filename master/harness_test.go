@@ -203,19 +203,23 @@ func newEnv(t *testing.T, users ...string) *env {
 // writeConf writes roost.toml with the standard header and extra lines.
 func (e *env) writeConf(names []string, extra string) {
 	e.t.Helper()
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	body := fmt.Sprintf("run_dir = %q\nstate_dir = %q\n[users]\nnames = [%s]\nproject = %q\n%s",
-		e.runDir, e.stateDir, strings.Join(q, ", "), e.project, extra)
 	tmp := e.conf + ".tmp"
-	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(e.confBody(names, extra)), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := os.Rename(tmp, e.conf); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// confBody is roost.toml with the standard header and extra lines.
+func (e *env) confBody(names []string, extra string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return fmt.Sprintf("run_dir = %q\nstate_dir = %q\n[users]\nnames = [%s]\nproject = %q\n%s",
+		e.runDir, e.stateDir, strings.Join(q, ", "), e.project, extra)
 }
 
 // script writes the helper script (the "supervisord.conf") of a user, as

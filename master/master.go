@@ -43,8 +43,12 @@ type Master struct {
 	usersDir string
 
 	reloadc chan chan error
-	router  *router      // the nginx side (router.go)
-	cg      *userCgroups // per-user cgroups and bind filters (cgroups_linux.go), set by Run
+	reexecc chan reexecReq // `roost admin reexec` (reexec.go)
+	applied chan struct{}  // closed once Run applied roost.toml the first time
+	router  *router        // the nginx side (router.go)
+	cg      *userCgroups   // per-user cgroups and bind filters (cgroups_linux.go), set by Run
+	ho      *handover      // the handover record (handover.go), set by Run
+	image   MasterImage    // this exec of the master and what it adopted (reexec.go)
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Master
@@ -52,6 +56,9 @@ type Master struct {
 	retiring map[string]*slot // removed users whose supervisor is stopping
 	ports    *portTable
 	stopping bool
+	// adoptions are the supervisors found running at start, by user,
+	// until apply gives each to its slot (adopt.go).
+	adoptions map[string][]adoption
 }
 
 // New reads roost.toml and returns a master for it. The file must belong
@@ -63,6 +70,9 @@ func New(opts Options) (*Master, error) {
 		exe:      opts.Executable,
 		file:     opts.ConfigFile,
 		reloadc:  make(chan chan error),
+		reexecc:  make(chan reexecReq),
+		applied:  make(chan struct{}),
+		image:    MasterImage{PID: os.Getpid(), Started: time.Now().UnixNano()},
 		slots:    map[string]*slot{},
 		retiring: map[string]*slot{},
 	}
@@ -156,9 +166,6 @@ func (m *Master) Run(ctx context.Context) error {
 	if err := closeOnExecAll(); err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
-	if err := startReaper(); err != nil {
-		return fmt.Errorf("master: %w", err)
-	}
 	cfg := m.Config()
 	if err := ensureRootDir(cfg.RunDir, 0o755, true); err != nil {
 		return fmt.Errorf("master: run_dir: %w", err)
@@ -174,6 +181,11 @@ func (m *Master) Run(ctx context.Context) error {
 	if err := ensureRootDir(cfg.StateDir, 0o700, false); err != nil {
 		return fmt.Errorf("master: state_dir: %w", err)
 	}
+	// Before the reaper: an adopted child's exit belongs to its slot.
+	adoptions := m.loadAdoptions(cfg.StateDir)
+	if err := startReaper(); err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
 	ports, err := loadPorts(cfg.StateDir)
 	if err != nil {
 		return fmt.Errorf("master: %w", err)
@@ -182,6 +194,12 @@ func (m *Master) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.ports = ports
 	m.cg = cg
+	m.ho = newHandover(cfg.StateDir, m.log, adoptions)
+	m.adoptions = adoptions
+	for name := range adoptions {
+		m.image.Adopted = append(m.image.Adopted, name)
+	}
+	sort.Strings(m.image.Adopted)
 	m.mu.Unlock()
 
 	admin, err := m.listenAdmin(filepath.Join(cfg.RunDir, AdminSocketName))
@@ -215,6 +233,7 @@ func (m *Master) Run(ctx context.Context) error {
 	}()
 
 	m.apply(cfg)
+	close(m.applied)
 	m.log.Info("master running", "config", m.file, "run_dir", cfg.RunDir, "users", len(m.statuses()))
 	m.notify("READY=1")
 
@@ -231,6 +250,8 @@ func (m *Master) Run(ctx context.Context) error {
 			return nil
 		case reply := <-m.reloadc:
 			reply <- m.reload()
+		case req := <-m.reexecc:
+			m.reexec(req) // returns only when the exec did not happen
 		case ev, ok := <-watcher.Events:
 			if !ok {
 				watcher.Events = nil
@@ -269,8 +290,14 @@ func (m *Master) Run(ctx context.Context) error {
 // file changes nothing and is the error returned.
 func (m *Master) Reload(ctx context.Context) error {
 	reply := make(chan error, 1)
+	return ask(ctx, m.reloadc, reply, reply)
+}
+
+// ask hands req to Run's goroutine through ch and waits for the answer on
+// reply, or for ctx to end.
+func ask[R any](ctx context.Context, ch chan<- R, req R, reply <-chan error) error {
 	select {
-	case m.reloadc <- reply:
+	case ch <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -358,6 +385,7 @@ func (m *Master) apply(cfg *config.Master) {
 			continue
 		}
 		s := newSlot(m, sp)
+		m.claimAdoption(s)
 		m.slots[c.Name] = s
 		var prev <-chan struct{}
 		if old, ok := m.retiring[c.Name]; ok {
@@ -370,29 +398,36 @@ func (m *Master) apply(cfg *config.Master) {
 			continue
 		}
 		delete(m.slots, name)
-		m.retiring[name] = s
 		m.log.Info("user removed from roost.toml: stopping its supervisor", "user", name)
-		go func() {
-			s.send(context.Background(), slotCmd{kind: cmdRetire})
-			<-s.done
-			m.mu.Lock()
-			if m.retiring[name] == s {
-				delete(m.retiring, name)
-				if _, back := m.slots[name]; !back {
-					if err := removeUserDir(m.usersDir, name); err != nil {
-						m.log.Warn("remove run directory", "user", name, "err", err)
-					}
-					m.cg.remove(name)
-					for _, d := range []string{socketsDirName, nginxDirName} {
-						if err := removeUserDir(filepath.Join(cfg.RunDir, d), name); err != nil {
-							m.log.Warn("remove socket directory", "user", name, "err", err)
-						}
+		m.retire(name, s, cfg)
+	}
+	m.retireUnclaimed(cfg)
+}
+
+// retire stops a slot that no user of cfg wants and removes the user's
+// directories and cgroups once it is done. m.mu is held.
+func (m *Master) retire(name string, s *slot, cfg *config.Master) {
+	m.retiring[name] = s
+	go func() {
+		s.send(context.Background(), slotCmd{kind: cmdRetire})
+		<-s.done
+		m.mu.Lock()
+		if m.retiring[name] == s {
+			delete(m.retiring, name)
+			if _, back := m.slots[name]; !back {
+				if err := removeUserDir(m.usersDir, name); err != nil {
+					m.log.Warn("remove run directory", "user", name, "err", err)
+				}
+				m.cg.remove(name)
+				for _, d := range []string{socketsDirName, nginxDirName} {
+					if err := removeUserDir(filepath.Join(cfg.RunDir, d), name); err != nil {
+						m.log.Warn("remove socket directory", "user", name, "err", err)
 					}
 				}
 			}
-			m.mu.Unlock()
-		}()
-	}
+		}
+		m.mu.Unlock()
+	}()
 }
 
 // shutdown stops every user supervisor, waits for them, and kills what
@@ -401,13 +436,7 @@ func (m *Master) shutdown() {
 	m.notify("STOPPING=1")
 	m.mu.Lock()
 	m.stopping = true
-	var all []*slot
-	for _, s := range m.slots {
-		all = append(all, s)
-	}
-	for _, s := range m.retiring {
-		all = append(all, s)
-	}
+	all := m.allSlots()
 	m.mu.Unlock()
 	m.log.Info("stopping every user supervisor", "count", len(all))
 	var wg sync.WaitGroup
@@ -426,7 +455,22 @@ func (m *Master) shutdown() {
 		m.log.Warn("final sweep", "killed", n, "err", err)
 	}
 	m.cg.removeAll()
+	if err := m.ho.save(); err != nil { // empty now: nothing to adopt
+		m.log.Warn("handover record", "err", err)
+	}
 	m.log.Info("master stopped")
+}
+
+// allSlots returns every slot, the retiring ones too. m.mu is held.
+func (m *Master) allSlots() []*slot {
+	var all []*slot
+	for _, s := range m.slots {
+		all = append(all, s)
+	}
+	for _, s := range m.retiring {
+		all = append(all, s)
+	}
+	return all
 }
 
 // isStopping reports whether the master is shutting down.

@@ -145,6 +145,7 @@ type router struct {
 	kickc  chan struct{}
 	updc   chan routesUpdate
 	checkc chan chan NginxCheck
+	holdc  chan routerHold // the master re-executes (reexec.go)
 
 	status  atomic.Pointer[NginxStatus]
 	summary atomic.Pointer[map[string]userProxy]
@@ -170,7 +171,11 @@ type router struct {
 	warned      map[string]bool // the problems the last render logged
 	verified    [32]byte        // verifyKey of the last render's notes (router_verify.go)
 	vtimer      *time.Timer     // the next owner check, while any route exists
-	tls         tlsSide         // certificates for the routed hosts (tls.go)
+	// holdUntil: the first render waits, at most until then, for the
+	// routes of every adopted supervisor, so that a master that took its
+	// users over never installs a file without their routes.
+	holdUntil time.Time
+	tls       tlsSide // certificates for the routed hosts (tls.go)
 }
 
 func newRouter(m *Master) *router {
@@ -179,6 +184,7 @@ func newRouter(m *Master) *router {
 		kickc:    make(chan struct{}, 1),
 		updc:     make(chan routesUpdate, 16),
 		checkc:   make(chan chan NginxCheck),
+		holdc:    make(chan routerHold),
 		watchers: map[string]*userWatcher{},
 		infos:    map[string]userRoutes{},
 		failed:   map[string]failure{},
@@ -219,6 +225,9 @@ func (r *router) run(ctx context.Context) {
 		r.applied, r.haveApplied, r.installed, r.candidate = data, true, data, data
 		r.apply.dirty = true
 	}
+	if len(r.m.image0().Adopted) > 0 {
+		r.holdUntil = time.Now().Add(adoptedRoutesWait)
+	}
 	r.reconcile()
 	r.followNginx(ctx)
 	r.schedule()
@@ -254,13 +263,23 @@ func (r *router) run(ctx context.Context) {
 				prev.err = sanitize(u.err.Error(), 300)
 				r.infos[u.name] = prev
 				r.log.Warn("cannot read the user's routes", "user", u.name, "err", prev.err)
+				if !r.holdUntil.IsZero() {
+					r.schedule()
+				}
 				continue
 			}
 			r.infos[u.name] = userRoutes{info: u.info}
 			r.schedule()
 		case <-tc:
 			r.timer, r.timerAt = nil, time.Time{}
+			if r.holding() {
+				r.scheduleIn(time.Until(r.holdUntil))
+				continue
+			}
 			r.render(ctx)
+		case h := <-r.holdc:
+			close(h.ack)
+			<-h.release
 		case reply := <-r.checkc:
 			reply <- r.check()
 		case <-vc:

@@ -55,17 +55,16 @@ type userSpec struct {
 	Args    []string // argv, Args[0] being the roost executable
 }
 
-func (a userSpec) equal(b userSpec) bool {
-	return a.Name == b.Name && a.Refused == b.Refused && a.Block == b.Block && a.Project == b.Project &&
-		a.UserDir == b.UserDir && a.Account.UID == b.Account.UID && a.Account.GID == b.Account.GID &&
-		a.Account.Home == b.Account.Home && a.Account.Shell == b.Account.Shell &&
-		slices.Equal(a.Account.Groups, b.Account.Groups) && slices.Equal(a.Env, b.Env) && slices.Equal(a.Args, b.Args)
-}
+func (a userSpec) equal(b userSpec) bool { return a.digest() == b.digest() }
 
 // slotCmd is a request to a slot's owner goroutine.
 type slotCmd struct {
 	kind  cmdKind
 	reply chan error
+	// cmdFreeze: frozen runs on the slot's goroutine before it blocks on
+	// thaw (reexec.go).
+	frozen func(*slot)
+	thaw   <-chan struct{}
 }
 
 type cmdKind int
@@ -73,6 +72,7 @@ type cmdKind int
 const (
 	cmdRestart cmdKind = iota // stop and start again now, backoff forgotten
 	cmdRetire                 // stop for good; the goroutine ends
+	cmdFreeze                 // the master re-executes: run c.frozen, then act on nothing until c.thaw closes
 )
 
 type timerKind int
@@ -122,6 +122,8 @@ type slot struct {
 	swept     bool // no process of the user is left since the last sweep
 	retiring  bool
 	retired   []chan error
+	out       *os.File  // the read end of the supervisor's output pipe
+	adopt     *adoption // set before run: take this supervisor over instead of starting one
 }
 
 func newSlot(m *Master, spec userSpec) *slot {
@@ -148,7 +150,12 @@ func (s *slot) run(prev <-chan struct{}) {
 	if prev != nil {
 		<-prev
 	}
-	s.start()
+	if s.adopt != nil {
+		s.takeOver(*s.adopt)
+		s.adopt = nil
+	} else {
+		s.start()
+	}
 	for {
 		if s.retiring && s.proc == nil {
 			s.setTimer(timerNone, 0)
@@ -217,6 +224,12 @@ func (s *slot) handle(c slotCmd) {
 		s.restartAt = false
 		s.retired = append(s.retired, c.reply)
 		s.stop("stopping")
+	case cmdFreeze:
+		if c.frozen != nil {
+			c.frozen(s)
+		}
+		c.reply <- nil
+		<-c.thaw
 	}
 }
 
@@ -336,14 +349,14 @@ func (s *slot) spawn() error {
 			// Never NoSetGroups (keeps root's groups), never empty Groups
 			// (drops the user's): the user's own list, primary group included.
 			Credential: &syscall.Credential{Uid: uint32(sp.Account.UID), Gid: uint32(sp.Account.GID), Groups: groups},
-			Pdeathsig:  syscall.SIGTERM, // the master died: stop the programs cleanly
+			// No Pdeathsig: the supervisor outlives a master that dies or
+			// re-executes, and the next one adopts it (adopt.go).
 		},
 	}
 	mv, err := s.m.cg.prepareRes(sp.Name, s.m.Config().LimitsFor(sp.Name), sp.Account.UID, sp.Account.GID)
 	if err != nil {
 		s.log().Error("the user's limits are not all in force", "err", err)
 	}
-	out := newTailBuffer(tailSize)
 	var c *child
 	if cgdir != nil { // born in the user's cgroup: filtered from its first bind
 		inCg := *cmd
@@ -364,21 +377,35 @@ func (s *slot) spawn() error {
 		r.Close()
 		return fmt.Errorf("spawn %s as %s: %w", sp.Args[0], sp.Name, err)
 	}
-	eof := make(chan struct{})
-	go func() {
-		copyInto(out, r)
-		r.Close()
-		close(eof)
-	}()
-	s.proc = c
+	if err := c.identify(); err != nil {
+		s.log().Warn("cannot record the supervisor's identity: a later master will not adopt it", "err", err)
+	}
 	s.swept = false
 	s.started = time.Now()
 	s.log().Info("user supervisor started", "pid", c.pid, "uid", sp.Account.UID)
+	s.watch(c, r)
+	return nil
+}
+
+// watch makes c the slot's supervisor: its output (r, nil when lost) is
+// copied into a tail buffer and its exit is sent to the goroutine.
+func (s *slot) watch(c *child, r *os.File) {
+	out := newTailBuffer(tailSize)
+	eof := make(chan struct{})
+	s.proc, s.out = c, r
+	if r == nil {
+		close(eof)
+	} else {
+		go func() {
+			copyInto(out, r)
+			r.Close()
+			close(eof)
+		}()
+	}
 	go func() {
 		ps := c.wait()
 		s.exitc <- exitEvent{proc: c, ps: ps, at: time.Now(), out: out, eof: eof}
 	}()
-	return nil
 }
 
 // fork starts the supervisor, in the user's v1 groups when mv says so.
@@ -419,7 +446,7 @@ func (s *slot) exited(ev exitEvent) {
 	if ev.proc != s.proc {
 		return
 	}
-	s.proc = nil
+	s.proc, s.out = nil, nil
 	uptime := ev.at.Sub(s.started)
 	// Its programs are in their own process groups and were reparented to
 	// the master: kill them before anything else runs as this user, so a
@@ -543,6 +570,7 @@ func (s *slot) publish() {
 		st.PID = s.proc.pid
 	}
 	s.status.Store(st)
+	s.m.ho.note(s, s.record())
 }
 
 // describeExit renders a wait status the way supervisord does: "exit

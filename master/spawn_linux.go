@@ -29,8 +29,9 @@ import (
 // so a new child is never taken for an orphan.
 //
 // Every fork happens on one goroutine locked to its OS thread for the life
-// of the process: Pdeathsig (the child gets SIGTERM if the master dies) is
-// tied to the thread that forked, not to the process (golang/go#27505).
+// of the process (a v1 cgroup move is per thread, spawnIn). User
+// supervisors get no Pdeathsig: a master that dies or re-executes itself
+// leaves them running, to be adopted (adopt.go).
 
 // reg is the registry of the master's own children.
 var reg = struct {
@@ -45,13 +46,22 @@ var reg = struct {
 	kick:     make(chan struct{}, 1),
 }
 
-// child is one process the master started, reaped once, by wait.
+// child is one process the master started, or adopted (adopt.go), reaped
+// once, by wait.
 type child struct {
-	cmd   *exec.Cmd
-	pid   int
-	pidfd *os.File   // pollable; nil when pidfd_open failed (then wait blocks a thread)
-	mu    sync.Mutex // held to signal; reaped is set under it
-	done  chan struct{}
+	cmd *exec.Cmd // nil for an adopted process
+	pid int
+	// own: an adopted process is the master's child (it crossed the
+	// master's re-exec), so wait reaps it; otherwise (adopted after a
+	// master died) its new parent reaps it and wait only sees it end.
+	own bool
+	// start and exe identify the process for the next master (handover.go):
+	// its /proc start time, the device and inode of its executable.
+	start          uint64
+	exeDev, exeIno uint64
+	pidfd          *os.File   // pollable; nil when pidfd_open failed (then wait blocks a thread)
+	mu             sync.Mutex // held to signal; reaped is set under it
+	done           chan struct{}
 	// reaped is set once Wait has reaped the pid: it is never signalled after.
 	reaped bool
 }
@@ -159,6 +169,11 @@ func (c *child) signal(sig syscall.Signal, group bool) error {
 	if c.reaped {
 		return os.ErrProcessDone
 	}
+	if c.cmd == nil && !group && c.pidfd != nil {
+		// Adopted and perhaps not the master's child: its pid may be
+		// reaped and reused by someone else, never its pidfd.
+		return pidfdSignal(c.pidfd, sig)
+	}
 	target := c.pid
 	if group {
 		target = -c.pid
@@ -170,11 +185,22 @@ func (c *child) signal(sig syscall.Signal, group bool) error {
 func (c *child) wait() *os.ProcessState {
 	// Wait for the exit without reaping, so signal can still use the pid
 	// safely until reaped is set under c.mu.
-	reap.AwaitExit(c.pidfd, c.pid)
+	if c.cmd != nil || c.own {
+		reap.AwaitExit(c.pidfd, c.pid)
+	} else {
+		awaitGone(c.pidfd)
+	}
 	c.mu.Lock()
 	c.reaped = true
 	c.mu.Unlock()
-	_ = c.cmd.Wait() // a non-zero exit is an error here; the state says it all
+	var ps *os.ProcessState
+	switch {
+	case c.cmd != nil:
+		_ = c.cmd.Wait() // a non-zero exit is an error here; the state says it all
+		ps = c.cmd.ProcessState
+	case c.own:
+		ps = reapAdopted(c.pid)
+	}
 	if c.pidfd != nil {
 		c.pidfd.Close()
 	}
@@ -182,7 +208,7 @@ func (c *child) wait() *os.ProcessState {
 	delete(reg.children, c.pid)
 	reg.mu.Unlock()
 	close(c.done)
-	return c.cmd.ProcessState
+	return ps
 }
 
 // registered reports whether pid is one of the master's live children.

@@ -69,6 +69,17 @@ func init() {
 				Action: adminNginx,
 			},
 			adminTLSCommand(),
+			{
+				Name:      "reexec",
+				Usage:     "re-execute the master's binary in place (same pid): users' supervisors and programs keep running",
+				ArgsUsage: " ",
+				Description: "The master execs the roost binary now on disk (an upgrade) with the same pid, hands\n" +
+					"its users' supervisors over to the new image, and re-reads roost.toml: only a user\n" +
+					"whose settings changed gets a new supervisor; no other program restarts. The verb\n" +
+					"waits until the new image answers (exit 0) and prints how long the master was away.\n" +
+					"`systemctl reload roost` runs it. SIGHUP still only re-reads roost.toml.",
+				Action: adminReexec,
+			},
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return cli.Exit("roost admin: "+err.Error(), 2)
@@ -318,4 +329,35 @@ func userServer(name string) (server, error) {
 		return server{}, fmt.Errorf("--user %s: %w", name, err)
 	}
 	return server{path: filepath.Join(runDir, "users", name, master.SocketName), uids: []int{a.UID}}, nil
+}
+
+// reexecTimeout bounds the wait for the new master image.
+const reexecTimeout = 60 * time.Second
+
+func adminReexec(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit("roost admin reexec: takes no arguments", 2)
+	}
+	cl, _, done, err := dialMaster(c, "reexec")
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), reexecTimeout)
+	defer cancel()
+	im, away, err := cl.ReexecMaster(ctx)
+	if err != nil {
+		return cli.Exit("roost admin reexec: "+err.Error(), 1)
+	}
+	fmt.Fprintf(c.App.Writer, "master re-executed in place (pid %d), away %d ms: %d user supervisors adopted, %d of them restarted (settings changed)%s\n",
+		im.PID, away.Milliseconds(), len(im.Adopted), len(im.Replaced), listSuffix(im.Replaced))
+	return nil
+}
+
+// listSuffix is ": a, b" for a non-empty list.
+func listSuffix(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, ", ")
 }

@@ -16,7 +16,8 @@ import (
 )
 
 // `roost master [-c /etc/roost/roost.toml]`: the root master. SIGTERM and
-// SIGINT stop every user supervisor and exit; SIGHUP re-reads roost.toml.
+// SIGINT stop every user supervisor and exit; SIGHUP re-reads roost.toml;
+// `roost admin reexec` (not a signal) re-executes it in place.
 // `roost master --check` validates roost.toml and exits (0 valid, 1 not).
 
 func init() {
@@ -27,7 +28,9 @@ func init() {
 		Description: "The master starts `roost run --managed` for every user roost.toml names, as that\n" +
 			"user, restarts it with backoff, and serves the admin socket {run_dir}/master.sock\n" +
 			"(`roost admin`). SIGHUP or an edit of roost.toml reloads it; SIGTERM stops every\n" +
-			"user supervisor (each stops its programs) and exits. Run it as root, e.g. from\n" +
+			"user supervisor (each stops its programs) and exits. `roost admin reexec` makes it\n" +
+			"execute its binary again in place, keeping every supervisor; a master started while\n" +
+			"supervisors of a killed one still run adopts them. Run it as root, e.g. from\n" +
 			"systemd/roost.service.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultMasterFile, Usage: "roost.toml `FILE`"},

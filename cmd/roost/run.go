@@ -93,6 +93,7 @@ func runAction(c *cli.Context) error {
 	load := func() (*config.Config, error) { return config.Load(path, config.LoadOptions{Dir: cwd}) }
 	var fallback func(error) (*config.Config, bool, error)
 	if c.Bool("managed") {
+		surviveMasterLoss()
 		sock, err := filepath.Abs(flagString(c, "socket"))
 		logDir, merr := managedSetup(flagString(c, "socket"), c.String("logdir"))
 		if err != nil || merr != nil {
