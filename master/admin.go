@@ -135,6 +135,7 @@ func (m *Master) adminHandler() http.Handler {
 		st.Enabled, st.Output = cfg.Proxy.Enabled, cfg.Proxy.Output
 		writeJSON(w, http.StatusOK, st)
 	})
+	m.upgradeRoutes(mux) // upgrade.go
 	return mux
 }
 

@@ -69,6 +69,7 @@ func init() {
 				Action: adminNginx,
 			},
 			adminTLSCommand(),
+			adminUpgradeCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return cli.Exit("roost admin: "+err.Error(), 2)

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -50,56 +47,21 @@ func init() {
 	})
 }
 
-// upgradeWait bounds the wait for the new image to serve.
-const upgradeWait = 30 * time.Second
-
 // upgradeVerb is the upgrade verb, once connected.
 func upgradeVerb(x *ctl) {
-	res, err := upgrade(x.ctx, x.client)
+	st, err := x.client.Upgrade(x.ctx)
 	if err != nil {
 		x.println("ERROR: " + err.Error())
 		x.status = exitGeneric
 		return
 	}
-	x.println(res)
+	x.println(upgradeLine(st))
 }
 
-// upgrade asks a supervisor to re-exec and waits until the new image
-// serves (or the old one says why not). It returns the line to print.
-func upgrade(ctx context.Context, cl *api.Client) (string, error) {
-	before, err := cl.ReexecStatus(ctx)
-	if err != nil {
-		return "", err
-	}
-	asked := time.Now()
-	ann, err := cl.Reexec(ctx)
-	if err != nil {
-		var ae *api.Error
-		if errors.As(err, &ae) {
-			return "", fmt.Errorf("upgrade refused: %s", ae.Detail)
-		}
-		// The answer may have been cut by the exec itself: the status says.
-		ann.Generation = before.Generation + 1
-	}
-	ctx, cancel := context.WithTimeout(ctx, upgradeWait)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := cl.ReexecStatus(ctx)
-		switch {
-		case err == nil && st.Generation >= ann.Generation:
-			return fmt.Sprintf("upgraded: roost %s -> %s, pid %d, %d running programs kept, unmanaged for %.1f ms",
-				st.From, st.Version, st.PID, st.Programs, float64(st.Unmanaged)), nil
-		case err == nil && st.LastError != "" && !st.LastErrorTime.Before(asked):
-			return "", fmt.Errorf("upgrade failed, roost %s goes on: %s", st.Version, st.LastError)
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("the supervisor did not come back within %s (last: %v)", upgradeWait, err)
-		case <-tick.C:
-		}
-	}
+// upgradeLine says how an upgrade went.
+func upgradeLine(st api.ReexecInfo) string {
+	return fmt.Sprintf("upgraded: roost %s -> %s, pid %d, %d running programs kept, unmanaged for %.1f ms",
+		st.From, st.Version, st.PID, st.Programs, float64(st.Unmanaged))
 }
 
 // reexecOptions are `roost run`'s: the binary on disk and this command

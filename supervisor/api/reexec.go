@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -97,4 +99,46 @@ func (c *Client) ReexecStatus(ctx context.Context) (ReexecInfo, error) {
 	var v ReexecInfo
 	err := c.call(ctx, http.MethodGet, "reexec", nil, nil, &v)
 	return v, err
+}
+
+// UpgradeWait bounds how long Upgrade waits for the new image to serve.
+const UpgradeWait = 30 * time.Second
+
+// Upgrade re-executes the supervisor in place and waits until the new
+// image serves (its status, read through the same socket it inherited) or
+// the old one says why it did not happen. It returns the new image's
+// status.
+func (c *Client) Upgrade(ctx context.Context) (ReexecInfo, error) {
+	before, err := c.ReexecStatus(ctx)
+	if err != nil {
+		return ReexecInfo{}, err
+	}
+	asked := time.Now()
+	ann, err := c.Reexec(ctx)
+	if err != nil {
+		var ae *Error
+		if errors.As(err, &ae) {
+			return ReexecInfo{}, fmt.Errorf("upgrade refused: %s", ae.Detail)
+		}
+		// The answer may have been cut by the exec itself: the status says.
+		ann.Generation = before.Generation + 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, UpgradeWait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := c.ReexecStatus(ctx)
+		switch {
+		case err == nil && st.Generation >= ann.Generation:
+			return st, nil
+		case err == nil && st.LastError != "" && !st.LastErrorTime.Before(asked):
+			return st, fmt.Errorf("upgrade failed, roost %s goes on: %s", st.Version, st.LastError)
+		}
+		select {
+		case <-ctx.Done():
+			return ReexecInfo{}, fmt.Errorf("the supervisor did not come back within %s (last: %v)", UpgradeWait, err)
+		case <-tick.C:
+		}
+	}
 }
