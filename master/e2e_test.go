@@ -88,7 +88,13 @@ type e2e struct {
 // secret in its environment, which no user process may see.
 func startMaster(t *testing.T, e *env) *e2e {
 	t.Helper()
-	x := &e2e{env: e, bin: roostBinary(t), log: newTailBuffer(1 << 20), eof: make(chan struct{})}
+	return startMasterBin(t, e, roostBinary(t))
+}
+
+// startMasterBin is startMaster with the roost binary at bin.
+func startMasterBin(t *testing.T, e *env, bin string) *e2e {
+	t.Helper()
+	x := &e2e{env: e, bin: bin, log: newTailBuffer(1 << 20), eof: make(chan struct{})}
 	cmd := exec.Command(x.bin, "master", "-c", e.conf, "--loglevel", "debug")
 	cmd.Env = append(os.Environ(), "SUDO_USER=root-operator", "ROOST_E2E_SECRET=s3cr3t-of-root", "NOTIFY_SOCKET=")
 	x.proc = spawnLogged(t, cmd, x.log, x.eof)

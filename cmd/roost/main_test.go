@@ -29,7 +29,6 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	testutil.RemoveRoostBinary()
-	removeUpgradedBinary()
 	os.Exit(code)
 }
 

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,44 +20,10 @@ import (
 // The version the second build of roost reports.
 const upgradedVersion = "9.9.9-upgrade"
 
-var upgradeBin struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-// upgradedBinary builds roost with -X main.version=upgradedVersion, once
-// per test binary (TestMain removes it).
+// upgradedBinary builds roost with -X main.version=upgradedVersion.
 func upgradedBinary(t *testing.T) string {
 	t.Helper()
-	upgradeBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "roost-upgrade-bin-")
-		if err != nil {
-			upgradeBin.err = err
-			return
-		}
-		upgradeBin.dir = dir
-		os.Chmod(dir, 0o755)
-		path := filepath.Join(dir, "roost")
-		cmd := exec.Command("go", "build", "-o", path, "-ldflags", "-X main.version="+upgradedVersion, "roost/cmd/roost")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			upgradeBin.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		upgradeBin.path = path
-	})
-	if upgradeBin.err != nil {
-		t.Fatal(upgradeBin.err)
-	}
-	return upgradeBin.path
-}
-
-func removeUpgradedBinary() {
-	if upgradeBin.dir != "" {
-		os.RemoveAll(upgradeBin.dir)
-	}
+	return testutil.RoostBinaryVersion(t, nil, upgradedVersion)
 }
 
 // install copies the file src to dst (0755) by a rename, as a package
