@@ -76,7 +76,7 @@ func (o *options) logTimeout() time.Duration {
 func (o *options) wants(part string) bool { return len(o.only) == 0 || o.only[part] }
 
 // The parts -only selects.
-var parts = []string{"idle", "sessions", "log", "crash", "master"}
+var parts = []string{"idle", "sessions", "log", "crash", "master", "upgrade"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -481,6 +481,11 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	if o.wants("master") {
 		if err := b.masterRuns(ctx); err != nil {
+			return err
+		}
+	}
+	if o.wants("upgrade") {
+		if err := b.upgradeRuns(ctx); err != nil {
 			return err
 		}
 	}

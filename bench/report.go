@@ -78,6 +78,7 @@ func (b *bench) sections() []section {
 			pair("crash loop: daemon CPU per restart", figCrashPer, uCPUms),
 		}},
 		{title: "7. Per-user cost under the master", intro: "`roost master` as root starting one user supervisor per throwaway user (`roost-bench-N`), each with 5 `sleep` programs. supervisord has no master; these rows are roost's alone.", rows: master},
+		{title: "8. Upgrade in place", intro: "`roost upgrade` on a supervisor of N `sleep` programs (the same binary re-executed; DESIGN.md, \"Upgrading in place\"). Unmanaged is the new image's own figure: from the old image's freeze (child waiters detached, copiers stopped) to the new image's adoption of the last program. The verb's time adds the probe of the binary (a fork+exec of it) and the new image's start. Every program's pid is checked unchanged after the upgrades. supervisord cannot do this (a restart restarts its programs).", rows: b.upgradeRows()},
 	}
 }
 
@@ -295,6 +296,12 @@ func (b *bench) expected() []key {
 			add(fmt.Sprintf(figMasterRSS, u), vRoost)
 			add(fmt.Sprintf(figUserRSS, u), vRoost)
 			add(fmt.Sprintf(figUsersUp, u), vRoost)
+		}
+	}
+	if b.o.wants("upgrade") {
+		for _, n := range b.o.ns {
+			add(fmt.Sprintf(figUpUnmanaged, n), vRoost)
+			add(fmt.Sprintf(figUpWall, n), vRoost)
 		}
 	}
 	// A variant that cannot run yet is expected to say so, not to measure.

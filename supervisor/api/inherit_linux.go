@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,11 +35,19 @@ func (s *Server) HandOver() (path string, fd, lock int, undo func(), err error) 
 		unix.CloseOnExec(fd)
 		return "", -1, -1, nil, err
 	}
-	_ = sock.ln.SetDeadline(time.Now()) // http.Server retries Accept after a pause
+	paused := make(chan struct{})
+	s.mu.Lock()
+	s.paused = paused
+	s.mu.Unlock()
+	_ = sock.ln.SetDeadline(time.Now()) // wakes Accept, which then waits for undo (pausedListener)
 	undo = func() {
 		unix.CloseOnExec(fd)
 		unix.CloseOnExec(lock)
+		s.mu.Lock()
+		s.paused = nil
+		s.mu.Unlock()
 		_ = sock.ln.SetDeadline(time.Time{})
+		close(paused)
 	}
 	return sock.path, fd, lock, undo, nil
 }
@@ -69,4 +78,43 @@ func (s *Server) Inherit(path string, fd, lock int) error {
 	ul.SetUnlinkOnClose(false)
 	s.sock = &socket{path: path, ln: ul, lock: os.NewFile(uintptr(lock), path+".lock")}
 	return nil
+}
+
+// pausedListener is the server's listener: while HandOver holds accepting,
+// an Accept woken by its deadline waits for the undo (or Close) instead of
+// returning an error http.Server would log and retry.
+type pausedListener struct {
+	net.Listener
+	s      *Server
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (s *Server) pausable(ln net.Listener) net.Listener {
+	return &pausedListener{Listener: ln, s: s, closed: make(chan struct{})}
+}
+
+func (l *pausedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return c, err
+		}
+		l.s.mu.Lock()
+		paused := l.s.paused
+		l.s.mu.Unlock()
+		if paused == nil {
+			return c, err
+		}
+		select {
+		case <-paused:
+		case <-l.closed:
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+func (l *pausedListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }
