@@ -224,8 +224,9 @@ func (w *LineWriter) DrainAndFlush(r io.Reader) <-chan struct{} {
 	return done
 }
 
-// Detach asks the Copy that reads r to return ErrDetached as soon as the
-// read in progress is processed, without reading more and without flushing
+// Detach asks the Copy that reads r to return ErrDetached at its next
+// read (a read whose data raced the deadline is still taken and processed
+// first: either way every byte goes to exactly one side), without flushing
 // the held partial line: for a handover of the pipe to another process,
 // which goes on from where this one stopped (Partial, then a Write of it
 // into the next line writer, so no line is lost or split). The channel is

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"roost/config"
@@ -199,16 +200,24 @@ func (s *Supervisor) freeze() (*frozenRuntime, error) {
 			fr.cronNext[j.Name] = j.Next
 		}
 	}
-	var errs []error
-	for _, p := range s.allProcesses(false) {
+	// Every owner freezes at once; the results are taken in order.
+	procs := s.allProcesses(false)
+	results := make([]chan freezeResult, len(procs))
+	for i, p := range procs {
 		res := make(chan freezeResult, 1)
 		resume, done := make(chan struct{}), make(chan struct{})
+		results[i] = res
+		fr.resume = append(fr.resume, resume)
+		fr.done = append(fr.done, done)
 		go func() {
 			defer close(done)
 			if !p.do(func() { p.freezeOwner(res, resume) }) {
 				res <- freezeResult{gone: true}
 			}
 		}()
+	}
+	var errs []error
+	for _, res := range results {
 		r := <-res
 		switch {
 		case r.gone:
@@ -216,11 +225,6 @@ func (s *Supervisor) freeze() (*frozenRuntime, error) {
 			errs = append(errs, r.err)
 		default:
 			fr.states = append(fr.states, r.st)
-			fr.resume = append(fr.resume, resume)
-			fr.done = append(fr.done, done)
-		}
-		if len(errs) > 0 {
-			break
 		}
 	}
 	if len(errs) > 0 {
@@ -232,9 +236,11 @@ func (s *Supervisor) freeze() (*frozenRuntime, error) {
 
 // thaw lets every frozen owner go on where it stopped.
 func (fr *frozenRuntime) thaw() {
-	for i, r := range fr.resume {
+	for _, r := range fr.resume {
 		close(r)
-		<-fr.done[i]
+	}
+	for _, d := range fr.done {
+		<-d
 	}
 	fr.resume, fr.done = nil, nil
 	if fr.unlock != nil {
@@ -325,7 +331,8 @@ func (s *Supervisor) adopt(st *handover.State) {
 	for _, p := range s.allProcesses(false) {
 		byName[p.namespec()] = p
 	}
-	running := 0
+	var wg sync.WaitGroup
+	var running atomic.Int32
 	for _, hp := range st.Processes {
 		p := byName[hp.Namespec]
 		if p == nil {
@@ -334,11 +341,16 @@ func (s *Supervisor) adopt(st *handover.State) {
 			s.log.Error(fmt.Sprintf("handover: %s is not in the configuration; pid %d is left to the reaper", hp.Namespec, hp.PID))
 			continue
 		}
-		p.do(func() { p.adoptOwner(hp) })
-		if p.view().pid != 0 {
-			running++
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.do(func() { p.adoptOwner(hp) })
+			if p.view().pid != 0 {
+				running.Add(1)
+			}
+		}()
 	}
+	wg.Wait()
 	s.reexec.cronNext = st.CronNext
 	if s.reexec.cronNext == nil {
 		s.reexec.cronNext = map[string]time.Time{}
@@ -346,10 +358,10 @@ func (s *Supervisor) adopt(st *handover.State) {
 	unmanaged := time.Since(st.FrozenAt)
 	s.reexec.mu.Lock()
 	s.reexec.info.Generation, s.reexec.info.Started, s.reexec.info.From = st.Generation, st.Started, st.From
-	s.reexec.info.Unmanaged, s.reexec.info.Programs = api.Milliseconds(unmanaged), running
+	s.reexec.info.Unmanaged, s.reexec.info.Programs = api.Milliseconds(unmanaged), int(running.Load())
 	s.reexec.mu.Unlock()
 	s.log.Info(fmt.Sprintf("handover: took over %d running processes from roost %s (generation %d); they were unmanaged for %.1f ms",
-		running, st.From, st.Generation, float64(unmanaged)/float64(time.Millisecond)))
+		running.Load(), st.From, st.Generation, float64(unmanaged)/float64(time.Millisecond)))
 }
 
 // adoptOwner runs in the owner goroutine of a process New just made.
