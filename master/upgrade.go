@@ -83,15 +83,21 @@ func (m *Master) UpgradeUsers(ctx context.Context, names []string) ([]UserUpgrad
 func (m *Master) upgradeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+adminPrefix+"/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		res, err := m.UpgradeUsers(r.Context(), r.URL.Query()["user"])
-		switch {
-		case errors.Is(err, ErrNoSuchUser):
-			writeJSON(w, http.StatusNotFound, errorReply{Error: err.Error()})
-		case err != nil:
-			writeJSON(w, http.StatusConflict, errorReply{Error: err.Error()})
-		default:
-			writeJSON(w, http.StatusOK, upgradeReply{Users: res})
-		}
+		writeUserResult(w, err, upgradeReply{Users: res})
 	})
+}
+
+// writeUserResult answers a request about users: 404 for an unknown one,
+// 409 for another error, else 200 with ok.
+func writeUserResult(w http.ResponseWriter, err error, ok any) {
+	switch {
+	case errors.Is(err, ErrNoSuchUser):
+		writeJSON(w, http.StatusNotFound, errorReply{Error: err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusConflict, errorReply{Error: err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, ok)
+	}
 }
 
 // Upgrade asks the master to upgrade users' supervisors in place (every
