@@ -210,6 +210,15 @@ func TestUpgradeProgramKilledDuringHandover(t *testing.T) {
 	if !gone(victim) {
 		t.Errorf("victim pid %d still exists (not reaped)", victim)
 	}
+	// A program the new image spawns sees nothing of the handover: no
+	// variable, no descriptor beyond its own three.
+	npid := pidOf(after, "victim")
+	if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", npid)); err != nil || bytes.Contains(environ, []byte("ROOST_HANDOVER")) {
+		t.Errorf("restarted victim's environment (%v): %q", err, environ)
+	}
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", npid)); err != nil || len(fds) != 3 {
+		t.Errorf("restarted victim has %d descriptors (%v), want 3", len(fds), err)
+	}
 	mainLog, _ := os.ReadFile(filepath.Join(dir, "main.log"))
 	if !strings.Contains(string(mainLog), "exited: victim (terminated by SIGKILL") {
 		t.Errorf("the new image did not report the exit; main log:\n%s", mainLog)
