@@ -381,6 +381,7 @@ func (p *process) adoptOwner(hp handover.Process) {
 		p.arm(max(0, time.Until(hp.Due)))
 		p.restartDue = hp.RestartDue
 	}
+	p.publish() // before do returns: adopt counts from the snapshot
 }
 
 func (p *process) adoptChild(hp handover.Process) error {
