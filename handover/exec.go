@@ -16,8 +16,9 @@ import (
 	"roost/internal/mainthread"
 )
 
-// ProbeTimeout bounds the probe of a new binary.
-const ProbeTimeout = 5 * time.Second
+// ProbeTimeout bounds the probe of a new binary: a Go binary's start, even
+// on a host busy enough to take seconds over it.
+const ProbeTimeout = 15 * time.Second
 
 // probeReply is the first word of a probe's answer.
 const probeReply = "roost-handover"

@@ -236,3 +236,60 @@ func TestUpgradeProgramKilledDuringHandover(t *testing.T) {
 		t.Errorf("the new image did not report the exit; main log:\n%s", mainLog)
 	}
 }
+
+// TestUpgradeKeepsCron: an @every job keeps its next run across the
+// re-exec (not moved to an hour from the new image's start), and an
+// @reboot job does not run again.
+func TestUpgradeKeepsCron(t *testing.T) {
+	dir, conf, _, _, c, _ := upgradeProject(t, "[program:sleeper]\ncommand=/bin/sleep 1000\n", "sleeper")
+	// The file comes after the start: write it and apply it like an edit.
+	if err := os.WriteFile(filepath.Join(dir, "cron"), []byte("# name: tick\n@every 1h echo tick\n# name: boot\n@reboot echo booted\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cronLog := filepath.Join(dir, "cron.log")
+	next := func() (time.Time, bool) {
+		info, err := c.Cron(context.Background())
+		if err != nil {
+			return time.Time{}, false
+		}
+		for _, j := range info.Jobs {
+			if j.Name == "tick" {
+				return j.Next, !j.Next.IsZero()
+			}
+		}
+		return time.Time{}, false
+	}
+	if out, _, code := roost(t, "-c", conf, "update"); code != 0 {
+		t.Fatalf("update: %d %q", code, out)
+	}
+	var before time.Time
+	testutil.Eventually(t, 30*time.Second, "the cron file applied", func() bool {
+		var ok bool
+		before, ok = next()
+		return ok
+	})
+	if out, errOut, code := roost(t, "-c", conf, "upgrade"); code != 0 {
+		t.Fatalf("upgrade: %d %q %q", code, out, errOut)
+	}
+	var after time.Time
+	testutil.Eventually(t, 30*time.Second, "the new image's scheduler", func() bool {
+		var ok bool
+		after, ok = next()
+		return ok
+	})
+	if !after.Equal(before) {
+		t.Errorf("tick's next run: %v before the upgrade, %v after", before, after)
+	}
+	// A job run now ends after any @reboot run the new image would have
+	// started at its start; cron.log then shows whether one ran.
+	if out, _, code := roost(t, "-c", conf, "cron", "run", "tick"); code != 0 {
+		t.Fatalf("cron run tick: %d %q", code, out)
+	}
+	testutil.Eventually(t, 30*time.Second, "tick in cron.log", func() bool {
+		b, _ := os.ReadFile(cronLog)
+		return bytes.Contains(b, []byte("tick | tick"))
+	})
+	if b, _ := os.ReadFile(cronLog); bytes.Contains(b, []byte("booted")) {
+		t.Errorf("@reboot ran after the upgrade:\n%s", b)
+	}
+}
