@@ -66,4 +66,3 @@ func adoptChild(owner *Supervisor, pid int, started time.Time) (*child, error) {
 	reg.mu.RUnlock()
 	return c, nil
 }
-
