@@ -195,7 +195,31 @@ func Take() (*State, error) {
 	unix.CloseOnExec(fd)
 	f := os.NewFile(uintptr(fd), "roost-handover")
 	defer f.Close()
-	return Decode(f)
+	st, err := Decode(f)
+	if err != nil {
+		return nil, err
+	}
+	// Every descriptor the state names is close-on-exec again before this
+	// image forks anything: a program spawned early (an adopted one that
+	// exited and restarts) must not inherit the socket or another's pipe.
+	for _, fd := range st.descriptors() {
+		if fd >= 0 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return st, nil
+}
+
+// descriptors lists every descriptor the state names (-1 for none).
+func (st *State) descriptors() []int {
+	var fds []int
+	if st.Socket != nil {
+		fds = append(fds, st.Socket.FD, st.Socket.Lock)
+	}
+	for _, p := range st.Processes {
+		fds = append(fds, p.Stdin, p.Out[0], p.Out[1])
+	}
+	return fds
 }
 
 // File returns the inherited descriptor fd as a file (the new image's

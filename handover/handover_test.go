@@ -34,6 +34,26 @@ func TestEncodeTake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A descriptor the state names comes back close-on-exec.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	pfd, err := Inherit(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Processes[0].Out[0] = pfd
+	f2, err := Encode(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Close()
+	if dup, err = unix.Dup(int(f2.Fd())); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv(EnvFD, strconv.Itoa(dup))
 	got, err := Take()
 	if err != nil {
@@ -45,6 +65,9 @@ func TestEncodeTake(t *testing.T) {
 	if got.Protocol != Protocol || got.Generation != 3 || got.Processes[0].PID != 42 ||
 		string(got.Processes[0].Partial[0]) != "half" || !got.CronNext["job"].Equal(st.CronNext["job"]) || string(got.Config) != `{"file":"x"}` {
 		t.Errorf("round trip: %+v", got)
+	}
+	if flags, _ := unix.FcntlInt(uintptr(pfd), unix.F_GETFD, 0); flags&unix.FD_CLOEXEC == 0 {
+		t.Errorf("Take left fd %d inheritable", pfd)
 	}
 	if _, err := Take(); err != ErrNone {
 		t.Errorf("second Take: %v, want ErrNone", err)
