@@ -60,13 +60,20 @@ func Probe(ctx context.Context, path string, st *os.File) (string, error) {
 	return f[2], nil
 }
 
-// Answer is the new binary's side of the probe: it decodes the state on r
-// and writes the reply with its version.
-func Answer(r io.Reader, w io.Writer, version string) error {
-	if _, err := Decode(r); err != nil {
+// Answer is the new binary's side of the probe: it decodes the state on r,
+// lets check (if any) look at it as the new image would, and writes the
+// reply with its version.
+func Answer(r io.Reader, w io.Writer, version string, check func(*State) error) error {
+	st, err := Decode(r)
+	if err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s %d %s\n", probeReply, Protocol, version)
+	if check != nil {
+		if err := check(st); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(w, "%s %d %s\n", probeReply, Protocol, version)
 	return err
 }
 

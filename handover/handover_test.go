@@ -82,13 +82,18 @@ func TestDecodeRefusesOtherProtocols(t *testing.T) {
 			t.Errorf("Decode(%q): no error", in)
 		}
 		var out bytes.Buffer
-		if err := Answer(strings.NewReader(in), &out, "v"); err == nil || out.Len() != 0 {
+		if err := Answer(strings.NewReader(in), &out, "v", nil); err == nil || out.Len() != 0 {
 			t.Errorf("Answer(%q): %v, %q", in, err, out.String())
 		}
 	}
 	var out bytes.Buffer
-	if err := Answer(strings.NewReader(`{"protocol":1}`), &out, "2.0"); err != nil || out.String() != "roost-handover 1 2.0\n" {
+	if err := Answer(strings.NewReader(`{"protocol":1}`), &out, "2.0", nil); err != nil || out.String() != "roost-handover 1 2.0\n" {
 		t.Errorf("Answer: %v, %q", err, out.String())
+	}
+	out.Reset()
+	refuse := func(*State) error { return os.ErrInvalid }
+	if err := Answer(strings.NewReader(`{"protocol":1}`), &out, "2.0", refuse); err == nil || out.Len() != 0 {
+		t.Errorf("Answer with a failing check: %v, %q", err, out.String())
 	}
 }
 

@@ -39,7 +39,13 @@ func init() {
 		Hidden: true,
 		Usage:  "answer a supervisor's handover probe (internal)",
 		Action: func(c *cli.Context) error {
-			if err := handover.Answer(os.Stdin, c.App.Writer, version); err != nil {
+			// The state must decode, and its configuration too, as this
+			// binary's `roost run` would take them.
+			check := func(st *handover.State) error {
+				_, err := supervisor.AdoptedConfig(st)
+				return err
+			}
+			if err := handover.Answer(os.Stdin, c.App.Writer, version, check); err != nil {
 				return cli.Exit("roost "+handover.ProbeCommand+": "+err.Error(), 1)
 			}
 			return nil
