@@ -77,7 +77,7 @@ func (o *options) logTimeout() time.Duration {
 func (o *options) wants(part string) bool { return len(o.only) == 0 || o.only[part] }
 
 // The parts -only selects.
-var parts = []string{"idle", "sessions", "log", "crash", "master", "cgroups", "deploy"}
+var parts = []string{"idle", "sessions", "log", "crash", "master", "cgroups", "deploy", "upgrade"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -496,6 +496,11 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	if o.wants("deploy") {
 		if err := b.deployRuns(ctx); err != nil {
+			return err
+		}
+	}
+	if o.wants("upgrade") {
+		if err := b.upgradeRuns(ctx); err != nil {
 			return err
 		}
 	}

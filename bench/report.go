@@ -100,6 +100,7 @@ func (b *bench) sections() []section {
 			{label: "requests during one push", rightFig: figDeployReqs, right: vRoost, u: uCount},
 			{label: "failed requests during one push", rightFig: figDeployFailed, right: vRoost, u: uCount},
 		}, after: deployText},
+		{title: "10. Upgrade in place", intro: "`roost upgrade` on a supervisor of N `sleep` programs (the same binary re-executed; DESIGN.md, \"Upgrading in place\"). Unmanaged is the new image's own figure: from the old image's freeze (child waiters detached, copiers stopped) to the new image's adoption of the last program. The verb's time adds the probe of the binary (a fork+exec of it) and the new image's start. Every program's pid is checked unchanged after the upgrades. supervisord cannot do this (a restart restarts its programs).", rows: b.upgradeRows()},
 	}
 }
 
@@ -343,6 +344,12 @@ func (b *bench) expected() []key {
 	if b.o.wants("deploy") {
 		for _, f := range b.deployFigs() {
 			add(f, vRoost)
+		}
+	}
+	if b.o.wants("upgrade") {
+		for _, n := range b.o.ns {
+			add(fmt.Sprintf(figUpUnmanaged, n), vRoost)
+			add(fmt.Sprintf(figUpWall, n), vRoost)
 		}
 	}
 	// A variant that cannot run yet is expected to say so, not to measure.

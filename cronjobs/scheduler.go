@@ -157,6 +157,21 @@ func (s *Scheduler) Set(file *File) (stopped []Job, err error) {
 // for the others. Cancelling ctx stops the scheduler as Stop does (Stop still
 // waits for the running jobs).
 func (s *Scheduler) Start(ctx context.Context) error {
+	return s.start(ctx, nil)
+}
+
+// Resume begins scheduling where another scheduler of the same file left
+// off (a supervisor re-executed in place, see package handover): no @reboot
+// job runs, and a job named in next runs at that time (at once if it has
+// passed) instead of its next time from now, which @every jobs would move.
+func (s *Scheduler) Resume(ctx context.Context, next map[string]time.Time) error {
+	if next == nil {
+		next = map[string]time.Time{}
+	}
+	return s.start(ctx, next)
+}
+
+func (s *Scheduler) start(ctx context.Context, resume map[string]time.Time) error {
 	return s.call(func(l *loop) error {
 		switch {
 		case l.stopping:
@@ -167,11 +182,14 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		l.started, l.startDone = true, ctx.Done()
 		now := s.clock.Now()
 		for _, js := range l.jobs {
-			if js.job.Reboot {
-				if js.run == nil { // unless RunNow got there first
+			switch {
+			case js.job.Reboot:
+				if js.run == nil && resume == nil { // unless RunNow got there first
 					l.start(js, now, "reboot")
 				}
-			} else {
+			case !resume[js.job.Name].IsZero():
+				js.next = resume[js.job.Name]
+			default:
 				js.next = nextRun(js.job, now)
 			}
 		}

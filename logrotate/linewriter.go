@@ -60,7 +60,18 @@ type LineWriter struct {
 	// when DrainAndFlush asked, and flushed; nil when nobody asked.
 	drained chan struct{}
 	copyEnd bool // Copy has returned: nothing more will come
+
+	// detachc is closed when the Copy that Detach stopped has returned;
+	// detached says it returned ErrDetached (not at the pipe's end).
+	detachc   chan struct{}
+	detaching bool
+	detached  bool
 }
+
+// ErrDetached is what Copy returns when Detach stopped it: the pipe stays
+// open with whatever it still holds, and the line writer keeps the
+// trailing partial line (Partial).
+var ErrDetached = errors.New("copy log: detached")
 
 // NewLineWriter returns a LineWriter that writes whole lines to dst, cutting
 // lines longer than maxLine bytes (DefaultMaxLine when maxLine <= 0).
@@ -213,6 +224,72 @@ func (w *LineWriter) DrainAndFlush(r io.Reader) <-chan struct{} {
 	return done
 }
 
+// Detach asks the Copy that reads r to return ErrDetached at its next
+// read (a read whose data raced the deadline is still taken and processed
+// first: either way every byte goes to exactly one side), without flushing
+// the held partial line: for a handover of the pipe to another process,
+// which goes on from where this one stopped (Partial, then a Write of it
+// into the next line writer, so no line is lost or split). The channel is
+// closed once that Copy has returned; then Detached says whether it
+// stopped for the request (false: the pipe ended first, and Copy's caller
+// closes it). It returns nil when Copy already returned or r has no read
+// deadlines.
+func (w *LineWriter) Detach(r io.Reader) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d, ok := r.(deadliner)
+	if w.copyEnd || !ok {
+		return nil
+	}
+	if w.detachc == nil {
+		w.detachc = make(chan struct{})
+	}
+	w.detaching = true
+	if d.SetReadDeadline(time.Now()) != nil {
+		w.detaching = false
+		return nil
+	}
+	return w.detachc
+}
+
+// Detached reports whether the last Copy returned for Detach.
+func (w *LineWriter) Detached() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.detached
+}
+
+// Partial returns a copy of the partial line w holds (no newline yet).
+func (w *LineWriter) Partial() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.buf[:w.n]...)
+}
+
+// Resume undoes a Detach whose handover did not happen: r's deadline is
+// cleared, and a new Copy of r into w goes on where the last one stopped.
+func (w *LineWriter) Resume(r io.Reader) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.detaching, w.detached, w.detachc, w.copyEnd = false, false, nil, false
+	if d, ok := r.(deadliner); ok {
+		_ = d.SetReadDeadline(time.Time{})
+	}
+}
+
+// stopForDetach is Copy's check after a read cut short by a deadline: a
+// Detach request ends the Copy there.
+func (w *LineWriter) stopForDetach() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.detaching {
+		return false
+	}
+	w.detaching, w.detached, w.copyEnd = false, true, true
+	close(w.detachc)
+	return true
+}
+
 // flushLocked is Flush with mu held.
 func (w *LineWriter) flushLocked() error {
 	if w.n == 0 {
@@ -307,6 +384,9 @@ func Copy(w *LineWriter, r io.Reader) error {
 				}
 			}
 		}
+		if errors.Is(rerr, os.ErrDeadlineExceeded) && w.stopForDetach() {
+			return ErrDetached
+		}
 		if k > 0 || errors.Is(rerr, os.ErrDeadlineExceeded) {
 			asked, ferr := w.drainCheck(r)
 			if writeErr == nil {
@@ -323,6 +403,10 @@ func Copy(w *LineWriter, r io.Reader) error {
 			if w.drained != nil {
 				close(w.drained)
 				w.drained = nil
+			}
+			if w.detaching {
+				w.detaching = false
+				close(w.detachc)
 			}
 			w.mu.Unlock()
 			if writeErr == nil {

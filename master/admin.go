@@ -96,15 +96,10 @@ func (m *Master) adminHandler() http.Handler {
 	mux.HandleFunc("POST "+adminPrefix+"/users/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		err := m.RestartUser(r.Context(), name)
-		switch {
-		case errors.Is(err, ErrNoSuchUser):
-			writeJSON(w, http.StatusNotFound, errorReply{Error: err.Error()})
-		case err != nil:
-			writeJSON(w, http.StatusConflict, errorReply{Error: err.Error()})
-		default:
+		if err == nil {
 			m.log.Info("user supervisor restart requested over the admin socket", "user", name)
-			writeJSON(w, http.StatusOK, struct{}{})
 		}
+		writeUserResult(w, err, struct{}{})
 	})
 	mux.HandleFunc("GET "+adminPrefix+"/master", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, m.Image(r.Context()))
@@ -141,6 +136,7 @@ func (m *Master) adminHandler() http.Handler {
 		st.Enabled, st.Output = cfg.Proxy.Enabled, cfg.Proxy.Output
 		writeJSON(w, http.StatusOK, st)
 	})
+	m.upgradeRoutes(mux) // upgrade.go
 	return mux
 }
 

@@ -91,7 +91,7 @@ func startMaster(t *testing.T, e *env) *e2e {
 	return startMasterBin(t, e, roostBinary(t))
 }
 
-// startMasterBin is startMaster with the roost binary bin.
+// startMasterBin is startMaster with the roost binary at bin.
 func startMasterBin(t *testing.T, e *env, bin string) *e2e {
 	t.Helper()
 	x := &e2e{env: e, bin: bin, log: newTailBuffer(1 << 20), eof: make(chan struct{})}

@@ -104,6 +104,11 @@ func (pl placement) start(s *Supervisor, cmd *exec.Cmd) error {
 		}
 		return nil
 	}
+	// In a group of its own, the child's fate at the supervisor's death is
+	// the group's: the master kills the user's tree when the supervisor
+	// is gone. Pdeathsig would tie it to the thread that forks on v1 (the
+	// Programs' fork thread), which an upgrade's execve ends (handover.go).
+	cmd.SysProcAttr.Pdeathsig = 0
 	err := s.cg.Start(pl.group, cmd)
 	if errors.Is(err, cgroup.ErrEnter) {
 		s.log.Warn(err.Error()+"; starting without it", "program", pl.group)

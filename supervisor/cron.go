@@ -222,7 +222,11 @@ func (c *cronState) logSink() (*logrotate.Sink, error) {
 
 // start begins scheduling: the @reboot jobs run now.
 func (c *cronState) start() {
-	if err := c.sched.Start(context.Background()); err != nil {
+	start := c.sched.Start
+	if next := c.s.reexec.cronNext; next != nil { // handed over: go on, no @reboot
+		start = func(ctx context.Context) error { return c.sched.Resume(ctx, next) }
+	}
+	if err := start(context.Background()); err != nil {
 		c.s.log.Error(fmt.Sprintf("cron: cannot start the scheduler: %v", err))
 	}
 }
@@ -379,6 +383,11 @@ const drainTimeout = 2 * time.Second
 // run is the scheduler's RunFunc: one run of a job, from spawn to exit.
 func (c *cronState) run(ctx context.Context, job cronjobs.Job) (int, error) {
 	log := c.s.log
+	if !c.s.reexec.cronGate.TryRLock() {
+		log.Warn(fmt.Sprintf("cron: %s not started: the supervisor is re-executing", job.Name), "job", job.Name)
+		return -1, errors.New("not started: the supervisor was re-executing")
+	}
+	defer c.s.reexec.cronGate.RUnlock()
 	ch, out, feed, err := c.spawn(job)
 	if err != nil {
 		log.Warn(fmt.Sprintf("cron: couldn't start %s: %v", job.Name, err), "job", job.Name)
@@ -400,7 +409,7 @@ func (c *cronState) run(ctx context.Context, job cronjobs.Job) (int, error) {
 	}
 	exited := make(chan jobExit, 1)
 	go func() {
-		ws, at := ch.wait()
+		ws, at, _ := ch.wait() // a job is never detached: a handover waits for none to run
 		exited <- jobExit{ws, at}
 	}()
 

@@ -65,18 +65,24 @@ func streamIndex(st api.Stream) int {
 
 // copy is one stream's copier goroutine: pipe → line writer → sink until
 // every writer of the pipe is gone (the program and whatever inherited its
-// output). Without a line writer (NONE) the pipe is still drained.
+// output). A stream without a sink (NONE) has a line writer to nowhere
+// (discardWriter), so its pipe is drained and can be handed over alike.
 //
 // The caller has called hold for the stream; copy releases it at the end,
-// so the log file of a program that is not running is closed.
+// so the log file of a program that is not running is closed. A copy that
+// a handover detached (handover.go) leaves the pipe open and the file held:
+// they are the handover's.
 func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r *os.File) {
-	defer r.Close()
-	if lw == nil {
-		_, _ = io.Copy(io.Discard, r)
+	err := logrotate.Copy(lw, r) // write errors are the sink's to report; the pipe is always drained
+	if errors.Is(err, logrotate.ErrDetached) {
 		return
 	}
-	_ = logrotate.Copy(lw, r) // write errors are the sink's to report; the pipe is always drained
-	l.sink(st).Release()
+	r.Close()
+	sk := l.sink(st)
+	if sk == nil {
+		return
+	}
+	sk.Release()
 	i := streamIndex(st)
 	l.mu.Lock()
 	if l.idle[i] == nil {
@@ -84,6 +90,9 @@ func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r *os.File) {
 	}
 	l.mu.Unlock()
 }
+
+// discardWriter is the line writer of a stream logged nowhere (NONE).
+func discardWriter() *logrotate.LineWriter { return logrotate.NewLineWriter(io.Discard, maxLine) }
 
 // sink returns the sink of a stream.
 func (l *procLogs) sink(st api.Stream) *logrotate.Sink {

@@ -96,6 +96,7 @@ type process struct {
 	startWaiters []chan error
 	stopWaiters  []chan error
 	timer        *time.Timer // the deadline of the current state: startsecs, backoff, stopwaitsecs
+	due          time.Time   // when timer fires; zero when it is not armed (a handover carries it)
 	report       *time.Timer // "waiting for NAME to stop"
 	quit         bool
 }
@@ -131,12 +132,25 @@ func (p *process) run() {
 		case ev := <-p.exits:
 			p.onExit(ev)
 		case <-p.timer.C:
+			p.due = time.Time{}
 			p.onTimer()
 		case <-p.report.C:
 			p.onReport()
 		}
 		p.publish()
 	}
+}
+
+// arm sets the state's timer to fire in d.
+func (p *process) arm(d time.Duration) {
+	p.due = time.Now().Add(d)
+	p.timer.Reset(d)
+}
+
+// disarm stops the state's timer.
+func (p *process) disarm() {
+	p.due = time.Time{}
+	p.timer.Stop()
 }
 
 // do runs f in the owner goroutine and waits for it. It reports false when
@@ -194,7 +208,7 @@ func (p *process) setState(to api.State, level slog.Level, msg string) {
 		return
 	}
 	p.state = to
-	p.timer.Stop()
+	p.disarm()
 	p.restartDue = false
 	p.publish()
 	switch {
@@ -279,7 +293,7 @@ func (p *process) spawn() {
 		p.becomeRunning()
 		return
 	}
-	p.timer.Reset(time.Until(p.laststart.Add(p.cfg.StartSecs)))
+	p.arm(time.Until(p.laststart.Add(p.cfg.StartSecs)))
 }
 
 // becomeRunning is STARTING → RUNNING after startsecs.
@@ -302,7 +316,7 @@ func (p *process) enterBackoff(level slog.Level, msg string) {
 			"gave up: %s entered FATAL state, too many start retries too quickly", p.name))
 		return
 	}
-	p.timer.Reset(time.Duration(p.backoff) * time.Second)
+	p.arm(time.Duration(p.backoff) * time.Second)
 }
 
 // startChild runs the spawn recipe for the current config; it returns
@@ -397,21 +411,30 @@ func (p *process) startChild() string {
 	p.child = c
 	p.stdin = inW
 	p.lws[0] = p.logs.lineWriter(api.Stdout)
+	if p.lws[0] == nil {
+		p.lws[0] = discardWriter()
+	}
 	p.pipes[0] = outR
 	p.logs.hold(api.Stdout)
 	go p.logs.copy(api.Stdout, p.lws[0], outR)
 	p.lws[1], p.pipes[1] = nil, nil
 	if errR != nil {
 		p.lws[1] = p.logs.lineWriter(api.Stderr)
+		if p.lws[1] == nil {
+			p.lws[1] = discardWriter()
+		}
 		p.pipes[1] = errR
 		p.logs.hold(api.Stderr)
 		go p.logs.copy(api.Stderr, p.lws[1], errR)
 	}
-	go func() {
-		ws, at := c.wait()
-		p.exits <- exitEvent{c: c, ws: ws, at: at}
-	}()
+	c.watch(p.reportExit(c))
 	return ""
+}
+
+// reportExit returns what c's waiter does with its exit: send it to the
+// owner goroutine.
+func (p *process) reportExit(c *child) func(syscall.WaitStatus, time.Time) {
+	return func(ws syscall.WaitStatus, at time.Time) { p.exits <- exitEvent{c: c, ws: ws, at: at} }
 }
 
 // fdLimitHint is what a spawn error caused by EMFILE adds: the limit the
@@ -548,7 +571,7 @@ func (p *process) autorestart(exitedAt time.Time) {
 	p.logf(slog.LevelInfo, "%s exited %d ms after its start; restarting it in %d ms (roost restarts a program at most once a second)",
 		p.name, exitedAt.Sub(p.laststart).Milliseconds(), wait.Milliseconds())
 	p.restartDue = true
-	p.timer.Reset(time.Until(due))
+	p.arm(time.Until(due))
 }
 
 // onTimer handles the deadline of the current state.
@@ -608,7 +631,7 @@ func (p *process) kill(sig syscall.Signal) string {
 	p.logf(slog.LevelDebug, "killing %s (pid %d) %swith signal %s", p.name, p.child.pid, grp, signame(sig))
 	p.killing = true
 	p.setState(api.Stopping, 0, "")
-	p.timer.Reset(p.cfg.StopWaitSecs)
+	p.arm(p.cfg.StopWaitSecs)
 	if err := p.child.stop(sig, asGroup); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			// It just exited on its own; its exit event settles the state.
@@ -694,7 +717,7 @@ func (p *process) stop(wait bool) (<-chan error, error) {
 				// supervisord's answer, but the throttled restart is
 				// called off: a stop must end a crash loop.
 				p.restartDue = false
-				p.timer.Stop()
+				p.disarm()
 				p.logf(slog.LevelInfo, "%s: restart called off by a stop request", p.name)
 			}
 			err = api.Errorf(api.NotRunning, "%s", ns)
@@ -812,7 +835,7 @@ func (p *process) remove() {
 			w <- nil
 		}
 		p.startWaiters, p.stopWaiters = nil, nil
-		p.timer.Stop()
+		p.disarm()
 		p.report.Stop()
 	})
 	<-p.done

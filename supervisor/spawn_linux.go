@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"roost/internal/mainthread"
 )
 
 // The spawn recipe, the one way roost starts a process (programs now, cron
@@ -53,7 +55,7 @@ type spec struct {
 
 // child is one started process, reaped exactly once by its own wait.
 type child struct {
-	cmd     *exec.Cmd
+	cmd     *exec.Cmd // nil for a child adopted from the previous image (handover.go)
 	pid     int
 	owner   *Supervisor
 	started time.Time
@@ -65,6 +67,13 @@ type child struct {
 
 	pidfd   *os.File      // pollable pidfd (nil: fall back to a blocking Wait)
 	reapedc chan struct{} // closed once cmd.Wait has reaped the child
+
+	// detached (under mu) says the child is being handed over to the next
+	// image of this process: its waiter returns without reaping it or
+	// reporting its exit (handover.go). waiterDone is closed when the
+	// current waiter (watch) has returned.
+	detached   bool
+	waiterDone chan struct{}
 }
 
 var umaskMu sync.RWMutex
@@ -99,6 +108,14 @@ func forkWorker() {
 // startChild starts sp and registers the child. The caller closes sp's pipe
 // ends afterwards (they are the child's).
 func startChild(owner *Supervisor, sp *spec) (*child, error) {
+	if mainthread.Serving() {
+		// Every program is the main thread's child, so none of them gets
+		// its Pdeathsig when the supervisor execs a new image (see
+		// internal/mainthread).
+		var r forkReply
+		mainthread.Do(func() { r.c, r.err = forkLocked(spawnCmd(sp), sp, owner) })
+		return r.c, r.err
+	}
 	forkPool.once.Do(func() {
 		n := runtime.GOMAXPROCS(0)
 		if n < 2 {
@@ -109,6 +126,14 @@ func startChild(owner *Supervisor, sp *spec) (*child, error) {
 			go forkWorker()
 		}
 	})
+	reply := make(chan forkReply, 1)
+	forkPool.reqs <- forkReq{cmd: spawnCmd(sp), sp: sp, owner: owner, reply: reply}
+	r := <-reply
+	return r.c, r.err
+}
+
+// spawnCmd is the exec.Cmd of the spawn recipe for sp.
+func spawnCmd(sp *spec) *exec.Cmd {
 	cmd := &exec.Cmd{
 		Path:   sp.Path,
 		Args:   sp.Argv,
@@ -126,10 +151,7 @@ func startChild(owner *Supervisor, sp *spec) (*child, error) {
 	if cmd.Env == nil {
 		cmd.Env = []string{} // never the supervisor's environment by accident
 	}
-	reply := make(chan forkReply, 1)
-	forkPool.reqs <- forkReq{cmd: cmd, sp: sp, owner: owner, reply: reply}
-	r := <-reply
-	return r.c, r.err
+	return cmd
 }
 
 // forkLocked runs on a fork-pool thread.
@@ -203,41 +225,35 @@ func (c *child) stop(sig syscall.Signal, group bool) error {
 	return c.signal(sig, group)
 }
 
+// watch starts the child's waiter: a goroutine that waits for its exit
+// and passes it to report, unless the child is detached first.
+func (c *child) watch(report func(syscall.WaitStatus, time.Time)) {
+	done := make(chan struct{})
+	c.waiterDone = done
+	go func() {
+		defer close(done)
+		if ws, at, ok := c.wait(); ok {
+			report(ws, at)
+		}
+	}()
+}
+
 // wait blocks until the child exits, kills what is left of its process
 // group if a stop was requested, reaps it, and returns its wait status and
 // the time its exit was seen. The exit is seen through the pidfd (the Go
-// poller, no thread blocked per child), never through pipe EOF.
-func (c *child) wait() (syscall.WaitStatus, time.Time) {
-	exited := false
-	if c.pidfd != nil {
-		if rc, err := c.pidfd.SyscallConn(); err == nil {
-			var info siginfoChild
-			rerr := rc.Read(func(fd uintptr) bool {
-				info = siginfoChild{}
-				err := unix.Waitid(unix.P_PIDFD, int(fd), (*unix.Siginfo)(unsafe.Pointer(&info)),
-					unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-				if errors.Is(err, syscall.EAGAIN) || (err == nil && info.Pid == 0) {
-					return false // still running: wait for the pidfd to be readable
-				}
-				return true
-			})
-			exited = rerr == nil
-		}
-	}
-	if !exited {
-		// No pollable pidfd: block this goroutine's thread until the exit,
-		// still without reaping (WNOWAIT), so the group can be handled
-		// while the leader's pid is held.
-		var info siginfoChild
-		for {
-			err := unix.Waitid(unix.P_PID, c.pid, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
-			if !errors.Is(err, syscall.EINTR) {
-				break
-			}
-		}
+// poller, no thread blocked per child), never through pipe EOF. It
+// returns false, without reaping, when the child was detached (handed
+// over) before its exit was taken.
+func (c *child) wait() (syscall.WaitStatus, time.Time, bool) {
+	if !c.awaitExit() {
+		return 0, time.Time{}, false
 	}
 	at := time.Now()
 	c.mu.Lock()
+	if c.detached {
+		c.mu.Unlock()
+		return 0, time.Time{}, false
+	}
 	if c.stopReq.Load() {
 		// The leader is a zombie (or about to be): its pid, hence its
 		// group id, cannot have been reused. Take the rest of the group.
@@ -245,13 +261,23 @@ func (c *child) wait() (syscall.WaitStatus, time.Time) {
 	}
 	c.reaped = true
 	c.mu.Unlock()
-	_ = c.cmd.Wait() // a non-zero exit is an error here; the status is what matters
+	var ws syscall.WaitStatus
+	if c.cmd != nil {
+		_ = c.cmd.Wait() // a non-zero exit is an error here; the status is what matters
+		if ps := c.cmd.ProcessState; ps != nil {
+			ws, _ = ps.Sys().(syscall.WaitStatus)
+		}
+	} else {
+		// Adopted: no exec.Cmd, but still this process's child.
+		for {
+			_, err := syscall.Wait4(c.pid, &ws, 0, nil)
+			if !errors.Is(err, syscall.EINTR) {
+				break
+			}
+		}
+	}
 	if c.stopReq.Load() {
 		c.place.killGroup(c.owner) // a double-forked daemon left its process group
-	}
-	var ws syscall.WaitStatus
-	if ps := c.cmd.ProcessState; ps != nil {
-		ws, _ = ps.Sys().(syscall.WaitStatus)
 	}
 	if c.pidfd != nil {
 		c.pidfd.Close()
@@ -262,7 +288,53 @@ func (c *child) wait() (syscall.WaitStatus, time.Time) {
 	regMapMu.Unlock()
 	reg.mu.RUnlock()
 	close(c.reapedc)
-	return ws, at
+	return ws, at, true
+}
+
+// awaitExit blocks until the child has exited (true; not reaped, WNOWAIT)
+// or is detached (false).
+func (c *child) awaitExit() bool {
+	if c.pidfd != nil {
+		if rc, err := c.pidfd.SyscallConn(); err == nil {
+			for {
+				var info siginfoChild
+				rerr := rc.Read(func(fd uintptr) bool {
+					info = siginfoChild{}
+					err := unix.Waitid(unix.P_PIDFD, int(fd), (*unix.Siginfo)(unsafe.Pointer(&info)),
+						unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+					if errors.Is(err, syscall.EAGAIN) || (err == nil && info.Pid == 0) {
+						return false // still running: wait for the pidfd to be readable
+					}
+					return true
+				})
+				if rerr == nil {
+					return true
+				}
+				if !errors.Is(rerr, os.ErrDeadlineExceeded) {
+					break
+				}
+				// detach set a deadline to wake this waiter.
+				c.mu.Lock()
+				d := c.detached
+				c.mu.Unlock()
+				if d {
+					return false
+				}
+				_ = c.pidfd.SetReadDeadline(time.Time{})
+			}
+		}
+	}
+	// No pollable pidfd: block this goroutine's thread until the exit,
+	// still without reaping (WNOWAIT), so the group can be handled while
+	// the leader's pid is held.
+	var info siginfoChild
+	for {
+		err := unix.Waitid(unix.P_PID, c.pid, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	return true
 }
 
 // lookPath is supervisord's get_execv_args: a command with a "/" is used as

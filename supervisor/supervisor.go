@@ -73,6 +73,9 @@ type Options struct {
 	// Applied is called with each configuration a full update applied
 	// (the watcher, HUP, `roost update`), to save it as the last good one.
 	Applied func(*config.Config)
+	// Reexec lets the supervisor re-exec its binary in place, keeping its
+	// programs (handover.go); nil: it cannot.
+	Reexec *ReexecOptions
 }
 
 // Supervisor runs one configuration's programs. Its methods are safe for
@@ -112,6 +115,7 @@ type Supervisor struct {
 	shutdownc chan struct{}
 	shutOnce  sync.Once
 	restartc  chan struct{}
+	reexec    reexecState // handover.go
 
 	// opMu serializes what changes the set of processes or runs through all
 	// of them in order: autostart, update, add/remove, restart, shutdown.
@@ -185,6 +189,9 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		}
 	}
 	s.sortGroups()
+	if opts.Reexec != nil && opts.Reexec.From != nil {
+		s.adopt(opts.Reexec.From)
+	}
 	if opts.Broken != nil {
 		running := "none"
 		if opts.Saved {
@@ -350,7 +357,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	for first := true; ; first = false {
 		s.startAll()
 		if first {
-			s.cron.start() // after the programs, so @reboot jobs find them spawned
+			s.cron.start() // after the programs, so @reboot jobs find them spawned (none after a handover)
 		}
 		// Start-up's garbage (config parsing, a goroutine and a spawn per
 		// program) is returned to the kernel now, once, rather than kept

@@ -80,6 +80,7 @@ func init() {
 					"`systemctl reload roost` runs it. SIGHUP still only re-reads roost.toml.",
 				Action: adminReexec,
 			},
+			adminUpgradeCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return cli.Exit("roost admin: "+err.Error(), 2)

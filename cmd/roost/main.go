@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"roost/internal/mainthread"
 	"roost/internal/termsafe"
 )
 
@@ -56,8 +58,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
+// The main goroutine stays on the main thread, which forks every program
+// of `roost run` and execs its upgrades (internal/mainthread).
+func init() { runtime.LockOSThread() }
+
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	os.Exit(mainthread.Serve(func() int { return run(os.Args, os.Stdout, os.Stderr) }))
 }
 
 // run executes the command line and returns the process exit code.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"roost/internal/mainthread"
 	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
@@ -18,7 +19,7 @@ import (
 // end-to-end tests exec a real `roost run` without building one.
 func TestMain(m *testing.M) {
 	if os.Getenv("ROOST_TEST_AS_ROOST") == "1" {
-		os.Exit(run(os.Args, os.Stdout, os.Stderr))
+		os.Exit(mainthread.Serve(func() int { return run(os.Args, os.Stdout, os.Stderr) }))
 	}
 	if path := os.Getenv("ROOST_TEST_EVIL_SERVER"); path != "" {
 		os.Exit(evilServerMain(path))

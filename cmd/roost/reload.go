@@ -14,7 +14,8 @@ func init() {
 		Usage:     "stop every process, re-read the configuration and start again",
 		ArgsUsage: " ",
 		Description: helpText(reloadHelp) + "\n\nExample:\n  roost reload\n\n" +
-			"Everything restarts. To restart only what changed, use `roost update`.",
+			"Everything restarts. To restart only what changed, use `roost update`;\n" +
+			"to run a new roost binary without restarting any program, `roost upgrade`.",
 		Action: noArgsAction("reload", reloadHelp, reloadVerb),
 	})
 }

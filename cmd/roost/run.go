@@ -15,6 +15,7 @@ import (
 
 	"roost/config"
 	"roost/cronjobs"
+	"roost/handover"
 	"roost/supervisor"
 	"roost/supervisor/api"
 	"roost/supervisor/api/xmlrpc"
@@ -91,6 +92,12 @@ func runAction(c *cli.Context) error {
 		}
 	}
 	load := func() (*config.Config, error) { return config.Load(path, config.LoadOptions{Dir: cwd}) }
+	// Started by `roost upgrade` (package handover): the previous image's
+	// running configuration and programs go on.
+	from, err := handover.Take()
+	if err != nil && !errors.Is(err, handover.ErrNone) {
+		return cli.Exit("roost run: "+err.Error(), exitUsage)
+	}
 	var fallback func(error) (*config.Config, bool, error)
 	if c.Bool("managed") {
 		surviveMasterLoss()
@@ -102,9 +109,17 @@ func runAction(c *cli.Context) error {
 		load = managedLoad(path, cwd, logDir, sock)
 		fallback = managedFallback(path, cwd, logDir, sock, stderr)
 	}
-	cfg, err := load()
+	var cfg *config.Config
+	if from != nil {
+		cfg, err = supervisor.AdoptedConfig(from)
+	} else {
+		cfg, err = load()
+	}
 	var broken error
 	saved := false
+	if err != nil && from != nil {
+		return cli.Exit("roost run: "+err.Error(), exitUsage)
+	}
 	if err != nil {
 		if fallback == nil {
 			return configError(stderr, path, err)
@@ -152,12 +167,12 @@ func runAction(c *cli.Context) error {
 			return cli.Exit("roost run: cron: "+err.Error(), exitUsage)
 		}
 	}
-	return runSupervisor(c, cfg, load, sockPath, cronFile, srvOpts, broken, saved)
+	return runSupervisor(c, cfg, load, sockPath, cronFile, srvOpts, broken, saved, from)
 }
 
 // runSupervisor builds the runtime and its control socket and runs both
 // until a TERM, INT or QUIT (or `roost shutdown`).
-func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Config, error), sockPath, cronFile string, opts api.ServerOptions, broken error, saved bool) error {
+func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Config, error), sockPath, cronFile string, opts api.ServerOptions, broken error, saved bool, from *handover.State) error {
 	sopts := supervisor.Options{
 		Load:      load,
 		Version:   version,
@@ -168,6 +183,8 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 		Broken:    broken,
 		Saved:     saved,
 	}
+	var srv *api.Server // made once sup exists; the re-exec's socket hook uses it
+	sopts.Reexec = reexecOptions(func() *api.Server { return srv }, from)
 	log := opts.Logger // stderr until the main log is open
 	if sopts.Managed {
 		cwd, cerr := os.Getwd() // managedLoad's Dir
@@ -199,9 +216,9 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	// its one format (before Run, so before any reload calls Applied).
 	log = sup.Logger()
 	opts.Logger = log
-	srv := api.NewServer(sup, opts)
+	srv = api.NewServer(sup, opts)
 	mountSupervisordAPI(srv, sup, opts.Logger)
-	if err := srv.Listen(sockPath); err != nil {
+	if err := listenOrInherit(srv, sockPath, from); err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
 	}
 

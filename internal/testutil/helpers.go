@@ -49,12 +49,19 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-var roostBin struct {
+// roostBuild is one build of roost/cmd/roost.
+type roostBuild struct {
 	once sync.Once
 	dir  string
 	path string
 	err  error
 }
+
+var (
+	roostBin    roostBuild                 // RoostBinary's
+	roostBinsMu sync.Mutex                 // guards roostBins
+	roostBins   = map[string]*roostBuild{} // RoostBinaryVersion's, by version
+)
 
 // RoostBinary builds roost/cmd/roost, once per test binary, into a
 // directory every user may read and run (the tests run it as other users
@@ -64,40 +71,71 @@ var roostBin struct {
 // TestMain removes the build with RemoveRoostBinary.
 func RoostBinary(t testing.TB, run func(*exec.Cmd) ([]byte, error)) string {
 	t.Helper()
-	roostBin.once.Do(func() {
+	return roostBin.build(t, run, "")
+}
+
+// RoostBinaryVersion is RoostBinary with version as the binary's version
+// string (-ldflags -X main.version=VERSION), one build per version: the
+// binary an upgrade test installs in place of RoostBinary's.
+func RoostBinaryVersion(t testing.TB, run func(*exec.Cmd) ([]byte, error), version string) string {
+	t.Helper()
+	roostBinsMu.Lock()
+	b := roostBins[version]
+	if b == nil {
+		b = &roostBuild{}
+		roostBins[version] = b
+	}
+	roostBinsMu.Unlock()
+	return b.build(t, run, version)
+}
+
+func (b *roostBuild) build(t testing.TB, run func(*exec.Cmd) ([]byte, error), version string) string {
+	t.Helper()
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "roost-bin-")
 		if err != nil {
-			roostBin.err = fmt.Errorf("build roost: %w", err)
+			b.err = fmt.Errorf("build roost: %w", err)
 			return
 		}
-		roostBin.dir = dir
+		b.dir = dir
 		if err := os.Chmod(dir, 0o755); err != nil {
-			roostBin.err = fmt.Errorf("build roost: %w", err)
+			b.err = fmt.Errorf("build roost: %w", err)
 			return
 		}
 		path := filepath.Join(dir, "roost")
-		cmd := exec.Command("go", "build", "-o", path, "roost/cmd/roost")
+		args := []string{"build", "-o", path}
+		if version != "" {
+			args = append(args, "-ldflags", "-X main.version="+version)
+		}
+		cmd := exec.Command("go", append(args, "roost/cmd/roost")...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if run == nil {
 			run = (*exec.Cmd).CombinedOutput
 		}
 		if out, err := run(cmd); err != nil {
-			roostBin.err = fmt.Errorf("go build roost/cmd/roost: %w\n%s", err, out)
+			b.err = fmt.Errorf("go build roost/cmd/roost: %w\n%s", err, out)
 			return
 		}
-		roostBin.path = path
+		b.path = path
 	})
-	if roostBin.err != nil {
-		t.Fatal(roostBin.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return roostBin.path
+	return b.path
 }
 
-// RemoveRoostBinary removes what RoostBinary built, if anything; TestMain
-// calls it after the tests ran.
+// RemoveRoostBinary removes what RoostBinary and RoostBinaryVersion
+// built, if anything; TestMain calls it after the tests ran.
 func RemoveRoostBinary() {
 	if roostBin.dir != "" {
 		os.RemoveAll(roostBin.dir)
+	}
+	roostBinsMu.Lock()
+	defer roostBinsMu.Unlock()
+	for _, b := range roostBins {
+		if b.dir != "" {
+			os.RemoveAll(b.dir)
+		}
 	}
 }
 

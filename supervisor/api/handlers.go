@@ -109,6 +109,7 @@ func (s *Server) routes() {
 	s.cronRoutes(m)
 	s.proxyRoutes(m)
 	s.configStateRoutes(m)
+	s.reexecRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, Errorf(UnknownMethod, "%s %s", r.Method, r.URL.Path))
 	})

@@ -43,8 +43,9 @@ type Server struct {
 	euid int
 	mux  *http.ServeMux
 
-	mu   sync.Mutex
-	sock *socket // set by Listen
+	mu     sync.Mutex
+	sock   *socket       // set by Listen
+	paused chan struct{} // set while HandOver holds accepting; closed by its undo
 }
 
 // NewServer returns a server for b. Call Listen, then Serve. With a nil b
@@ -129,7 +130,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		ConnState:         closeIdleReserved,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(newReserveListener(sock.ln, s.log)) }()
+	go func() { errc <- srv.Serve(s.pausable(newReserveListener(sock.ln, s.log))) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", sock.path, err)
