@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -69,7 +68,7 @@ func streamIndex(st api.Stream) int {
 //
 // The caller has called hold for the stream; copy releases it at the end,
 // so the log file of a program that is not running is closed.
-func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r *os.File) {
+func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r pipeReader) {
 	defer r.Close()
 	if lw == nil {
 		_, _ = io.Copy(io.Discard, r)

@@ -50,8 +50,7 @@ func (s *Supervisor) activeConfigLocked() *config.Config {
 }
 
 // apiChanges names the groups of ch, as reloadConfig reports them. Groups
-// roost does not run (event listeners, FastCGI) are left out, as they are
-// never active.
+// roost does not run (FastCGI) are left out, as they are never active.
 func apiChanges(ch config.Changes) api.Changes {
 	out := api.Changes{Added: []string{}, Changed: []string{}, Removed: []string{}}
 	for _, g := range ch.Added {
@@ -73,7 +72,9 @@ func apiChanges(ch config.Changes) api.Changes {
 }
 
 // runnable reports whether roost runs a group of this kind.
-func runnable(g *config.Group) bool { return g.Kind == "" || g.Kind == config.KindProgram }
+func runnable(g *config.Group) bool {
+	return g.Kind == "" || g.Kind == config.KindProgram || g.Kind == config.KindEventListener
+}
 
 // Reread parses the configuration on disk and reports which groups differ
 // from the running ones, changing nothing (supervisord's reloadConfig).

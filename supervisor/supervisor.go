@@ -82,7 +82,8 @@ type Supervisor struct {
 	load        func() (*config.Config, error)
 	log         *slog.Logger
 	events      *broker
-	self        *account // the user this supervisor runs as
+	listenerIO  ListenerIO // speaks to [eventlistener:x] processes (SetListenerIO)
+	self        *account   // the user this supervisor runs as
 	serverURL   string
 	identifier  string
 	childlogdir string
@@ -231,7 +232,7 @@ func (s *Supervisor) openMainLog() error {
 }
 
 // makeGroup builds an active group from its configuration. Groups roost does not run
-// (eventlistener, fcgi-program) are left out, with a warning.
+// (fcgi-program) are left out, with a warning.
 func (s *Supervisor) makeGroup(gc *config.Group) *group {
 	if !runnable(gc) {
 		s.log.Warn(fmt.Sprintf("%s: [%s:%s] is not supported yet; not started", gc.Pos, gc.Kind, gc.Name))
@@ -316,6 +317,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 	}
 	s.log.Info(fmt.Sprintf("roost %s started with pid %d", s.Version(), os.Getpid()), "pid", os.Getpid())
+	// supervisord adds its groups (PROCESS_GROUP_ADDED each, in priority
+	// order) before it announces RUNNING; an event listener pool hears
+	// those added after it.
+	s.mu.RLock()
+	for _, g := range s.order {
+		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_ADDED", Group: g.cfg.Name})
+	}
+	s.mu.RUnlock()
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 
 	wctx, stopWatch := context.WithCancel(context.Background())
@@ -557,6 +566,14 @@ func (s *Supervisor) restart() {
 	s.cron.reload()
 	s.opMu.Unlock()
 	s.noteProxies(old, cfg)
+	// supervisord adds its groups (PROCESS_GROUP_ADDED each, in priority
+	// order) before it announces RUNNING; an event listener pool hears
+	// those added after it.
+	s.mu.RLock()
+	for _, g := range s.order {
+		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_ADDED", Group: g.cfg.Name})
+	}
+	s.mu.RUnlock()
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 }
 
