@@ -168,15 +168,18 @@ func (r *Room) Run() {
 		select {
 		case ev, ok := <-r.evs:
 			if !ok {
-				for _, p := range r.pools {
-					for _, m := range p.members {
-						r.detach(m)
-					}
-				}
+				r.stop()
 				return
 			}
 			r.onEvent(ev)
 		case in := <-r.in:
+			// What the runtime published before this input was sent
+			// (a pool's PROCESS_GROUP_ADDED, the exit of the spawn before
+			// this one) is in the event channel: it comes first.
+			if !r.drain() {
+				r.stop()
+				return
+			}
 			if in.attach != nil {
 				r.onAttach(in.attach)
 			} else {
@@ -187,6 +190,30 @@ func (r *Room) Run() {
 		}
 		for _, p := range r.pools {
 			r.dispatch(p)
+		}
+	}
+}
+
+// drain handles the events waiting in the channel; false when it closed.
+func (r *Room) drain() bool {
+	for {
+		select {
+		case ev, ok := <-r.evs:
+			if !ok {
+				return false
+			}
+			r.onEvent(ev)
+		default:
+			return true
+		}
+	}
+}
+
+// stop ends every listener's instance (their writers).
+func (r *Room) stop() {
+	for _, p := range r.pools {
+		for _, m := range p.members {
+			r.detach(m)
 		}
 	}
 }
