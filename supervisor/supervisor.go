@@ -317,14 +317,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 	}
 	s.log.Info(fmt.Sprintf("roost %s started with pid %d", s.Version(), os.Getpid()), "pid", os.Getpid())
-	// supervisord adds its groups (PROCESS_GROUP_ADDED each, in priority
-	// order) before it announces RUNNING; an event listener pool hears
-	// those added after it.
-	s.mu.RLock()
-	for _, g := range s.order {
-		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_ADDED", Group: g.cfg.Name})
-	}
-	s.mu.RUnlock()
+	s.announceGroups()
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 
 	wctx, stopWatch := context.WithCancel(context.Background())
@@ -538,7 +531,7 @@ func (s *Supervisor) dropProcess(p *process) {
 // in order, read the configuration again and start afresh. An invalid
 // configuration is logged and the old one is started again.
 func (s *Supervisor) restart() {
-	s.setMood(api.SupervisorRestarting, "")
+	s.setMood(api.SupervisorRestarting, "SUPERVISOR_STATE_CHANGE_STOPPING") // supervisord's runforever says so on a reload too
 	s.opMu.Lock()
 	s.stopAllOrdered()
 	cfg, err := s.load()
@@ -548,7 +541,14 @@ func (s *Supervisor) restart() {
 		cfg = s.cfg
 		s.mu.RUnlock()
 	}
+	s.mu.RLock()
+	dropped := slices.Clone(s.order)
+	s.mu.RUnlock()
 	s.dropAllGroups()
+	// supervisord starts afresh: no event listener pool outlives a reload.
+	for _, g := range dropped {
+		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: g.cfg.Name})
+	}
 	groups := map[string]*group{}
 	for _, gc := range cfg.Groups {
 		if g := s.makeGroup(gc); g != nil {
@@ -566,15 +566,20 @@ func (s *Supervisor) restart() {
 	s.cron.reload()
 	s.opMu.Unlock()
 	s.noteProxies(old, cfg)
-	// supervisord adds its groups (PROCESS_GROUP_ADDED each, in priority
-	// order) before it announces RUNNING; an event listener pool hears
-	// those added after it.
+	s.announceGroups()
+	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
+}
+
+// announceGroups publishes PROCESS_GROUP_ADDED for every group, in priority
+// order: supervisord adds its groups so before it announces RUNNING, at its
+// start and after a reload, and an event listener pool hears the groups
+// added after it.
+func (s *Supervisor) announceGroups() {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, g := range s.order {
 		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_ADDED", Group: g.cfg.Name})
 	}
-	s.mu.RUnlock()
-	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 }
 
 // logConfigError logs every diagnostic of a configuration that failed to
