@@ -30,6 +30,7 @@
 package eventlistener
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,6 +77,11 @@ func (s listenerState) String() string {
 	}
 	return "UNKNOWN"
 }
+
+// maxResult bounds a RESULT line and its body (supervisord has no bound; a
+// result is "OK" or "FAIL"): a listener cannot make its supervisor buffer
+// without end.
+const maxResult = 1 << 20
 
 var (
 	readyToken  = []byte("READY\n")
@@ -494,14 +500,17 @@ func (r *Room) stateChange(p *pool, inst *instance) {
 			return
 		case busy:
 			if inst.resultLen < 0 {
-				i := strings.IndexByte(string(inst.buf), '\n')
-				if i < 0 {
+				i := bytes.IndexByte(inst.buf, '\n')
+				if i < 0 && len(inst.buf) <= maxResult {
 					return
+				}
+				if i < 0 {
+					i = len(inst.buf) - 1 // a "line" that never ends: bad
 				}
 				line := inst.buf[:i]
 				inst.buf = inst.buf[i+1:]
 				n, err := strconv.Atoi(string(line[min(len(resultToken), len(line)):]))
-				if err != nil || n < 0 {
+				if err != nil || n < 0 || n > maxResult {
 					r.log.Warn(fmt.Sprintf("%s: bad result line: '%s'", inst.name, line))
 					r.setState(inst, unknown)
 					inst.buf = nil

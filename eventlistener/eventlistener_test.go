@@ -26,8 +26,8 @@ type fakeRuntime struct {
 }
 
 func (f *fakeRuntime) Subscribe(context.Context) <-chan api.Event { return f.events }
-func (f *fakeRuntime) GroupConfig(name string) *config.Group  { return f.groups[name] }
-func (f *fakeRuntime) Identification() string                 { return "supervisor" }
+func (f *fakeRuntime) GroupConfig(name string) *config.Group      { return f.groups[name] }
+func (f *fakeRuntime) Identification() string                     { return "supervisor" }
 
 type harness struct {
 	t    *testing.T
