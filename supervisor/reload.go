@@ -133,21 +133,17 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		s.log.Info(fmt.Sprintf("applying configuration: added %v, changed %v, removed %v", out.Added, out.Changed, out.Removed))
 	}
 	for _, gc := range ch.Removed {
-		s.mu.RLock()
-		g := s.groups[gc.Name]
-		s.mu.RUnlock()
-		if g == nil {
-			continue
-		}
-		s.stopGroupAndWait(g, false)
-		s.mu.Lock()
-		delete(s.groups, gc.Name)
-		s.sortGroups()
-		s.mu.Unlock()
-		s.dropGroup(g)
-		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: gc.Name})
+		s.stopAndRemoveGroup(gc.Name)
 	}
 	for _, gc := range ch.Changed {
+		if gc.New.Kind == config.KindEventListener {
+			// As supervisord updates every changed group: removed and added
+			// again, so the pool's subscription and buffer are the new
+			// file's (a listener's events come from PROCESS_GROUP_*).
+			s.stopAndRemoveGroup(gc.New.Name)
+			_ = s.addGroupLocked(gc.New)
+			continue
+		}
 		s.updateGroup(ctx, cfg, gc)
 	}
 	for _, gc := range ch.Added {
@@ -179,6 +175,24 @@ func needsRestart(old, cur *config.Process) bool {
 	x := *cur
 	x.Priority = old.Priority
 	return !config.SameProcess(old, &x)
+}
+
+// stopAndRemoveGroup stops an active group's processes, waits for them and
+// removes the group. The caller holds opMu.
+func (s *Supervisor) stopAndRemoveGroup(name string) {
+	s.mu.RLock()
+	g := s.groups[name]
+	s.mu.RUnlock()
+	if g == nil {
+		return
+	}
+	s.stopGroupAndWait(g, false)
+	s.mu.Lock()
+	delete(s.groups, name)
+	s.sortGroups()
+	s.mu.Unlock()
+	s.dropGroup(g)
+	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: name})
 }
 
 // updateGroup applies a changed group's new configuration process by

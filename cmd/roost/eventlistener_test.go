@@ -415,3 +415,91 @@ func lineDiff(a, b []string) string {
 	}
 	return sb.String()
 }
+
+// updateConfs are a pool and a program, then the pool subscribed to more
+// and a program added: `supervisorctl update` removes the changed pool and
+// adds it again (a new subscription, a new buffer); roost update does the
+// same.
+var updateConfs = [2]string{oracleHead + `
+[program:a]
+command=/bin/sleep 1000
+
+[eventlistener:rec]
+command=/usr/bin/python3 %(here)s/recorder.py %(here)s/events.out
+events=PROCESS_GROUP
+`, oracleHead + `
+[program:a]
+command=/bin/sleep 1000
+
+[program:b]
+command=/bin/sleep 1000
+
+[eventlistener:rec]
+command=/usr/bin/python3 %(here)s/recorder.py %(here)s/events.out
+events=PROCESS_GROUP,PROCESS_STATE_RUNNING
+`}
+
+// TestEventListenerUpdateMatchesSupervisord: after `supervisorctl update`
+// the pool hears what its new events= says, from its own
+// PROCESS_GROUP_ADDED on, under roost as under supervisord.
+func TestEventListenerUpdateMatchesSupervisord(t *testing.T) {
+	supervisord := testutil.RequireBinary(t, "supervisord")
+	supervisorctl := testutil.RequireBinary(t, "supervisorctl")
+	_, err := os.Stat("/usr/lib/python3/dist-packages/supervisor/childutils.py")
+	testutil.Require(t, err == nil, "Debian's python3 supervisor package (supervisor.childutils)")
+
+	runs := map[string]listenerRun{}
+	for who, cmd := range map[string]func(string) *exec.Cmd{
+		"supervisord": func(conf string) *exec.Cmd { return exec.Command(supervisord, "-n", "-c", conf) },
+		"roost":       func(conf string) *exec.Cmd { return roostCmd("run", "--no-watch", "-c", conf) },
+	} {
+		dir := filepath.Join(t.TempDir(), who)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range map[string]string{"supervisord.conf": updateConfs[0], "recorder.py": recorderPy} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runs[who] = listenerRun{dir: dir, proc: startProc(t, cmd(filepath.Join(dir, "supervisord.conf")))}
+	}
+	recorded := func(r listenerRun, want ...string) bool {
+		d := r.rec(t)
+		all := strings.Join(d.Other, "\n") + "\n"
+		for _, lines := range d.Procs {
+			all += strings.Join(lines, "\n") + "\n"
+		}
+		for _, w := range want {
+			if !strings.Contains(all, w) {
+				return false
+			}
+		}
+		return true
+	}
+	for who, r := range runs {
+		testutil.Eventually(t, 60*time.Second, who+"'s listener to hear group a", func() bool {
+			return recorded(r, "groupname:a")
+		})
+		if err := os.WriteFile(filepath.Join(r.dir, "supervisord.conf"), []byte(updateConfs[1]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// supervisorctl's update removes and adds a changed group by
+		// itself; roost's own update (and HUP, and the watcher) must too.
+		update := supervisorctlOn(supervisorctl, filepath.Join(r.dir, "supervisord.conf"))
+		if who == "roost" {
+			update = func(args ...string) (string, int) {
+				out, errOut, code := roost(t, append([]string{"-c", filepath.Join(r.dir, "supervisord.conf")}, args...)...)
+				return out + errOut, code
+			}
+		}
+		if out, code := update("update"); code != 0 {
+			t.Fatalf("%s: update: exit %d\n%s", who, code, out)
+		}
+		testutil.Eventually(t, 60*time.Second, who+"'s new listener to hear b and itself RUNNING", func() bool {
+			return recorded(r, "groupname:b", "PROCESS_STATE_RUNNING from_state:STARTING groupname:b",
+				"PROCESS_STATE_RUNNING from_state:STARTING groupname:rec")
+		})
+	}
+	compareDigests(t, "rec", runs["supervisord"].rec(t), runs["roost"].rec(t))
+}
