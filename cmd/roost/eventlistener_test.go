@@ -60,18 +60,18 @@ while True:
 // pools: rec records everything (and TICK_5), pair (numprocs=2) shares
 // PROCESS_STATE between its two processes. In capture mode supervisord
 // holds output until it is longer than a marker: talk's last line is long.
-// The startsecs leave a second of
-// margin on each side of every exit: supervisord notices an exit up to a
-// second late.
+// The startsecs leave two seconds of margin on each side of every exit:
+// supervisord notices an exit up to a second late (more on a busy machine),
+// and an exit it notices after startsecs is one from RUNNING.
 const listenerConf = oracleHead + `
 [program:crash]
-command=/bin/sh -c 'if [ -e %(here)s/crash.flag ]; then exit 1; fi; touch %(here)s/crash.flag; sleep 3; exit 3'
-startsecs=2
+command=/bin/sh -c 'if [ -e %(here)s/crash.flag ]; then exit 1; fi; touch %(here)s/crash.flag; sleep 5; exit 3'
+startsecs=3
 startretries=1
 
 [program:flaky]
 command=/bin/sh -c 'if [ -e %(here)s/flaky.flag ]; then exec sleep 1000; fi; touch %(here)s/flaky.flag; exit 1'
-startsecs=2
+startsecs=3
 startretries=0
 
 [program:talk]
