@@ -40,6 +40,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"roost/config"
@@ -103,8 +104,7 @@ type Room struct {
 	rt     Runtime
 	log    *slog.Logger
 	evs    <-chan api.Event
-	in     chan input
-	done   chan struct{}
+	inbox  inbox
 	pools  []*pool // in creation order (supervisord's subscription order)
 	serial int64   // GlobalSerial
 
@@ -159,8 +159,7 @@ func New(ctx context.Context, rt Runtime, log *slog.Logger) *Room {
 		rt:       rt,
 		log:      log,
 		evs:      rt.Subscribe(ctx),
-		in:       make(chan input, 64),
-		done:     make(chan struct{}),
+		inbox:    inbox{signal: make(chan struct{}, 1)},
 		serial:   -1,
 		tickLast: map[int64]int64{},
 	}
@@ -168,7 +167,6 @@ func New(ctx context.Context, rt Runtime, log *slog.Logger) *Room {
 
 // Run serves until the event stream ends.
 func (r *Room) Run() {
-	defer close(r.done)
 	defer r.tick.Stop()
 	for {
 		select {
@@ -178,18 +176,20 @@ func (r *Room) Run() {
 				return
 			}
 			r.onEvent(ev)
-		case in := <-r.in:
-			// What the runtime published before this input was sent
+		case <-r.inbox.signal:
+			// What the runtime published before these inputs were put
 			// (a pool's PROCESS_GROUP_ADDED, the exit of the spawn before
 			// this one) is in the event channel: it comes first.
 			if !r.drain() {
 				r.stop()
 				return
 			}
-			if in.attach != nil {
-				r.onAttach(in.attach)
-			} else {
-				r.onOutput(in.inst, in.data)
+			for _, in := range r.inbox.take() {
+				if in.attach != nil {
+					r.onAttach(in.attach)
+				} else {
+					r.onOutput(in.inst, in.data)
+				}
 			}
 		case now := <-r.tick.C:
 			r.onTick(now)
@@ -229,16 +229,35 @@ func (r *Room) Attach(group, name string, pid int, stdin *os.File) func([]byte) 
 	inst := &instance{pool: group, name: name, pid: pid, state: acknowledged, resultLen: -1,
 		writes: make(chan []byte, 1)}
 	go writeLoop(stdin, inst.writes)
+	r.inbox.put(input{attach: inst})
+	return func(b []byte) { r.inbox.put(input{inst: inst, data: b}) }
+}
+
+// inbox is the listeners' side's queue to the room: putting never blocks,
+// so a process's goroutine (Attach) never waits for the room, which may be
+// waiting for the runtime's lock (GroupConfig).
+type inbox struct {
+	mu     sync.Mutex
+	q      []input
+	signal chan struct{} // one pending wakeup
+}
+
+func (b *inbox) put(in input) {
+	b.mu.Lock()
+	b.q = append(b.q, in)
+	b.mu.Unlock()
 	select {
-	case r.in <- input{attach: inst}:
-	case <-r.done:
+	case b.signal <- struct{}{}:
+	default:
 	}
-	return func(b []byte) {
-		select {
-		case r.in <- input{inst: inst, data: b}:
-		case <-r.done:
-		}
-	}
+}
+
+func (b *inbox) take() []input {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.q
+	b.q = nil
+	return q
 }
 
 // writeLoop writes the events sent to one listener process to its stdin,
