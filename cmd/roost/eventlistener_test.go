@@ -246,12 +246,14 @@ func (l listenerRun) done(t *testing.T) bool {
 		strings.Contains(string(cm), "restarted flaky")
 }
 
-func startListenerRun(t *testing.T, who string, cmd func(conf string) *exec.Cmd) listenerRun {
+// startListenerRun writes conf and the listeners into a directory of its
+// own and starts cmd on it.
+func startListenerRun(t *testing.T, who, conf string, cmd func(conf string) *exec.Cmd) listenerRun {
 	dir := filepath.Join(t.TempDir(), who)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, text := range map[string]string{"supervisord.conf": listenerConf, "recorder.py": recorderPy, "crashmail.py": crashmailPy} {
+	for name, text := range map[string]string{"supervisord.conf": conf, "recorder.py": recorderPy, "crashmail.py": crashmailPy} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -273,8 +275,8 @@ func TestEventListenersMatchSupervisord(t *testing.T) {
 	_, err := os.Stat("/usr/lib/python3/dist-packages/supervisor/childutils.py")
 	testutil.Require(t, err == nil, "Debian's python3 supervisor package (supervisor.childutils)")
 
-	sv := startListenerRun(t, "supervisord", func(conf string) *exec.Cmd { return exec.Command(supervisord, "-n", "-c", conf) })
-	rr := startListenerRun(t, "roost", func(conf string) *exec.Cmd { return roostCmd("run", "--no-watch", "-c", conf) })
+	sv := startListenerRun(t, "supervisord", listenerConf, func(conf string) *exec.Cmd { return exec.Command(supervisord, "-n", "-c", conf) })
+	rr := startListenerRun(t, "roost", listenerConf, func(conf string) *exec.Cmd { return roostCmd("run", "--no-watch", "-c", conf) })
 	runs := map[string]listenerRun{"supervisord": sv, "roost": rr}
 
 	for who, r := range runs {
@@ -453,16 +455,7 @@ func TestEventListenerUpdateMatchesSupervisord(t *testing.T) {
 		"supervisord": func(conf string) *exec.Cmd { return exec.Command(supervisord, "-n", "-c", conf) },
 		"roost":       func(conf string) *exec.Cmd { return roostCmd("run", "--no-watch", "-c", conf) },
 	} {
-		dir := filepath.Join(t.TempDir(), who)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for name, text := range map[string]string{"supervisord.conf": updateConfs[0], "recorder.py": recorderPy} {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		runs[who] = listenerRun{dir: dir, proc: startProc(t, cmd(filepath.Join(dir, "supervisord.conf")))}
+		runs[who] = startListenerRun(t, who, updateConfs[0], cmd)
 	}
 	recorded := func(r listenerRun, want ...string) bool {
 		d := r.rec(t)
