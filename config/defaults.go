@@ -43,7 +43,11 @@ var programOptions = []opt{
 
 // eventListenerOptions are the options [eventlistener:x] adds; its priority
 // defaults to -1 so listeners start first.
-var eventListenerOptions = []opt{d("buffer_size", "10"), d("result_handler", "supervisor.dispatchers:default_handler"), n("events")}
+var eventListenerOptions = []opt{d("buffer_size", "10"), d("result_handler", DefaultResultHandler), n("events")}
+
+// DefaultResultHandler is supervisord's default result_handler, the only
+// one roost has: RESULT OK acknowledges an event, anything else rejects it.
+const DefaultResultHandler = "supervisor.dispatchers:default_handler"
 
 // fcgiOptions are the options [fcgi-program:x] adds.
 var fcgiOptions = []opt{n("socket"), n("socket_backlog"), n("socket_owner"), n("socket_mode")}

@@ -166,7 +166,7 @@ type GroupKind string
 // The group kinds.
 const (
 	KindProgram       GroupKind = "program"       // [program:x] or [group:x]
-	KindEventListener GroupKind = "eventlistener" // [eventlistener:x]: parsed, warned, not run
+	KindEventListener GroupKind = "eventlistener" // [eventlistener:x]: a pool of event listeners
 	KindFCGIProgram   GroupKind = "fcgi-program"  // [fcgi-program:x]: parsed, warned, not run
 )
 
@@ -197,8 +197,8 @@ type Group struct {
 	FCGI *FCGISocket `json:"fcgi,omitempty"`
 }
 
-// EventListener holds what [eventlistener:x] adds to a group. roost parses
-// and validates it but does not run event listeners yet.
+// EventListener holds what [eventlistener:x] adds to a group (package
+// eventlistener speaks the protocol).
 type EventListener struct {
 	BufferSize    int      `json:"buffer_size"`
 	Events        []string `json:"events"`         // event type names, upper case, sorted
@@ -232,10 +232,14 @@ type LogConfig struct {
 
 // Process is one process to run: a [program:x] expanded by numprocs.
 type Process struct {
-	Name       string `json:"name"`    // process_name after expansion, e.g. "web_01"
-	Group      string `json:"group"`   // group name
-	Program    string `json:"program"` // program name (x in [program:x])
-	ProcessNum int    `json:"process_num"`
+	Name    string `json:"name"`    // process_name after expansion, e.g. "web_01"
+	Group   string `json:"group"`   // group name
+	Program string `json:"program"` // program name (x in [program:x])
+	// Listener is set for a process of an [eventlistener:x] pool: its
+	// stdin and stdout speak the event listener protocol. Not compared:
+	// it follows the group's Kind, which is.
+	Listener   bool `json:"listener,omitempty" diff:"-"`
+	ProcessNum int  `json:"process_num"`
 	// Numprocs is not compared: a process's siblings coming or going
 	// (numprocs 2 -> 3) does not restart it; the group changes, by the
 	// process added or removed.

@@ -128,7 +128,13 @@ func (l *loader) groups() {
 		if ev.BufferSize < 1 && r.errs == 0 {
 			r.errorf(bpos, "buffer_size", "invalid buffer_size %d; it must be 1 or more", ev.BufferSize)
 		}
-		ev.ResultHandler, _, _, _ = r.str("result_handler")
+		var hpos Pos
+		ev.ResultHandler, hpos, _, _ = r.str("result_handler")
+		if ev.ResultHandler == "" {
+			ev.ResultHandler = DefaultResultHandler
+		} else if ev.ResultHandler != DefaultResultHandler {
+			l.d.warnf(hpos, sec, "result_handler", "roost cannot import the Python function %s; it uses %s (RESULT OK acknowledges, anything else rejects the event)", ev.ResultHandler, DefaultResultHandler)
+		}
 		events, epos, _, _ := r.str("events")
 		seen := map[string]bool{}
 		for _, e := range listOfStrings(events) {
@@ -152,7 +158,9 @@ func (l *loader) groups() {
 		}
 		g.Listener = ev
 		g.Processes = l.processes(sec, name)
-		l.d.warnf(g.Pos, sec, "", "parsed but not implemented: roost does not run event listeners yet; its processes will not start")
+		for _, p := range g.Processes {
+			p.Listener = true
+		}
 		groups = append(groups, g)
 	}
 

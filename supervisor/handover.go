@@ -263,6 +263,12 @@ var streams = [2]api.Stream{api.Stdout, api.Stderr}
 // copiers, reports the state, and waits for resume; then (the exec did
 // not happen) it thaws.
 func (p *process) freezeOwner(res chan<- freezeResult, resume <-chan struct{}) {
+	if p.child != nil && p.cfg.Listener {
+		// Its protocol state (the event in flight, the pool's queue) is
+		// the eventlistener room's, in memory: it does not cross.
+		res <- freezeResult{err: fmt.Errorf("%s: an event listener cannot be handed over; stop its pool (roost stop %s:*), upgrade, then start it", p.namespec(), p.group)}
+		return
+	}
 	for p.child != nil && !p.child.detach() {
 		if p.child.pidfd == nil {
 			res <- freezeResult{err: fmt.Errorf("%s: pid %d has no pidfd; this kernel cannot hand it over", p.namespec(), p.child.pid)}
@@ -426,8 +432,14 @@ func (p *process) adoptChild(hp handover.Process) error {
 			p.logs.hold(streams[i])
 		}
 		_, _ = lw.Write(hp.Partial[i]) // no newline: held until the rest of its line comes
-		p.lws[i], p.pipes[i] = lw, pipe
-		go p.logs.copy(streams[i], lw, pipe)
+		lc := p.cfg.Stdout
+		if streams[i] == api.Stderr {
+			lc = p.cfg.Stderr
+		}
+		// Its output events go on (a capture block open at the exec
+		// starts over: the old image's capture buffer does not cross).
+		p.lws[i], p.pipes[i] = lw, p.reader(pipe, streams[i], lc, nil)
+		go p.logs.copy(streams[i], lw, p.pipes[i])
 	}
 	c.watch(p.reportExit(c))
 	return nil

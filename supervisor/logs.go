@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -72,7 +71,7 @@ func streamIndex(st api.Stream) int {
 // so the log file of a program that is not running is closed. A copy that
 // a handover detached (handover.go) leaves the pipe open and the file held:
 // they are the handover's.
-func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r *os.File) {
+func (l *procLogs) copy(st api.Stream, lw *logrotate.LineWriter, r pipeReader) {
 	err := logrotate.Copy(lw, r) // write errors are the sink's to report; the pipe is always drained
 	if errors.Is(err, logrotate.ErrDetached) {
 		return

@@ -82,7 +82,7 @@ type process struct {
 	child        *child
 	stdin        *os.File                 // our end of the child's stdin pipe
 	lws          [2]*logrotate.LineWriter // the running child's copiers' line writers
-	pipes        [2]*os.File              // the pipes those copiers read
+	pipes        [2]pipeReader            // the pipes those copiers read
 	laststart    time.Time
 	laststop     time.Time
 	backoff      int
@@ -93,6 +93,8 @@ type process struct {
 	oom          string // see snapshot
 	oomKills     int
 	restartDue   bool // EXITED, restarted when timer fires (the crash-loop throttle)
+	exitPid      int  // while onExit runs: the pid that exited, for its state events
+	expected     bool // while onExit runs: the exit code was in exitcodes
 	startWaiters []chan error
 	stopWaiters  []chan error
 	timer        *time.Timer // the deadline of the current state: startsecs, backoff, stopwaitsecs
@@ -221,13 +223,14 @@ func (p *process) setState(to api.State, level slog.Level, msg string) {
 		p.s.log.Log(context.Background(), slog.LevelInfo, fmt.Sprintf("%s: %s -> %s", p.name, from, to),
 			"program", p.cfg.Namespec(), "from", from.String(), "to", to.String())
 	}
-	pid := 0
+	pid := p.exitPid // supervisord clears the pid after the exit's events
 	if p.child != nil {
 		pid = p.child.pid
 	}
 	p.s.events.publish(api.Event{
 		Time: time.Now().UnixNano(), Type: "PROCESS_STATE_" + to.String(),
 		Name: p.name, Group: p.group, From: from, To: to, PID: pid, Message: msg,
+		Tries: p.backoff, Expected: to == api.Exited && p.expected,
 	})
 	// startProcess(wait=True)'s onwait: a spawn error, then anything but
 	// STARTING/RUNNING is a failure, RUNNING a success.
@@ -410,22 +413,26 @@ func (p *process) startChild() string {
 	}
 	p.child = c
 	p.stdin = inW
+	var tee func([]byte)
+	if cfg.Listener && p.s.listenerIO != nil {
+		tee = p.s.listenerIO.Attach(p.group, p.name, c.pid, inW)
+	}
 	p.lws[0] = p.logs.lineWriter(api.Stdout)
 	if p.lws[0] == nil {
 		p.lws[0] = discardWriter()
 	}
-	p.pipes[0] = outR
+	p.pipes[0] = p.reader(outR, api.Stdout, cfg.Stdout, tee)
 	p.logs.hold(api.Stdout)
-	go p.logs.copy(api.Stdout, p.lws[0], outR)
+	go p.logs.copy(api.Stdout, p.lws[0], p.pipes[0])
 	p.lws[1], p.pipes[1] = nil, nil
 	if errR != nil {
 		p.lws[1] = p.logs.lineWriter(api.Stderr)
 		if p.lws[1] == nil {
 			p.lws[1] = discardWriter()
 		}
-		p.pipes[1] = errR
+		p.pipes[1] = p.reader(errR, api.Stderr, cfg.Stderr, nil)
 		p.logs.hold(api.Stderr)
-		go p.logs.copy(api.Stderr, p.lws[1], errR)
+		go p.logs.copy(api.Stderr, p.lws[1], p.pipes[1])
 	}
 	c.watch(p.reportExit(c))
 	return ""
@@ -495,6 +502,8 @@ func (p *process) onExit(ev exitEvent) {
 	p.laststop = ev.at
 	tooQuickly := ev.at.Sub(p.laststart) < p.cfg.StartSecs
 	expected := slices.Contains(p.cfg.ExitCodes, es)
+	p.exitPid, p.expected = ev.c.pid, expected
+	defer func() { p.exitPid, p.expected = 0, false }()
 	p.child = nil
 	if p.stdin != nil {
 		p.stdin.Close()

@@ -50,8 +50,7 @@ func (s *Supervisor) activeConfigLocked() *config.Config {
 }
 
 // apiChanges names the groups of ch, as reloadConfig reports them. Groups
-// roost does not run (event listeners, FastCGI) are left out, as they are
-// never active.
+// roost does not run (FastCGI) are left out, as they are never active.
 func apiChanges(ch config.Changes) api.Changes {
 	out := api.Changes{Added: []string{}, Changed: []string{}, Removed: []string{}}
 	for _, g := range ch.Added {
@@ -73,7 +72,9 @@ func apiChanges(ch config.Changes) api.Changes {
 }
 
 // runnable reports whether roost runs a group of this kind.
-func runnable(g *config.Group) bool { return g.Kind == "" || g.Kind == config.KindProgram }
+func runnable(g *config.Group) bool {
+	return g.Kind == "" || g.Kind == config.KindProgram || g.Kind == config.KindEventListener
+}
 
 // Reread parses the configuration on disk and reports which groups differ
 // from the running ones, changing nothing (supervisord's reloadConfig).
@@ -132,21 +133,17 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 		s.log.Info(fmt.Sprintf("applying configuration: added %v, changed %v, removed %v", out.Added, out.Changed, out.Removed))
 	}
 	for _, gc := range ch.Removed {
-		s.mu.RLock()
-		g := s.groups[gc.Name]
-		s.mu.RUnlock()
-		if g == nil {
-			continue
-		}
-		s.stopGroupAndWait(g, false)
-		s.mu.Lock()
-		delete(s.groups, gc.Name)
-		s.sortGroups()
-		s.mu.Unlock()
-		s.dropGroup(g)
-		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: gc.Name})
+		s.stopAndRemoveGroup(gc.Name)
 	}
 	for _, gc := range ch.Changed {
+		if gc.New.Kind == config.KindEventListener {
+			// As supervisord updates every changed group: removed and added
+			// again, so the pool's subscription and buffer are the new
+			// file's (a listener's events come from PROCESS_GROUP_*).
+			s.stopAndRemoveGroup(gc.New.Name)
+			_ = s.addGroupLocked(gc.New)
+			continue
+		}
 		s.updateGroup(ctx, cfg, gc)
 	}
 	for _, gc := range ch.Added {
@@ -178,6 +175,24 @@ func needsRestart(old, cur *config.Process) bool {
 	x := *cur
 	x.Priority = old.Priority
 	return !config.SameProcess(old, &x)
+}
+
+// stopAndRemoveGroup stops an active group's processes, waits for them and
+// removes the group. The caller holds opMu.
+func (s *Supervisor) stopAndRemoveGroup(name string) {
+	s.mu.RLock()
+	g := s.groups[name]
+	s.mu.RUnlock()
+	if g == nil {
+		return
+	}
+	s.stopGroupAndWait(g, false)
+	s.mu.Lock()
+	delete(s.groups, name)
+	s.sortGroups()
+	s.mu.Unlock()
+	s.dropGroup(g)
+	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: name})
 }
 
 // updateGroup applies a changed group's new configuration process by

@@ -87,7 +87,8 @@ type Supervisor struct {
 	load        func() (*config.Config, error)
 	log         *slog.Logger
 	events      *broker
-	self        *account // the user this supervisor runs as
+	listenerIO  ListenerIO // speaks to [eventlistener:x] processes (SetListenerIO)
+	self        *account   // the user this supervisor runs as
 	serverURL   string
 	identifier  string
 	childlogdir string
@@ -251,7 +252,7 @@ func (s *Supervisor) openMainLog() error {
 }
 
 // makeGroup builds an active group from its configuration. Groups roost does not run
-// (eventlistener, fcgi-program) are left out, with a warning.
+// (fcgi-program) are left out, with a warning.
 func (s *Supervisor) makeGroup(gc *config.Group) *group {
 	if !runnable(gc) {
 		s.log.Warn(fmt.Sprintf("%s: [%s:%s] is not supported yet; not started", gc.Pos, gc.Kind, gc.Name))
@@ -337,6 +338,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.log.Info(fmt.Sprintf("roost %s started with pid %d", s.Version(), os.Getpid()), "pid", os.Getpid())
 	s.logPrograms()
+	s.announceGroups()
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
 
 	wctx, stopWatch := context.WithCancel(context.Background())
@@ -550,7 +552,7 @@ func (s *Supervisor) dropProcess(p *process) {
 // in order, read the configuration again and start afresh. An invalid
 // configuration is logged and the old one is started again.
 func (s *Supervisor) restart() {
-	s.setMood(api.SupervisorRestarting, "")
+	s.setMood(api.SupervisorRestarting, "SUPERVISOR_STATE_CHANGE_STOPPING") // supervisord's runforever says so on a reload too
 	s.opMu.Lock()
 	s.stopAllOrdered()
 	cfg, err := s.load()
@@ -560,7 +562,14 @@ func (s *Supervisor) restart() {
 		cfg = s.cfg
 		s.mu.RUnlock()
 	}
+	s.mu.RLock()
+	dropped := slices.Clone(s.order)
+	s.mu.RUnlock()
 	s.dropAllGroups()
+	// supervisord starts afresh: no event listener pool outlives a reload.
+	for _, g := range dropped {
+		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_REMOVED", Group: g.cfg.Name})
+	}
 	groups := map[string]*group{}
 	for _, gc := range cfg.Groups {
 		if g := s.makeGroup(gc); g != nil {
@@ -578,7 +587,20 @@ func (s *Supervisor) restart() {
 	s.cron.reload()
 	s.opMu.Unlock()
 	s.noteProxies(old, cfg)
+	s.announceGroups()
 	s.setMood(api.SupervisorRunning, "SUPERVISOR_STATE_CHANGE_RUNNING")
+}
+
+// announceGroups publishes PROCESS_GROUP_ADDED for every group, in priority
+// order: supervisord adds its groups so before it announces RUNNING, at its
+// start and after a reload, and an event listener pool hears the groups
+// added after it.
+func (s *Supervisor) announceGroups() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, g := range s.order {
+		s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_ADDED", Group: g.cfg.Name})
+	}
 }
 
 // logConfigError logs every diagnostic of a configuration that failed to

@@ -143,7 +143,7 @@ func writeCheckText(w io.Writer, path string, cfg *config.Config, cerr *config.E
 			if !p.Autostart {
 				auto = "no"
 			}
-			if g.Kind != config.KindProgram {
+			if g.Kind == config.KindFCGIProgram {
 				auto = "not run (" + string(g.Kind) + ")"
 			}
 			row := fmt.Sprintf("%s\t%s\t%d\t%s\t", p.Namespec(), auto, p.Priority, logName(p.Stdout, p.RedirectStderr))

@@ -192,7 +192,7 @@ func manPages(app *cli.App, conffile string) []manpage.Page {
 	return pages
 }
 
-const supervisordConfText = `roost reads supervisord.conf as supervisord 4 does: the same sections, options, defaults and %(name)s expansions (here, program_name, process_num, group_name, host_node_name, numprocs, ENV_X), [include] files= and [group:x]. An unmodified file that works under supervisord works under roost run. Sections roost does not implement are reported as warnings, never silently misread. roost check validates a file and names file:line for each error.`
+const supervisordConfText = `roost reads supervisord.conf as supervisord 4 does: the same sections, options, defaults and %(name)s expansions (here, program_name, process_num, group_name, host_node_name, numprocs, ENV_X), [include] files=, [group:x] and [eventlistener:x] (the listener protocol, events=, buffer_size, numprocs pools; result_handler is always supervisord's default). An unmodified file that works under supervisord works under roost run. Sections roost does not implement are reported as warnings, never silently misread. roost check validates a file and names file:line for each error.`
 
 const proxyText = `roost's additions live in sections supervisord ignores, so the file stays portable. A [proxy:NAME] section routes HTTP for a program through the master's nginx: program (default NAME), hosts (comma-separated names the admin's roost.toml allows), static (URL prefix = directory relative to the project, repeatable), websocket, max_body_size, health_path. roost proxy shows what the master serves, and why a route was left out.`
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"roost/eventlistener"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -260,7 +261,19 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	if c.Bool("managed") {
 		userSock = serveUserSocket(srvCtx, cfg, sockPath, sup, opts, opts.Logger)
 	}
+	// The event listener room hears every event from the first; it stops
+	// after the supervisor, so listeners hear the shutdown.
+	roomCtx, stopRoom := context.WithCancel(context.Background())
+	room := eventlistener.New(roomCtx, sup, log)
+	sup.SetListenerIO(room)
+	roomDone := make(chan struct{})
+	go func() {
+		defer close(roomDone)
+		room.Run()
+	}()
 	runErr := sup.Run(ctx)
+	stopRoom()
+	<-roomDone
 	// The socket answers until every program has stopped.
 	stopSrv()
 	srvErr := <-srvDone

@@ -590,6 +590,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	rc.Flush()
 	enc := json.NewEncoder(w)
 	for ev := range ch {
+		if strings.HasPrefix(ev.Type, "PROCESS_LOG_") {
+			continue // programs' output: the log endpoints serve it, event listeners read it
+		}
 		if enc.Encode(ev) != nil || rc.Flush() != nil {
 			// The client is gone; drain until Subscribe closes the channel.
 			for range ch {

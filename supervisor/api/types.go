@@ -283,7 +283,11 @@ const (
 )
 
 // Event is one entry of the event stream (/api/v1/events): a process state
-// change, or a supervisor-level event.
+// change, or a supervisor-level event. Its types are supervisord's event
+// names; the runtime also publishes PROCESS_LOG_STDOUT/STDERR (Message is the
+// chunk read, for a program with stdout_events_enabled/stderr_events_enabled;
+// not sent on /api/v1/events) and PROCESS_COMMUNICATION_STDOUT/STDERR
+// (Message is the text between the capture markers).
 type Event struct {
 	Time    int64  `json:"time"` // unix nanoseconds
 	Type    string `json:"type"` // "PROCESS_STATE_RUNNING", "SUPERVISOR_STATE_CHANGE_STOPPING", ...
@@ -293,6 +297,12 @@ type Event struct {
 	To      State  `json:"to"`
 	PID     int    `json:"pid,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Tries is the process's start retries so far (supervisord's backoff),
+	// the "tries" of PROCESS_STATE_STARTING and _BACKOFF.
+	Tries int `json:"tries,omitempty"`
+	// Expected is PROCESS_STATE_EXITED's "expected": the exit code was in
+	// exitcodes.
+	Expected bool `json:"expected,omitempty"`
 }
 
 // Backend is everything the control plane can ask of a supervisor. The
