@@ -91,7 +91,13 @@ func verify(rec supRecord) (*child, error) {
 		return nil, fmt.Errorf("pid %d: %w", rec.PID, err)
 	}
 	if dev != rec.ExeDev || ino != rec.ExeIno {
-		return nil, fmt.Errorf("pid %d runs another executable (%d:%d, the record says %d:%d): %w", rec.PID, dev, ino, rec.ExeDev, rec.ExeIno, errNotSupervisor)
+		// A supervisor that upgraded itself in place (`roost upgrade`,
+		// `roost admin upgrade`) runs the binary now on disk, which is
+		// this master's own after its re-exec or restart.
+		if sdev, sino, err := exeID(self); err != nil || dev != sdev || ino != sino {
+			return nil, fmt.Errorf("pid %d runs another executable (%d:%d, the record says %d:%d): %w", rec.PID, dev, ino, rec.ExeDev, rec.ExeIno, errNotSupervisor)
+		}
+		c.exeDev, c.exeIno = dev, ino
 	}
 	return c, nil
 }
@@ -285,6 +291,9 @@ func (s *slot) takeOver(a adoption) {
 	s.setTimer(timerStarted, max(startSecs-uptimeOf(rec), 0))
 	// The bind filter stays attached to the user's cgroup (the kernel
 	// holds it, not the master's descriptors).
+	if !a.restarts(s.spec) && !a.c.runsOwnExe() {
+		s.staleExe = true // upgraded once RUNNING (upgrade.go)
+	}
 	if a.restarts(s.spec) {
 		why := "its settings changed"
 		if rec.Stopping {

@@ -44,11 +44,15 @@ type Master struct {
 
 	reloadc chan chan error
 	reexecc chan reexecReq // `roost admin reexec` (reexec.go)
-	applied chan struct{}  // closed once Run applied roost.toml the first time
-	router  *router        // the nginx side (router.go)
-	cg      *userCgroups   // per-user cgroups and bind filters (cgroups_linux.go), set by Run
-	ho      *handover      // the handover record (handover.go), set by Run
-	image   MasterImage    // this exec of the master and what it adopted (reexec.go)
+	// upgradeq feeds the one goroutine that upgrades adopted supervisors
+	// running an older binary, one user at a time (upgrade.go).
+	upgradeOnce sync.Once
+	upgradeq    chan string
+	applied     chan struct{} // closed once Run applied roost.toml the first time
+	router      *router       // the nginx side (router.go)
+	cg          *userCgroups  // per-user cgroups and bind filters (cgroups_linux.go), set by Run
+	ho          *handover     // the handover record (handover.go), set by Run
+	image       MasterImage   // this exec of the master and what it adopted (reexec.go)
 
 	mu       sync.Mutex // guards the fields below
 	cfg      *config.Master

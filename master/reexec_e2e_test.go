@@ -175,6 +175,24 @@ func TestE2EReexecKeepsPrograms(t *testing.T) {
 			t.Errorf("%s: %d programs after the re-exec, want 1", a.Name, len(ps))
 		}
 	}
+	// Each supervisor, adopted while it ran the old binary, is upgraded
+	// in place to the master's, one after the other: same pid, the
+	// programs too.
+	for _, a := range e.users {
+		pid := before[a.Name].PID
+		testutil.Eventually(t, 90*time.Second, a.Name+"'s supervisor to run the new binary", func() bool {
+			dev, ino, err := exeID(pid)
+			return err == nil && dev == upgraded.Dev && ino == upgraded.Ino
+		})
+		for _, p := range progs[a.Name] {
+			if !alive(p) {
+				t.Errorf("%s: program %d did not survive the automatic upgrade", a.Name, p.PID)
+			}
+		}
+	}
+	if n := strings.Count(string(x.log.Bytes()), "user supervisor upgraded in place"); n != 2 {
+		t.Errorf("%d automatic upgrades in the master's log, want 2", n)
+	}
 
 	// 2. bob's settings change where the old image cannot see it: the
 	// re-exec restarts bob's supervisor alone.

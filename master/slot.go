@@ -124,6 +124,9 @@ type slot struct {
 	retired   []chan error
 	out       *os.File  // the read end of the supervisor's output pipe
 	adopt     *adoption // set before run: take this supervisor over instead of starting one
+	// staleExe: the adopted supervisor runs another binary than the
+	// master's; it is upgraded in place once RUNNING (upgrade.go).
+	staleExe bool
 }
 
 func newSlot(m *Master, spec userSpec) *slot {
@@ -504,6 +507,10 @@ func (s *slot) fire(k timerKind) {
 	case timerStarted:
 		if s.state == UserStarting {
 			s.setState(UserRunning, "up for "+startSecs.String())
+			if s.staleExe {
+				s.staleExe = false
+				s.m.queueUpgrade(s.name)
+			}
 		}
 	case timerBackoff:
 		if s.state == UserBackoff {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"time"
 
 	"roost/supervisor/api"
 )
@@ -109,4 +111,39 @@ func (c *AdminClient) Upgrade(ctx context.Context, users []string) ([]UserUpgrad
 		return nil, err
 	}
 	return r.Users, nil
+}
+
+// After the master re-executed itself or restarted on a new binary, each
+// adopted supervisor still running the old one is upgraded in place, one
+// user at a time, once it is RUNNING: a package upgrade reaches everyone
+// with no program restarted. A failure is logged; the user's supervisor
+// keeps running the old binary (root can retry: roost admin upgrade).
+
+// autoUpgradeTimeout bounds one user's automatic upgrade.
+const autoUpgradeTimeout = 2 * time.Minute
+
+// queueUpgrade asks for the user's upgrade; it never blocks the slot.
+func (m *Master) queueUpgrade(name string) {
+	m.upgradeOnce.Do(func() {
+		m.upgradeq = make(chan string, 1024)
+		go func() {
+			for name := range m.upgradeq {
+				ctx, cancel := context.WithTimeout(context.Background(), autoUpgradeTimeout)
+				m.log.Info("upgrading the user's supervisor to the master's binary", "user", name)
+				_, _ = m.UpgradeUsers(ctx, []string{name}) // logs its outcome
+				cancel()
+			}
+		}()
+	})
+	select {
+	case m.upgradeq <- name:
+	default:
+		m.log.Warn("too many upgrades queued; this user's supervisor keeps its binary (roost admin upgrade)", "user", name)
+	}
+}
+
+// runsOwnExe says whether the supervisor runs the master's own binary.
+func (c *child) runsOwnExe() bool {
+	dev, ino, err := exeID(os.Getpid())
+	return err == nil && dev == c.exeDev && ino == c.exeIno
 }
