@@ -39,6 +39,14 @@ var programOptions = []opt{
 	n("command"),
 }
 
+// programExtensionOptions are roost's keys of [program:x] (extensions.go),
+// which supervisord ignores: health checks, depends_on, sd_notify. Only
+// [program:x] has them.
+var programExtensionOptions = []opt{
+	n("healthcheck"), d("healthcheck_interval", "10"), d("healthcheck_timeout", "5"), d("healthcheck_retries", "3"),
+	n("depends_on"), d("notify", "false"), d("watchdog_sec", "0"),
+}
+
 // eventListenerOptions are the options [eventlistener:x] adds; its priority
 // defaults to -1 so listeners start first.
 var eventListenerOptions = []opt{d("buffer_size", "10"), d("result_handler", "supervisor.dispatchers:default_handler"), n("events")}
@@ -108,7 +116,7 @@ func sectionKind(section string) string {
 func optionsOf(kind string) []opt {
 	switch kind {
 	case secProgram:
-		return programOptions
+		return append(append([]opt(nil), programOptions...), programExtensionOptions...)
 	case secEventListener:
 		return append(append([]opt(nil), programOptions...), eventListenerOptions...)
 	case secFCGIProgram:
