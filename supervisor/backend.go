@@ -239,6 +239,7 @@ func (p *process) info() api.ProcessInfo {
 		pi.Restarts = v.spawns - 1
 	}
 	pi.Description = api.Describe(pi)
+	describeHealth(&pi, v)
 	pi.OOMKills = v.oomKills
 	if v.oom != "" {
 		pi.OOM = v.oom

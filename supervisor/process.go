@@ -49,6 +49,10 @@ type snapshot struct {
 	logs       *procLogs
 	oom        string // the last exit was an OOM kill: "out of memory, limit 256M"
 	oomKills   int
+	// roost's extensions (health.go, notify.go): cleared at each spawn.
+	health       api.Health
+	healthDetail string
+	notifyStatus string
 }
 
 // exitEvent is a child's exit, sent by its waiter goroutine.
@@ -87,6 +91,9 @@ type process struct {
 	spawns       int
 	oom          string // see snapshot
 	oomKills     int
+	health       api.Health // see snapshot; set by the health room (SetHealth)
+	healthDetail string
+	notifyStatus string // the last STATUS= of a notify=true program
 	restartDue   bool // EXITED, restarted when timer fires (the crash-loop throttle)
 	startWaiters []chan error
 	stopWaiters  []chan error
@@ -167,6 +174,10 @@ func (p *process) publish() {
 		logs:       p.logs,
 		oom:        p.oom,
 		oomKills:   p.oomKills,
+
+		health:       p.health,
+		healthDetail: p.healthDetail,
+		notifyStatus: p.notifyStatus,
 	})
 }
 
@@ -191,6 +202,10 @@ func (p *process) setState(to api.State, level slog.Level, msg string) {
 	p.state = to
 	p.timer.Stop()
 	p.restartDue = false
+	if to == api.Starting {
+		// A new spawn: what the last one's checks and STATUS= said is over.
+		p.health, p.healthDetail, p.notifyStatus = "", "", ""
+	}
 	p.publish()
 	switch {
 	case msg != "":

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"roost/config"
+	"roost/health"
 	"roost/logrotate"
 	"roost/supervisor/api"
 )
@@ -328,6 +329,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}()
 	}
 
+	// The health room: subscribed before the first spawn, so it sees
+	// every RUNNING; it stops before the programs do.
+	hctx, stopHealth := context.WithCancel(context.Background())
+	healthDone := health.Start(hctx, s)
+
 	ahead := make(chan struct{})
 	go func() {
 		defer close(ahead)
@@ -359,6 +365,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if watchDone != nil {
 		<-watchDone
 	}
+	stopHealth()
+	<-healthDone
 	s.setMood(api.SupervisorShutdown, "SUPERVISOR_STATE_CHANGE_STOPPING")
 	<-ahead
 	// Cron jobs first: they were started last, and use the programs.
