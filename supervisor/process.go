@@ -94,7 +94,7 @@ type process struct {
 	health       api.Health // see snapshot; set by the health room (SetHealth)
 	healthDetail string
 	notifyStatus string // the last STATUS= of a notify=true program
-	restartDue   bool // EXITED, restarted when timer fires (the crash-loop throttle)
+	restartDue   bool   // EXITED, restarted when timer fires (the crash-loop throttle)
 	startWaiters []chan error
 	stopWaiters  []chan error
 	timer        *time.Timer // the deadline of the current state: startsecs, backoff, stopwaitsecs
