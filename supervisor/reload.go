@@ -173,10 +173,11 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 }
 
 // needsRestart reports whether a changed process must restart: any change
-// but its priority does.
+// but its priority, depends_on and healthcheck does (the health room and
+// the start order read those from the running configuration).
 func needsRestart(old, cur *config.Process) bool {
 	x := *cur
-	x.Priority = old.Priority
+	x.Priority, x.DependsOn, x.Health = old.Priority, old.DependsOn, old.Health
 	return !config.SameProcess(old, &x)
 }
 
@@ -247,7 +248,7 @@ func (s *Supervisor) updateGroup(ctx context.Context, cfg *config.Config, gc con
 	s.sortGroups()
 	s.mu.Unlock()
 	for _, p := range restart {
-		p.autostart()
+		s.autostart(p)
 	}
 	if len(rolling) > 0 {
 		s.rollGroup(ctx, cfg, g, rolling)
@@ -271,7 +272,7 @@ func (s *Supervisor) addGroupLocked(gc *config.Group) error {
 	s.mu.Unlock()
 	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_ADDED", Group: gc.Name})
 	for _, p := range g.procs {
-		p.autostart()
+		s.autostart(p)
 	}
 	return nil
 }
