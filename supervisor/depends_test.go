@@ -26,7 +26,6 @@ stopwaitsecs=5
 `, name, extra)
 }
 
-
 // lines returns order.log's lines once it has n (a started program
 // writes its line soon after it is RUNNING, with startsecs=0).
 func lines(t *testing.T, dir string, n int) []string {
