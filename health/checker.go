@@ -143,7 +143,7 @@ func run(ctx context.Context, rt Runtime, events <-chan api.Event) {
 				if w.failures >= r.hc.Retries {
 					delete(watches, r.name)
 					if rt.SetHealth(r.name, api.HealthUnhealthy, detail) {
-						go restart(ctx, rt, r.name)
+						go Restart(ctx, rt, r.name)
 					}
 					continue
 				}
@@ -160,10 +160,11 @@ func run(ctx context.Context, rt Runtime, events <-chan api.Event) {
 	}
 }
 
-// restart restarts an unhealthy process with its ordinary stop (and its
-// stop recipe), then start. A process that is no longer running by then
-// (it exited, a user stopped it) is left alone.
-func restart(ctx context.Context, rt Runtime, name string) {
+// Restart restarts a process with its ordinary stop (and its stop
+// recipe), then start: what an unhealthy process gets (and a notify
+// program whose watchdog expired). A process that is no longer running by
+// then (it exited, a user stopped it) is left alone.
+func Restart(ctx context.Context, rt Runtime, name string) {
 	if err := rt.StopProcess(ctx, name, true); err != nil {
 		return
 	}

@@ -99,6 +99,7 @@ type process struct {
 	stopWaiters  []chan error
 	timer        *time.Timer // the deadline of the current state: startsecs, backoff, stopwaitsecs
 	report       *time.Timer // "waiting for NAME to stop"
+	watchdog     *time.Timer // notify programs' watchdog_sec (notify.go)
 	quit         bool
 }
 
@@ -119,6 +120,8 @@ func newProcess(s *Supervisor, cfg *config.Process, logs *procLogs) *process {
 	p.timer.Stop()
 	p.report = time.NewTimer(time.Hour)
 	p.report.Stop()
+	p.watchdog = time.NewTimer(time.Hour)
+	p.watchdog.Stop()
 	p.publish()
 	go p.run()
 	return p
@@ -136,6 +139,8 @@ func (p *process) run() {
 			p.onTimer()
 		case <-p.report.C:
 			p.onReport()
+		case <-p.watchdog.C:
+			p.onWatchdog()
 		}
 		p.publish()
 	}
@@ -205,6 +210,12 @@ func (p *process) setState(to api.State, level slog.Level, msg string) {
 	if to == api.Starting {
 		// A new spawn: what the last one's checks and STATUS= said is over.
 		p.health, p.healthDetail, p.notifyStatus = "", "", ""
+	}
+	if from == api.Running {
+		p.watchdog.Stop()
+	}
+	if to == api.Running {
+		p.armWatchdog()
 	}
 	p.publish()
 	switch {
@@ -285,6 +296,9 @@ func (p *process) spawn() {
 	p.spawns++
 	p.logf(slog.LevelInfo, "spawned: '%s' with pid %d", p.name, p.child.pid)
 	p.publish()
+	if p.cfg.Notify {
+		return // RUNNING when it sends READY=1 (notify.go)
+	}
 	if p.cfg.StartSecs <= 0 {
 		p.becomeRunning()
 		return
@@ -332,6 +346,13 @@ func (p *process) startChild() string {
 		return fmt.Sprintf("couldn't setuid to %s: %v", cfg.User, err)
 	}
 	env := p.s.environment(cfg, runAs)
+	if cfg.Notify {
+		more, err := p.s.notifyEnv(p)
+		if err != nil {
+			return fmt.Sprintf("couldn't make the NOTIFY_SOCKET for '%s': %v", p.name, err)
+		}
+		env = append(env, more...)
+	}
 	path, err := resolveCommand(cfg, env)
 	if err != nil {
 		return err.(*api.Error).Detail
@@ -480,6 +501,9 @@ func (p *process) onExit(ev exitEvent) {
 	}
 	p.laststop = ev.at
 	tooQuickly := ev.at.Sub(p.laststart) < p.cfg.StartSecs
+	if p.cfg.Notify {
+		tooQuickly = p.state == api.Starting // it never sent READY=1
+	}
 	expected := slices.Contains(p.cfg.ExitCodes, es)
 	p.child = nil
 	if p.stdin != nil {
@@ -823,6 +847,7 @@ func (p *process) remove() {
 		p.startWaiters, p.stopWaiters = nil, nil
 		p.timer.Stop()
 		p.report.Stop()
+		p.watchdog.Stop()
 	})
 	<-p.done
 }

@@ -108,6 +108,7 @@ type Supervisor struct {
 	life    context.Context
 	endLife context.CancelFunc
 	depWG   sync.WaitGroup
+	notify  notifier // the NOTIFY_SOCKET of notify=true programs (notify.go)
 
 	// opMu serializes what changes the set of processes or runs through all
 	// of them in order: autostart, update, add/remove, restart, shutdown.
@@ -385,6 +386,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.opMu.Unlock()
 	s.stopAllOrdered()
 	s.sweep()
+	s.closeNotify()
 	s.dropAllGroups()
 	s.log.Info("roost stopped")
 	if s.mainSink != nil {
