@@ -63,6 +63,7 @@ func (s *Supervisor) SetHealth(name string, h api.Health, detail string) bool {
 			return
 		}
 		p.health, p.healthDetail = h, detail
+		p.publish() // before the event: a reader of the event sees it in status
 		what := ""
 		switch h {
 		case api.HealthHealthy:
