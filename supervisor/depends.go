@@ -137,6 +137,10 @@ func (s *Supervisor) awaitDeps(ctx context.Context, p *process) error {
 	defer cancel()
 	events := s.events.subscribe(ctx) // before looking: no change is missed
 	deps := s.depProcs(cfg)
+	if !p.moodAllowsStart() {
+		// A shutdown or a restart: nothing is started any more.
+		return api.Errorf(api.ShutdownState, "%s", p.namespec())
+	}
 	for _, d := range deps {
 		if st := d.view().state; st == api.Stopped || st == api.Exited || st == api.Fatal {
 			if _, err := s.startProcess(ctx, d, false); err != nil && api.CodeOf(err) != api.AlreadyStarted {
