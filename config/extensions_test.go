@@ -74,16 +74,7 @@ func TestExtensionErrors(t *testing.T) {
 		{"empty name", "[program:a]\ncommand=/bin/a\ndepends_on=b,,c", "supervisord.conf:4", "an empty name"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			conf := "[supervisord]\n" + c.conf + "\n"
-			_, err := loadMem(map[string]string{"supervisord.conf": conf})
-			if err == nil {
-				t.Fatalf("accepted:\n%s", conf)
-			}
-			if ds := errAt(t, err); !hasDiag(ds, c.pos, c.sub) {
-				t.Errorf("want an error at %s containing %q, got:\n%s", c.pos, c.sub, diagLines(ds))
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { wantErrorAt(t, c.conf, c.pos, c.sub) })
 	}
 }
 
