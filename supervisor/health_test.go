@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"roost/config"
 	"roost/internal/procfs"
+	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
 
@@ -195,5 +197,38 @@ healthcheck_interval=30
 	}
 	if !strings.Contains(h.mainLog(), "web is ready (exec test -e ready)") {
 		t.Errorf("main log:\n%s", h.mainLog())
+	}
+}
+
+// TestHealthExecRunsAsUser: the exec check of a program with user= runs
+// as that user (with that user's groups), in the program's directory.
+func TestHealthExecRunsAsUser(t *testing.T) {
+	testutil.RequireRoot(t)
+	alice := testutil.RequireUser(t, "roost-alice")
+	work, err := os.MkdirTemp("", "roost-health-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, load := loadConf(t, fmt.Sprintf(`[program:web]
+command=/bin/sleep 1000
+user=roost-alice
+directory=%s
+startsecs=0
+healthcheck=exec:/bin/sh -c 'id -un > who.tmp && mv who.tmp who'
+healthcheck_interval=30
+`, work))
+	h := start(t, cfg, func(o *Options) { o.Load = load })
+	h.waitFor(60*time.Second, 0, "web healthy", isHealth("web", api.HealthHealthy))
+	who := filepath.Join(work, "who")
+	b, err := os.ReadFile(who)
+	if err != nil || strings.TrimSpace(string(b)) != alice.Name {
+		t.Fatalf("the check ran as %q (%v), want %s", b, err, alice.Name)
+	}
+	if st, err := os.Stat(who); err != nil || int(st.Sys().(*syscall.Stat_t).Uid) != alice.UID {
+		t.Errorf("who is not %s's: %v", alice.Name, err)
 	}
 }
