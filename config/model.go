@@ -271,12 +271,11 @@ type Process struct {
 	// "Health checks, start order and sd_notify").
 
 	// Health is healthcheck= with its healthcheck_* knobs; nil without one.
-	// Compared, but a change of it alone applies without a restart: the
-	// health room reads it at each check (needsRestart in supervisor/reload.go).
 	Health *HealthCheck `json:"healthcheck,omitempty"`
 	// DependsOn names the programs ([program:x] names) that must be
 	// RUNNING, and healthy when they have a check, before this one starts,
-	// and that stop after it. Compared; alone it changes without a restart.
+	// and that stop after it. Compared, but alone it changes without a
+	// restart (needsRestart in supervisor/reload.go).
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Notify gives the program a NOTIFY_SOCKET: READY=1 makes it RUNNING,
 	// instead of startsecs.

@@ -173,11 +173,12 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 }
 
 // needsRestart reports whether a changed process must restart: any change
-// but its priority, depends_on and healthcheck does (the health room and
-// the start order read those from the running configuration).
+// but its priority and depends_on does (the start and stop orders read
+// those from the running configuration). A changed healthcheck restarts
+// it: the health room arms a check when the process becomes RUNNING.
 func needsRestart(old, cur *config.Process) bool {
 	x := *cur
-	x.Priority, x.DependsOn, x.Health = old.Priority, old.DependsOn, old.Health
+	x.Priority, x.DependsOn = old.Priority, old.DependsOn
 	return !config.SameProcess(old, &x)
 }
 
