@@ -122,3 +122,31 @@ autostart=false
 		t.Errorf("web is %s", st)
 	}
 }
+
+// TestUpdateDependsOnOnly: an update that changes only depends_on keeps
+// the process running; one that changes its healthcheck restarts it.
+func TestUpdateDependsOnOnly(t *testing.T) {
+	base := "[program:db]\ncommand=/bin/sleep 1000\nstartsecs=0\n[program:web]\ncommand=/bin/sleep 1000\nstartsecs=0\n"
+	cfg, dir, load := loadConf(t, base)
+	h := start(t, cfg, func(o *Options) { o.Load = load })
+	h.waitState(60*time.Second, 0, "web", api.Running)
+	pid := h.info("web").PID
+	rewrite := func(extra string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "supervisord.conf"), []byte(confHead+base+extra), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.s.Update(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite("depends_on=db\n")
+	if pi := h.info("web"); pi.PID != pid || pi.State != api.Running {
+		t.Fatalf("web after a depends_on change: %+v (pid was %d)", pi, pid)
+	}
+	rewrite("depends_on=db\nhealthcheck=exec:/bin/true\n")
+	h.waitFor(60*time.Second, 0, "web healthy", isHealth("web", api.HealthHealthy))
+	if pi := h.info("web"); pi.PID == pid {
+		t.Fatalf("web kept pid %d after its check changed", pid)
+	}
+}

@@ -15,6 +15,9 @@ import (
 	"roost/supervisor/api"
 )
 
+// confHead is the [supervisord] section of loadConf's files.
+const confHead = "[supervisord]\nlogfile=%(here)s/supervisord.log\nchildlogdir=%(here)s\nloglevel=debug\nsilent=true\n"
+
 // loadConf writes conf as supervisord.conf in a temp directory (with a
 // [supervisord] section logging there) and loads it with config.Load,
 // so the test runs what a user's file says.
@@ -22,8 +25,7 @@ func loadConf(t *testing.T, conf string) (*config.Config, string, func() (*confi
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "supervisord.conf")
-	head := "[supervisord]\nlogfile=%(here)s/supervisord.log\nchildlogdir=%(here)s\nloglevel=debug\nsilent=true\n"
-	if err := os.WriteFile(file, []byte(head+conf), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(confHead+conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	load := func() (*config.Config, error) {
