@@ -114,7 +114,7 @@ func TestHealthTCPUnhealthyStatus(t *testing.T) {
 command=%s helper serve-until:tcp:%%(here)s/flag
 environment=ROOST_TEST_HELPER="1",PORT="%d",IGNORE_TERM="1"
 startsecs=0
-stopwaitsecs=2
+stopwaitsecs=5
 healthcheck=tcp:%%(ENV_PORT)s
 healthcheck_interval=1
 healthcheck_timeout=1
