@@ -38,7 +38,10 @@ watchdog_sec=30
 // becomes healthy and web starts after it.
 func TestExtensionKeysPortable(t *testing.T) {
 	conf, sock := project(t, "", extensionPrograms)
-	if out, err := roostCmd("check", "-c", conf).CombinedOutput(); err != nil {
+	out, err := roostCmd("check", "-c", conf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "web: starts after db (depends_on); health check tcp 127.0.0.1:9 every 10s (timeout 5s), restarted after 3 failures in a row\n") ||
+		!strings.Contains(string(out), "worker: RUNNING at READY=1 (notify), restarted after 30s without WATCHDOG=1\n") ||
+		strings.Contains(string(out), "unknown option") {
 		t.Fatalf("roost check: %v\n%s", err, out)
 	}
 
