@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"roost/config"
 	"roost/supervisor/api"
@@ -192,7 +193,10 @@ func (s *Supervisor) autostart(p *process) {
 	s.depWG.Add(1)
 	go func() {
 		defer s.depWG.Done()
-		if err := s.awaitDeps(s.life, p); err != nil {
+		p.do(func() { p.waiting = "waiting for " + strings.Join(cfg.DependsOn, ", ") + " (depends_on)" })
+		err := s.awaitDeps(s.life, p)
+		p.do(func() { p.waiting = "" })
+		if err != nil {
 			if s.life.Err() == nil && p.moodAllowsStart() && api.CodeOf(err) != api.BadName {
 				p.logf(slog.LevelWarn, "%s not started: %v", p.name, err)
 			}

@@ -46,16 +46,20 @@ func before(ls []string, a, b string) bool {
 }
 
 // TestDependsOnOrder: web (priority 1) depends on db (900, with a check
-// that passes a second after its start) and cache (999). It starts after
+// that passes two seconds after its start) and cache (999). It starts after
 // both, db healthy; it stops before them, at shutdown and at `stop all`;
 // `start web` starts db and cache first.
 func TestDependsOnOrder(t *testing.T) {
 	conf := orderProgram("web", "priority=1\ndepends_on=db,cache") +
-		strings.Replace(orderProgram("db", "priority=900\nhealthcheck=exec:test -e db.ready\nhealthcheck_interval=1"),
-			"echo start db >> order.log;", "rm -f db.ready; echo start db >> order.log; (sleep 1; touch db.ready) &", 1) +
+		strings.Replace(orderProgram("db", "priority=900\nhealthcheck=exec:test -e db.ready\nhealthcheck_interval=1\nhealthcheck_retries=10"),
+			"echo start db >> order.log;", "rm -f db.ready; echo start db >> order.log; (sleep 2; touch db.ready) &", 1) +
 		orderProgram("cache", "priority=999")
 	cfg, dir, load := loadConf(t, conf)
 	h := start(t, cfg, func(o *Options) { o.Load = load })
+	testutil.Eventually(t, 30*time.Second, "web waiting in status", func() bool {
+		pi := h.info("web")
+		return pi.Description == "Not started, waiting for db, cache (depends_on)"
+	})
 	h.waitState(60*time.Second, 0, "web", api.Running)
 	ls := lines(t, dir, 3)
 	if !before(ls, "start db", "start web") || !before(ls, "start cache", "start web") {

@@ -103,6 +103,9 @@ func describeHealth(pi *api.ProcessInfo, v *snapshot) {
 	if pi.NotifyStatus != "" && v.state.IsRunning() {
 		add = append(add, pi.NotifyStatus)
 	}
+	if v.waiting != "" && v.state == api.Stopped {
+		add = append(add, v.waiting)
+	}
 	for _, a := range add {
 		if pi.Description != "" {
 			pi.Description += ", "

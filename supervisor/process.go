@@ -53,6 +53,7 @@ type snapshot struct {
 	health       api.Health
 	healthDetail string
 	notifyStatus string
+	waiting      string // "waiting for db (depends_on)" while autostart waits for dependencies
 }
 
 // exitEvent is a child's exit, sent by its waiter goroutine.
@@ -94,6 +95,7 @@ type process struct {
 	health       api.Health // see snapshot; set by the health room (SetHealth)
 	healthDetail string
 	notifyStatus string // the last STATUS= of a notify=true program
+	waiting      string // see snapshot; set by depends.go
 	restartDue   bool   // EXITED, restarted when timer fires (the crash-loop throttle)
 	startWaiters []chan error
 	stopWaiters  []chan error
@@ -183,6 +185,7 @@ func (p *process) publish() {
 		health:       p.health,
 		healthDetail: p.healthDetail,
 		notifyStatus: p.notifyStatus,
+		waiting:      p.waiting,
 	})
 }
 
