@@ -181,11 +181,12 @@ func TestHealthNoCheckNoHealth(t *testing.T) {
 // program's own check when it declares one.
 func TestRollingRestartUsesHealthCheck(t *testing.T) {
 	cfg, _, load := loadConf(t, `[program:web]
-command=/bin/sh -c "rm -f ready; sleep 1; touch ready; exec sleep 1000"
+command=/bin/sh -c 'trap "rm -f ready; exit 0" TERM; sleep 1; touch ready; sleep 1000 & wait'
 directory=%(here)s
 startsecs=0
 healthcheck=exec:test -e ready
-healthcheck_interval=30
+healthcheck_interval=1
+healthcheck_retries=30
 `)
 	h := start(t, cfg, func(o *Options) { o.Load = load })
 	h.waitFor(60*time.Second, 0, "web healthy", isHealth("web", api.HealthHealthy))

@@ -43,32 +43,34 @@ open("b.sent", "w").close()
 time.sleep(1000)
 `
 
-func writeScripts(t *testing.T, dir string) {
+// startPython runs conf (PYTHON in it is python3) with the scripts above
+// in its directory.
+func startPython(t *testing.T, conf string) (*harness, string) {
 	t.Helper()
+	python := testutil.RequireBinary(t, "python3")
+	cfg, dir, load := loadConf(t, strings.ReplaceAll(conf, "PYTHON", python))
 	for name, text := range map[string]string{"notify.py": notifyPy, "spoof.py": spoofPy} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return start(t, cfg, func(o *Options) { o.Load = load }), dir
 }
 
 // TestNotifyReady: a notify program is STARTING until it sends READY=1
 // (startsecs does not make it RUNNING), and a READY=1 from another program
 // or from a process that is no program does not count.
 func TestNotifyReady(t *testing.T) {
-	python := testutil.RequireBinary(t, "python3")
-	cfg, dir, load := loadConf(t, `[program:a]
-command=`+python+` notify.py b.sent 2
+	h, dir := startPython(t, `[program:a]
+command=PYTHON notify.py b.sent 2
 directory=%(here)s
 notify=true
 startsecs=1
 [program:b]
-command=`+python+` spoof.py
+command=PYTHON spoof.py
 directory=%(here)s
 startsecs=0
 `)
-	writeScripts(t, dir)
-	h := start(t, cfg, func(o *Options) { o.Load = load })
 	_, starting := h.waitState(60*time.Second, 0, "a", api.Starting)
 	env := strings.Split(string(waitFile(t, filepath.Join(dir, "env-a"))), "\n")
 	if !strings.HasPrefix(env[0], "/") || env[1] != "" {
@@ -105,16 +107,13 @@ startsecs=0
 // TestNotifyWatchdog: a notify program that stops pinging for watchdog_sec
 // is restarted; while it pings it is not.
 func TestNotifyWatchdog(t *testing.T) {
-	python := testutil.RequireBinary(t, "python3")
-	cfg, dir, load := loadConf(t, `[program:c]
-command=`+python+` notify.py notify.py 0
+	h, dir := startPython(t, `[program:c]
+command=PYTHON notify.py notify.py 0
 directory=%(here)s
 notify=true
 watchdog_sec=3
 stopwaitsecs=2
 `)
-	writeScripts(t, dir)
-	h := start(t, cfg, func(o *Options) { o.Load = load })
 	_, run1 := h.waitState(60*time.Second, 0, "c", api.Running)
 	env := strings.Split(string(waitFile(t, filepath.Join(dir, "env-c"))), "\n")
 	if env[1] != "3000000" {
