@@ -48,13 +48,15 @@ func isHealth(name string, h api.Health) func(api.Event) bool {
 // fails once dir/flag exists), waits until it is healthy, creates the
 // flag and waits until it is UNHEALTHY, restarted (a new pid RUNNING) and
 // healthy again. It returns the time from the flag to the new RUNNING,
-// and checks it against interval × retries + stopwaitsecs (+ timeouts and
-// a margin for a loaded machine).
+// and checks it against interval × retries + stopwaitsecs (+ timeouts,
+// the new process's startsecs and a margin for a loaded machine).
 func healthRestart(t *testing.T, conf string, during func(h *harness)) time.Duration {
 	t.Helper()
 	cfg, dir, load := loadConf(t, conf)
 	hc := cfg.Processes()[0].Health
-	stopwait := cfg.Processes()[0].StopWaitSecs
+	// The race-built helper may take a while to listen on a loaded
+	// machine: its startsecs gives it that time before the first check.
+	stopwait := cfg.Processes()[0].StopWaitSecs + cfg.Processes()[0].StartSecs
 	h := start(t, cfg, func(o *Options) { o.Load = load })
 	h.waitFor(60*time.Second, 0, "web healthy", isHealth("web", api.HealthHealthy))
 	if pi := h.info("web"); pi.Health != api.HealthHealthy || strings.Contains(pi.Description, "UNHEALTHY") {
@@ -97,7 +99,7 @@ func TestHealthHTTPRestartsHungServer(t *testing.T) {
 	healthRestart(t, fmt.Sprintf(`[program:web]
 command=%s helper serve-until:http:%%(here)s/flag
 environment=ROOST_TEST_HELPER="1",PORT="%d"
-startsecs=0
+startsecs=2
 stopwaitsecs=3
 healthcheck=http://127.0.0.1:%%(ENV_PORT)s/healthz
 healthcheck_interval=1
@@ -113,7 +115,7 @@ func TestHealthTCPUnhealthyStatus(t *testing.T) {
 	healthRestart(t, fmt.Sprintf(`[program:web]
 command=%s helper serve-until:tcp:%%(here)s/flag
 environment=ROOST_TEST_HELPER="1",PORT="%d",IGNORE_TERM="1"
-startsecs=0
+startsecs=2
 stopwaitsecs=5
 healthcheck=tcp:%%(ENV_PORT)s
 healthcheck_interval=1
