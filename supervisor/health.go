@@ -157,7 +157,7 @@ func (s *Supervisor) runCheck(ctx context.Context, cfg *config.Process, argv []s
 	go func() {
 		buf, _ := io.ReadAll(io.LimitReader(r, checkOutputMax))
 		_, _ = io.Copy(io.Discard, r) // a check that talks a lot still ends
-		outc <- strings.Join(strings.Fields(strings.ToValidUTF8(string(buf), "?")), " ")
+		outc <- oneLineText(string(buf), checkOutputMax)
 	}()
 	exited := make(chan syscall.WaitStatus, 1)
 	go func() {

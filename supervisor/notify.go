@@ -138,16 +138,7 @@ func (p *process) onNotify(m sdnotify.Message) {
 		return
 	}
 	if m.Status != "" {
-		st := strings.Map(func(r rune) rune {
-			if r < 0x20 || r == 0x7f {
-				return ' '
-			}
-			return r
-		}, m.Status)
-		if len(st) > statusMax {
-			st = st[:statusMax]
-		}
-		p.notifyStatus = strings.ToValidUTF8(st, "?")
+		p.notifyStatus = oneLineText(m.Status, statusMax)
 	}
 	if m.Ready && p.state == api.Starting {
 		p.backoff = 0
@@ -159,6 +150,22 @@ func (p *process) onNotify(m sdnotify.Message) {
 	case m.Watchdog == "trigger" && p.state == api.Running:
 		p.watchdogExpired("it sent WATCHDOG=trigger")
 	}
+}
+
+// oneLineText is a program's text (STATUS=, a check's output) as status
+// and the log show it: valid UTF-8, control characters as spaces, runs of
+// white space as one, at most max bytes.
+func oneLineText(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // armWatchdog starts the watchdog of a notify program that became RUNNING.

@@ -19,8 +19,10 @@ import (
 const notifyPy = `import os, socket, sys, time
 if os.path.exists("hang"):
     os.remove("hang")
-with open("env-" + os.environ["SUPERVISOR_PROCESS_NAME"], "w") as f:
+env = "env-" + os.environ["SUPERVISOR_PROCESS_NAME"]
+with open(env + ".tmp", "w") as f:
     f.write(os.environ.get("NOTIFY_SOCKET", "") + "\n" + os.environ.get("WATCHDOG_USEC", "") + "\n")
+os.rename(env + ".tmp", env)  # readers never see half of it
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.05)
 time.sleep(float(sys.argv[2]))
