@@ -41,6 +41,14 @@ var programOptions = []opt{
 	n("memory_max"), n("pids_max"), n("cpu_max"),
 }
 
+// programExtensionOptions are roost's keys of [program:x] (extensions.go),
+// which supervisord ignores: health checks, depends_on, sd_notify. Only
+// [program:x] has them.
+var programExtensionOptions = []opt{
+	n("healthcheck"), d("healthcheck_interval", "10"), d("healthcheck_timeout", "5"), d("healthcheck_retries", "3"),
+	n("depends_on"), d("notify", "false"), d("watchdog_sec", "0"),
+}
+
 // eventListenerOptions are the options [eventlistener:x] adds; its priority
 // defaults to -1 so listeners start first.
 var eventListenerOptions = []opt{d("buffer_size", "10"), d("result_handler", DefaultResultHandler), n("events")}
@@ -114,7 +122,7 @@ func sectionKind(section string) string {
 func optionsOf(kind string) []opt {
 	switch kind {
 	case secProgram:
-		return programOptions
+		return append(append([]opt(nil), programOptions...), programExtensionOptions...)
 	case secEventListener:
 		return append(append([]opt(nil), programOptions...), eventListenerOptions...)
 	case secFCGIProgram:

@@ -134,7 +134,18 @@ func SameProcess(a, b *Process) bool {
 		a.StopSignal == b.StopSignal && a.StopWaitSecs == b.StopWaitSecs && a.StopAsGroup == b.StopAsGroup &&
 		a.KillAsGroup == b.KillAsGroup && slices.Equal(a.ExitCodes, b.ExitCodes) && a.User == b.User &&
 		a.RedirectStderr == b.RedirectStderr && sameLog(a.Stdout, b.Stdout) && sameLog(a.Stderr, b.Stderr) &&
-		sameEnv(a.Environment, b.Environment) && a.ServerURL == b.ServerURL && a.Limits == b.Limits
+		sameEnv(a.Environment, b.Environment) && a.ServerURL == b.ServerURL && a.Limits == b.Limits &&
+		sameHealth(a.Health, b.Health) && slices.Equal(a.DependsOn, b.DependsOn) &&
+		a.Notify == b.Notify && a.WatchdogSec == b.WatchdogSec
+}
+
+// sameHealth compares two health checks, nil meaning none.
+func sameHealth(a, b *HealthCheck) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Kind == b.Kind && a.Target == b.Target && slices.Equal(a.Argv, b.Argv) &&
+		a.Interval == b.Interval && a.Timeout == b.Timeout && a.Retries == b.Retries
 }
 
 // sameLog compares two streams' settings, the log path included whether

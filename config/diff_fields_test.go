@@ -153,6 +153,13 @@ health_path=/healthz
 `, `
 [program:a]
 command=/bin/a
+depends_on=b
+notify=true
+watchdog_sec=30
+healthcheck=exec:/bin/check --quiet
+healthcheck_interval=7
+healthcheck_timeout=2
+healthcheck_retries=4
 [program:b]
 command=/bin/b
 [group:app]
@@ -229,7 +236,8 @@ func TestDiffSeesEveryField(t *testing.T) {
 	}
 	// The fields this issue was about, to show the walk reaches them.
 	for _, name := range []string{"Group.Processes[0].Stdout.Auto", "Group.Processes[0].Stdout.File",
-		"Group.Processes[0].Stderr.Auto", "Group.Processes[0].Environment[0].Value", "Group.FCGI.Backlog", "Proxy.Ports[+]"} {
+		"Group.Processes[0].Stderr.Auto", "Group.Processes[0].Environment[0].Value", "Group.FCGI.Backlog", "Proxy.Ports[+]",
+		"Group.Processes[0].Health.Argv[0]", "Group.Processes[0].DependsOn[0]", "Group.Processes[0].WatchdogSec"} {
 		if !seen[name] {
 			t.Errorf("the walk missed %s", name)
 		}

@@ -84,6 +84,9 @@ type loader struct {
 	// portSlices are the ports of the programs behind [proxy:*] sections,
 	// by program name (planPorts).
 	portSlices map[string]portSlice
+	// deps are the depends_on= of the [program:x] sections, checked once
+	// every program is known (checkDependencies).
+	deps map[string]depDecl
 }
 
 // maxTotalExpanded bounds what all the expansions of one configuration may
@@ -223,6 +226,7 @@ func (l *loader) load(path string) (*Config, error) {
 	l.rpcInterfaces()
 	l.planPorts()
 	l.groups()
+	l.checkDependencies()
 	l.servers()
 	l.supervisorctl()
 	l.proxies()

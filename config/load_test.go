@@ -267,16 +267,21 @@ func TestValidationErrors(t *testing.T) {
 		{"program cpu_max", "[program:a]\ncommand=/bin/true\ncpu_max=half", "supervisord.conf:4", "not a share of CPU"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			conf := "[supervisord]\n" + c.conf + "\n"
-			_, err := loadMem(map[string]string{"supervisord.conf": conf})
-			if err == nil {
-				t.Fatalf("accepted:\n%s", conf)
-			}
-			if ds := errAt(t, err); !hasDiag(ds, c.pos, c.sub) {
-				t.Errorf("want an error at %s containing %q, got:\n%s", c.pos, c.sub, diagLines(ds))
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { wantErrorAt(t, c.conf, c.pos, c.sub) })
+	}
+}
+
+// wantErrorAt loads "[supervisord]" and conf and wants an error at pos
+// (file:line) whose text contains sub.
+func wantErrorAt(t *testing.T, conf, pos, sub string) {
+	t.Helper()
+	conf = "[supervisord]\n" + conf + "\n"
+	_, err := loadMem(map[string]string{"supervisord.conf": conf})
+	if err == nil {
+		t.Fatalf("accepted:\n%s", conf)
+	}
+	if ds := errAt(t, err); !hasDiag(ds, pos, sub) {
+		t.Errorf("want an error at %s containing %q, got:\n%s", pos, sub, diagLines(ds))
 	}
 }
 

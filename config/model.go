@@ -274,11 +274,53 @@ type Process struct {
 
 	Pos Pos `json:"pos" diff:"-"` // the [program:x] header: where, not what
 
+	// ---- roost extensions: health checks, start order, sd_notify ----
+	// Keys of [program:x] that supervisord ignores (extensions.go; README
+	// "Health checks, start order and sd_notify").
+
+	// Health is healthcheck= with its healthcheck_* knobs; nil without one.
+	Health *HealthCheck `json:"healthcheck,omitempty"`
+	// DependsOn names the programs ([program:x] names) that must be
+	// RUNNING, and healthy when they have a check, before this one starts,
+	// and that stop after it. Compared, but alone it changes without a
+	// restart (needsRestart in supervisor/reload.go).
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Notify gives the program a NOTIFY_SOCKET: READY=1 makes it RUNNING,
+	// instead of startsecs.
+	Notify bool `json:"notify"`
+	// WatchdogSec (notify only) restarts a RUNNING program that sends no
+	// WATCHDOG=1 for this long; 0: no watchdog.
+	WatchdogSec time.Duration `json:"watchdog_sec"`
+
 	// Spare is this process expanded with the spare port of its program
 	// as PORT (ports.go), and the spare's Spare is this process: a
 	// proxied numprocs=1 program under the master, whose port block has
 	// room, restarts blue-green from one to the other. nil otherwise.
 	Spare *Process `json:"-" diff:"-"`
+}
+
+// HealthKind is how a health check asks a program whether it is well.
+type HealthKind string
+
+// The health check kinds, as healthcheck= spells their prefix.
+const (
+	HealthHTTP HealthKind = "http" // http://HOST:PORT/PATH answers 2xx or 3xx
+	HealthTCP  HealthKind = "tcp"  // tcp:HOST:PORT accepts a connection
+	HealthExec HealthKind = "exec" // exec:COMMAND exits 0
+)
+
+// HealthCheck is a program's healthcheck= (a roost extension).
+type HealthCheck struct {
+	Kind HealthKind `json:"kind"`
+	// Target is the URL (http), HOST:PORT (tcp) or the command as written
+	// (exec), after expansion.
+	Target string `json:"target"`
+	// Argv is an exec check's command split like command= (run without a
+	// shell); nil for the other kinds.
+	Argv     []string      `json:"argv,omitempty"`
+	Interval time.Duration `json:"interval"` // between the end of a check and the next
+	Timeout  time.Duration `json:"timeout"`  // one check's bound; an exec check's group is killed then
+	Retries  int           `json:"retries"`  // failures in a row that make the program UNHEALTHY
 }
 
 // Namespec is the name supervisorctl shows: "group:name", or "name" when the

@@ -369,6 +369,7 @@ func (l *loader) processes(sec, group string) []*Process {
 	if numprocs > 1 && !strings.Contains(nameTmpl, "%(process_num)") {
 		r.errorf(namePos, "process_name", "%%(process_num) must be present within process_name when numprocs > 1, e.g. process_name=%%(program_name)s_%%(process_num)02d")
 	}
+	l.programExtensions(r, &tmpl)
 	if tmpl.StopAsGroup && !tmpl.KillAsGroup {
 		r.errorf(r.posOf("killasgroup"), "killasgroup", "cannot set stopasgroup=true and killasgroup=false")
 	}
@@ -467,6 +468,7 @@ func (l *loader) processes(sec, group string) []*Process {
 			}
 			p.Argv = argv
 		}
+		p.Health = l.healthCheck(r)
 		name, ferr := l.format(nameTmpl, common)
 		if ferr != nil {
 			r.errorf(namePos, "process_name", "%s", ferr.msg)

@@ -1,9 +1,9 @@
 package master
 
 import (
-	"fmt"
-	"net"
 	"os"
+
+	"roost/sdnotify"
 )
 
 // SDNotify sends a state ("READY=1", "RELOADING=1", "STOPPING=1", …) to the
@@ -12,21 +12,5 @@ import (
 // Type=notify unit. User supervisors never see NOTIFY_SOCKET: their
 // environment is an allow-list.
 func SDNotify(state string) error {
-	addr := os.Getenv("NOTIFY_SOCKET")
-	if addr == "" {
-		return nil
-	}
-	if addr[0] != '/' && addr[0] != '@' {
-		return fmt.Errorf("sd_notify: NOTIFY_SOCKET=%q is not a unix socket path", addr)
-	}
-	// A leading '@' is an abstract socket; Go's net package maps it.
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
-	if err != nil {
-		return fmt.Errorf("sd_notify: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte(state)); err != nil {
-		return fmt.Errorf("sd_notify: %w", err)
-	}
-	return nil
+	return sdnotify.Send(os.Getenv("NOTIFY_SOCKET"), state)
 }

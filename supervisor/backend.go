@@ -239,6 +239,7 @@ func (p *process) info() api.ProcessInfo {
 		pi.Restarts = v.spawns - 1
 	}
 	pi.Description = api.Describe(pi)
+	describeHealth(&pi, v)
 	pi.OOMKills = v.oomKills
 	if v.oom != "" {
 		pi.OOM = v.oom
@@ -354,7 +355,9 @@ func waitResult(ctx context.Context, ch <-chan error) error {
 // StartProcess is startProcess. "g:*" starts the group; its first failure
 // is returned.
 func (s *Supervisor) StartProcess(ctx context.Context, name string, wait bool) error {
-	return s.processOp(ctx, name, wait, s.StartGroup, (*process).start)
+	return s.processOp(ctx, name, wait, s.StartGroup, func(p *process, wait bool) (<-chan error, error) {
+		return s.startProcess(ctx, p, wait)
+	})
 }
 
 // StopProcess is stopProcess. "g:*" stops the group.
@@ -494,7 +497,7 @@ func (s *Supervisor) StartGroup(ctx context.Context, name string, wait bool) ([]
 	if err != nil {
 		return nil, err
 	}
-	return each(ctx, ps, notRunning, func(p *process) (<-chan error, error) { return p.start(wait) }), nil
+	return each(ctx, startOrder(ps), notRunning, func(p *process) (<-chan error, error) { return s.startProcess(ctx, p, wait) }), nil
 }
 
 // StopGroup is stopProcessGroup, in reverse priority order.
@@ -536,7 +539,9 @@ func (s *Supervisor) StartAll(ctx context.Context, wait bool) []api.Result {
 	if err := s.checkMood(); err != nil {
 		return []api.Result{}
 	}
-	return each(ctx, s.allProcesses(false), notRunning, func(p *process) (<-chan error, error) { return p.start(wait) })
+	return each(ctx, startOrder(s.allProcesses(false)), notRunning, func(p *process) (<-chan error, error) {
+		return s.startProcess(ctx, p, wait)
+	})
 }
 
 // StopAll is stopAllProcesses, in reverse priority order.
@@ -544,9 +549,19 @@ func (s *Supervisor) StopAll(ctx context.Context, wait bool) []api.Result {
 	if err := s.checkMood(); err != nil {
 		return []api.Result{}
 	}
-	ps := s.allProcesses(false)
+	ps := slices.Clone(startOrder(s.allProcesses(false)))
 	slices.Reverse(ps)
-	return each(ctx, ps, isRunning, func(p *process) (<-chan error, error) { return p.stop(wait) })
+	stop := func(p *process) (<-chan error, error) { return p.stop(wait) }
+	if !hasDeps(ps) {
+		return each(ctx, ps, isRunning, stop)
+	}
+	// depends_on: dependents first, each batch stopped before the next.
+	stopWait := func(p *process) (<-chan error, error) { return p.stop(true) }
+	out := []api.Result{}
+	for _, batch := range stopBatches(ps, false) {
+		out = append(out, each(ctx, batch, isRunning, stopWait)...)
+	}
+	return out
 }
 
 // SignalAll is signalAllProcesses.

@@ -45,6 +45,9 @@ import (
 //	http:DELAY:CODE  after DELAY, serve HTTP on $PORT: /healthz answers
 //	                 CODE, anything else the process name and pid; on
 //	                 SIGTERM stop listening and finish requests in flight
+//	serve-until:K:F  remove F, then serve on $PORT (K: http, /healthz answers
+//	                 200; tcp: accept and close) until F exists; then
+//	                 http requests hang, the tcp listener is closed
 func TestMain(m *testing.M) {
 	if os.Getenv("ROOST_TEST_HELPER") == "1" {
 		os.Exit(helperMain(os.Args[1:]))
@@ -144,6 +147,9 @@ func helperMain(args []string) int {
 		case "http":
 			out.Flush()
 			return httpHelper(arg)
+		case "serve-until":
+			out.Flush()
+			return serveUntil(arg)
 		default:
 			fmt.Fprintf(os.Stderr, "helper: unknown step %q\n", step)
 			return 2

@@ -49,6 +49,11 @@ type snapshot struct {
 	logs       *procLogs
 	oom        string // the last exit was an OOM kill: "out of memory, limit 256M"
 	oomKills   int
+	// roost's extensions (health.go, notify.go): cleared at each spawn.
+	health       api.Health
+	healthDetail string
+	notifyStatus string
+	waiting      string // "waiting for db (depends_on)" while autostart waits for dependencies
 }
 
 // exitEvent is a child's exit, sent by its waiter goroutine.
@@ -92,14 +97,19 @@ type process struct {
 	spawns       int
 	oom          string // see snapshot
 	oomKills     int
-	restartDue   bool // EXITED, restarted when timer fires (the crash-loop throttle)
-	exitPid      int  // while onExit runs: the pid that exited, for its state events
-	expected     bool // while onExit runs: the exit code was in exitcodes
+	health       api.Health // see snapshot; set by the health room (SetHealth)
+	healthDetail string
+	notifyStatus string // the last STATUS= of a notify=true program
+	waiting      string // see snapshot; set by depends.go
+	restartDue   bool   // EXITED, restarted when timer fires (the crash-loop throttle)
+	exitPid      int    // while onExit runs: the pid that exited, for its state events
+	expected     bool   // while onExit runs: the exit code was in exitcodes
 	startWaiters []chan error
 	stopWaiters  []chan error
 	timer        *time.Timer // the deadline of the current state: startsecs, backoff, stopwaitsecs
 	due          time.Time   // when timer fires; zero when it is not armed (a handover carries it)
 	report       *time.Timer // "waiting for NAME to stop"
+	watchdog     *time.Timer // notify programs' watchdog_sec (notify.go)
 	quit         bool
 }
 
@@ -120,6 +130,8 @@ func newProcess(s *Supervisor, cfg *config.Process, logs *procLogs) *process {
 	p.timer.Stop()
 	p.report = time.NewTimer(time.Hour)
 	p.report.Stop()
+	p.watchdog = time.NewTimer(time.Hour)
+	p.watchdog.Stop()
 	p.publish()
 	go p.run()
 	return p
@@ -138,6 +150,8 @@ func (p *process) run() {
 			p.onTimer()
 		case <-p.report.C:
 			p.onReport()
+		case <-p.watchdog.C:
+			p.onWatchdog()
 		}
 		p.publish()
 	}
@@ -188,6 +202,11 @@ func (p *process) publish() {
 		logs:       p.logs,
 		oom:        p.oom,
 		oomKills:   p.oomKills,
+
+		health:       p.health,
+		healthDetail: p.healthDetail,
+		notifyStatus: p.notifyStatus,
+		waiting:      p.waiting,
 	})
 }
 
@@ -212,6 +231,16 @@ func (p *process) setState(to api.State, level slog.Level, msg string) {
 	p.state = to
 	p.disarm()
 	p.restartDue = false
+	if to == api.Starting {
+		// A new spawn: what the last one's checks and STATUS= said is over.
+		p.health, p.healthDetail, p.notifyStatus = "", "", ""
+	}
+	if from == api.Running {
+		p.watchdog.Stop()
+	}
+	if to == api.Running {
+		p.armWatchdog()
+	}
 	p.publish()
 	switch {
 	case msg != "":
@@ -292,6 +321,9 @@ func (p *process) spawn() {
 	p.spawns++
 	p.logf(slog.LevelInfo, "spawned: '%s' with pid %d", p.name, p.child.pid)
 	p.publish()
+	if p.cfg.Notify {
+		return // RUNNING when it sends READY=1 (notify.go)
+	}
 	if p.cfg.StartSecs <= 0 {
 		p.becomeRunning()
 		return
@@ -339,6 +371,13 @@ func (p *process) startChild() string {
 		return fmt.Sprintf("couldn't setuid to %s: %v", cfg.User, err)
 	}
 	env := p.s.environment(cfg, runAs)
+	if cfg.Notify {
+		more, err := p.s.notifyEnv(p)
+		if err != nil {
+			return fmt.Sprintf("couldn't make the NOTIFY_SOCKET for '%s': %v", p.name, err)
+		}
+		env = append(env, more...)
+	}
 	path, err := resolveCommand(cfg, env)
 	if err != nil {
 		return err.(*api.Error).Detail
@@ -501,6 +540,9 @@ func (p *process) onExit(ev exitEvent) {
 	}
 	p.laststop = ev.at
 	tooQuickly := ev.at.Sub(p.laststart) < p.cfg.StartSecs
+	if p.cfg.Notify {
+		tooQuickly = p.state == api.Starting // it never sent READY=1
+	}
 	expected := slices.Contains(p.cfg.ExitCodes, es)
 	p.exitPid, p.expected = ev.c.pid, expected
 	defer func() { p.exitPid, p.expected = 0, false }()
@@ -846,6 +888,7 @@ func (p *process) remove() {
 		p.startWaiters, p.stopWaiters = nil, nil
 		p.disarm()
 		p.report.Stop()
+		p.watchdog.Stop()
 	})
 	<-p.done
 }

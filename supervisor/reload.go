@@ -170,10 +170,12 @@ func (s *Supervisor) Update(ctx context.Context, names []string) (api.Changes, e
 }
 
 // needsRestart reports whether a changed process must restart: any change
-// but its priority does.
+// but its priority and depends_on does (the start and stop orders read
+// those from the running configuration). A changed healthcheck restarts
+// it: the health room arms a check when the process becomes RUNNING.
 func needsRestart(old, cur *config.Process) bool {
 	x := *cur
-	x.Priority = old.Priority
+	x.Priority, x.DependsOn = old.Priority, old.DependsOn
 	return !config.SameProcess(old, &x)
 }
 
@@ -265,7 +267,7 @@ func (s *Supervisor) updateGroup(ctx context.Context, cfg *config.Config, gc con
 	s.sortGroups()
 	s.mu.Unlock()
 	for _, p := range restart {
-		p.autostart()
+		s.autostart(p)
 	}
 	if len(rolling) > 0 {
 		s.rollGroup(ctx, cfg, g, rolling)
@@ -289,7 +291,7 @@ func (s *Supervisor) addGroupLocked(gc *config.Group) error {
 	s.mu.Unlock()
 	s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "PROCESS_GROUP_ADDED", Group: gc.Name})
 	for _, p := range g.procs {
-		p.autostart()
+		s.autostart(p)
 	}
 	return nil
 }

@@ -2,15 +2,12 @@ package supervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"strconv"
 	"time"
 
 	"roost/config"
+	"roost/health"
 	"roost/supervisor/api"
 )
 
@@ -23,7 +20,8 @@ import (
 //
 // Ready means, for a process behind a [proxy:*] section, that it answers:
 // a GET of the section's health_path with a 2xx or 3xx status, or, without
-// a health path, a TCP connection to its PORT. Other processes are ready
+// a health path, a TCP connection to its PORT. A process with a
+// healthcheck= is ready when that check passes. Other processes are ready
 // once RUNNING. The probe is a readiness check bounded by a minute,
 // retried with a short backoff; it is not a supervision loop.
 //
@@ -123,28 +121,25 @@ func (s *Supervisor) restartOne(ctx context.Context, p *process, cfg *config.Con
 
 // ready waits until a RUNNING process answers its readiness check (see
 // the comment at the top), or fails when it leaves RUNNING or the check
-// times out.
+// times out. A process with a healthcheck= is ready when that check
+// passes (the same probe the health room runs).
 func (s *Supervisor) ready(ctx context.Context, p *process, cfg *config.Config) error {
-	port, health := proxyTarget(cfg, p.view().cfg)
-	if port == 0 {
+	pc := p.view().cfg
+	port, path := proxyTarget(cfg, pc)
+	hc := pc.Health
+	if hc == nil && port != 0 {
+		// The proxy's own check: GET health_path, else a connection.
+		hc = &config.HealthCheck{Kind: config.HealthTCP, Target: upstream(port), Timeout: probeTimeout}
+		if path != "" {
+			hc.Kind, hc.Target = config.HealthHTTP, "http://"+upstream(port)+path
+		}
+	}
+	if hc == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.readyTimeout)
 	defer cancel()
-	addr := upstream(port)
-	probe := func() error {
-		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		defer cancel()
-		if health == "" {
-			var d net.Dialer
-			c, err := d.DialContext(pctx, "tcp", addr)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		}
-		return probeHTTP(pctx, "http://"+addr+health)
-	}
+	run := s.checkRunner(pc)
 	delay := probeFirstDelay
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -152,49 +147,20 @@ func (s *Supervisor) ready(ctx context.Context, p *process, cfg *config.Config) 
 	for {
 		select {
 		case <-ctx.Done():
-			what := "a connection on " + addr
-			if health != "" {
-				what = "GET http://" + addr + health
-			}
 			return api.Errorf(api.AbnormalTermination, "%s: not ready: no answer to %s within %v (last: %v)",
-				p.namespec(), what, s.readyTimeout, last)
+				p.namespec(), health.Describe(hc), s.readyTimeout, last)
 		case <-timer.C:
 		}
 		if st := p.view().state; st != api.Running {
 			return api.Errorf(api.AbnormalTermination, "%s: %s while waiting for it to be ready", p.namespec(), st)
 		}
-		if last = probe(); last == nil {
-			p.logf(slog.LevelInfo, "%s is ready (%s)", p.name, addr)
+		if last = health.Probe(ctx, hc, run); last == nil {
+			p.logf(slog.LevelInfo, "%s is ready (%s)", p.name, health.Describe(hc))
 			return nil
 		}
 		timer.Reset(delay)
 		delay = min(2*delay, probeMaxDelay)
 	}
-}
-
-// probeClient is the readiness probe's HTTP client: no redirects followed
-// (a 3xx is an answer), no keep-alive, no proxy from the environment.
-var probeClient = &http.Client{
-	Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// probeHTTP GETs url and wants a 2xx or 3xx status.
-func probeHTTP(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("User-Agent", "roost-readiness-probe")
-	resp, err := probeClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return errors.New("HTTP " + strconv.Itoa(resp.StatusCode))
-	}
-	return nil
 }
 
 // rollStep is one process an update replaces by rolling.

@@ -174,7 +174,7 @@ func TestRollingRestart(t *testing.T) {
 	if took := time.Since(begin); took < 800*time.Millisecond {
 		t.Errorf("the rolling restart took %v: it did not wait for readiness", took)
 	}
-	if log := h.mainLog(); strings.Count(log, "is ready (127.0.0.1:") != 2 {
+	if log := h.mainLog(); strings.Count(log, "is ready (GET http://127.0.0.1:") != 2 {
 		t.Errorf("main log lacks the two readiness lines:\n%s", log)
 	}
 

@@ -31,6 +31,7 @@ import (
 
 	"roost/cgroup"
 	"roost/config"
+	"roost/health"
 	"roost/logrotate"
 	"roost/supervisor/api"
 )
@@ -118,6 +119,14 @@ type Supervisor struct {
 	restartc  chan struct{}
 	reexec    reexecState // handover.go
 
+	// life ends when Run stops the programs; the goroutines of processes
+	// waiting for their dependencies (depends.go) end with it, and depWG
+	// counts them.
+	life    context.Context
+	endLife context.CancelFunc
+	depWG   sync.WaitGroup
+	notify  notifier // the NOTIFY_SOCKET of notify=true programs (notify.go)
+
 	// opMu serializes what changes the set of processes or runs through all
 	// of them in order: autostart, update, add/remove, restart, shutdown.
 	opMu sync.Mutex
@@ -158,6 +167,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		oom:          newOOMWatch(),
 		cg:           openPrograms(),
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	if s.load == nil {
 		file := cfg.File
 		s.load = func() (*config.Config, error) { return config.Load(file, config.LoadOptions{}) }
@@ -351,6 +361,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}()
 	}
 
+	// The health room: subscribed before the first spawn, so it sees
+	// every RUNNING; it stops before the programs do.
+	hctx, stopHealth := context.WithCancel(context.Background())
+	healthDone := health.Start(hctx, s)
+
 	ahead := make(chan struct{})
 	go func() {
 		defer close(ahead)
@@ -382,6 +397,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if watchDone != nil {
 		<-watchDone
 	}
+	s.endLife()
+	s.depWG.Wait()
+	stopHealth()
+	<-healthDone
 	s.setMood(api.SupervisorShutdown, "SUPERVISOR_STATE_CHANGE_STOPPING")
 	<-ahead
 	// Cron jobs first: they were started last, and use the programs.
@@ -390,6 +409,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.opMu.Unlock()
 	s.stopAllOrdered()
 	s.sweep()
+	s.closeNotify()
 	s.dropAllGroups()
 	s.log.Info("roost stopped")
 	if s.mainSink != nil {
@@ -425,7 +445,7 @@ func (s *Supervisor) startAll() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.autostart()
+				s.autostart(p)
 			}()
 		}
 		wg.Wait()
@@ -436,24 +456,34 @@ func (s *Supervisor) startAll() {
 // stopAllOrdered is supervisord's shutdown: groups in reverse priority
 // order, one group at a time (stop_all, then wait until all its processes
 // are in a STOPPED state), reporting "waiting for ... to die" every 3 s.
-// The caller holds opMu.
+// With depends_on the order is the reverse of startOrder, and a batch also
+// ends before a process its members depend on (stopBatches). The caller
+// holds opMu.
 func (s *Supervisor) stopAllOrdered() {
-	s.mu.RLock()
-	gs := append([]*group(nil), s.order...)
-	s.mu.RUnlock()
-	for i := len(gs) - 1; i >= 0; i-- {
-		s.stopGroupAndWait(gs[i], true)
+	ps := startOrder(s.allProcesses(false))
+	ps = slices.Clone(ps)
+	slices.Reverse(ps)
+	for _, batch := range stopBatches(ps, true) {
+		s.stopAndWait(batch, true)
 	}
 }
 
 // stopGroupAndWait stops a group's processes in reverse priority order
-// (BACKOFF ones give up) and waits until all are in a STOPPED state. At
-// shutdown, like supervisord's shutdown_report, it logs "waiting for ... to
-// die" (every process not yet stopped) at once and every 3 s.
+// (BACKOFF ones give up) and waits until all are in a STOPPED state.
 func (s *Supervisor) stopGroupAndWait(g *group, shutdown bool) {
+	ps := slices.Clone(g.procs)
+	slices.Reverse(ps)
+	s.stopAndWait(ps, shutdown)
+}
+
+// stopAndWait stops ps in that order (BACKOFF ones give up) and waits until
+// all are in a STOPPED state. At shutdown, like supervisord's
+// shutdown_report, it logs "waiting for ... to die" (every process not yet
+// stopped) at once and every 3 s.
+func (s *Supervisor) stopAndWait(ps []*process, shutdown bool) {
 	var pending []<-chan error
-	for i := len(g.procs) - 1; i >= 0; i-- {
-		pending = append(pending, g.procs[i].shutdown())
+	for _, p := range ps {
+		pending = append(pending, p.shutdown())
 	}
 	report := time.NewTimer(0)
 	if !shutdown {

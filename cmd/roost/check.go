@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"roost/config"
+	"roost/health"
 )
 
 // `roost check [-c FILE] [--json]`: parse and validate a configuration the
@@ -165,6 +166,32 @@ func writeCheckText(w io.Writer, path string, cfg *config.Config, cerr *config.E
 		}
 		fmt.Fprintln(w)
 	}
+	for _, p := range cfg.Processes() {
+		if line := extensionLine(p); line != "" {
+			fmt.Fprintf(w, "%s: %s\n", p.Namespec(), line)
+		}
+	}
+}
+
+// extensionLine sums up roost's keys of a process (health check,
+// depends_on, notify); "" without them.
+func extensionLine(p *config.Process) string {
+	var parts []string
+	if len(p.DependsOn) > 0 {
+		parts = append(parts, "starts after "+strings.Join(p.DependsOn, ", ")+" (depends_on)")
+	}
+	if hc := p.Health; hc != nil {
+		parts = append(parts, fmt.Sprintf("health check %s every %v (timeout %v), restarted after %d failures in a row",
+			health.Describe(hc), hc.Interval, hc.Timeout, hc.Retries))
+	}
+	if p.Notify {
+		n := "RUNNING at READY=1 (notify)"
+		if p.WatchdogSec > 0 {
+			n += fmt.Sprintf(", restarted after %v without WATCHDOG=1", p.WatchdogSec)
+		}
+		parts = append(parts, n)
+	}
+	return oneLine(strings.Join(parts, "; "))
 }
 
 // logName says where a stream goes, for the table.
@@ -214,6 +241,10 @@ type checkProcess struct {
 	Directory     string   `json:"directory,omitempty"`
 	StdoutLogfile string   `json:"stdout_logfile"`
 	StderrLogfile string   `json:"stderr_logfile"`
+	// roost's keys of [program:x]: health check, depends_on, notify.
+	Health    *config.HealthCheck `json:"healthcheck,omitempty"`
+	DependsOn []string            `json:"depends_on,omitempty"`
+	Notify    bool                `json:"notify,omitempty"`
 }
 
 func writeCheckJSON(w io.Writer, path string, cfg *config.Config, cerr *config.Error, cr cronCheck) error {
@@ -242,6 +273,7 @@ func writeCheckJSON(w io.Writer, path string, cfg *config.Config, cerr *config.E
 					Command: p.Command, Argv: p.Argv, Autostart: p.Autostart, Priority: p.Priority,
 					User: p.User, Directory: p.Directory,
 					StdoutLogfile: logName(p.Stdout, false), StderrLogfile: stderrName(p),
+					Health: p.Health, DependsOn: p.DependsOn, Notify: p.Notify,
 				})
 			}
 		}

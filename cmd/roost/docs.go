@@ -185,7 +185,7 @@ func manPages(app *cli.App, conffile string) []manpage.Page {
 		Synopsis: []string{"~/current/supervisord.conf"},
 		Sections: []manpage.Section{
 			{Title: "Description", Parts: []manpage.Part{{Text: supervisordConfText}}},
-			{Title: "Extensions", Parts: []manpage.Part{{Text: proxyText}, {Text: proxyExample, Verbatim: true}, {Text: portText}}},
+			{Title: "Extensions", Parts: []manpage.Part{{Text: proxyText}, {Text: proxyExample, Verbatim: true}, {Text: portText}, {Text: programKeysText}}},
 			{Title: "See also", Parts: []manpage.Part{{Text: "roost(1), roost-master(8), supervisord(1)"}}},
 		},
 	})
@@ -203,6 +203,8 @@ directory = %(ENV_HOME)s/current
 [proxy:web]
 hosts = alice.example.com, www.alice.example.com
 static = /static/ = static/`
+
+const programKeysText = `[program:x] also takes keys supervisord ignores. healthcheck = http://HOST:PORT/PATH, tcp:PORT, tcp:HOST:PORT or exec:COMMAND, with healthcheck_interval (seconds, default 10), healthcheck_timeout (5) and healthcheck_retries (failures in a row, 3): a RUNNING process that fails its check that many times is UNHEALTHY and restarted with its stop recipe. depends_on = a,b: the process starts after every process of those programs is RUNNING (and healthy when checked) and stops before them; priority orders the rest. notify = true: the program gets NOTIFY_SOCKET and is RUNNING once it sends READY=1 (not after startsecs); STATUS= is shown in status; watchdog_sec = N restarts it when it sends no WATCHDOG=1 for N seconds.`
 
 const portText = `A program that serves HTTP reads its port from %(ENV_PORT)s or $PORT. The master gives each user a block of ports (ROOST_PORT_BASE, ROOST_PORT_COUNT); each program a [proxy:NAME] section names gets numprocs ports of it, and process k of it PORT+k.`
 

@@ -187,6 +187,12 @@ type ProcessInfo struct {
 	// "out of memory, limit 256M".
 	OOMKills int    `json:"oom_kills"`
 	OOM      string `json:"oom,omitempty"`
+	// Health is the process's health check result (healthcheck=, a
+	// roost extension): "" without a check; HealthDetail says why it
+	// fails. NotifyStatus is the last STATUS= a notify=true program sent.
+	Health       Health `json:"health,omitempty"`
+	HealthDetail string `json:"health_detail,omitempty"`
+	NotifyStatus string `json:"notify_status,omitempty"`
 	// Usage is what a running program uses now, asked for with
 	// GET /api/v1/processes?usage=1 (roost status --json); nil otherwise.
 	Usage *Usage `json:"usage,omitempty"`
@@ -282,6 +288,18 @@ const (
 	Stderr Stream = "stderr"
 )
 
+// Health is a checked process's health (roost's healthcheck=).
+type Health string
+
+// The health values. A process with a check is HealthStarting from each
+// spawn until its first check passes.
+const (
+	HealthStarting  Health = "starting"  // no check has passed since the spawn
+	HealthHealthy   Health = "healthy"   // the last check passed
+	HealthFailing   Health = "failing"   // failed, fewer than healthcheck_retries times in a row
+	HealthUnhealthy Health = "unhealthy" // failed healthcheck_retries times in a row: being restarted
+)
+
 // Event is one entry of the event stream (/api/v1/events): a process state
 // change, or a supervisor-level event. Its types are supervisord's event
 // names; the runtime also publishes PROCESS_LOG_STDOUT/STDERR (Message is the
@@ -290,7 +308,7 @@ const (
 // (Message is the text between the capture markers).
 type Event struct {
 	Time    int64  `json:"time"` // unix nanoseconds
-	Type    string `json:"type"` // "PROCESS_STATE_RUNNING", "SUPERVISOR_STATE_CHANGE_STOPPING", ...
+	Type    string `json:"type"` // "PROCESS_STATE_RUNNING", "SUPERVISOR_STATE_CHANGE_STOPPING", "HEALTH_UNHEALTHY" (HEALTH_ and a Health in upper case), ...
 	Name    string `json:"name,omitempty"`
 	Group   string `json:"group,omitempty"`
 	From    State  `json:"from"`
