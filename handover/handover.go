@@ -66,6 +66,9 @@ type State struct {
 	// Socket is the listening control socket, kept open across the exec
 	// so no client finds it gone.
 	Socket *Socket `json:"socket,omitempty"`
+	// Notify is the programs' NOTIFY_SOCKET (notify=true), kept open
+	// across the exec: their READY=1 and WATCHDOG=1 go on reaching it.
+	Notify *Socket `json:"notify,omitempty"`
 	// Processes are the supervisor's processes, running or not.
 	Processes []Process `json:"processes"`
 	// CronNext is each cron job's next run, so @every jobs keep their
@@ -76,7 +79,7 @@ type State struct {
 	FrozenAt time.Time `json:"frozen_at"`
 }
 
-// Socket is an inherited listening socket and its lock file.
+// Socket is an inherited socket and its lock file (-1: none).
 type Socket struct {
 	Path string `json:"path"`
 	FD   int    `json:"fd"`
@@ -219,6 +222,9 @@ func (st *State) descriptors() []int {
 	var fds []int
 	if st.Socket != nil {
 		fds = append(fds, st.Socket.FD, st.Socket.Lock)
+	}
+	if st.Notify != nil {
+		fds = append(fds, st.Notify.FD)
 	}
 	for _, p := range st.Processes {
 		fds = append(fds, p.Stdin, p.Out[0], p.Out[1])

@@ -21,6 +21,10 @@ type Runtime interface {
 	// SetHealth records a RUNNING process's health; it reports false when
 	// the process is no longer RUNNING (the result is stale).
 	SetHealth(name string, h api.Health, detail string) bool
+	// Running lists the processes RUNNING now (their namespecs): at the
+	// start, those that became RUNNING before, such as the programs an
+	// upgrade's new image took over, get their timers too.
+	Running() []string
 	StopProcess(ctx context.Context, name string, wait bool) error
 	StartProcess(ctx context.Context, name string, wait bool) error
 }
@@ -82,6 +86,14 @@ func run(ctx context.Context, rt Runtime, events <-chan api.Event) {
 			w.timer.Stop()
 		}
 	}()
+	for _, name := range rt.Running() {
+		if hc, _ := rt.HealthCheck(name); hc != nil {
+			gen++
+			w := &watch{gen: gen}
+			watches[name] = w
+			arm(name, w, 0)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():

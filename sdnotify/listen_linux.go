@@ -59,6 +59,27 @@ func Listen(path string) (*Socket, error) {
 }
 
 // Close closes the socket and removes its file; Recv returns an error then.
+// Conn is the socket's connection (an upgrade hands its descriptor over:
+// syscall.Conn).
+func (s *Socket) Conn() *net.UnixConn { return s.conn }
+
+// FromFD is the socket Listen made at path in an earlier image of this
+// process, whose descriptor fd crossed an exec.
+func FromFD(fd int, path string) (*Socket, error) {
+	f := os.NewFile(uintptr(fd), path)
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("notify socket: fd %d is not a unix datagram socket", fd)
+	}
+	return &Socket{conn: uc, Path: path}, nil
+}
+
 func (s *Socket) Close() error {
 	err := s.conn.Close()
 	if rerr := os.Remove(s.Path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {

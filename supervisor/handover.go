@@ -127,6 +127,10 @@ func (s *Supervisor) reexecLocked(ctx context.Context, ro *ReexecOptions, accept
 	st.FrozenAt = fr.at
 	st.Processes = fr.states
 	st.CronNext = fr.cronNext
+	if nf := s.handNotify(); nf != nil {
+		st.Notify = nf
+		defer handover.Uninherit(nf.FD)
+	}
 	if ro.Socket != nil {
 		path, fd, lock, undo, err := ro.Socket()
 		if err != nil {
@@ -359,6 +363,9 @@ func (s *Supervisor) adopt(st *handover.State) {
 		}()
 	}
 	wg.Wait()
+	if st.Notify != nil {
+		s.takeNotify(st.Notify)
+	}
 	s.reexec.cronNext = st.CronNext
 	if s.reexec.cronNext == nil {
 		s.reexec.cronNext = map[string]time.Time{}
@@ -388,6 +395,9 @@ func (p *process) adoptOwner(hp handover.Process) {
 	if !hp.Due.IsZero() {
 		p.arm(max(0, time.Until(hp.Due)))
 		p.restartDue = hp.RestartDue
+	}
+	if p.state == api.Running && p.child != nil {
+		p.armWatchdog() // a full watchdog_sec from now: the pings went on meanwhile
 	}
 	p.publish() // before do returns: adopt counts from the snapshot
 }

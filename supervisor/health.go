@@ -40,6 +40,17 @@ func (s *Supervisor) HealthCheck(name string) (*config.HealthCheck, health.Runne
 	return cfg.Health, s.checkRunner(cfg)
 }
 
+// Running lists the RUNNING processes' namespecs (health.Runtime).
+func (s *Supervisor) Running() []string {
+	var out []string
+	for _, p := range s.allProcesses(false) {
+		if p.view().state == api.Running {
+			out = append(out, p.namespec())
+		}
+	}
+	return out
+}
+
 // checkRunner runs a program's exec checks.
 func (s *Supervisor) checkRunner(cfg *config.Process) health.Runner {
 	return func(ctx context.Context, argv []string) (string, error) { return s.runCheck(ctx, cfg, argv) }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"roost/handover"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,4 +190,35 @@ func (p *process) watchdogExpired(why string) {
 	p.s.events.publish(api.Event{Time: time.Now().UnixNano(), Type: "WATCHDOG_TIMEOUT",
 		Name: p.name, Group: p.group, From: p.state, To: p.state, PID: p.child.pid, Message: why})
 	go health.Restart(p.s.life, p.s, p.namespec())
+}
+
+// handNotify readies the notify socket for an upgrade's exec (its
+// descriptor kept open), nil when there is none.
+func (s *Supervisor) handNotify() *handover.Socket {
+	n := &s.notify
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sock == nil {
+		return nil
+	}
+	fd, err := handover.Inherit(n.sock.Conn())
+	if err != nil {
+		s.log.Warn("handover: the notify socket does not cross: " + err.Error())
+		return nil
+	}
+	return &handover.Socket{Path: n.sock.Path, FD: fd, Lock: -1}
+}
+
+// takeNotify takes over the notify socket an earlier image made.
+func (s *Supervisor) takeNotify(h *handover.Socket) {
+	sock, err := sdnotify.FromFD(h.FD, h.Path)
+	if err != nil {
+		s.log.Error("handover: " + err.Error() + "; notify programs' messages are lost until they restart")
+		return
+	}
+	n := &s.notify
+	n.mu.Lock()
+	n.sock, n.dir = sock, filepath.Dir(h.Path)
+	n.mu.Unlock()
+	go s.readNotifications(sock)
 }

@@ -293,3 +293,69 @@ func TestUpgradeKeepsCron(t *testing.T) {
 		t.Errorf("@reboot ran after the upgrade:\n%s", b)
 	}
 }
+
+// TestUpgradeKeepsNotifyAndHealth: across `roost upgrade`, a notify=true
+// program's pings keep reaching the supervisor (the socket crosses the
+// exec) and its watchdog keeps watching, and a health check keeps
+// checking the programs the new image took over: a program that stops
+// pinging, or whose check starts failing, after the upgrade is restarted.
+func TestUpgradeKeepsNotifyAndHealth(t *testing.T) {
+	py := testutil.RequireBinary(t, "python3")
+	flags := t.TempDir()
+	os.Chmod(flags, 0o777)
+	ping, ok := filepath.Join(flags, "ping"), filepath.Join(flags, "ok")
+	for _, f := range []string{ping, ok} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dog := `import os, socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
+while True:
+    if os.path.exists("` + ping + `"):
+        s.sendto(b"WATCHDOG=1", os.environ["NOTIFY_SOCKET"])
+    time.sleep(0.5)
+`
+	if err := os.WriteFile(filepath.Join(flags, "dog.py"), []byte(dog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, conf, _, _, c, infos := upgradeProject(t,
+		"[program:dog]\ncommand="+py+" "+filepath.Join(flags, "dog.py")+"\nnotify=true\nwatchdog_sec=3\n\n"+
+			"[program:web]\ncommand=/bin/sleep 1000\nhealthcheck=exec:/bin/test -e "+ok+"\n"+
+			"healthcheck_interval=1\nhealthcheck_retries=2\nstopwaitsecs=2\n", "dog", "web")
+	pid := func(infos []api.ProcessInfo, name string) int {
+		for _, in := range infos {
+			if in.Namespec() == name {
+				return in.PID
+			}
+		}
+		return 0
+	}
+	dogPid, webPid := pid(infos, "dog"), pid(infos, "web")
+	if out, errOut, code := roost(t, "-c", conf, "upgrade"); code != 0 {
+		t.Fatalf("upgrade: %d %q %q", code, out, errOut)
+	}
+	// Two watchdog periods later, the pinging program and the healthy
+	// one are the same processes.
+	deadline := time.Now().Add(7 * time.Second)
+	for time.Now().Before(deadline) {
+		infos := waitState(t, c, "dog and web running", allRunning("dog", "web"))
+		if pid(infos, "dog") != dogPid || pid(infos, "web") != webPid {
+			t.Fatalf("restarted after the upgrade while pinging and healthy: dog %d → %d, web %d → %d",
+				dogPid, pid(infos, "dog"), webPid, pid(infos, "web"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// Now the pings stop and the check fails: the new image restarts both.
+	os.Remove(ping)
+	os.Remove(ok)
+	testutil.Eventually(t, 60*time.Second, "dog and web restarted by the new image", func() bool {
+		infos, err := c.Processes(context.Background())
+		if err != nil {
+			return false
+		}
+		d, w := pid(infos, "dog"), pid(infos, "web")
+		return d != 0 && d != dogPid && w != 0 && w != webPid
+	})
+}
