@@ -164,22 +164,7 @@ func (b *bench) deployRun(ctx context.Context, s deploySetup) error {
 	// nginx, in the foreground, everything it writes under dir/nginx.
 	ng := filepath.Join(dir, "nginx")
 	nconf := filepath.Join(ng, "nginx.conf")
-	err = os.WriteFile(nconf, []byte(fmt.Sprintf(`user nobody nogroup;
-daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log notice;
-events { worker_connections 512; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    include %[1]s/conf.d/*.conf;
-}
-`, ng)), 0o644)
+	err = os.WriteFile(nconf, []byte("user nobody nogroup;\ndaemon off;\n"+nginxConf(ng, 1)), 0o644)
 	if err != nil {
 		return err
 	}

@@ -95,7 +95,7 @@ func runReexec(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ng, err := startBenchNginx(work, port)
+	ng, err := startBenchNginx(work)
 	if err != nil {
 		return err
 	}
@@ -322,7 +322,7 @@ type benchNginx struct {
 	cmd       *exec.Cmd
 }
 
-func startBenchNginx(work string, port int) (*benchNginx, error) {
+func startBenchNginx(work string) (*benchNginx, error) {
 	dir := filepath.Join(work, "nginx")
 	for _, d := range []string{"conf.d", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -330,9 +330,25 @@ func startBenchNginx(work string, port int) (*benchNginx, error) {
 		}
 	}
 	n := &benchNginx{dir: dir, conf: filepath.Join(dir, "nginx.conf")}
-	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-worker_processes 2;
+	conf := nginxConf(dir, 2)
+	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	n.cmd = exec.Command("/usr/sbin/nginx", "-c", n.conf, "-g", "daemon off;")
+	n.cmd.Stderr = os.Stderr
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	return n, nil
+}
+
+// nginxConf is a private nginx's configuration: everything it writes under
+// dir, its http block including dir/conf.d, where the bench's master
+// writes its file (the master renders every server, its default one too).
+func nginxConf(dir string, workers int) string {
+	return fmt.Sprintf(`pid %[1]s/nginx.pid;
+error_log %[1]s/error.log notice;
+worker_processes %[2]d;
 worker_shutdown_timeout 10s;
 events { worker_connections 1024; }
 http {
@@ -343,18 +359,8 @@ http {
     uwsgi_temp_path %[1]s/tmp/uwsgi;
     scgi_temp_path %[1]s/tmp/scgi;
     include %[1]s/conf.d/*.conf;
-    # port %[2]d: the master renders the servers, its default one included
 }
-`, dir, port)
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	n.cmd = exec.Command("/usr/sbin/nginx", "-c", n.conf, "-g", "daemon off;")
-	n.cmd.Stderr = os.Stderr
-	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("nginx: %w", err)
-	}
-	return n, nil
+`, dir, workers)
 }
 
 func (n *benchNginx) stop() {
