@@ -605,6 +605,20 @@ hosts = %s
 	servedOn("v2 back on the first port", "v2", first)
 	l.finish(t, "roost restart --rolling (blue-green)")
 
+	// A plain `roost restart web` takes the same path.
+	l = startServedLoop(c, host)
+	if out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "restart", "web")); code != 0 || !strings.Contains(out, "web: restarted") {
+		t.Fatalf("roost restart web: exit %d\n%s", code, out)
+	}
+	servedOn("v2 on the spare port again", "v2", spare)
+	l.finish(t, "roost restart (blue-green)")
+	l = startServedLoop(c, host)
+	if out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "restart", "web")); code != 0 {
+		t.Fatalf("roost restart web: exit %d\n%s", code, out)
+	}
+	servedOn("v2 back on the first port", "v2", first)
+	l.finish(t, "roost restart (blue-green), back")
+
 	l = startServedLoop(c, host)
 	if out, code := exitOf(t, asUser(alice, x.bin, "rollback", "--master-config", e.conf)); code != 0 {
 		t.Fatalf("roost rollback: exit %d\n%s", code, out)

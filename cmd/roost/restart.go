@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,7 +27,11 @@ func init() {
 			"stops, so nginx always has a live process to send requests to; a numprocs=1\n" +
 			"program behind [proxy:*] restarts blue-green: its new process starts on a spare\n" +
 			"port, is routed once ready, and only then does the old one stop. The restart\n" +
-			"stops at the first process that does not come back, leaving the rest running.\n\n" +
+			"stops at the first process that does not come back, leaving the rest running.\n" +
+			"Without --rolling, a named process that is its program's only one, RUNNING\n" +
+			"behind [proxy:*], restarts that way too (blue-green where the port block has a\n" +
+			"spare port), so `roost restart web` drops no request; the real supervisorctl's\n" +
+			"restart stays stop-then-start.\n\n" +
 			"Exit status: as stop, then as start (7 when a process fails to start).",
 		Flags:  []cli.Flag{&cli.BoolFlag{Name: "rolling", Usage: "restart one process at a time, each ready before the next"}},
 		Action: restartAction,
@@ -58,10 +63,50 @@ func restartAction(c *cli.Context) error {
 	}
 	if all, err := x.client.Processes(x.ctx); err == nil {
 		args = programNames(all, args)
+		var bg []string
+		args, bg = x.splitBlueGreen(all, args)
+		if len(bg) > 0 {
+			x.rolling(bg)
+		}
+		if len(args) == 0 {
+			return x.done()
+		}
 	}
 	x.stop(args)
 	x.start(args)
 	return x.done()
+}
+
+// splitBlueGreen takes out of args the names of a RUNNING process that is
+// its program's only one, behind a [proxy:*] of TCP upstreams: those
+// restart as --rolling does, blue-green where the server has a spare port
+// for it, so a restart drops no request (supervisorctl's restart, two
+// calls, keeps stop-then-start).
+func (x *ctl) splitBlueGreen(all []api.ProcessInfo, args []string) (rest, bg []string) {
+	px, err := x.client.Proxy(x.ctx)
+	if err != nil {
+		return args, nil
+	}
+	proxied := map[string]bool{}
+	for _, r := range px.Routes {
+		if r.Program != "" && len(r.Upstreams) > 0 && !strings.HasPrefix(r.Upstreams[0], "unix:") {
+			proxied[r.Program] = true
+		}
+	}
+	for _, a := range args {
+		var procs []api.ProcessInfo
+		for _, in := range all {
+			if in.Namespec() == a || in.Group+":*" == a {
+				procs = append(procs, in)
+			}
+		}
+		if len(procs) == 1 && procs[0].State == api.Running && proxied[programOf(procs[0])] && !slices.Contains(args, "all") {
+			bg = append(bg, a)
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return rest, bg
 }
 
 // rolling restarts each name one process at a time, printing a line per
@@ -88,4 +133,14 @@ func (x *ctl) rolling(args []string) {
 			x.setFromCode(r.Status, 0)
 		}
 	}
+}
+
+// programOf is the program a process of a numprocs=1 program belongs to:
+// its group's name, or within a [group:x] its own (process_name's
+// default). Another process_name only loses the blue-green restart.
+func programOf(in api.ProcessInfo) string {
+	if in.Name == in.Group {
+		return in.Group
+	}
+	return in.Name
 }
