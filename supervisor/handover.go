@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"roost/config"
@@ -386,7 +387,15 @@ func (p *process) adoptOwner(hp handover.Process) {
 	p.spawnerr, p.exitstatus, p.spawns, p.backoff = hp.SpawnErr, hp.ExitStatus, hp.Spawns, hp.Backoff
 	p.killing, p.oom, p.oomKills = hp.Killing, hp.OOM, hp.OOMKills
 	if hp.PID != 0 {
-		if err := p.adoptChild(hp); err != nil {
+		if err := p.adoptChild(hp); errors.Is(err, errGoneInHandover) {
+			// It ended and was reaped before this image could see it (a
+			// wrapper around the new binary reaped it): an exit whose
+			// status nobody knows, handled as any exit (autorestart).
+			p.logf(slog.LevelWarn, "handover: %s (pid %d) ended during the handover, its exit status unknown", p.name, hp.PID)
+			c := &child{pid: hp.PID, owner: p.s, reapedc: make(chan struct{})}
+			p.child = c
+			p.onExit(exitEvent{c: c, ws: unknownExit, at: time.Now()})
+		} else if err != nil {
 			p.logf(levelCritical, "handover: %s (pid %d) cannot be taken over: %v", p.name, hp.PID, err)
 			p.child, p.killing = nil, false
 			p.state = api.Unknown
@@ -402,14 +411,23 @@ func (p *process) adoptOwner(hp handover.Process) {
 	p.publish() // before do returns: adopt counts from the snapshot
 }
 
+// errGoneInHandover: the child of the old image is no longer this
+// process's child (it ended and something reaped it).
+var errGoneInHandover = errors.New("gone during the handover")
+
+// unknownExit is the wait status of an exit nobody saw: neither an exit
+// code nor a signal (decodeWaitStatus says "unknown termination cause"),
+// so exitcodes never expect it.
+const unknownExit = syscall.WaitStatus(0xffff)
+
 func (p *process) adoptChild(hp handover.Process) error {
 	files := []*os.File{handover.File(hp.Stdin, "stdin")}
 	for i, fd := range hp.Out {
 		files = append(files, handover.File(fd, string(streams[i])))
 	}
 	pi, err := procfs.Read(hp.PID)
-	if err == nil && (pi.PPID != os.Getpid() || pi.Start != hp.PIDStart) {
-		err = fmt.Errorf("pid %d is no longer this supervisor's child", hp.PID)
+	if err != nil || pi.PPID != os.Getpid() || pi.Start != hp.PIDStart {
+		err = fmt.Errorf("%w: pid %d is no longer this supervisor's child", errGoneInHandover, hp.PID)
 	}
 	var c *child
 	if err == nil {
