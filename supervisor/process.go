@@ -497,6 +497,17 @@ func fdLimitHint(err error) string {
 		"raise [supervisord] minfds, or the user's ulimit -n)", l.Cur)
 }
 
+// fdTableFull says whether this process's open descriptors are within a
+// few of RLIMIT_NOFILE.
+func fdTableFull() bool {
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &l) != nil {
+		return false
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	return err == nil && uint64(len(ents))+8 >= l.Cur
+}
+
 // errnoName renders err like supervisord's errno.errorcode lookup ("ENOENT").
 func errnoName(err error, dflt syscall.Errno) string {
 	var errno syscall.Errno
@@ -518,6 +529,14 @@ func describeStartError(name, argv0 string, err error) string {
 			return fmt.Sprintf("Too many processes in process table to spawn '%s'", name)
 		case syscall.EMFILE:
 			return fmt.Sprintf("too many open files to spawn '%s'%s", name, fdLimitHint(err))
+		case syscall.EBADF:
+			// Go's fork moves the child's descriptors above the highest
+			// one it is given (syscall.forkAndExecInChild1: dup3 to
+			// max+1); with that one at RLIMIT_NOFILE-1 the dup3 fails
+			// with EBADF: the descriptor table is full, as with EMFILE.
+			if fdTableFull() {
+				return fmt.Sprintf("too many open files to spawn '%s'%s", name, fdLimitHint(syscall.EMFILE))
+			}
 		}
 		return fmt.Sprintf("couldn't exec %s: %s", argv0, errnoName(errno, errno))
 	}
