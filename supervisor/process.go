@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -497,15 +498,26 @@ func fdLimitHint(err error) string {
 		"raise [supervisord] minfds, or the user's ulimit -n)", l.Cur)
 }
 
-// fdTableFull says whether this process's open descriptors are within a
-// few of RLIMIT_NOFILE.
+// fdTableFull says whether this process's open descriptors, or their
+// numbers, are within a few of RLIMIT_NOFILE.
 func fdTableFull() bool {
 	var l unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &l) != nil {
 		return false
 	}
 	ents, err := os.ReadDir("/proc/self/fd")
-	return err == nil && uint64(len(ents))+8 >= l.Cur
+	if err != nil {
+		return false
+	}
+	high := 0
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n > high {
+			high = n
+		}
+	}
+	// Full, or a descriptor numbered near the limit (the fork's dup3
+	// target is one above the highest the child is given).
+	return uint64(len(ents))+8 >= l.Cur || uint64(high)+8 >= l.Cur
 }
 
 // errnoName renders err like supervisord's errno.errorcode lookup ("ENOENT").
