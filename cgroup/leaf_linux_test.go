@@ -10,8 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"roost/internal/testutil"
 )
 
 // On a fake cgroupfs: the controllers the group offers are enabled for
@@ -120,20 +118,14 @@ func groupOf(t *testing.T, pid int) string {
 // test process itself is never moved), is vacated into its leaf, the
 // "master" first, and a tree is made beside the leaf.
 func TestVacateRealUnified(t *testing.T) {
-	testutil.RequireRoot(t)
-	mnt, err := Mount()
-	testutil.Require(t, err == nil, fmt.Sprintf("a cgroup v2 mount: %v", err))
+	home := unifiedTree(t, "vacate", "") // killed and removed at the end, leaf and tree too
+	mnt, _ := Mount()
+	rel := strings.TrimPrefix(home.Root, mnt)
 	self, err := Self()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel := filepath.Join(self, fmt.Sprintf("roost-cgtest-vacate-%d", os.Getpid()))
-	home := &V2{Root: filepath.Join(mnt, rel)}
-	cleanTree(t, home) // kills the sleeps, removes the leaf and the tree
-	g, err := Create(home.Root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := &Group{Path: home.Root}
 	fd, err := g.Open()
 	if err != nil {
 		t.Fatal(err)
