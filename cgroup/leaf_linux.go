@@ -37,6 +37,19 @@ func homeOf(self string) string {
 	return self
 }
 
+// TakeLeaf puts the calling master in MasterLeaf of its home group on the
+// v2 hierarchy mounted at mnt (Vacate), and returns what it did; in the
+// root group, which may hold processes and enable controllers, it does
+// nothing (an empty Leaf). Called again, by the same process after an
+// exec or by a master started in the leaf, it moves nothing new.
+func TakeLeaf(mnt string) (Vacated, error) {
+	home, err := Home()
+	if err != nil || home == "/" {
+		return Vacated{}, err
+	}
+	return Vacate(filepath.Join(mnt, home), os.Getpid())
+}
+
 // Vacated is what Vacate did.
 type Vacated struct {
 	Leaf    string   // dir/MasterLeaf

@@ -195,3 +195,63 @@ func TestVacateRealUnified(t *testing.T) {
 		t.Errorf("Vacate again: %+v, %v", v, err)
 	}
 }
+
+// leafProbe is the test binary as a master on the unified hierarchy,
+// born in a scratch group standing for its own: it takes its leaf and
+// prints "pid P moved M… home H", then (round 1) re-executes itself in
+// place, as the master's re-exec does (same pid), and takes it again.
+func leafProbe(round string) int {
+	mnt, err := Mount()
+	if err == nil {
+		var v Vacated
+		if v, err = TakeLeaf(mnt); err == nil {
+			home, _ := Home()
+			fmt.Println("pid", os.Getpid(), "moved", fmt.Sprint(v.Moved), "home", home)
+		}
+	}
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	if round == "1" {
+		err = syscall.Exec(os.Args[0], []string{os.Args[0], "leaf-probe", "2"}, os.Environ())
+		fmt.Println("exec:", err)
+		return 1
+	}
+	return 0
+}
+
+// A real process takes its leaf: it and the other process of its group
+// move, itself first; after an exec (same pid, same group) it finds
+// itself in the leaf, keeps the same home, and moves nothing.
+func TestTakeLeafThenReexec(t *testing.T) {
+	home := unifiedTree(t, "takeleaf", "")
+	mnt, _ := Mount()
+	rel := strings.TrimPrefix(home.Root, mnt)
+	fd, err := (&Group{Path: home.Root}).Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	other := exec.Command("sleep", "300")
+	other.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go other.Wait()
+	t.Cleanup(func() { other.Process.Kill() })
+	probe := exec.Command(os.Args[0], "leaf-probe", "1")
+	probe.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
+	out, err := probe.CombinedOutput()
+	if err != nil {
+		t.Fatalf("leaf-probe: %v\n%s", err, out)
+	}
+	pid := probe.Process.Pid
+	want := fmt.Sprintf("pid %d moved [%d %d] home %s\npid %d moved [] home %s\n", pid, pid, other.Process.Pid, rel, pid, rel)
+	if string(out) != want {
+		t.Errorf("leaf-probe said\n%s\nwant\n%s", out, want)
+	}
+	if got := groupOf(t, other.Process.Pid); got != filepath.Join(rel, MasterLeaf) {
+		t.Errorf("the other process is in %s", got)
+	}
+}

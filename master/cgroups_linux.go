@@ -83,11 +83,10 @@ func takeLeaf(log *slog.Logger) {
 	if mnt, err := cgroup.Mount(); err != nil || mnt != unifiedMount {
 		return
 	}
-	home, err := cgroup.Home()
-	if err != nil || home == "/" {
-		return
+	v, err := cgroup.TakeLeaf(unifiedMount)
+	if err == nil && v.Leaf == "" {
+		return // the root group
 	}
-	v, err := cgroup.Vacate(filepath.Join(unifiedMount, home), os.Getpid())
 	if err != nil {
 		log.Warn("cgroups: cannot keep the master's own group free of processes, so the users' groups may get no limits "+
 			"(under systemd the unit needs Delegate=yes)", "err", err, "moved", v.Moved)
