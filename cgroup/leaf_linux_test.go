@@ -97,6 +97,20 @@ func TestHomeOf(t *testing.T) {
 	}
 }
 
+// sleepIn starts a sleep born in the group dir (CLONE_INTO_CGROUP),
+// killed at the end, and returns its pid.
+func sleepIn(t *testing.T, dir *os.File) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd.Process.Pid
+}
+
 // groupOf reads a process's v2 group.
 func groupOf(t *testing.T, pid int) string {
 	t.Helper()
@@ -131,17 +145,7 @@ func TestVacateRealUnified(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fd.Close()
-	var pids []int
-	for range 2 {
-		cmd := exec.Command("sleep", "300")
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go cmd.Wait()
-		t.Cleanup(func() { cmd.Process.Kill() })
-		pids = append(pids, cmd.Process.Pid)
-	}
+	pids := []int{sleepIn(t, fd), sleepIn(t, fd)}
 	master := pids[1]
 
 	v, err := Vacate(home.Root, master)
@@ -233,13 +237,7 @@ func TestTakeLeafThenReexec(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fd.Close()
-	other := exec.Command("sleep", "300")
-	other.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
-	if err := other.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go other.Wait()
-	t.Cleanup(func() { other.Process.Kill() })
+	other := sleepIn(t, fd)
 	probe := exec.Command(os.Args[0], "leaf-probe", "1")
 	probe.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
 	out, err := probe.CombinedOutput()
@@ -247,11 +245,11 @@ func TestTakeLeafThenReexec(t *testing.T) {
 		t.Fatalf("leaf-probe: %v\n%s", err, out)
 	}
 	pid := probe.Process.Pid
-	want := fmt.Sprintf("pid %d moved [%d %d] home %s\npid %d moved [] home %s\n", pid, pid, other.Process.Pid, rel, pid, rel)
+	want := fmt.Sprintf("pid %d moved [%d %d] home %s\npid %d moved [] home %s\n", pid, pid, other, rel, pid, rel)
 	if string(out) != want {
 		t.Errorf("leaf-probe said\n%s\nwant\n%s", out, want)
 	}
-	if got := groupOf(t, other.Process.Pid); got != filepath.Join(rel, MasterLeaf) {
+	if got := groupOf(t, other); got != filepath.Join(rel, MasterLeaf) {
 		t.Errorf("the other process is in %s", got)
 	}
 }
