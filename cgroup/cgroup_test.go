@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 3 && os.Args[1] == "programs-probe" {
 		os.Exit(programsProbe(os.Args[2]))
 	}
+	if len(os.Args) == 3 && os.Args[1] == "leaf-probe" {
+		os.Exit(leafProbe(os.Args[2]))
+	}
 	if len(os.Args) > 2 && os.Args[1] == "bind-probe" {
 		for _, a := range os.Args[2:] {
 			l, err := net.Listen("tcp", a)

@@ -14,7 +14,8 @@ import (
 
 // Detect finds where limits can live and returns the Tree for a top group
 // named name inside the calling process's own groups (under systemd, the
-// unit's, which Delegate=yes hands over): cgroup v2 when /sys/fs/cgroup is
+// unit's, which Delegate=yes hands over; on v2 Home's, beside the master's
+// leaf): cgroup v2 when /sys/fs/cgroup is
 // the unified hierarchy, else the v1 controllers that are mounted (a
 // hybrid or legacy host). The string says which, for the one log line.
 func Detect(name string) (Tree, string, error) {
@@ -22,11 +23,11 @@ func Detect(name string) (Tree, string, error) {
 		return nil, "", fmt.Errorf("cgroup: invalid top group name %q", name)
 	}
 	if isCgroup2("/sys/fs/cgroup") {
-		self, err := Self()
+		home, err := Home()
 		if err != nil {
 			return nil, "", err
 		}
-		root := filepath.Join("/sys/fs/cgroup", self, name)
+		root := filepath.Join("/sys/fs/cgroup", home, name)
 		return &V2{Root: root}, "cgroup v2 at " + root, nil
 	}
 	dirs, err := v1SelfDirs()

@@ -8,7 +8,9 @@
 // hierarchy (memory, pids, cpu, cpuacct, freezer, blkio), with the thread
 // move v1 alone allows (AddThread, ReturnThread) so a forked child is born
 // inside. Detect picks one for the calling process: v2 when /sys/fs/cgroup
-// is the unified hierarchy, else the mounted v1 controllers. Every write
+// is the unified hierarchy, else the mounted v1 controllers; on v2 the
+// master first moves itself into a leaf of its own group (Vacate,
+// MasterLeaf), so the group can enable controllers for the tree. Every write
 // opens an existing control file and never creates one: a missing file is
 // a missing controller, named in the error. The fake cgroupfs of the unit
 // tests is plain directories with those files.

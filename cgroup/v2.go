@@ -56,10 +56,15 @@ func (t *V2) Create(rel string) error {
 // enable turns on, in dir's subtree_control, what dir's cgroup.controllers
 // offers of v2Controllers (best effort: a group with processes of its own
 // refuses, and then its children have no limits).
-func (t *V2) enable(dir string) {
+func (t *V2) enable(dir string) { _, _ = enableControllers(dir) }
+
+// enableControllers writes, into dir's cgroup.subtree_control, "+c" for
+// each of v2Controllers that dir's cgroup.controllers offers, and returns
+// what it wrote (nothing when none is offered).
+func enableControllers(dir string) ([]string, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	if err != nil {
-		return
+		return nil, err
 	}
 	have := strings.Fields(string(data))
 	var on []string
@@ -70,9 +75,13 @@ func (t *V2) enable(dir string) {
 			}
 		}
 	}
-	if len(on) > 0 {
-		_ = writeFile(filepath.Join(dir, "cgroup.subtree_control"), strings.Join(on, " "))
+	if len(on) == 0 {
+		return nil, nil
 	}
+	if err := writeFile(filepath.Join(dir, "cgroup.subtree_control"), strings.Join(on, " ")); err != nil {
+		return nil, err
+	}
+	return on, nil
 }
 
 // SetLimits implements Tree: memory.max, memory.high, pids.max, cpu.max

@@ -23,7 +23,10 @@ import (
 //
 // The groups live in <cgroup2 mount><the master's own group>/NAME/USER:
 // under systemd that is inside roost.service's group (the unit sets
-// Delegate=yes), elsewhere <mount>/NAME. NAME is "roost" for the default
+// Delegate=yes), elsewhere <mount>/NAME. On a cgroup v2 host the master
+// first moves itself (and whatever shares its group) into the leaf
+// <own group>/roost-master beside NAME (takeLeaf), so that its own group
+// can enable the controllers NAME's limits need. NAME is "roost" for the default
 // run_dir and "roost-" plus a digest of run_dir otherwise, so two masters
 // (tests) never share a user's group. The master logs once which mode it
 // uses; `roost admin users` shows nothing different either way.
@@ -46,6 +49,7 @@ type userCgroups struct {
 // group and checks that the kernel loads the bind filter; it logs the
 // modes it settles on, once.
 func newUserCgroups(runDir string, log *slog.Logger) *userCgroups {
+	takeLeaf(log)
 	res := newResourceTree(runDir, log)
 	c := &userCgroups{log: log, res: res}
 	root, err := cgroupRoot(runDir)
@@ -65,17 +69,44 @@ func newUserCgroups(runDir string, log *slog.Logger) *userCgroups {
 	return c
 }
 
+// unifiedMount is where a cgroup v2 host (not a hybrid one) mounts its
+// only hierarchy.
+const unifiedMount = "/sys/fs/cgroup"
+
+// takeLeaf moves the master into cgroup.MasterLeaf on a cgroup v2 host
+// (cgroup.Vacate), before either tree is made beside the leaf, and logs
+// what it did, once. Nothing to do on a hybrid or v1 host (the limits are
+// the v1 controllers'; the unified hierarchy there has none to enable),
+// nor in the root group, which may hold processes and enable
+// controllers. A master re-executed in place is in its leaf already.
+func takeLeaf(log *slog.Logger) {
+	if mnt, err := cgroup.Mount(); err != nil || mnt != unifiedMount {
+		return
+	}
+	v, err := cgroup.TakeLeaf(unifiedMount)
+	if err == nil && v.Leaf == "" {
+		return // the root group
+	}
+	if err != nil {
+		log.Warn("cgroups: cannot keep the master's own group free of processes, so the users' groups may get no limits "+
+			"(under systemd the unit needs Delegate=yes)", "err", err, "moved", v.Moved)
+		return
+	}
+	log.Info("cgroups: the master lives in a leaf of its own group, its tree beside it (v2 enables controllers only for a group without processes)",
+		"leaf", v.Leaf, "moved", v.Moved, "enabled", v.Enabled)
+}
+
 // cgroupRoot is where the master's user groups live (see above).
 func cgroupRoot(runDir string) (string, error) {
 	mnt, err := cgroup.Mount()
 	if err != nil {
 		return "", err
 	}
-	self, err := cgroup.Self()
+	home, err := cgroup.Home()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(mnt, self, cgroupName(runDir)), nil
+	return filepath.Join(mnt, home, cgroupName(runDir)), nil
 }
 
 // cgroupName is the master's top group's name, in every hierarchy.

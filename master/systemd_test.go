@@ -39,6 +39,9 @@ func TestSystemdUnit(t *testing.T) {
 		// A master that dies leaves the users' supervisors and their
 		// sockets for the next one to adopt (adopt.go).
 		"RuntimeDirectoryPreserve": "restart",
+		// The master's cgroup tree lives in the unit's group, beside the
+		// leaf it moves itself into (cgroup.Vacate).
+		"Delegate": "yes",
 	}
 	for k, v := range want {
 		if got := keys[k]; len(got) != 1 || got[0] != v {
