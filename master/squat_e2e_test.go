@@ -333,8 +333,19 @@ hosts = %s
 	if out, code := x.roost(t, "--user", alice.Name, "stop", "web"); code != 0 {
 		t.Fatalf("stop alice's web: exit %d\n%s", code, out)
 	}
+	// The port her route names now: her restarts were blue-green, so her
+	// web may have moved to its spare port (every other restart).
+	var routed string
+	x.waitProxy(t, alice.Name, "alice's stopped web's route", func(i api.ProxyInfo) bool {
+		for _, r := range i.Routes {
+			if r.Section == "proxy:web" && len(r.Upstreams) == 1 {
+				_, routed, _ = strings.Cut(r.Upstreams[0], ":")
+			}
+		}
+		return routed != ""
+	})
 	outside := filepath.Join(bob.Home, e.project, "outside.status") // bob's directory
-	sq := asUser(bob, helperExe, "squat", port, outside)
+	sq := asUser(bob, helperExe, "squat", routed, outside)
 	sq.Env = append(sq.Env, "USER="+bob.Name)
 	sqc, err := spawn(sq)
 	if err != nil {
