@@ -268,7 +268,7 @@ var redis = &Kind{
 	},
 	command: func(s *Service) []string { return []string{bin("redis-server"), filepath.Join(s.Dir, "redis.conf")} },
 	url: func(s *Service) string {
-		return fmt.Sprintf("redis://:%s@127.0.0.1:%d/0", s.Password, s.Port)
+		return fmt.Sprintf("redis://default:%s@127.0.0.1:%d/0", s.Password, s.Port)
 	},
 	client: func(s *Service) ([]string, []string) {
 		return []string{bin("redis-cli"), "-s", filepath.Join(s.SocketDir(), "redis.sock")}, []string{"REDISCLI_AUTH=" + s.Password}

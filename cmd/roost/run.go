@@ -92,7 +92,9 @@ func runAction(c *cli.Context) error {
 			return cli.Exit("roost run: "+err.Error(), exitUsage)
 		}
 	}
-	load := func() (*config.Config, error) { return config.Load(path, config.LoadOptions{Dir: cwd, Extra: servicesFile()}) }
+	load := func() (*config.Config, error) {
+		return config.Load(path, config.LoadOptions{Dir: cwd, Extra: servicesFile()})
+	}
 	// Started by `roost upgrade` (package handover): the previous image's
 	// running configuration and programs go on.
 	from, err := handover.Take()

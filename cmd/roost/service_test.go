@@ -1,0 +1,229 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"roost/internal/testutil"
+	"roost/supervisor/api"
+)
+
+// serviceUser runs commands as a test user with a home of its own (a
+// temporary one, so the real home of roost-alice is left alone).
+type serviceUser struct {
+	acct testutil.Account
+	home string
+	env  []string
+}
+
+func (u serviceUser) cmd(argv ...string) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = u.home
+	cmd.Env = append([]string{"HOME=" + u.home, "USER=" + u.acct.Name, "PATH=/usr/bin:/bin"}, u.env...)
+	groups := make([]uint32, 0, len(u.acct.Groups))
+	for _, g := range u.acct.Groups {
+		groups = append(groups, uint32(g))
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.acct.UID), Gid: uint32(u.acct.GID), Groups: groups}}
+	return cmd
+}
+
+// run runs argv with stdin and returns its output; it fails the test when
+// the exit status is not wantOK's.
+func (u serviceUser) run(t *testing.T, wantOK bool, stdin string, argv ...string) string {
+	t.Helper()
+	cmd := u.cmd(argv...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if (err == nil) != wantOK {
+		t.Fatalf("%s as %s: %v (want success %v):\n%s", strings.Join(argv, " "), u.acct.Name, err, wantOK, out)
+	}
+	return string(out)
+}
+
+// Issue 20: roost service add redis|postgres as roost-alice, under a
+// managed supervisor with a port block as the master gives it: the URL
+// `roost service info` prints answers the server's own client, a key or
+// row survives `roost restart NAME` and a restart of the supervisor, dump
+// and restore round-trip, roost-bob cannot connect (no password over TCP,
+// no way into the socket directory), a program started after add has the
+// URL in its environment, and remove keeps a final dump.
+func TestServiceAddRedisPostgres(t *testing.T) {
+	alice := testutil.RequireUser(t, testutil.UserA)
+	bob := testutil.RequireUser(t, testutil.UserB)
+	redisCli := testutil.RequireBinary(t, "redis-cli")
+	testutil.RequireBinary(t, "redis-server")
+	psql := testutil.RequireBinary(t, "psql")
+	pgs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	testutil.Require(t, len(pgs) > 0, "postgresql (initdb) is installed")
+	bin := testutil.RoostBinary(t, nil)
+
+	top := sharedTempDir(t, "roost-service-")
+	home := filepath.Join(top, "alice")
+	ownedDir(t, home, alice, 0o755)
+	run := filepath.Join(home, "run")
+	ownedDir(t, run, alice, 0o700)
+	proj := filepath.Join(home, "project")
+	ownedDir(t, proj, alice, 0o755)
+	conf := filepath.Join(proj, "supervisord.conf")
+	write(t, conf, "[program:app]\ncommand=/bin/sh -c 'env | grep _URL= > \"$HOME/app.env\"; exec sleep 1000'\nstartsecs=0\n")
+	os.Chown(conf, alice.UID, alice.GID)
+	sock := filepath.Join(run, "roost.sock")
+	base, count := testutil.FreePort(t), 40
+	if base+count > 65535 {
+		base -= count
+	}
+	u := serviceUser{acct: alice, home: home, env: []string{"ROOST_SOCKET=" + sock}}
+	startSupervisor := func() (*supervisorProc, *api.Client) {
+		cmd := u.cmd(bin, "run", "--managed", "--socket", sock, "--logdir", filepath.Join(home, "log"), "-c", conf)
+		cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(base), "ROOST_PORT_BASE="+strconv.Itoa(base), "ROOST_PORT_COUNT="+strconv.Itoa(count))
+		p := startProc(t, cmd)
+		c := dialWhenUp(t, sock, p)
+		waitState(t, c, "app running", allRunning("app"))
+		return p, c
+	}
+	sup, _ := startSupervisor()
+	t.Cleanup(func() {
+		// The services stop with their supervisor (startProc's cleanup);
+		// make sure none outlives a failed test.
+		exec.Command("pkill", "-KILL", "-U", strconv.Itoa(alice.UID), "-f", home+"/services/").Run()
+	})
+
+	info := func(name string) serviceInfoJSON {
+		t.Helper()
+		var i serviceInfoJSON
+		out := u.run(t, true, "", bin, "service", "info", name, "--json")
+		if err := json.Unmarshal([]byte(out), &i); err != nil {
+			t.Fatalf("roost service info %s --json: %v:\n%s", name, err, out)
+		}
+		return i
+	}
+	inBlock := func(i serviceInfoJSON) {
+		t.Helper()
+		if i.Port < base || i.Port >= base+count {
+			t.Errorf("%s listens on %d, outside the block %d-%d", i.Name, i.Port, base, base+count-1)
+		}
+	}
+
+	// redis
+	t0 := time.Now()
+	u.run(t, true, "", bin, "service", "add", "redis", "cache")
+	t.Logf("redis add: %.1fs", time.Since(t0).Seconds())
+	r := info("cache")
+	if r.State != "RUNNING" || r.Var != "REDIS_URL" || !strings.HasPrefix(r.URL, "redis://default:") {
+		t.Fatalf("roost service info cache: %+v", r)
+	}
+	inBlock(r)
+	redis := func(args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(u.run(t, true, "", append([]string{redisCli, "--no-auth-warning", "-u", r.URL}, args...)...))
+	}
+	if got := redis("SET", "k", "kept"); got != "OK" {
+		t.Fatalf("redis SET: %q", got)
+	}
+	u.run(t, true, "", bin, "restart", "cache")
+	if got := redis("GET", "k"); got != "kept" {
+		t.Fatalf("after roost restart cache: GET k = %q", got)
+	}
+	dump := filepath.Join(home, "cache.rdb")
+	u.run(t, true, "", bin, "service", "dump", "cache", dump)
+	redis("SET", "k", "changed")
+	u.run(t, true, "", bin, "service", "restore", "cache", dump)
+	if got := redis("GET", "k"); got != "kept" {
+		t.Fatalf("after restore: GET k = %q", got)
+	}
+	b := serviceUser{acct: bob, home: "/tmp"}
+	if out := b.run(t, true, "", redisCli, "-h", "127.0.0.1", "-p", strconv.Itoa(r.Port), "GET", "k"); !strings.Contains(out, "NOAUTH") {
+		t.Errorf("roost-bob without the password over TCP: %q, want NOAUTH", out)
+	}
+	if out := b.run(t, false, "", redisCli, "-s", filepath.Join(r.Socket, "redis.sock"), "GET", "k"); !strings.Contains(out, "ermission denied") {
+		t.Errorf("roost-bob through the socket: %q, want permission denied", out)
+	}
+
+	// postgres
+	t0 = time.Now()
+	u.run(t, true, "", bin, "service", "add", "postgres", "db")
+	t.Logf("postgres add: %.1fs", time.Since(t0).Seconds())
+	pg := info("db")
+	if pg.State != "RUNNING" || pg.Var != "DATABASE_URL" || !strings.HasPrefix(pg.URL, "postgresql://app:") {
+		t.Fatalf("roost service info db: %+v", pg)
+	}
+	inBlock(pg)
+	sql := func(q string) string {
+		t.Helper()
+		return strings.TrimSpace(u.run(t, true, q, psql, "-X", "-tA", "-v", "ON_ERROR_STOP=1", pg.URL))
+	}
+	sql("CREATE TABLE t (x text); INSERT INTO t VALUES ('kept');")
+	u.run(t, true, "", bin, "restart", "db")
+	if got := sql("SELECT x FROM t"); got != "kept" {
+		t.Fatalf("after roost restart db: %q", got)
+	}
+	pgDump := filepath.Join(home, "db.dump")
+	u.run(t, true, "", bin, "service", "dump", "db", pgDump)
+	sql("DROP TABLE t")
+	u.run(t, true, "", bin, "service", "restore", "db", pgDump)
+	if got := sql("SELECT x FROM t"); got != "kept" {
+		t.Fatalf("after restore: %q", got)
+	}
+	noPW := fmt.Sprintf("postgresql://app@127.0.0.1:%d/postgres", pg.Port)
+	if out := b.run(t, false, "", psql, "-X", "-w", "-c", "SELECT 1", noPW); !strings.Contains(out, "password") {
+		t.Errorf("roost-bob without the password over TCP: %q, want a password failure", out)
+	}
+	if out := b.run(t, false, "", psql, "-X", "-w", "-h", pg.Socket, "-p", strconv.Itoa(pg.Port), "-U", "app", "-c", "SELECT 1", "postgres"); !strings.Contains(out, "ermission denied") {
+		t.Errorf("roost-bob through the socket: %q, want permission denied", out)
+	}
+
+	// The program restarted by add has both URLs.
+	testutil.Eventually(t, 30*time.Second, "app sees REDIS_URL and DATABASE_URL", func() bool {
+		data, _ := os.ReadFile(filepath.Join(home, "app.env"))
+		return strings.Contains(string(data), "REDIS_URL="+r.URL+"\n") && strings.Contains(string(data), "DATABASE_URL="+pg.URL+"\n")
+	})
+
+	// A restart of the user's supervisor: the services stop cleanly with
+	// it (priority: after the programs) and come back with their data.
+	sup.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-sup.done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the supervisor did not stop")
+	}
+	_, c := startSupervisor()
+	waitState(t, c, "services running", allRunning("cache", "db"))
+	testutil.Eventually(t, 60*time.Second, "postgres answers after the supervisor's restart", func() bool {
+		cmd := u.cmd(psql, "-X", "-tA", "-c", "SELECT x FROM t", pg.URL)
+		out, err := cmd.CombinedOutput()
+		return err == nil && strings.TrimSpace(string(out)) == "kept"
+	})
+	if got := redis("GET", "k"); got != "kept" {
+		t.Fatalf("after the supervisor's restart: GET k = %q", got)
+	}
+
+	// remove keeps a final dump, unsets the variable, deletes the data.
+	out := u.run(t, true, "", bin, "service", "remove", "cache", "--yes")
+	if !strings.Contains(out, "final dump of cache in ") {
+		t.Errorf("roost service remove cache: %q", out)
+	}
+	dumps, _ := filepath.Glob(filepath.Join(home, "services", "cache-*.dump"))
+	if len(dumps) != 1 {
+		t.Errorf("final dumps: %v", dumps)
+	}
+	if _, err := os.Stat(filepath.Join(home, "services", "cache")); !os.IsNotExist(err) {
+		t.Errorf("~/services/cache after remove: %v", err)
+	}
+	env, _ := os.ReadFile(filepath.Join(home, ".config", "roost", "env"))
+	if strings.Contains(string(env), "REDIS_URL") || !strings.Contains(string(env), "DATABASE_URL") {
+		t.Errorf("variables after remove:\n%s", env)
+	}
+	waitState(t, c, "cache gone, db running", func(ps []api.ProcessInfo) bool {
+		return !slices.ContainsFunc(ps, func(p api.ProcessInfo) bool { return p.Name == "cache" }) && allRunning("db")(ps)
+	})
+}
