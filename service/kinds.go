@@ -230,7 +230,7 @@ var mariadb = &Kind{
 			"--auth-root-authentication-method=socket", "--skip-test-db"}, nil, nil, nil); err != nil {
 			return err
 		}
-		sql := fmt.Sprintf("CREATE DATABASE %s;\nCREATE USER '%s'@'%%' IDENTIFIED BY '%s';\nCREATE USER '%s'@'localhost' IDENTIFIED BY '%s';\nGRANT ALL ON *.* TO '%s'@'%%' WITH GRANT OPTION;\nGRANT ALL ON *.* TO '%s'@'localhost' WITH GRANT OPTION;\n",
+		sql := fmt.Sprintf("FLUSH PRIVILEGES;\nCREATE DATABASE %s;\nCREATE USER '%s'@'%%' IDENTIFIED BY '%s';\nCREATE USER '%s'@'localhost' IDENTIFIED BY '%s';\nGRANT ALL ON *.* TO '%s'@'%%' WITH GRANT OPTION;\nGRANT ALL ON *.* TO '%s'@'localhost' WITH GRANT OPTION;\n",
 			dbUser, dbUser, s.Password, dbUser, s.Password, dbUser, dbUser)
 		return run([]string{bin("mariadbd"), "--defaults-file=" + filepath.Join(s.Dir, "my.cnf"), "--bootstrap"}, nil, strings.NewReader(sql), nil)
 	},

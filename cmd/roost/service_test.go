@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -50,19 +51,26 @@ func (u serviceUser) run(t *testing.T, wantOK bool, stdin string, argv ...string
 	return string(out)
 }
 
-// Issue 20: roost service add redis|postgres as roost-alice, under a
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Issue 20: roost service add redis|postgres|mysql as roost-alice, under a
 // managed supervisor with a port block as the master gives it: the URL
 // `roost service info` prints answers the server's own client, a key or
 // row survives `roost restart NAME` and a restart of the supervisor, dump
 // and restore round-trip, roost-bob cannot connect (no password over TCP,
 // no way into the socket directory), a program started after add has the
 // URL in its environment, and remove keeps a final dump.
-func TestServiceAddRedisPostgres(t *testing.T) {
+func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 	alice := testutil.RequireUser(t, testutil.UserA)
 	bob := testutil.RequireUser(t, testutil.UserB)
 	redisCli := testutil.RequireBinary(t, "redis-cli")
 	testutil.RequireBinary(t, "redis-server")
 	psql := testutil.RequireBinary(t, "psql")
+	mariadbCli := testutil.RequireBinary(t, "mariadb")
+	testutil.Require(t, fileExists("/usr/sbin/mariadbd"), "mariadb-server (/usr/sbin/mariadbd) is installed")
 	pgs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	testutil.Require(t, len(pgs) > 0, "postgresql (initdb) is installed")
 	bin := testutil.RoostBinary(t, nil)
@@ -182,6 +190,49 @@ func TestServiceAddRedisPostgres(t *testing.T) {
 		t.Errorf("roost-bob through the socket: %q, want permission denied", out)
 	}
 
+	// MariaDB, as `mysql`: the second SQL database gets MY_URL.
+	t0 = time.Now()
+	u.run(t, true, "", bin, "service", "add", "mysql", "my")
+	t.Logf("mariadb add: %.1fs", time.Since(t0).Seconds())
+	my := info("my")
+	if my.State != "RUNNING" || my.Var != "MY_URL" || my.Kind != "mariadb" {
+		t.Fatalf("roost service info my: %+v", my)
+	}
+	inBlock(my)
+	myURL, err := url.Parse(my.URL)
+	if err != nil || myURL.Scheme != "mysql" || myURL.User == nil {
+		t.Fatalf("MY_URL %q: %v", my.URL, err)
+	}
+	myPW, _ := myURL.User.Password()
+	mysql := func(q string) string {
+		t.Helper()
+		cmd := u.cmd(mariadbCli, "-N", "-B", "-h", myURL.Hostname(), "-P", myURL.Port(), "-u", myURL.User.Username(), strings.TrimPrefix(myURL.Path, "/"), "-e", q)
+		cmd.Env = append(cmd.Env, "MYSQL_PWD="+myPW)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mariadb -e %q: %v:\n%s", q, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	mysql("CREATE TABLE t (x text); INSERT INTO t VALUES ('kept');")
+	u.run(t, true, "", bin, "restart", "my")
+	if got := mysql("SELECT x FROM t"); got != "kept" {
+		t.Fatalf("after roost restart my: %q", got)
+	}
+	myDump := filepath.Join(home, "my.sql")
+	u.run(t, true, "", bin, "service", "dump", "my", myDump)
+	mysql("DROP TABLE t")
+	u.run(t, true, "", bin, "service", "restore", "my", myDump)
+	if got := mysql("SELECT x FROM t"); got != "kept" {
+		t.Fatalf("after restore: %q", got)
+	}
+	if out := b.run(t, false, "", mariadbCli, "-h", "127.0.0.1", "-P", strconv.Itoa(my.Port), "-u", "app", "-e", "SELECT 1"); !strings.Contains(out, "Access denied") {
+		t.Errorf("roost-bob without the password over TCP: %q, want access denied", out)
+	}
+	if out := b.run(t, false, "", mariadbCli, "-S", filepath.Join(my.Socket, "mysqld.sock"), "-u", "app", "-e", "SELECT 1"); !strings.Contains(out, "ermission denied") && !strings.Contains(out, "(13)") {
+		t.Errorf("roost-bob through the socket: %q, want permission denied", out)
+	}
+
 	// The program restarted by add has both URLs.
 	testutil.Eventually(t, 30*time.Second, "app sees REDIS_URL and DATABASE_URL", func() bool {
 		data, _ := os.ReadFile(filepath.Join(home, "app.env"))
@@ -197,7 +248,7 @@ func TestServiceAddRedisPostgres(t *testing.T) {
 		t.Fatal("the supervisor did not stop")
 	}
 	_, c := startSupervisor()
-	waitState(t, c, "services running", allRunning("cache", "db"))
+	waitState(t, c, "services running", allRunning("cache", "db", "my"))
 	testutil.Eventually(t, 60*time.Second, "postgres answers after the supervisor's restart", func() bool {
 		cmd := u.cmd(psql, "-X", "-tA", "-c", "SELECT x FROM t", pg.URL)
 		out, err := cmd.CombinedOutput()
@@ -206,6 +257,12 @@ func TestServiceAddRedisPostgres(t *testing.T) {
 	if got := redis("GET", "k"); got != "kept" {
 		t.Fatalf("after the supervisor's restart: GET k = %q", got)
 	}
+	testutil.Eventually(t, 60*time.Second, "mariadb answers after the supervisor's restart", func() bool {
+		cmd := u.cmd(mariadbCli, "-N", "-B", "-h", myURL.Hostname(), "-P", myURL.Port(), "-u", "app", "app", "-e", "SELECT x FROM t")
+		cmd.Env = append(cmd.Env, "MYSQL_PWD="+myPW)
+		out, err := cmd.CombinedOutput()
+		return err == nil && strings.TrimSpace(string(out)) == "kept"
+	})
 
 	// remove keeps a final dump, unsets the variable, deletes the data.
 	out := u.run(t, true, "", bin, "service", "remove", "cache", "--yes")
