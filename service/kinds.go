@@ -72,12 +72,15 @@ func (k *Kind) installed() error {
 
 // searchPath is where find looks, in order; postgres's binaries are in
 // /usr/lib/postgresql/VERSION/bin (the newest version wins).
-var searchPath = []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+var (
+	searchPath = []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+	pgBinGlob  = "/usr/lib/postgresql/*/bin"
+)
 
 // find returns the absolute path of a server binary.
 func find(name string) (string, error) {
 	if strings.HasPrefix(name, "pg:") {
-		dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+		dirs, _ := filepath.Glob(pgBinGlob)
 		sort.Slice(dirs, func(i, j int) bool { return pgVersion(dirs[i]) > pgVersion(dirs[j]) })
 		for _, d := range dirs {
 			p := filepath.Join(d, strings.TrimPrefix(name, "pg:"))

@@ -100,11 +100,6 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 		return p, c
 	}
 	sup, _ := startSupervisor()
-	t.Cleanup(func() {
-		// The services stop with their supervisor (startProc's cleanup);
-		// make sure none outlives a failed test.
-		exec.Command("pkill", "-KILL", "-U", strconv.Itoa(alice.UID), "-f", home+"/services/").Run()
-	})
 
 	info := func(name string) serviceInfoJSON {
 		t.Helper()
