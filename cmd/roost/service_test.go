@@ -117,6 +117,23 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 		}
 	}
 
+	// keeps writes "kept", then checks it is read back after `roost
+	// restart NAME`, and after a dump, breakIt and a restore.
+	keeps := func(name, dumpFile string, write, breakIt func(), read func() string) {
+		t.Helper()
+		write()
+		u.run(t, true, "", bin, "restart", name)
+		if got := read(); got != "kept" {
+			t.Fatalf("after roost restart %s: %q", name, got)
+		}
+		u.run(t, true, "", bin, "service", "dump", name, dumpFile)
+		breakIt()
+		u.run(t, true, "", bin, "service", "restore", name, dumpFile)
+		if got := read(); got != "kept" {
+			t.Fatalf("%s after restore: %q", name, got)
+		}
+	}
+
 	// redis
 	t0 := time.Now()
 	u.run(t, true, "", bin, "service", "add", "redis", "cache")
@@ -130,20 +147,14 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 		t.Helper()
 		return strings.TrimSpace(u.run(t, true, "", append([]string{redisCli, "--no-auth-warning", "-u", r.URL}, args...)...))
 	}
-	if got := redis("SET", "k", "kept"); got != "OK" {
-		t.Fatalf("redis SET: %q", got)
-	}
-	u.run(t, true, "", bin, "restart", "cache")
-	if got := redis("GET", "k"); got != "kept" {
-		t.Fatalf("after roost restart cache: GET k = %q", got)
-	}
-	dump := filepath.Join(home, "cache.rdb")
-	u.run(t, true, "", bin, "service", "dump", "cache", dump)
-	redis("SET", "k", "changed")
-	u.run(t, true, "", bin, "service", "restore", "cache", dump)
-	if got := redis("GET", "k"); got != "kept" {
-		t.Fatalf("after restore: GET k = %q", got)
-	}
+	keeps("cache", filepath.Join(home, "cache.rdb"),
+		func() {
+			if got := redis("SET", "k", "kept"); got != "OK" {
+				t.Fatalf("redis SET: %q", got)
+			}
+		},
+		func() { redis("SET", "k", "changed") },
+		func() string { return redis("GET", "k") })
 	b := serviceUser{acct: bob, home: "/tmp"}
 	if out := b.run(t, true, "", redisCli, "-h", "127.0.0.1", "-p", strconv.Itoa(r.Port), "GET", "k"); !strings.Contains(out, "NOAUTH") {
 		t.Errorf("roost-bob without the password over TCP: %q, want NOAUTH", out)
@@ -165,18 +176,10 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 		t.Helper()
 		return strings.TrimSpace(u.run(t, true, q, psql, "-X", "-tA", "-v", "ON_ERROR_STOP=1", pg.URL))
 	}
-	sql("CREATE TABLE t (x text); INSERT INTO t VALUES ('kept');")
-	u.run(t, true, "", bin, "restart", "db")
-	if got := sql("SELECT x FROM t"); got != "kept" {
-		t.Fatalf("after roost restart db: %q", got)
-	}
-	pgDump := filepath.Join(home, "db.dump")
-	u.run(t, true, "", bin, "service", "dump", "db", pgDump)
-	sql("DROP TABLE t")
-	u.run(t, true, "", bin, "service", "restore", "db", pgDump)
-	if got := sql("SELECT x FROM t"); got != "kept" {
-		t.Fatalf("after restore: %q", got)
-	}
+	keeps("db", filepath.Join(home, "db.dump"),
+		func() { sql("CREATE TABLE t (x text); INSERT INTO t VALUES ('kept');") },
+		func() { sql("DROP TABLE t") },
+		func() string { return sql("SELECT x FROM t") })
 	noPW := fmt.Sprintf("postgresql://app@127.0.0.1:%d/postgres", pg.Port)
 	if out := b.run(t, false, "", psql, "-X", "-w", "-c", "SELECT 1", noPW); !strings.Contains(out, "password") {
 		t.Errorf("roost-bob without the password over TCP: %q, want a password failure", out)
@@ -209,18 +212,10 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	mysql("CREATE TABLE t (x text); INSERT INTO t VALUES ('kept');")
-	u.run(t, true, "", bin, "restart", "my")
-	if got := mysql("SELECT x FROM t"); got != "kept" {
-		t.Fatalf("after roost restart my: %q", got)
-	}
-	myDump := filepath.Join(home, "my.sql")
-	u.run(t, true, "", bin, "service", "dump", "my", myDump)
-	mysql("DROP TABLE t")
-	u.run(t, true, "", bin, "service", "restore", "my", myDump)
-	if got := mysql("SELECT x FROM t"); got != "kept" {
-		t.Fatalf("after restore: %q", got)
-	}
+	keeps("my", filepath.Join(home, "my.sql"),
+		func() { mysql("CREATE TABLE t (x text); INSERT INTO t VALUES ('kept');") },
+		func() { mysql("DROP TABLE t") },
+		func() string { return mysql("SELECT x FROM t") })
 	if out := b.run(t, false, "", mariadbCli, "-h", "127.0.0.1", "-P", strconv.Itoa(my.Port), "-u", "app", "-e", "SELECT 1"); !strings.Contains(out, "Access denied") {
 		t.Errorf("roost-bob without the password over TCP: %q, want access denied", out)
 	}
