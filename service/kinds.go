@@ -34,6 +34,9 @@ type Kind struct {
 	command func(s *Service) []string
 	url     func(s *Service) string
 	client  func(s *Service) (argv, env []string)
+	// ping are the client's arguments for a query that answers once the
+	// server takes connections.
+	ping []string
 	dump    func(s *Service, file string) error
 	restore func(s *Service, file string) error
 }
@@ -198,6 +201,7 @@ var postgres = &Kind{
 		return f.Close()
 	},
 	command: func(s *Service) []string { return []string{bin("pg:postgres"), "-D", s.DataDir()} },
+	ping:    []string{"-X", "-c", "SELECT 1"},
 	url: func(s *Service) string {
 		return fmt.Sprintf("postgresql://%s:%s@127.0.0.1:%d/postgres", dbUser, s.Password, s.Port)
 	},
@@ -240,6 +244,7 @@ var mariadb = &Kind{
 	command: func(s *Service) []string {
 		return []string{bin("mariadbd"), "--defaults-file=" + filepath.Join(s.Dir, "my.cnf")}
 	},
+	ping: []string{"-e", "SELECT 1"},
 	url: func(s *Service) string {
 		return fmt.Sprintf("mysql://%s:%s@127.0.0.1:%d/%s", dbUser, s.Password, s.Port, dbUser)
 	},
@@ -270,6 +275,7 @@ var redis = &Kind{
 		return writeFile(filepath.Join(s.Dir, "redis.conf"), []byte(conf), 0o600)
 	},
 	command: func(s *Service) []string { return []string{bin("redis-server"), filepath.Join(s.Dir, "redis.conf")} },
+	ping:    []string{"PING"},
 	url: func(s *Service) string {
 		return fmt.Sprintf("redis://default:%s@127.0.0.1:%d/0", s.Password, s.Port)
 	},

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"roost/deploy"
 )
@@ -298,3 +299,18 @@ func (s *Service) Restore(file string) error { return s.kind().restore(s, file) 
 // in argv, which every user may read): for `roost service` tests and
 // users alike.
 func (s *Service) Client() (argv, env []string) { return s.kind().client(s) }
+
+// Ready waits, at most limit, until the server answers its own client
+// through the socket (a program RUNNING may still be starting up).
+func (s *Service) Ready(limit time.Duration) error {
+	argv, env := s.Client()
+	argv = append(argv, s.kind().ping...)
+	deadline := time.Now().Add(limit)
+	for {
+		err := run(argv, env, nil, nil)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -186,7 +186,12 @@ func serviceAdd(c *cli.Context) error {
 		return err
 	}
 	if x != nil {
-		waitRunning(x, name, 60*time.Second)
+		if st := waitRunning(x, name, 60*time.Second); st != "RUNNING" {
+			return cli.Exit(fmt.Sprintf("roost service add: %s is %s: roost tail %s says why", name, st, name), 1)
+		}
+		if err := s.Ready(60 * time.Second); err != nil {
+			return cli.Exit(fmt.Sprintf("roost service add: %s does not answer: %v", name, err), 1)
+		}
 	}
 	fmt.Fprintf(out, "%s=%s (roost service info %s prints it)\n", v, maskURL(u), name)
 	return nil
@@ -392,7 +397,7 @@ func serviceRestore(c *cli.Context) error {
 		if err := ctlResults(x.client.Start(x.ctx, s.Name, true)); err != nil {
 			return cli.Exit("roost service restore: start: "+errors.Join(rerr, err).Error(), 1)
 		}
-		err = rerr
+		err = errors.Join(rerr, s.Ready(60*time.Second))
 	} else {
 		err = s.Restore(file)
 	}

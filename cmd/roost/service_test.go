@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"roost/internal/testutil"
+	"roost/service"
 	"roost/supervisor/api"
 )
 
@@ -117,12 +118,25 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 		}
 	}
 
+	// ready waits until the server answers its client (RUNNING is one
+	// second after the spawn; a loaded machine may need more).
+	ready := func(name string) {
+		t.Helper()
+		s, err := service.Load(home, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Ready(60 * time.Second); err != nil {
+			t.Fatalf("%s does not answer: %v", name, err)
+		}
+	}
 	// keeps writes "kept", then checks it is read back after `roost
 	// restart NAME`, and after a dump, breakIt and a restore.
 	keeps := func(name, dumpFile string, write, breakIt func(), read func() string) {
 		t.Helper()
 		write()
 		u.run(t, true, "", bin, "restart", name)
+		ready(name)
 		if got := read(); got != "kept" {
 			t.Fatalf("after roost restart %s: %q", name, got)
 		}
@@ -132,6 +146,29 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 		if got := read(); got != "kept" {
 			t.Fatalf("%s after restore: %q", name, got)
 		}
+	}
+
+	// Refused before anything is made: a bad name, an unknown type, a
+	// name the user's own programs use, a service that is not there, root.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", "redis", "../x"}, "is not a service name"},
+		{[]string{"add", "redis", "a:b"}, "is not a service name"},
+		{[]string{"add", "oracle", "db"}, "unknown type"},
+		{[]string{"add", "redis", "app"}, "already runs a program \"app\""},
+		{[]string{"info", "nothere"}, "no such service"},
+	} {
+		if out := u.run(t, false, "", append([]string{bin, "service"}, c.args...)...); !strings.Contains(out, c.want) {
+			t.Errorf("roost service %s: %q, want %q", strings.Join(c.args, " "), out, c.want)
+		}
+	}
+	if out, err := exec.Command(bin, "service", "list").CombinedOutput(); err == nil || !strings.Contains(string(out), "not as root") {
+		t.Errorf("roost service list as root: %v %q", err, out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(home, "services")); len(ents) != 0 {
+		t.Errorf("refused adds left %v in ~/services", ents)
 	}
 
 	// redis
@@ -244,6 +281,7 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return err == nil && strings.TrimSpace(string(out)) == "kept"
 	})
+	ready("cache")
 	if got := redis("GET", "k"); got != "kept" {
 		t.Fatalf("after the supervisor's restart: GET k = %q", got)
 	}
