@@ -36,7 +36,7 @@ type Kind struct {
 	client  func(s *Service) (argv, env []string)
 	// ping are the client's arguments for a query that answers once the
 	// server takes connections.
-	ping []string
+	ping    []string
 	dump    func(s *Service, file string) error
 	restore func(s *Service, file string) error
 }
