@@ -165,6 +165,20 @@ func serviceAdd(c *cli.Context) error {
 	for _, o := range others {
 		taken[o.Port] = true
 	}
+	if x != nil {
+		// The ports the user's [proxy:*] programs listen on, even when
+		// they are not running now.
+		if px, err := x.client.Proxy(x.ctx); err == nil {
+			for _, r := range px.Routes {
+				for _, a := range r.Upstreams {
+					if _, p, err := net.SplitHostPort(a); err == nil {
+						n, _ := strconv.Atoi(p)
+						taken[n] = true
+					}
+				}
+			}
+		}
+	}
 	port, portNote, err := servicePort(env, taken)
 	if err != nil {
 		return cli.Exit("roost service add: "+err.Error(), 1)

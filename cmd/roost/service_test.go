@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -311,4 +312,29 @@ func TestServiceAddRedisPostgresMariaDB(t *testing.T) {
 	waitState(t, c, "cache gone, db running", func(ps []api.ProcessInfo) bool {
 		return !slices.ContainsFunc(ps, func(p api.ProcessInfo) bool { return p.Name == "cache" }) && allRunning("db")(ps)
 	})
+}
+
+// The port of a new service: from the upper half of the master's block,
+// skipping ports taken or in use; without a block, any free loopback port,
+// and the note says why.
+func TestServicePort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().(*net.TCPAddr).Port
+	base := busy - 5 // the block's upper half starts at busy
+	env := map[string]string{"ROOST_PORT_BASE": strconv.Itoa(base), "ROOST_PORT_COUNT": "10"}
+	p, note, err := servicePort(env, map[int]bool{busy + 1: true})
+	if err != nil || p < busy+2 || p >= base+10 || !strings.Contains(note, "from your block") {
+		t.Errorf("servicePort in block %d-%d (%d listening, %d taken): %d %q %v", base, base+9, busy, busy+1, p, note, err)
+	}
+	if _, _, err := servicePort(map[string]string{"ROOST_PORT_BASE": strconv.Itoa(busy), "ROOST_PORT_COUNT": "1"}, nil); err == nil {
+		t.Error("a full block gave a port")
+	}
+	p, note, err = servicePort(nil, nil)
+	if err != nil || p == 0 || !strings.Contains(note, "no roost master") {
+		t.Errorf("servicePort without a block: %d %q %v", p, note, err)
+	}
 }
