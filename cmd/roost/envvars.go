@@ -81,6 +81,23 @@ type envChange struct {
 // are valid (deploy.ValidateEnvKey). `roost env set|unset` and `roost
 // service add|remove` share it.
 func changeEnv(c *cli.Context, changes []envChange, skip func(string) bool) error {
+	if err := writeEnv(c, changes); err != nil {
+		return err
+	}
+	x, err := connect(c, exitNotRunning)
+	if x == nil {
+		fmt.Fprintln(c.App.ErrWriter, "your programs get them when your supervisor starts them")
+		return err
+	}
+	defer x.client.Close()
+	if err := deploy.RestartExcept(x.ctx, x.client.Path(), c.App.Writer, skip); err != nil {
+		return cli.Exit("roost env: restart: "+err.Error(), 1)
+	}
+	return nil
+}
+
+// writeEnv writes the changes to the user's variables file.
+func writeEnv(c *cli.Context, changes []envChange) error {
 	file, vars, err := readEnvFile()
 	if err != nil {
 		return err
@@ -102,15 +119,6 @@ func changeEnv(c *cli.Context, changes []envChange, skip func(string) bool) erro
 	}
 	if len(removed) > 0 {
 		fmt.Fprintf(c.App.Writer, "removed %s in %s\n", strings.Join(removed, ", "), file)
-	}
-	x, err := connect(c, exitNotRunning)
-	if x == nil {
-		fmt.Fprintln(c.App.ErrWriter, "your programs get them when your supervisor starts them")
-		return err
-	}
-	defer x.client.Close()
-	if err := deploy.RestartExcept(x.ctx, x.client.Path(), c.App.Writer, skip); err != nil {
-		return cli.Exit("roost env: restart: "+err.Error(), 1)
 	}
 	return nil
 }

@@ -195,11 +195,15 @@ func serviceAdd(c *cli.Context) error {
 	out := c.App.Writer
 	fmt.Fprintf(out, "%s %s: data in %s (initialised in %.1fs), %s\n", k.Name, name, s.Dir, time.Since(t0).Seconds(), portNote)
 	u := s.URL()
-	isService := serviceGroups(home)
-	if err := changeEnv(c, []envChange{{key: v, value: &u}}, isService); err != nil {
-		return err
-	}
-	if x != nil {
+	if x == nil {
+		if err := writeEnv(c, []envChange{{key: v, value: &u}}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "no supervisor of yours answers: %s starts with it (roost run)\n", name)
+	} else {
+		if err := changeEnv(c, []envChange{{key: v, value: &u}}, serviceGroups(home)); err != nil {
+			return err
+		}
 		if st := waitRunning(x, name, 60*time.Second); st != "RUNNING" {
 			return cli.Exit(fmt.Sprintf("roost service add: %s is %s: roost tail %s says why", name, st, name), 1)
 		}
@@ -267,7 +271,11 @@ func serviceList(c *cli.Context) error {
 		defer x.client.Close()
 	}
 	for _, s := range list {
-		fmt.Fprintf(c.App.Writer, "%-16s %-9s %-12s %s\n", s.Name, s.Kind, serviceState(x, s.Name), s.Var)
+		st := serviceState(x, s.Name)
+		if st == "" {
+			st = "-" // no supervisor answers
+		}
+		fmt.Fprintf(c.App.Writer, "%-16s %-9s %-12s %s\n", s.Name, s.Kind, st, s.Var)
 	}
 	return nil
 }
@@ -473,5 +481,8 @@ func serviceRemove(c *cli.Context) error {
 		return cli.Exit("roost service remove: "+err.Error(), 1)
 	}
 	fmt.Fprintf(out, "removed %s\n", s.Name)
+	if x == nil {
+		return writeEnv(c, []envChange{{key: s.Var}})
+	}
 	return changeEnv(c, []envChange{{key: s.Var}}, serviceGroups(home))
 }
