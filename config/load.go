@@ -28,6 +28,12 @@ type LoadOptions struct {
 	// from it, not from the disk. A supervisor restarted while the file on
 	// disk is broken runs its last good configuration this way.
 	Files map[string][]byte
+	// Extra are files read after the main file and its includes, as if
+	// [include] named them last; one that does not exist is skipped. A
+	// user's supervisor passes the services file roost writes for them
+	// (package service), so a service joins the configuration without an
+	// edit of the user's file.
+	Extra []string
 }
 
 // Limits roost puts on a configuration, beyond supervisord's own rules.
@@ -73,6 +79,7 @@ type loader struct {
 	environ expansions        // ENV_*, later extended by [supervisord] environment=
 	host    string
 	here    string   // directory of the main file
+	extra   []string // LoadOptions.Extra
 	main    string   // absolute path of the main file
 	files   []string // absolute paths read, main first
 	shown   []string // the same paths as diagnostics show them
@@ -134,6 +141,7 @@ func newLoader(opts LoadOptions, sys system) (*loader, error) {
 		l.host = h
 	}
 	l.dir = opts.Dir
+	l.extra = opts.Extra
 	if l.dir == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -212,6 +220,9 @@ func (l *loader) load(path string) (*Config, error) {
 		if !l.expandHere(l.here) || !l.includes() {
 			return nil, l.fail()
 		}
+	}
+	if !l.extras() {
+		return nil, l.fail()
 	}
 	if !l.p.has(secSupervisord) {
 		// A dotCloud-style project file holds only [program:x] sections (the
@@ -322,6 +333,31 @@ func (l *loader) includes() bool {
 			if !l.expandHere(filepath.Dir(abs)) {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// extras reads LoadOptions.Extra like included files; missing ones are
+// skipped.
+func (l *loader) extras() bool {
+	for _, x := range l.extra {
+		abs := filepath.Clean(l.abs(x))
+		shown := l.show(abs)
+		data, err := l.sys.readConfig(abs)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			l.d.errorf(Pos{File: shown}, "", "", "cannot read %s: %v", shown, unwrapPathError(err))
+			return false
+		}
+		l.addFile(abs, shown)
+		if !l.p.parse(shown, data, &l.d) && !l.lenient {
+			return false
+		}
+		if !l.expandHere(filepath.Dir(abs)) {
+			return false
 		}
 	}
 	return true

@@ -244,6 +244,13 @@ func restart(ctx context.Context, l Layout, out io.Writer) error { return Restar
 // Restart is restart through the supervisor at socket: update, then every
 // group not added or changed by it restarted one process at a time.
 func Restart(ctx context.Context, socket string, out io.Writer) error {
+	return RestartExcept(ctx, socket, out, nil)
+}
+
+// RestartExcept is Restart, leaving the groups skip names (nil: none)
+// running as they are: `roost service add` rolls the user's programs but
+// not the services, whose configuration did not change.
+func RestartExcept(ctx context.Context, socket string, out io.Writer, skip func(group string) bool) error {
 	if _, err := os.Stat(socket); err != nil {
 		fmt.Fprintf(out, "       no supervisor of yours answers at %s: the release runs when it starts\n", socket)
 		return nil
@@ -266,7 +273,8 @@ func Restart(ctx context.Context, socket string, out io.Writer) error {
 	}
 	var groups []string
 	for _, p := range procs {
-		if !slices.Contains(groups, p.Group) && !slices.Contains(ch.Added, p.Group) && !slices.Contains(ch.Changed, p.Group) {
+		if !slices.Contains(groups, p.Group) && !slices.Contains(ch.Added, p.Group) && !slices.Contains(ch.Changed, p.Group) &&
+			(skip == nil || !skip(p.Group)) {
 			groups = append(groups, p.Group)
 		}
 	}

@@ -48,11 +48,7 @@ func envSet(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return cli.Exit(fmt.Sprintf("roost env %s: give %s", verb, c.Command.ArgsUsage), exitInvalidArgs)
 	}
-	file, vars, err := readEnvFile()
-	if err != nil {
-		return err
-	}
-	var keys []string
+	var changes []envChange
 	for _, a := range c.Args().Slice() {
 		k, v, ok := strings.Cut(a, "=")
 		if verb == "set" && !ok {
@@ -64,25 +60,65 @@ func envSet(c *cli.Context) error {
 		if err := deploy.ValidateEnvKey(k); err != nil {
 			return cli.Exit(fmt.Sprintf("roost env %s: %v", verb, err), exitInvalidArgs)
 		}
+		ch := envChange{key: k}
 		if verb == "set" {
-			vars = deploy.SetEnv(vars, k, &v)
-		} else {
-			vars = deploy.SetEnv(vars, k, nil)
+			ch.value = &v
 		}
-		keys = append(keys, k)
+		changes = append(changes, ch)
 	}
-	if err := deploy.WriteEnv(file, vars); err != nil {
-		return cli.Exit("roost env: "+err.Error(), 1)
+	return changeEnv(c, changes, nil)
+}
+
+// envChange is one variable to set (value) or remove (nil value).
+type envChange struct {
+	key   string
+	value *string
+}
+
+// changeEnv writes the changes to the user's variables file, then has the
+// supervisor load it and restart the programs one process at a time
+// (deploy.RestartExcept; the groups skip names are left running). The keys
+// are valid (deploy.ValidateEnvKey). `roost env set|unset` and `roost
+// service add|remove` share it.
+func changeEnv(c *cli.Context, changes []envChange, skip func(string) bool) error {
+	if err := writeEnv(c, changes); err != nil {
+		return err
 	}
-	fmt.Fprintf(c.App.Writer, "%s %s in %s\n", map[string]string{"set": "set", "unset": "removed"}[verb], strings.Join(keys, ", "), file)
 	x, err := connect(c, exitNotRunning)
 	if x == nil {
 		fmt.Fprintln(c.App.ErrWriter, "your programs get them when your supervisor starts them")
 		return err
 	}
 	defer x.client.Close()
-	if err := deploy.Restart(x.ctx, x.client.Path(), c.App.Writer); err != nil {
+	if err := deploy.RestartExcept(x.ctx, x.client.Path(), c.App.Writer, skip); err != nil {
 		return cli.Exit("roost env: restart: "+err.Error(), 1)
+	}
+	return nil
+}
+
+// writeEnv writes the changes to the user's variables file.
+func writeEnv(c *cli.Context, changes []envChange) error {
+	file, vars, err := readEnvFile()
+	if err != nil {
+		return err
+	}
+	var set, removed []string
+	for _, ch := range changes {
+		vars = deploy.SetEnv(vars, ch.key, ch.value)
+		if ch.value != nil {
+			set = append(set, ch.key)
+		} else {
+			removed = append(removed, ch.key)
+		}
+	}
+	if err := deploy.WriteEnv(file, vars); err != nil {
+		return cli.Exit("roost env: "+err.Error(), 1)
+	}
+	if len(set) > 0 {
+		fmt.Fprintf(c.App.Writer, "set %s in %s\n", strings.Join(set, ", "), file)
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(c.App.Writer, "removed %s in %s\n", strings.Join(removed, ", "), file)
 	}
 	return nil
 }

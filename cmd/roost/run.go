@@ -92,7 +92,9 @@ func runAction(c *cli.Context) error {
 			return cli.Exit("roost run: "+err.Error(), exitUsage)
 		}
 	}
-	load := func() (*config.Config, error) { return config.Load(path, config.LoadOptions{Dir: cwd}) }
+	load := func() (*config.Config, error) {
+		return config.Load(path, config.LoadOptions{Dir: cwd, Extra: servicesFile()})
+	}
 	// Started by `roost upgrade` (package handover): the previous image's
 	// running configuration and programs go on.
 	from, err := handover.Take()
@@ -190,7 +192,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	if sopts.Managed {
 		cwd, cerr := os.Getwd() // managedLoad's Dir
 		if state, err := lastGoodPath(cfg.File); err == nil && cerr == nil {
-			sopts.Applied = lastGoodSaver(state, config.LoadOptions{Dir: cwd}, func() *slog.Logger { return log })
+			sopts.Applied = lastGoodSaver(state, config.LoadOptions{Dir: cwd, Extra: servicesFile()}, func() *slog.Logger { return log })
 			if broken == nil {
 				sopts.Applied(cfg)
 			}

@@ -1,0 +1,488 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"roost/config"
+	"roost/deploy"
+	"roost/service"
+	"roost/supervisor/api"
+)
+
+// `roost service add TYPE NAME`, list, info, remove, dump, restore: the
+// user's own databases (package service), run by their supervisor.
+
+func init() {
+	commands = append(commands, &cli.Command{
+		Name:  "service",
+		Usage: "your own postgres, mariadb (mysql) or redis, run by your supervisor",
+		Description: "Examples:\n  roost service add postgres db     # DATABASE_URL for every program\n  roost service info db\n" +
+			"  roost service dump db db.dump\n  roost service remove db --yes     # keeps a final dump unless --purge",
+		Subcommands: []*cli.Command{
+			{Name: "add", Usage: "create a service: its data in ~/services/NAME, its URL in your variables", ArgsUsage: "TYPE NAME",
+				Flags: globalFlags(), Action: serviceAdd},
+			{Name: "list", Usage: "your services and their states", ArgsUsage: " ", Flags: globalFlags(), Action: serviceList},
+			{Name: "info", Usage: "a service's URL, data directory, size and state", ArgsUsage: "NAME",
+				Flags: append(globalFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}), Action: serviceInfo},
+			{Name: "remove", Usage: "stop a service and delete its data (a final dump is kept unless --purge)", ArgsUsage: "NAME",
+				Flags: append(globalFlags(), &cli.BoolFlag{Name: "yes", Usage: "do not ask"},
+					&cli.BoolFlag{Name: "purge", Usage: "keep no final dump"}), Action: serviceRemove},
+			{Name: "dump", Usage: "dump a running service to FILE (default ~/services/NAME-TIME.dump)", ArgsUsage: "NAME [FILE]",
+				Flags: globalFlags(), Action: serviceDump},
+			{Name: "restore", Usage: "load a dump into a service", ArgsUsage: "NAME FILE", Flags: globalFlags(), Action: serviceRestore},
+		},
+	})
+}
+
+// servicesFile is what a user's supervisor reads after its configuration:
+// the user's services (service.ConfFile), when the user has a home.
+func servicesFile() []string {
+	home, err := os.UserHomeDir()
+	if err != nil || !filepath.IsAbs(home) {
+		return nil
+	}
+	return []string{service.ConfFile(home)}
+}
+
+// userHome is the home of the user running the command; root is refused
+// (services run as their user, and postgres refuses root anyway).
+func userHome(verb string) (string, error) {
+	if os.Geteuid() == 0 {
+		return "", cli.Exit("roost service "+verb+": run it as the user whose service it is, not as root", exitPrivileges)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", cli.Exit("roost service "+verb+": "+err.Error(), 1)
+	}
+	return home, nil
+}
+
+// quietSupervisor is the user's supervisor and the variables the master
+// gave it, or nil when none answers.
+func quietSupervisor(c *cli.Context) (*ctl, map[string]string) {
+	x, err := dialServer(c)
+	if x == nil || err != nil {
+		return nil, nil
+	}
+	st, err := x.client.ConfigState(x.ctx)
+	if err != nil {
+		x.client.Close()
+		return nil, nil
+	}
+	return x, st.Env
+}
+
+// servicePort picks the service's loopback port: from the user's block
+// (the upper half, free, not another service's), else any free port.
+func servicePort(env map[string]string, taken map[int]bool) (int, string, error) {
+	base, e1 := strconv.Atoi(env[config.EnvPortBase])
+	count, e2 := strconv.Atoi(env[config.EnvPortCount])
+	if e1 == nil && e2 == nil && count > 0 {
+		for i := count / 2; i < count; i++ {
+			p := base + i
+			if !taken[p] && portFree(p) {
+				return p, fmt.Sprintf("port %d, from your block %d-%d", p, base, base+count-1), nil
+			}
+		}
+		return 0, "", fmt.Errorf("no free port in the upper half of your block %d-%d: ask your administrator for a larger block", base, base+count-1)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, "", err
+	}
+	p := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return p, fmt.Sprintf("port %d: no roost master gave your supervisor a port block, so a free loopback port was picked", p), nil
+}
+
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// urlVar is the variable a new service of kind sets: its kind's
+// (DATABASE_URL, REDIS_URL) unless another service holds it, else NAME_URL.
+func urlVar(k *service.Kind, name string, others []*service.Service) string {
+	for _, o := range others {
+		if o.Var == k.URLVar {
+			return strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_URL"
+		}
+	}
+	return k.URLVar
+}
+
+func serviceAdd(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return cli.Exit("roost service add: give TYPE NAME (TYPE one of "+strings.Join(service.KindNames(), ", ")+")", exitInvalidArgs)
+	}
+	kindName, name := c.Args().Get(0), c.Args().Get(1)
+	k := service.KindOf(kindName)
+	if k == nil {
+		return cli.Exit(fmt.Sprintf("roost service add: unknown type %.20q: use %s", kindName, strings.Join(service.KindNames(), ", ")), exitInvalidArgs)
+	}
+	if err := service.ValidateName(name); err != nil {
+		return cli.Exit("roost service add: "+err.Error(), exitInvalidArgs)
+	}
+	home, err := userHome("add")
+	if err != nil {
+		return err
+	}
+	others, err := service.List(home)
+	if err != nil {
+		return cli.Exit("roost service add: "+err.Error(), 1)
+	}
+	x, env := quietSupervisor(c)
+	if x != nil {
+		defer x.client.Close()
+		procs, err := x.client.Processes(x.ctx)
+		if err != nil {
+			return cli.Exit("roost service add: "+err.Error(), 1)
+		}
+		for _, p := range procs {
+			if p.Group == name {
+				return cli.Exit(fmt.Sprintf("roost service add: your supervisor already runs a program %q: choose another name", name), exitInvalidArgs)
+			}
+		}
+	}
+	taken := map[int]bool{}
+	for _, o := range others {
+		taken[o.Port] = true
+	}
+	if x != nil {
+		// The ports the user's [proxy:*] programs listen on, even when
+		// they are not running now.
+		if px, err := x.client.Proxy(x.ctx); err == nil {
+			for _, r := range px.Routes {
+				for _, a := range r.Upstreams {
+					if _, p, err := net.SplitHostPort(a); err == nil {
+						n, _ := strconv.Atoi(p)
+						taken[n] = true
+					}
+				}
+			}
+		}
+	}
+	port, portNote, err := servicePort(env, taken)
+	if err != nil {
+		return cli.Exit("roost service add: "+err.Error(), 1)
+	}
+	v := urlVar(k, name, others)
+	if err := deploy.ValidateEnvKey(v); err != nil {
+		return cli.Exit("roost service add: "+err.Error(), exitInvalidArgs)
+	}
+	t0 := time.Now()
+	s, err := service.Add(home, kindName, name, port, v)
+	if err != nil {
+		return cli.Exit("roost service add: "+err.Error(), 1)
+	}
+	out := c.App.Writer
+	fmt.Fprintf(out, "%s %s: data in %s (initialised in %.1fs), %s\n", k.Name, name, s.Dir, time.Since(t0).Seconds(), portNote)
+	u := s.URL()
+	if x == nil {
+		if err := writeEnv(c, []envChange{{key: v, value: &u}}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "no supervisor of yours answers: %s starts with it (roost run)\n", name)
+	} else {
+		if err := changeEnv(c, []envChange{{key: v, value: &u}}, serviceGroups(home)); err != nil {
+			return err
+		}
+		if st := waitRunning(x, name, 60*time.Second); st != "RUNNING" {
+			return cli.Exit(fmt.Sprintf("roost service add: %s is %s: roost tail %s says why", name, st, name), 1)
+		}
+		if err := s.Ready(60 * time.Second); err != nil {
+			return cli.Exit(fmt.Sprintf("roost service add: %s does not answer: %v", name, err), 1)
+		}
+	}
+	fmt.Fprintf(out, "%s=%s (roost service info %s prints it)\n", v, maskURL(u), name)
+	return nil
+}
+
+// serviceGroups says whether a group is one of the user's services.
+func serviceGroups(home string) func(string) bool {
+	return func(g string) bool {
+		_, err := service.Load(home, g)
+		return err == nil
+	}
+}
+
+// waitRunning waits, bounded, for the service's program to be RUNNING.
+func waitRunning(x *ctl, name string, limit time.Duration) string {
+	deadline := time.Now().Add(limit)
+	for {
+		st := serviceState(x, name)
+		if st == "RUNNING" || st == "FATAL" || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// serviceState is the state of the service's program ("" with no supervisor).
+func serviceState(x *ctl, name string) string {
+	if x == nil {
+		return ""
+	}
+	p, err := x.client.Process(x.ctx, name+":"+name)
+	if err != nil {
+		return "not in your supervisor"
+	}
+	return p.StateName
+}
+
+// maskURL hides a URL's password.
+func maskURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	colon := strings.LastIndex(u[:max(at, 0)], ":")
+	if at < 0 || colon < 0 || colon < strings.Index(u, "://")+3 {
+		return u
+	}
+	return u[:colon+1] + "********" + u[at:]
+}
+
+func serviceList(c *cli.Context) error {
+	home, err := userHome("list")
+	if err != nil {
+		return err
+	}
+	list, err := service.List(home)
+	if err != nil {
+		return cli.Exit("roost service list: "+err.Error(), 1)
+	}
+	x, _ := quietSupervisor(c)
+	if x != nil {
+		defer x.client.Close()
+	}
+	for _, s := range list {
+		st := serviceState(x, s.Name)
+		if st == "" {
+			st = "-" // no supervisor answers
+		}
+		fmt.Fprintf(c.App.Writer, "%-16s %-9s %-12s %s\n", s.Name, s.Kind, st, s.Var)
+	}
+	return nil
+}
+
+// serviceArgs are the verb's arguments, with its bool flags also taken
+// after them (`roost service info db --json`), which urfave/cli stops
+// parsing at the first argument.
+func serviceArgs(c *cli.Context) []string {
+	var args []string
+	for _, a := range c.Args().Slice() {
+		if name, ok := strings.CutPrefix(a, "--"); ok {
+			if f := c.Command.VisibleFlags(); slices.ContainsFunc(f, func(f cli.Flag) bool {
+				_, isBool := f.(*cli.BoolFlag)
+				return isBool && slices.Contains(f.Names(), name)
+			}) {
+				c.Set(name, "true")
+				continue
+			}
+		}
+		args = append(args, a)
+	}
+	return args
+}
+
+// serviceArg loads the service the first argument names, and returns the
+// arguments.
+func serviceArg(c *cli.Context, verb string, nargs ...int) (string, *service.Service, []string, error) {
+	args := serviceArgs(c)
+	if !slices.Contains(nargs, len(args)) {
+		return "", nil, nil, cli.Exit(fmt.Sprintf("roost service %s: give %s", verb, c.Command.ArgsUsage), exitInvalidArgs)
+	}
+	home, err := userHome(verb)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	s, err := service.Load(home, args[0])
+	if err != nil {
+		code := 1
+		if errors.Is(err, service.ErrNoSuchService) || service.ValidateName(args[0]) != nil {
+			code = exitInvalidArgs
+		}
+		return "", nil, nil, cli.Exit(fmt.Sprintf("roost service %s: %v", verb, err), code)
+	}
+	return home, s, args, nil
+}
+
+// serviceInfoJSON is `roost service info --json`.
+type serviceInfoJSON struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	URL     string `json:"url"`
+	Var     string `json:"var"`
+	Port    int    `json:"port"`
+	DataDir string `json:"data_dir"`
+	Socket  string `json:"socket_dir"`
+	Size    int64  `json:"size"`
+	State   string `json:"state"`
+}
+
+func serviceInfo(c *cli.Context) error {
+	_, s, _, err := serviceArg(c, "info", 1)
+	if err != nil {
+		return err
+	}
+	x, _ := quietSupervisor(c)
+	if x != nil {
+		defer x.client.Close()
+	}
+	info := serviceInfoJSON{Name: s.Name, Kind: s.Kind, URL: s.URL(), Var: s.Var, Port: s.Port, DataDir: s.DataDir(),
+		Socket: s.SocketDir(), Size: s.Size(), State: serviceState(x, s.Name)}
+	if info.State == "" {
+		info.State = "no supervisor answers"
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	fmt.Fprintf(c.App.Writer, "name      %s\ntype      %s\nurl       %s\nvariable  %s\ndata dir  %s\nsocket    %s\nsize      %d bytes\nstate     %s\n",
+		info.Name, info.Kind, info.URL, info.Var, info.DataDir, info.Socket, info.Size, info.State)
+	return nil
+}
+
+// defaultDump is ~/services/NAME-TIME.dump.
+func defaultDump(home string, s *service.Service) string {
+	return filepath.Join(service.Root(home), s.Name+"-"+time.Now().UTC().Format("20060102T150405Z")+".dump")
+}
+
+// needRunning checks the service's program is RUNNING.
+func needRunning(c *cli.Context, verb string, s *service.Service) (*ctl, error) {
+	x, _ := quietSupervisor(c)
+	if st := serviceState(x, s.Name); st != "RUNNING" {
+		if x != nil {
+			x.client.Close()
+		}
+		return nil, cli.Exit(fmt.Sprintf("roost service %s: %s is not running (%s): roost start %s", verb, s.Name, st, s.Name), exitNotRunning)
+	}
+	return x, nil
+}
+
+func serviceDump(c *cli.Context) error {
+	home, s, args, err := serviceArg(c, "dump", 1, 2)
+	if err != nil {
+		return err
+	}
+	x, err := needRunning(c, "dump", s)
+	if err != nil {
+		return err
+	}
+	defer x.client.Close()
+	file := defaultDump(home, s)
+	if len(args) == 2 {
+		file = args[1]
+	}
+	if err := s.Dump(file); err != nil {
+		return cli.Exit("roost service dump: "+err.Error(), 1)
+	}
+	fmt.Fprintf(c.App.Writer, "dumped %s to %s\n", s.Name, file)
+	return nil
+}
+
+func serviceRestore(c *cli.Context) error {
+	_, s, args, err := serviceArg(c, "restore", 2)
+	if err != nil {
+		return err
+	}
+	file := args[1]
+	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
+		return cli.Exit(fmt.Sprintf("roost service restore: %s: not a dump file", file), exitInvalidArgs)
+	}
+	x, err := needRunning(c, "restore", s)
+	if err != nil {
+		return err
+	}
+	defer x.client.Close()
+	if s.NeedsStopForRestore() {
+		if err := ctlResults(x.client.Stop(x.ctx, s.Name, true)); err != nil {
+			return cli.Exit("roost service restore: stop: "+err.Error(), 1)
+		}
+		rerr := s.Restore(file)
+		if err := ctlResults(x.client.Start(x.ctx, s.Name, true)); err != nil {
+			return cli.Exit("roost service restore: start: "+errors.Join(rerr, err).Error(), 1)
+		}
+		err = errors.Join(rerr, s.Ready(60*time.Second))
+	} else {
+		err = s.Restore(file)
+	}
+	if err != nil {
+		return cli.Exit("roost service restore: "+err.Error(), 1)
+	}
+	fmt.Fprintf(c.App.Writer, "restored %s from %s\n", s.Name, file)
+	return nil
+}
+
+// ctlResults turns a start/stop reply into an error.
+func ctlResults(res []api.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if r.Status != api.Success {
+			return fmt.Errorf("%s: %s", r.Name, r.Description)
+		}
+	}
+	return nil
+}
+
+func serviceRemove(c *cli.Context) error {
+	home, s, _, err := serviceArg(c, "remove", 1)
+	if err != nil {
+		return err
+	}
+	out := c.App.Writer
+	if !c.Bool("yes") {
+		fmt.Fprintf(out, "remove the service %s and its data in %s? [y/N] ", s.Name, s.Dir)
+		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return cli.Exit("roost service remove: not removed", exitGeneric)
+		}
+	}
+	x, _ := quietSupervisor(c)
+	if x != nil {
+		defer x.client.Close()
+	}
+	if !c.Bool("purge") {
+		if serviceState(x, s.Name) != "RUNNING" {
+			return cli.Exit(fmt.Sprintf("roost service remove: %s is not running, so no final dump can be taken: roost start %s, or --purge to keep none", s.Name, s.Name), exitNotRunning)
+		}
+		file := defaultDump(home, s)
+		if err := s.Dump(file); err != nil {
+			return cli.Exit("roost service remove: the final dump failed, nothing removed: "+err.Error(), 1)
+		}
+		fmt.Fprintf(out, "final dump of %s in %s\n", s.Name, file)
+	}
+	if x != nil {
+		// Stop it before its program section goes, so its clean
+		// shutdown runs while its data is still there.
+		ctx, cancel := context.WithTimeout(x.ctx, 2*time.Minute)
+		_ = ctlResults(x.client.Stop(ctx, s.Name, true))
+		cancel()
+	}
+	if err := s.Delete(home); err != nil {
+		return cli.Exit("roost service remove: "+err.Error(), 1)
+	}
+	fmt.Fprintf(out, "removed %s\n", s.Name)
+	if x == nil {
+		return writeEnv(c, []envChange{{key: s.Var}})
+	}
+	return changeEnv(c, []envChange{{key: s.Var}}, serviceGroups(home))
+}
