@@ -434,7 +434,7 @@ func (b *bench) report(loadBefore, loadAfter string, elapsed time.Duration, inte
 	}
 
 	p("## Method\n\n")
-	p("- One command, `go run ./bench`, builds roost once as README.md installs it (`go build -tags urfave_cli_no_docs -o WORK/roost ./cmd/roost`) and runs the binary; nothing is timed through `go run`. It installs nothing: a missing prerequisite is named with the command that installs it.\n")
+	p("- One command, `go run ./bench`, builds roost once as README.md installs it and scripts/package ships it (`CGO_ENABLED=0 go build -tags urfave_cli_no_docs -o WORK/roost ./cmd/roost`: static, without urfave/cli's man-page generator) and runs the binary; nothing is timed through `go run`. It installs nothing: a missing prerequisite is named with the command that installs it.\n")
 	p("- Both daemons run the *same generated supervisord.conf*, unchanged, in the foreground (`supervisord -n -c FILE`, `roost run -c FILE`), one at a time, in an order that swaps on every run; the work dir is reset between them.\n")
 	p("- Workloads: `[supervisord]` keeps its defaults apart from paths (so supervisord's minfds stays 1024; it closes every fd below minfds in each child it forks); N programs `command=/bin/sleep infinity`, `startsecs=0`, `autorestart=true`, `redirect_stderr=true`, one log file each; a numbered-line writer (the bench binary itself) for the log; `/bin/sh -c 'printf x >>FILE;exit 1'` for the crash loop.\n")
 	p("- Each session (one daemon, one N) measures, in order: start-up, then an idle window (CPU, context switches, then memory), ctl round trips, `restart`, and for N=%d kill -9 recovery. Runs per daemon and N: %d; ctl calls per session: %d (%d for N > 100); restarts: %d; kills: %d. Log runs: %d of %s; crash-loop windows: %d of %s.\n",
