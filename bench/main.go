@@ -140,8 +140,20 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-// buildTags are the tags README.md's install step builds roost with.
+// buildTags are the tags README.md's install step and scripts/package build
+// roost with.
 const buildTags = "urfave_cli_no_docs"
+
+// buildArgs is the `go build` command line of the roost binary the bench
+// measures: as scripts/package ships it and README.md installs it, static
+// (CGO_ENABLED=0, see buildEnv) and with buildTags.
+func buildArgs(out string) []string {
+	return []string{"build", "-tags", buildTags, "-o", out, "./cmd/roost"}
+}
+
+// buildEnv is the environment of that build: no cgo, so no ld.so at each
+// start (the .deb's binary is static too).
+func buildEnv() []string { return append(os.Environ(), "CGO_ENABLED=0") }
 
 // bench is one run of the benchmark.
 type bench struct {
@@ -392,8 +404,8 @@ func (b *bench) setup(ctx context.Context) error {
 		b.logf("measuring the roost binary %s", bin)
 		b.res.note("roost was the binary %s given with -roost, not a build of this tree", bin)
 	} else {
-		b.logf("building roost: go build -tags %s -o %s ./cmd/roost", buildTags, bin)
-		res = b.t.run(ctx, b.root, os.Environ(), "go", "build", "-tags", buildTags, "-o", bin, "./cmd/roost")
+		b.logf("building roost: CGO_ENABLED=0 go %s", strings.Join(buildArgs(bin), " "))
+		res = b.t.run(ctx, b.root, buildEnv(), "go", buildArgs(bin)...)
 		if res.Err != nil {
 			return fmt.Errorf("go build ./cmd/roost: %w", res.Err)
 		}

@@ -28,8 +28,10 @@ const masterProject = "roost-bench-project"
 // benchUserPrefix names the users the full run creates (and deletes).
 const benchUserPrefix = "roost-bench-"
 
-// masterRuns measures the per-user cost under `roost master`: its RSS, each
-// user supervisor's RSS and the time until every user's programs run.
+// masterRuns measures the per-user cost under `roost master`: its RSS and
+// PSS, each user supervisor's RSS and PSS (the pages of the one binary they
+// all run are split among them, so PSS per user falls as users grow) and the
+// time until every user's programs run.
 // supervisord has no counterpart, so these rows are roost's alone. The
 // full run creates users roost-bench-1..N and deletes them at the end;
 // -quick uses the throwaway users scripts/test creates.
@@ -50,7 +52,7 @@ func (b *bench) masterRuns(ctx context.Context) error {
 	}
 	if why != "" {
 		for _, u := range b.o.users {
-			for _, f := range []string{figMasterRSS, figUserRSS, figUsersUp} {
+			for _, f := range []string{figMasterRSS, figUserRSS, figMasterPSS, figUserPSS, figUsersUp} {
 				b.res.unavailable(fmt.Sprintf(f, u), vRoost, why)
 			}
 		}
@@ -225,6 +227,7 @@ func (b *bench) masterRun(ctx context.Context, users []string, run int) error {
 		return fmt.Errorf("master memory: %w", err)
 	}
 	b.res.add(fmt.Sprintf(figMasterRSS, n), vRoost, float64(m.RSS))
+	b.res.add(fmt.Sprintf(figMasterPSS, n), vRoost, float64(m.PSS))
 	sups, err := userSupervisors(p.pid(), b.roostBin)
 	if err != nil {
 		return err
@@ -232,17 +235,18 @@ func (b *bench) masterRun(ctx context.Context, users []string, run int) error {
 	if len(sups) != n {
 		return fmt.Errorf("found %d user supervisors under the master, want %d", len(sups), n)
 	}
-	var rss []float64
+	var rss, pss []float64
 	for _, s := range sups {
 		um, err := readMem(s)
 		if err != nil {
 			return fmt.Errorf("user supervisor memory: %w", err)
 		}
 		b.res.add(fmt.Sprintf(figUserRSS, n), vRoost, float64(um.RSS))
-		rss = append(rss, float64(um.RSS))
+		b.res.add(fmt.Sprintf(figUserPSS, n), vRoost, float64(um.PSS))
+		rss, pss = append(rss, float64(um.RSS)), append(pss, float64(um.PSS))
 	}
-	b.logf("master users=%d run %d: all RUNNING after %s, master RSS %s, user supervisor RSS median %s",
-		n, run, uS.format(up.Seconds()), uMiB.format(float64(m.RSS)), uMiB.format(summarize3(rss).median))
+	b.logf("master users=%d run %d: all RUNNING after %s, master RSS %s, user supervisor RSS median %s, PSS median %s",
+		n, run, uS.format(up.Seconds()), uMiB.format(float64(m.RSS)), uMiB.format(summarize3(rss).median), uMiB.format(summarize3(pss).median))
 	return nil
 }
 

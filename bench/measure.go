@@ -36,6 +36,8 @@ const (
 	figCrashPer  = "crash.per"   // daemon CPU s per restart
 	figMasterRSS = "master.rss.%d"
 	figUserRSS   = "master.userrss.%d"
+	figMasterPSS = "master.pss.%d"
+	figUserPSS   = "master.userpss.%d" // PSS: the binary's pages split among all its processes
 	figUsersUp   = "master.up.%d"
 	figFloorTrue = "floor.true"    // fork+exec of /bin/true, s
 	figFloorGo   = "floor.hello"   // a hello-world Go binary, s

@@ -85,8 +85,8 @@ func runReexec(args []string, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(work)
 	os.Chmod(work, 0o755)
 	bin := filepath.Join(work, "roost")
-	build := exec.Command("go", "build", "-tags", buildTags, "-o", bin, "./cmd/roost")
-	build.Dir, build.Stderr = root, stderr
+	build := exec.Command("go", buildArgs(bin)...)
+	build.Dir, build.Stderr, build.Env = root, stderr, buildEnv()
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build roost: %w", err)
 	}

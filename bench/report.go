@@ -59,6 +59,8 @@ func (b *bench) sections() []section {
 		master = append(master,
 			row{label: fmt.Sprintf("master RSS, users = %d (5 programs each)", u), rightFig: fmt.Sprintf(figMasterRSS, u), right: vRoost, u: uMiB},
 			row{label: fmt.Sprintf("RSS of each user supervisor, users = %d", u), rightFig: fmt.Sprintf(figUserRSS, u), right: vRoost, u: uMiB},
+			row{label: fmt.Sprintf("master PSS, users = %d", u), rightFig: fmt.Sprintf(figMasterPSS, u), right: vRoost, u: uMiB},
+			row{label: fmt.Sprintf("PSS of each user supervisor, users = %d", u), rightFig: fmt.Sprintf(figUserPSS, u), right: vRoost, u: uMiB},
 			row{label: fmt.Sprintf("master start → every program RUNNING, users = %d", u), rightFig: fmt.Sprintf(figUsersUp, u), right: vRoost, u: uS})
 	}
 	return []section{
@@ -80,7 +82,7 @@ func (b *bench) sections() []section {
 			pair("crash loop: restarts per second", figCrashRate, uPerSec),
 			pair("crash loop: daemon CPU per restart", figCrashPer, uCPUms),
 		}},
-		{title: "7. Per-user cost under the master", intro: "`roost master` as root starting one user supervisor per throwaway user (`roost-bench-N`), each with 5 `sleep` programs. supervisord has no master; these rows are roost's alone.", rows: master},
+		{title: "7. Per-user cost under the master", intro: "`roost master` as root starting one user supervisor per throwaway user (`roost-bench-N`), each with 5 `sleep` programs; RSS from /proc/PID/status and PSS from /proc/PID/smaps_rollup after the settle pause (PSS splits the pages of the one roost binary among the master and every user supervisor that maps it, so it is the per-user figure that adds up). supervisord has no master; these rows are roost's alone.", rows: master},
 		{title: "8. The cost of cgroups", intro: fmt.Sprintf("roost alone, with and without cgroups (issue 15). **Supervisor**: one user's (`roost-bench-1`; `roost-alice` with -quick) project of %[1]d `sleep` programs, run by root as a plain `roost run` with `[supervisord] user=` (no cgroup of its own) and under `roost master` with `[limits]` (memory_max %[2]s, pids_max %[3]d, cpu_max %[4]d%%: the supervisor and its programs in the user's cgroup, the limits written); launch is the fork of `roost run`, or of the master (its own start included), until the user's socket reports every program RUNNING, and from the user supervisor's own start (its start time in /proc/PID/stat, in 10 ms ticks), which leaves the master's start out; after the settle pause, the supervisor's RSS, and the sums over it and its programs of their anonymous memory (Anonymous of smaps_rollup: heap and stacks) and of their PSS. PSS splits a shared page among the processes that map it, and under the master the roost binary's pages are shared with the master, so the PSS sum with cgroups includes the master's own. **One group per process**: the bench itself starts %[1]d `/bin/sleep infinity`, plainly or each born in a group of its own with those limits (the group created in every controller's hierarchy, the limits written, then the fork thread moved in and back on v1 as the master spawns a user's supervisor, the pid moved on v2), or started and then moved in (half the writes to `tasks`/`cgroup.procs` on v1, but the process runs outside its group for a moment): the time per process, the spawn included.", b.o.cgN, cgroup.FormatBytes(cgLimits.MemoryMax), cgLimits.PidsMax, cgLimits.CPUMax),
 			rows: []row{
 				cgPair(fmt.Sprintf("supervisor: launch → %d programs RUNNING", b.o.cgN), figCgUp, b.o.cgN, uS),
@@ -333,6 +335,8 @@ func (b *bench) expected() []key {
 		for _, u := range b.o.users {
 			add(fmt.Sprintf(figMasterRSS, u), vRoost)
 			add(fmt.Sprintf(figUserRSS, u), vRoost)
+			add(fmt.Sprintf(figMasterPSS, u), vRoost)
+			add(fmt.Sprintf(figUserPSS, u), vRoost)
 			add(fmt.Sprintf(figUsersUp, u), vRoost)
 		}
 	}
@@ -434,7 +438,7 @@ func (b *bench) report(loadBefore, loadAfter string, elapsed time.Duration, inte
 	}
 
 	p("## Method\n\n")
-	p("- One command, `go run ./bench`, builds roost once as README.md installs it (`go build -tags urfave_cli_no_docs -o WORK/roost ./cmd/roost`) and runs the binary; nothing is timed through `go run`. It installs nothing: a missing prerequisite is named with the command that installs it.\n")
+	p("- One command, `go run ./bench`, builds roost once as README.md installs it and scripts/package ships it (`CGO_ENABLED=0 go build -tags urfave_cli_no_docs -o WORK/roost ./cmd/roost`: static, without urfave/cli's man-page generator) and runs the binary; nothing is timed through `go run`. It installs nothing: a missing prerequisite is named with the command that installs it.\n")
 	p("- Both daemons run the *same generated supervisord.conf*, unchanged, in the foreground (`supervisord -n -c FILE`, `roost run -c FILE`), one at a time, in an order that swaps on every run; the work dir is reset between them.\n")
 	p("- Workloads: `[supervisord]` keeps its defaults apart from paths (so supervisord's minfds stays 1024; it closes every fd below minfds in each child it forks); N programs `command=/bin/sleep infinity`, `startsecs=0`, `autorestart=true`, `redirect_stderr=true`, one log file each; a numbered-line writer (the bench binary itself) for the log; `/bin/sh -c 'printf x >>FILE;exit 1'` for the crash loop.\n")
 	p("- Each session (one daemon, one N) measures, in order: start-up, then an idle window (CPU, context switches, then memory), ctl round trips, `restart`, and for N=%d kill -9 recovery. Runs per daemon and N: %d; ctl calls per session: %d (%d for N > 100); restarts: %d; kills: %d. Log runs: %d of %s; crash-loop windows: %d of %s.\n",

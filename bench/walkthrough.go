@@ -7,16 +7,19 @@ import (
 
 // BENCHMARKS.md also holds figures that other commands measure: the time
 // to a first app (scripts/walkthrough installs the .deb, so it is no part
-// of this bench) and the master's re-exec under load (`go run ./bench
-// reexec`, as root, reexec.go). Each lies between its markers, and a
-// regenerated report keeps them as they were.
+// of this bench), the master's re-exec under load (`go run ./bench
+// reexec`, as root, reexec.go) and the hand-written before/after notes of
+// a performance change (two `go run ./bench -only …` runs). Each lies
+// between its markers, and a regenerated report keeps them as they were.
 const (
 	walkthroughStart = "<!-- walkthrough: measured by scripts/walkthrough; go run ./bench keeps this section -->"
 	walkthroughEnd   = "<!-- /walkthrough -->"
+	beforeAfterStart = "<!-- before-after: two runs of go run ./bench -only, by hand; go run ./bench keeps this section -->"
+	beforeAfterEnd   = "<!-- /before-after -->"
 )
 
 // keptSections are the marker pairs a regenerated report keeps.
-var keptSections = [][2]string{{walkthroughStart, walkthroughEnd}, {reexecStart, reexecEnd}}
+var keptSections = [][2]string{{walkthroughStart, walkthroughEnd}, {reexecStart, reexecEnd}, {beforeAfterStart, beforeAfterEnd}}
 
 // keepWalkthrough appends the kept sections of the file at path, those it
 // has, to the new report.

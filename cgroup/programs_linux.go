@@ -38,7 +38,7 @@ const (
 
 // safeGroupName is a process name usable as a group's name as it is: no
 // dot (every control file has one, or is one of v1Reserved), no path.
-var safeGroupName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
+var safeGroupName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`) })
 
 // v1Reserved are v1 control files without a dot.
 var v1Reserved = map[string]bool{"tasks": true, "notify_on_release": true, "release_agent": true}
@@ -47,7 +47,7 @@ var v1Reserved = map[string]bool{"tasks": true, "notify_on_release": true, "rele
 // safe ("web_00"), else "x." and its hex (never a control file's name,
 // never another process's group, never one of roost's dot groups).
 func ProgramGroup(name string) string {
-	if safeGroupName.MatchString(name) && !v1Reserved[name] {
+	if safeGroupName().MatchString(name) && !v1Reserved[name] {
 		return name
 	}
 	return "x." + hex.EncodeToString([]byte(name))

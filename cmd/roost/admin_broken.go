@@ -6,12 +6,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"roost/config"
 )
 
 // runDirLine is a top-level `run_dir = "PATH"` line of roost.toml.
-var runDirLine = regexp.MustCompile(`^\s*run_dir\s*=\s*("(?:[^"\\]|\\.)*")\s*(#.*)?$`)
+// Compiled on first use, not at every command's start.
+var runDirLine = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\s*run_dir\s*=\s*("(?:[^"\\]|\\.)*")\s*(#.*)?$`)
+})
 
 // brokenMasterRunDir finds run_dir in a roost.toml that does not load:
 // its first top-level `run_dir = "..."` line (before any [table]), else
@@ -28,7 +32,7 @@ func brokenMasterRunDir(file string) (dir string, ok bool) {
 		if len(line) > 0 && line[0] == '[' {
 			break
 		}
-		if m := runDirLine.FindStringSubmatch(line); m != nil {
+		if m := runDirLine().FindStringSubmatch(line); m != nil {
 			if d, err := strconv.Unquote(m[1]); err == nil && filepath.IsAbs(d) && filepath.Clean(d) == d {
 				return d, true
 			}

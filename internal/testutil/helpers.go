@@ -103,7 +103,9 @@ func (b *roostBuild) build(t testing.TB, run func(*exec.Cmd) ([]byte, error), ve
 			return
 		}
 		path := filepath.Join(dir, "roost")
-		args := []string{"build", "-o", path}
+		// As scripts/package builds it: static, without urfave/cli's
+		// man-page generator (roost's pages come from internal/manpage).
+		args := []string{"build", "-tags", "urfave_cli_no_docs", "-o", path}
 		if version != "" {
 			args = append(args, "-ldflags", "-X main.version="+version)
 		}
