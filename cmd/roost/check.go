@@ -77,7 +77,9 @@ func checkCommand(c *cli.Context) error {
 			return cli.Exit("roost check: "+err.Error(), 2)
 		}
 	}
-	cfg, err := config.Load(path, config.LoadOptions{Env: checkEnv(masterEnv)})
+	// What the supervisor runs: the project's file and the services roost
+	// added (roost service add), as `roost run` loads them.
+	cfg, err := config.Load(path, config.LoadOptions{Env: checkEnv(masterEnv), Extra: servicesFile()})
 	var cerr *config.Error
 	if err != nil && !errors.As(err, &cerr) {
 		return cli.Exit(fmt.Sprintf("roost check: %s: %v", path, err), 1)

@@ -104,6 +104,22 @@ func TestCheckCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("the services file", func(t *testing.T) {
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, "supervisord.conf"), "[program:web]\ncommand=/bin/cat\n")
+		services := filepath.Join(dir, ".config", "roost", "services.conf")
+		write(t, services, "[program:db]\ncommand=/bin/cat\n")
+		out, errOut, code := runRoost(t, bin, dir, "check", "-c", "supervisord.conf")
+		if code != 0 || !strings.Contains(out, "valid: 2 process(es)") {
+			t.Fatalf("with a services file: exit %d\n%s%s", code, out, errOut)
+		}
+		write(t, services, "[program:db]\ncommand=/bin/cat\nstartsecs=soon\n")
+		out, _, code = runRoost(t, bin, dir, "check", "-c", "supervisord.conf")
+		if code != 1 || !strings.Contains(out, "services.conf:3: [program:db] startsecs") {
+			t.Errorf("a broken services file: exit %d, want 1 naming services.conf:3\n%s", code, out)
+		}
+	})
+
 	t.Run("invalid", func(t *testing.T) {
 		dir := t.TempDir()
 		write(t, filepath.Join(dir, "supervisord.conf"), checkInvalid)
