@@ -21,11 +21,15 @@ const DefaultMasterFile = "/etc/roost/roost.toml"
 
 // The master's defaults, in one place.
 const (
-	DefaultRunDir       = "/run/roost"
-	DefaultStateDir     = "/var/lib/roost"
-	DefaultProject      = "current"
-	DefaultMinUID       = 1000
-	DefaultLogDir       = "log"
+	DefaultRunDir   = "/run/roost"
+	DefaultStateDir = "/var/lib/roost"
+	DefaultProject  = "current"
+	DefaultMinUID   = 1000
+	DefaultLogDir   = "log"
+	// DefaultConfigDir holds a user's roost files (roost env's variables,
+	// the services file); DefaultServicesDir their services' data.
+	DefaultConfigDir    = ".config/roost"
+	DefaultServicesDir  = "services"
 	DefaultPath         = "/usr/local/bin:/usr/bin:/bin"
 	DefaultLang         = "C.UTF-8"
 	DefaultPortRange    = "20000-29999"
@@ -90,7 +94,12 @@ type MasterUsers struct {
 	Groups  []string `json:"groups"`  // …and the members of these groups
 	Project string   `json:"project"` // the project directory, relative to the home
 	LogDir  string   `json:"log_dir"` // the supervisor's log directory, relative to the home
-	MinUID  int      `json:"min_uid"` // lower uids are refused; uid 0 always is
+	// ConfigDir (roost env's variables, the services file) and ServicesDir
+	// (the services' data), relative to the home: the supervisor gets them
+	// as ROOST_CONFIG_DIR and ROOST_SERVICES_DIR.
+	ConfigDir   string `json:"config_dir"`
+	ServicesDir string `json:"services_dir"`
+	MinUID      int    `json:"min_uid"` // lower uids are refused; uid 0 always is
 	// Path and Lang are PATH and LANG in the user supervisor's environment.
 	Path string `json:"path"`
 	Lang string `json:"lang"`
@@ -104,6 +113,9 @@ type MasterUsers struct {
 type UserOverride struct {
 	Project string `json:"project,omitempty" toml:"project"` // "" keeps [users] project
 	LogDir  string `json:"log_dir,omitempty" toml:"log_dir"` // "" keeps [users] log_dir
+	// "" keeps [users] config_dir and services_dir.
+	ConfigDir   string `json:"config_dir,omitempty" toml:"config_dir"`
+	ServicesDir string `json:"services_dir,omitempty" toml:"services_dir"`
 	// Hosts are extra host names or "*." wildcards the admin grants this
 	// user, beyond [proxy] hosts; a granted name is reserved for the user.
 	Hosts []string `json:"hosts,omitempty" toml:"hosts"`
@@ -182,6 +194,24 @@ func (m *Master) LogDir(name string) string {
 	return m.Users.LogDir
 }
 
+// ConfigDir returns the directory of user name's roost files (ROOST_CONFIG_DIR),
+// relative to its home.
+func (m *Master) ConfigDir(name string) string {
+	if o, ok := m.User[name]; ok && o.ConfigDir != "" {
+		return o.ConfigDir
+	}
+	return m.Users.ConfigDir
+}
+
+// ServicesDir returns the directory of user name's services
+// (ROOST_SERVICES_DIR), relative to its home.
+func (m *Master) ServicesDir(name string) string {
+	if o, ok := m.User[name]; ok && o.ServicesDir != "" {
+		return o.ServicesDir
+	}
+	return m.Users.ServicesDir
+}
+
 // PosOf returns where key (dotted, e.g. "users.groups") was set, or the
 // file alone when it was not.
 func (m *Master) PosOf(key string) Pos {
@@ -200,6 +230,8 @@ type masterFile struct {
 		Groups       []string `toml:"groups"`
 		Project      *string  `toml:"project"`
 		LogDir       *string  `toml:"log_dir"`
+		ConfigDir    *string  `toml:"config_dir"`
+		ServicesDir  *string  `toml:"services_dir"`
 		MinUID       *int     `toml:"min_uid"`
 		Path         *string  `toml:"path"`
 		Lang         *string  `toml:"lang"`
@@ -231,8 +263,8 @@ type masterFile struct {
 // masterKeys are the keys roost.toml may hold, for "did you mean".
 var masterKeys = map[string][]string{
 	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls", "limits", "deploy"},
-	"users": {"names", "groups", "project", "log_dir", "min_uid", "path", "lang", "stopwaitsecs"},
-	"user.": {"project", "log_dir", "hosts", "tls", "limits"},
+	"users": {"names", "groups", "project", "log_dir", "config_dir", "services_dir", "min_uid", "path", "lang", "stopwaitsecs"},
+	"user.": {"project", "log_dir", "config_dir", "services_dir", "hosts", "tls", "limits"},
 	"tls":   {"acme", "email", "listen", "directory", "ca_roots", "redirect_http", "skip_hosts"},
 	"ports": {"range", "per_user"},
 	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "reload_interval", "hosts",
@@ -291,14 +323,16 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 		RunDir:   DefaultRunDir,
 		StateDir: DefaultStateDir,
 		Users: MasterUsers{
-			Names:    raw.Users.Names,
-			Groups:   raw.Users.Groups,
-			Project:  DefaultProject,
-			LogDir:   DefaultLogDir,
-			MinUID:   DefaultMinUID,
-			Path:     DefaultPath,
-			Lang:     DefaultLang,
-			StopWait: DefaultStopWaitSecs * time.Second,
+			Names:       raw.Users.Names,
+			Groups:      raw.Users.Groups,
+			Project:     DefaultProject,
+			LogDir:      DefaultLogDir,
+			ConfigDir:   DefaultConfigDir,
+			ServicesDir: DefaultServicesDir,
+			MinUID:      DefaultMinUID,
+			Path:        DefaultPath,
+			Lang:        DefaultLang,
+			StopWait:    DefaultStopWaitSecs * time.Second,
 		},
 		User:  map[string]UserOverride{},
 		Ports: PortRange{PerUser: DefaultPortsPerUser},
@@ -368,13 +402,23 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 	} else {
 		m.Users.Project = p
 	}
-	if raw.Users.LogDir != nil {
-		m.Users.LogDir = *raw.Users.LogDir
-	}
-	if p, err := homeRelative(m.Users.LogDir); err != nil {
-		d.errorf(pos("users.log_dir"), "users", "log_dir", "%v", err)
-	} else {
-		m.Users.LogDir = p
+	for _, f := range []struct {
+		key string
+		raw *string
+		val *string
+	}{
+		{"log_dir", raw.Users.LogDir, &m.Users.LogDir},
+		{"config_dir", raw.Users.ConfigDir, &m.Users.ConfigDir},
+		{"services_dir", raw.Users.ServicesDir, &m.Users.ServicesDir},
+	} {
+		if f.raw != nil {
+			*f.val = *f.raw
+		}
+		if p, err := homeRelative(*f.val); err != nil {
+			d.errorf(pos("users."+f.key), "users", f.key, "%v", err)
+		} else {
+			*f.val = p
+		}
 	}
 	if raw.Users.MinUID != nil {
 		m.Users.MinUID = *raw.Users.MinUID
@@ -425,12 +469,17 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 			}
 			o.Project = p
 		}
-		if o.LogDir != "" {
-			p, err := homeRelative(o.LogDir)
-			if err != nil {
-				d.errorf(pos(key+".log_dir"), section, "log_dir", "%v", err)
+		for _, f := range []struct {
+			key string
+			val *string
+		}{{"log_dir", &o.LogDir}, {"config_dir", &o.ConfigDir}, {"services_dir", &o.ServicesDir}} {
+			if *f.val != "" {
+				p, err := homeRelative(*f.val)
+				if err != nil {
+					d.errorf(pos(key+"."+f.key), section, f.key, "%v", err)
+				}
+				*f.val = p
 			}
-			o.LogDir = p
 		}
 		m.User[n] = o
 	}

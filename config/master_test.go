@@ -20,7 +20,7 @@ func TestParseMasterDefaults(t *testing.T) {
 		File:     "roost.toml",
 		RunDir:   "/run/roost",
 		StateDir: "/var/lib/roost",
-		Users: MasterUsers{Project: "current", LogDir: "log", MinUID: 1000, Path: DefaultPath, Lang: "C.UTF-8",
+		Users: MasterUsers{Project: "current", LogDir: "log", ConfigDir: ".config/roost", ServicesDir: "services", MinUID: 1000, Path: DefaultPath, Lang: "C.UTF-8",
 			StopWait: 60 * time.Second},
 		User:  map[string]UserOverride{},
 		Ports: PortRange{First: 20000, Last: 29999, PerUser: 10},
@@ -58,7 +58,14 @@ range    = "20000-29999"
 per_user = 10
 [proxy]
 enabled = false
+[user.carol]
+config_dir = "etc/roost/"
+services_dir = "/srv/x"
 `
+	if _, err := ParseMaster("/etc/roost/roost.toml", []byte(src)); err == nil || !strings.Contains(err.Error(), `roost.toml:24: [user.carol] services_dir: "/srv/x" must be relative`) {
+		t.Errorf("an absolute services_dir: %v", err)
+	}
+	src = strings.Replace(src, `"/srv/x"`, `"data/services"`, 1)
 	m, err := ParseMaster("/etc/roost/roost.toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +96,9 @@ enabled = false
 	}
 	if m.Ports.Blocks() != 1000 {
 		t.Errorf("blocks %d", m.Ports.Blocks())
+	}
+	if m.ConfigDir("carol") != "etc/roost" || m.ServicesDir("carol") != "data/services" || m.ConfigDir("bob") != ".config/roost" || m.ServicesDir("bob") != "services" {
+		t.Errorf("config_dir, services_dir: carol %q %q, bob %q %q", m.ConfigDir("carol"), m.ServicesDir("carol"), m.ConfigDir("bob"), m.ServicesDir("bob"))
 	}
 }
 
@@ -236,7 +246,7 @@ func FuzzParseMaster(f *testing.F) {
 				t.Fatalf("accepted name %q", n)
 			}
 		}
-		for _, p := range []string{m.Users.Project, m.Users.LogDir} {
+		for _, p := range []string{m.Users.Project, m.Users.LogDir, m.Users.ConfigDir, m.Users.ServicesDir} {
 			if filepath.IsAbs(p) || strings.HasPrefix(p, "..") {
 				t.Fatalf("accepted home path %q", p)
 			}

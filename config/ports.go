@@ -51,6 +51,12 @@ const (
 	// EnvSocketDir is the user's socket directory, made by the master:
 	// [proxy:NAME] socket = FILE names a socket in it.
 	EnvSocketDir = "ROOST_SOCKET_DIR"
+	// EnvConfigDir is the directory of the user's roost files (roost env's
+	// variables, the services file: deploy.ConfigDir) and EnvServicesDir
+	// that of their services' data (service.Root), from roost.toml
+	// config_dir and services_dir.
+	EnvConfigDir   = "ROOST_CONFIG_DIR"
+	EnvServicesDir = "ROOST_SERVICES_DIR"
 )
 
 // maxPort is the highest TCP port.

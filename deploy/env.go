@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"roost/config"
 )
 
 // The user's configuration variables (`roost env set KEY=VALUE`), as
@@ -23,14 +25,26 @@ import (
 // EnvVar is one variable.
 type EnvVar struct{ Key, Value string }
 
-// EnvFile is the file: $XDG_CONFIG_HOME/roost/env, else
-// ~/.config/roost/env.
-func EnvFile(home string) string {
-	if x := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(x) {
-		return filepath.Join(x, "roost", "env")
+// ConfigDirVar is the variable naming the directory of the user's roost
+// files: the master sets it in each user supervisor's environment from
+// roost.toml config_dir (default ~/.config/roost).
+const ConfigDirVar = config.EnvConfigDir
+
+// ConfigDir is the directory of the user's roost files (this file, the
+// services file) as lookup (os.Getenv, or a supervisor's environment) has
+// it: $ROOST_CONFIG_DIR, else $XDG_CONFIG_HOME/roost, else ~/.config/roost.
+func ConfigDir(home string, lookup func(string) string) string {
+	if x := lookup(ConfigDirVar); filepath.IsAbs(x) {
+		return filepath.Clean(x)
 	}
-	return filepath.Join(home, ".config", "roost", "env")
+	if x := lookup("XDG_CONFIG_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "roost")
+	}
+	return filepath.Join(home, ".config", "roost")
 }
+
+// EnvFile is the file: env in ConfigDir.
+func EnvFile(home string) string { return filepath.Join(ConfigDir(home, os.Getenv), "env") }
 
 var envKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`) })
 

@@ -46,6 +46,7 @@ func TestEnvFile(t *testing.T) {
 // value roost did not print on the build's behalf.
 func TestBuildGetsEnv(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv(ConfigDirVar, "")
 	l := layout(t)
 	secret := "s3cret value"
 	if err := WriteEnv(EnvFile(l.Home), SetEnv(nil, "APP_SECRET", &secret)); err != nil {
@@ -55,5 +56,24 @@ func TestBuildGetsEnv(t *testing.T) {
 		"postinstall*": "#!/bin/sh\ntest \"$APP_SECRET\" = 's3cret value' && echo secret seen\n"}))
 	if err != nil || !strings.Contains(out, "secret seen") || strings.Contains(out, secret) {
 		t.Errorf("%v\n%s", err, out)
+	}
+}
+
+// The directory of the user's roost files: the master's ROOST_CONFIG_DIR
+// first (absolute only), then XDG_CONFIG_HOME, then ~/.config/roost.
+func TestConfigDir(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "/home/a/.config/roost"},
+		{map[string]string{"XDG_CONFIG_HOME": "/x"}, "/x/roost"},
+		{map[string]string{"XDG_CONFIG_HOME": "rel"}, "/home/a/.config/roost"},
+		{map[string]string{ConfigDirVar: "/m/c/", "XDG_CONFIG_HOME": "/x"}, "/m/c"},
+		{map[string]string{ConfigDirVar: "rel", "XDG_CONFIG_HOME": "/x"}, "/x/roost"},
+	} {
+		if got := ConfigDir("/home/a", func(k string) string { return c.env[k] }); got != c.want {
+			t.Errorf("ConfigDir with %v: %q, want %q", c.env, got, c.want)
+		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 
 	"roost/config"
 	"roost/master"
+	"roost/service"
 	"roost/supervisor/api"
 )
 
@@ -498,7 +499,9 @@ func User(ctx context.Context, o Options, name, home string) *Report {
 	if env != nil {
 		opts.Env = env // the supervisor's: PORT and ROOST_PORT_* as the master set them
 	}
-	if _, err := config.Load(file, opts); err != nil {
+	// What the supervisor runs: the file and the user's services (roost
+	// service add), as roost run and roost check load them.
+	if _, err := config.Load(file, service.WithServices(home, opts)); err != nil {
 		r.add("supervisord.conf", Fail, err.Error(), "fix the line named; roost check validates the file")
 	} else {
 		r.add("supervisord.conf", OK, file+": valid", "")

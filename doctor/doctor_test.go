@@ -83,6 +83,8 @@ func TestDoctorRealMaster(t *testing.T) {
 	project := fmt.Sprintf(".roost-doctor-%d", os.Getpid())
 	projDir := filepath.Join(alice.Home, project)
 	t.Cleanup(func() { os.RemoveAll(projDir) })
+	confDir := projDir + "-config" // roost.toml config_dir: alice's services file
+	t.Cleanup(func() { os.RemoveAll(confDir) })
 
 	// nginx's main configuration, first without the master's file.
 	os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755)
@@ -108,6 +110,7 @@ state_dir = %q
 [users]
 names = [%q]
 project = %q
+config_dir = %q
 [ports]
 range = "%d-%d"
 per_user = 10
@@ -118,7 +121,7 @@ output = %q
 test_command = %s
 reload_command = ["/bin/true"]
 hosts = ["{user}.localhost"]
-`, filepath.Join(dir, "run"), filepath.Join(dir, "state"), alice.Name, project, base, base+19, testutil.FreePort(t), output,
+`, filepath.Join(dir, "run"), filepath.Join(dir, "state"), alice.Name, project, project+"-config", base, base+19, testutil.FreePort(t), output,
 		q(ngx, "-p", filepath.Join(dir, "nginx"), "-c", nconf, "-t"))
 	conf := filepath.Join(dir, "roost.toml")
 	if err := os.WriteFile(conf, []byte(toml), 0o644); err != nil {
@@ -271,6 +274,23 @@ hosts = %(ENV_USER)s.localhost
 		t.Errorf("broken file: ok=%v exit %d, %+v; want a fail naming supervisord.conf:6 startsecs, exit 1", ok, code, c)
 	}
 	writeProject(good)
+
+	// The services file (roost service add's, in the config_dir the master
+	// gives the supervisor) is part of what the supervisor runs: a broken
+	// line there is named too, as roost check and roost run name it.
+	os.MkdirAll(confDir, 0o700)
+	os.Chown(confDir, alice.UID, alice.GID)
+	services := filepath.Join(confDir, "services.conf")
+	if err := os.WriteFile(services, []byte("[program:db]\ncommand=/bin/true\nstartsecs=1o\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(services, alice.UID, alice.GID)
+	checks, ok, code = userDoctor()
+	c = checks["supervisord.conf"]
+	if ok || code != 1 || c.Status != doctor.Fail || !strings.Contains(c.Detail, "services.conf:3") {
+		t.Errorf("broken services file: ok=%v exit %d, %+v; want a fail naming services.conf:3, exit 1", ok, code, c)
+	}
+	os.Remove(services)
 
 	// The master stopped: root's doctor says so with the fix.
 	stop()

@@ -24,7 +24,12 @@ func buildSpec(cfg *config.Master, exe, usersDir string, c Candidate, b Block, p
 	home := c.Account.Home
 	sp.Project = filepath.Join(home, cfg.Project(c.Name))
 	logDir := filepath.Join(home, cfg.LogDir(c.Name))
-	sp.Env = append(userEnv(c.Account, cfg, b), config.EnvSocketDir+"="+filepath.Join(cfg.RunDir, socketsDirName, c.Name))
+	sp.Env = append(userEnv(c.Account, cfg, b), config.EnvSocketDir+"="+filepath.Join(cfg.RunDir, socketsDirName, c.Name),
+		// Where the user's roost files and services are (roost.toml
+		// config_dir, services_dir): roost env, roost service and the
+		// supervisor's services file follow them.
+		config.EnvConfigDir+"="+filepath.Join(home, cfg.ConfigDir(c.Name)),
+		config.EnvServicesDir+"="+filepath.Join(home, cfg.ServicesDir(c.Name)))
 	sp.Args = []string{
 		exe, "run", "--managed",
 		"-c", filepath.Join(sp.Project, "supervisord.conf"),

@@ -1,14 +1,15 @@
 // Package service gives a user their own database or cache, run as the user
 // under their own supervisor: `roost service add postgres db`.
 //
-// A service NAME of kind TYPE lives in ~/services/NAME/ (0700): data/ the
+// A service NAME of kind TYPE lives in ~/services/NAME/ (0700; Root: the
+// master may name another directory in ROOST_SERVICES_DIR): data/ the
 // server's data directory, run/ (0700) its unix socket, service.json (0600)
 // what roost knows of it (kind, port, password), and the server's own
 // configuration where it has one. Its program section is written, with every
 // other service's, to the services file (ConfFile, ~/.config/roost/
-// services.conf), which the user's supervisor reads after the user's own
-// configuration (config.LoadOptions.Extra): the user's supervisord.conf is
-// never edited. Everything here runs as the user.
+// services.conf, beside roost env's variables: deploy.ConfigDir), which
+// the user's supervisor reads after the user's own configuration
+// (LoadConfig): the user's supervisord.conf is never edited. Everything here runs as the user.
 package service
 
 import (
@@ -21,11 +22,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"roost/config"
 	"roost/deploy"
 )
 
@@ -61,13 +64,48 @@ func ValidateName(n string) error {
 	return nil
 }
 
-// Root is the directory of the user's services: ~/services.
-func Root(home string) string { return filepath.Join(home, "services") }
+// DirVar is the variable naming the directory of the user's services:
+// the master sets it in each user supervisor's environment from
+// roost.toml services_dir (default ~/services).
+const DirVar = config.EnvServicesDir
+
+// Root is the directory of the user's services: $ROOST_SERVICES_DIR, else
+// ~/services.
+func Root(home string) string {
+	if d := os.Getenv(DirVar); filepath.IsAbs(d) {
+		return filepath.Clean(d)
+	}
+	return filepath.Join(home, "services")
+}
 
 // ConfFile is the services file the user's supervisor includes:
-// services.conf beside the user's variables (deploy.EnvFile).
-func ConfFile(home string) string {
-	return filepath.Join(filepath.Dir(deploy.EnvFile(home)), "services.conf")
+// services.conf beside the user's variables (deploy.ConfigDir).
+func ConfFile(home string) string { return confFile(home, os.Getenv) }
+
+func confFile(home string, lookup func(string) string) string {
+	return filepath.Join(deploy.ConfigDir(home, lookup), "services.conf")
+}
+
+// WithServices returns the options that load a user's configuration as
+// their supervisor runs it: opts, then the services file (opts.Extra),
+// found from opts.Env when it is set (the supervisor's environment, as
+// `roost check` and `roost doctor` have it; the first value of a key wins,
+// as in the loader), else from this process's. roost run, roost check and
+// roost doctor all load through here.
+func WithServices(home string, opts config.LoadOptions) config.LoadOptions {
+	lookup := os.Getenv
+	if opts.Env != nil {
+		lookup = func(k string) string {
+			for _, kv := range opts.Env {
+				if v, ok := strings.CutPrefix(kv, k+"="); ok {
+					return v
+				}
+			}
+			return ""
+		}
+	}
+	opts.Extra = append(slices.Clip(opts.Extra), confFile(home, lookup))
+	return opts
 }
 
 // ErrNoSuchService is returned for a name with no service.
@@ -189,8 +227,8 @@ func Add(home, kindName, name string, port int, urlVar string) (*Service, error)
 	if err := k.installed(); err != nil {
 		return nil, err
 	}
-	if !safePathRE().MatchString(home) {
-		return nil, fmt.Errorf("%.80q: roost writes service paths into server configurations; use a home of letters, digits, / . _ - only", home)
+	if !safePathRE().MatchString(Root(home)) {
+		return nil, fmt.Errorf("%.80q: roost writes service paths into server configurations; use a directory of letters, digits, / . _ - only (%s, or roost.toml services_dir)", Root(home), DirVar)
 	}
 	if err := os.MkdirAll(Root(home), 0o700); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"roost/config"
+	"roost/deploy"
 )
 
 func TestValidateName(t *testing.T) {
@@ -30,6 +31,7 @@ func TestAddMissingServerNamesPackage(t *testing.T) {
 	t.Cleanup(func() { searchPath, pgBinGlob = oldPath, oldGlob })
 	searchPath, pgBinGlob = []string{t.TempDir()}, filepath.Join(t.TempDir(), "*", "bin")
 	home := t.TempDir()
+	t.Setenv(DirVar, "")
 	for kind, pkg := range map[string]string{"postgres": "postgresql", "mysql": "mariadb-server", "mariadb": "mariadb-server", "redis": "redis-server"} {
 		_, err := Add(home, kind, "svc", 40000, "X_URL")
 		if err == nil || !strings.Contains(err.Error(), "apt-get install "+pkg) {
@@ -50,6 +52,11 @@ func TestAddMissingServerNamesPackage(t *testing.T) {
 func TestServicesFileJoinsConfiguration(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv(DirVar, "")
+	// Under the master, both directories are where roost.toml says.
+	confDir := filepath.Join(t.TempDir(), "conf")
+	t.Setenv(deploy.ConfigDirVar, confDir)
+	t.Setenv(DirVar, filepath.Join(home, "svc"))
 	for _, s := range []*Service{
 		{Name: "db", Kind: "postgres", Port: 40001, Password: "p", Var: "DATABASE_URL"},
 		{Name: "cache", Kind: "redis", Port: 40002, Password: "p", Var: "REDIS_URL"},
@@ -72,7 +79,18 @@ func TestServicesFileJoinsConfiguration(t *testing.T) {
 	proj := t.TempDir()
 	main := filepath.Join(proj, "supervisord.conf")
 	os.WriteFile(main, []byte("[supervisord]\n[program:web]\ncommand=/bin/sleep 1\n"), 0o600)
-	cfg, err := config.Load(main, config.LoadOptions{Dir: proj, Extra: []string{ConfFile(home), filepath.Join(home, "missing.conf")}})
+	if ConfFile(home) != filepath.Join(confDir, "services.conf") || !strings.HasPrefix(Root(home), filepath.Join(home, "svc")) {
+		t.Errorf("ConfFile %s, Root %s: not where ROOST_CONFIG_DIR and ROOST_SERVICES_DIR say", ConfFile(home), Root(home))
+	}
+	if _, err := os.Stat(filepath.Join(home, "svc", "db", "service.json")); err != nil {
+		t.Errorf("the service's file is not in ROOST_SERVICES_DIR: %v", err)
+	}
+	// roost check and roost doctor load with the supervisor's environment
+	// (opts.Env): its ROOST_CONFIG_DIR, not this process's, finds the file.
+	t.Setenv(deploy.ConfigDirVar, "")
+	cfg, err := config.Load(main, WithServices(home, config.LoadOptions{Dir: proj,
+		Env:   []string{"PATH=/bin", deploy.ConfigDirVar + "=" + confDir, deploy.ConfigDirVar + "=/elsewhere"},
+		Extra: []string{filepath.Join(home, "missing.conf")}}))
 	if err != nil {
 		t.Fatalf("load with the services file: %v", err)
 	}

@@ -79,7 +79,7 @@ func checkCommand(c *cli.Context) error {
 	}
 	// What the supervisor runs: the project's file and the services roost
 	// added (roost service add), as `roost run` loads them.
-	cfg, err := config.Load(path, config.LoadOptions{Env: checkEnv(masterEnv), Extra: servicesFile()})
+	cfg, err := config.Load(path, withServices(config.LoadOptions{Env: checkEnv(masterEnv)}))
 	var cerr *config.Error
 	if err != nil && !errors.As(err, &cerr) {
 		return cli.Exit(fmt.Sprintf("roost check: %s: %v", path, err), 1)

@@ -97,6 +97,11 @@ func deployLayout(c *cli.Context) (deploy.Layout, string, error) {
 	if !filepath.IsAbs(u.HomeDir) {
 		return deploy.Layout{}, "", fmt.Errorf("your home %q is not an absolute path", u.HomeDir)
 	}
+	// The build reads the variables the supervisor gives the programs:
+	// in roost.toml's config_dir (the supervisor's ROOST_CONFIG_DIR).
+	if os.Getenv(config.EnvConfigDir) == "" {
+		os.Setenv(config.EnvConfigDir, filepath.Join(u.HomeDir, m.ConfigDir(u.Username)))
+	}
 	return deploy.LayoutFor(m, u.Username, u.HomeDir), file, nil
 }
 

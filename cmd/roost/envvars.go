@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"roost/config"
 	"roost/deploy"
 )
 
@@ -27,8 +28,15 @@ func envSubcommands() []*cli.Command {
 	}
 }
 
-// readEnvFile returns the user's variables file and what it holds.
-func readEnvFile() (string, []deploy.EnvVar, error) {
+// readEnvFile returns the user's variables file and what it holds: the
+// file the user's supervisor reads (its ROOST_CONFIG_DIR, adopted by
+// quietSupervisor, when this process has none).
+func readEnvFile(c *cli.Context) (string, []deploy.EnvVar, error) {
+	if os.Getenv(config.EnvConfigDir) == "" {
+		if x, _ := quietSupervisor(c); x != nil {
+			x.client.Close()
+		}
+	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return "", nil, cli.Exit("roost env: "+err.Error(), 1)
@@ -98,7 +106,7 @@ func changeEnv(c *cli.Context, changes []envChange, skip func(string) bool) erro
 
 // writeEnv writes the changes to the user's variables file.
 func writeEnv(c *cli.Context, changes []envChange) error {
-	file, vars, err := readEnvFile()
+	file, vars, err := readEnvFile(c)
 	if err != nil {
 		return err
 	}
@@ -124,7 +132,7 @@ func writeEnv(c *cli.Context, changes []envChange) error {
 }
 
 func envList(c *cli.Context) error {
-	_, vars, err := readEnvFile()
+	_, vars, err := readEnvFile(c)
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func runAction(c *cli.Context) error {
 		}
 	}
 	load := func() (*config.Config, error) {
-		return config.Load(path, config.LoadOptions{Dir: cwd, Extra: servicesFile()})
+		return config.Load(path, withServices(config.LoadOptions{Dir: cwd}))
 	}
 	// Started by `roost upgrade` (package handover): the previous image's
 	// running configuration and programs go on.
@@ -192,7 +192,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	if sopts.Managed {
 		cwd, cerr := os.Getwd() // managedLoad's Dir
 		if state, err := lastGoodPath(cfg.File); err == nil && cerr == nil {
-			sopts.Applied = lastGoodSaver(state, config.LoadOptions{Dir: cwd, Extra: servicesFile()}, func() *slog.Logger { return log })
+			sopts.Applied = lastGoodSaver(state, withServices(config.LoadOptions{Dir: cwd}), func() *slog.Logger { return log })
 			if broken == nil {
 				sopts.Applied(cfg)
 			}

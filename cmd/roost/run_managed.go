@@ -41,7 +41,7 @@ import (
 
 // managedLoad returns the loader of a managed supervisor.
 func managedLoad(path, cwd, logDir, sockPath string) func() (*config.Config, error) {
-	opts := config.LoadOptions{Dir: cwd, Extra: servicesFile()}
+	opts := withServices(config.LoadOptions{Dir: cwd})
 	return func() (*config.Config, error) {
 		var cfg *config.Config
 		var err error
@@ -71,7 +71,7 @@ func managedFallback(path, cwd, logDir, sockPath string, stderr io.Writer) func(
 		for _, l := range config.ErrorLines(broken) {
 			fmt.Fprintln(stderr, l)
 		}
-		opts := config.LoadOptions{Dir: cwd, Extra: servicesFile()}
+		opts := withServices(config.LoadOptions{Dir: cwd})
 		if state, err := lastGoodPath(path); err == nil {
 			if cfg, err := loadLastGood(state, path, opts); err == nil {
 				managedDefaults(cfg, cwd, logDir, sockPath)

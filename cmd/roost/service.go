@@ -47,31 +47,37 @@ func init() {
 	})
 }
 
-// servicesFile is what a user's supervisor reads after its configuration:
-// the user's services (service.ConfFile), when the user has a home.
-func servicesFile() []string {
+// withServices is opts reading, after the configuration, the user's
+// services (service.WithServices) when the user has a home.
+func withServices(opts config.LoadOptions) config.LoadOptions {
 	home, err := os.UserHomeDir()
 	if err != nil || !filepath.IsAbs(home) {
-		return nil
+		return opts
 	}
-	return []string{service.ConfFile(home)}
+	return service.WithServices(home, opts)
 }
 
-// userHome is the home of the user running the command; root is refused
-// (services run as their user, and postgres refuses root anyway).
-func userHome(verb string) (string, error) {
+// serviceSession is the home of the user running the command and their
+// supervisor (nil when none answers), with the variables the master gave
+// it; the supervisor's ROOST_CONFIG_DIR and ROOST_SERVICES_DIR are
+// adopted (adoptMasterDirs). Root is refused (services run as their user,
+// and postgres refuses root anyway). The caller closes x.
+func serviceSession(c *cli.Context, verb string) (string, *ctl, map[string]string, error) {
 	if os.Geteuid() == 0 {
-		return "", cli.Exit("roost service "+verb+": run it as the user whose service it is, not as root", exitPrivileges)
+		return "", nil, nil, cli.Exit("roost service "+verb+": run it as the user whose service it is, not as root", exitPrivileges)
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", cli.Exit("roost service "+verb+": "+err.Error(), 1)
+		return "", nil, nil, cli.Exit("roost service "+verb+": "+err.Error(), 1)
 	}
-	return home, nil
+	x, env := quietSupervisor(c)
+	return home, x, env, nil
 }
 
 // quietSupervisor is the user's supervisor and the variables the master
-// gave it, or nil when none answers.
+// gave it, or nil when none answers. Where the master put the user's roost
+// files and services (ROOST_CONFIG_DIR, ROOST_SERVICES_DIR) is adopted, so
+// this command reads and writes what the supervisor reads.
 func quietSupervisor(c *cli.Context) (*ctl, map[string]string) {
 	x, err := dialServer(c)
 	if x == nil || err != nil {
@@ -82,7 +88,20 @@ func quietSupervisor(c *cli.Context) (*ctl, map[string]string) {
 		x.client.Close()
 		return nil, nil
 	}
+	adoptMasterDirs(st.Env)
 	return x, st.Env
+}
+
+// adoptMasterDirs sets this process's ROOST_CONFIG_DIR and
+// ROOST_SERVICES_DIR to the supervisor's (deploy.ConfigDir and
+// service.Root read them): a user's shell does not have what the master
+// gave their supervisor.
+func adoptMasterDirs(env map[string]string) {
+	for _, k := range []string{config.EnvConfigDir, config.EnvServicesDir} {
+		if v := env[k]; filepath.IsAbs(v) {
+			os.Setenv(k, v)
+		}
+	}
 }
 
 // servicePort picks the service's loopback port: from the user's block
@@ -140,17 +159,18 @@ func serviceAdd(c *cli.Context) error {
 	if err := service.ValidateName(name); err != nil {
 		return cli.Exit("roost service add: "+err.Error(), exitInvalidArgs)
 	}
-	home, err := userHome("add")
+	home, x, env, err := serviceSession(c, "add")
 	if err != nil {
 		return err
+	}
+	if x != nil {
+		defer x.client.Close()
 	}
 	others, err := service.List(home)
 	if err != nil {
 		return cli.Exit("roost service add: "+err.Error(), 1)
 	}
-	x, env := quietSupervisor(c)
 	if x != nil {
-		defer x.client.Close()
 		procs, err := x.client.Processes(x.ctx)
 		if err != nil {
 			return cli.Exit("roost service add: "+err.Error(), 1)
@@ -258,17 +278,16 @@ func maskURL(u string) string {
 }
 
 func serviceList(c *cli.Context) error {
-	home, err := userHome("list")
+	home, x, _, err := serviceSession(c, "list")
 	if err != nil {
 		return err
+	}
+	if x != nil {
+		defer x.client.Close()
 	}
 	list, err := service.List(home)
 	if err != nil {
 		return cli.Exit("roost service list: "+err.Error(), 1)
-	}
-	x, _ := quietSupervisor(c)
-	if x != nil {
-		defer x.client.Close()
 	}
 	for _, s := range list {
 		st := serviceState(x, s.Name)
@@ -300,26 +319,47 @@ func serviceArgs(c *cli.Context) []string {
 	return args
 }
 
-// serviceArg loads the service the first argument names, and returns the
+// serviceCall is one verb on one service: the user's home, their
+// supervisor (nil when none answers; Close closes it), the service, the
 // arguments.
-func serviceArg(c *cli.Context, verb string, nargs ...int) (string, *service.Service, []string, error) {
+type serviceCall struct {
+	home string
+	x    *ctl
+	s    *service.Service
+	args []string
+}
+
+// Close closes the connection to the supervisor, if any.
+func (sc *serviceCall) Close() {
+	if sc.x != nil {
+		sc.x.client.Close()
+	}
+}
+
+// state is the state of the service's program ("" with no supervisor).
+func (sc *serviceCall) state() string { return serviceState(sc.x, sc.s.Name) }
+
+// serviceArg loads the service the first argument names.
+func serviceArg(c *cli.Context, verb string, nargs ...int) (*serviceCall, error) {
 	args := serviceArgs(c)
 	if !slices.Contains(nargs, len(args)) {
-		return "", nil, nil, cli.Exit(fmt.Sprintf("roost service %s: give %s", verb, c.Command.ArgsUsage), exitInvalidArgs)
+		return nil, cli.Exit(fmt.Sprintf("roost service %s: give %s", verb, c.Command.ArgsUsage), exitInvalidArgs)
 	}
-	home, err := userHome(verb)
+	home, x, _, err := serviceSession(c, verb)
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
-	s, err := service.Load(home, args[0])
+	sc := &serviceCall{home: home, x: x, args: args}
+	sc.s, err = service.Load(home, args[0])
 	if err != nil {
+		sc.Close()
 		code := 1
 		if errors.Is(err, service.ErrNoSuchService) || service.ValidateName(args[0]) != nil {
 			code = exitInvalidArgs
 		}
-		return "", nil, nil, cli.Exit(fmt.Sprintf("roost service %s: %v", verb, err), code)
+		return nil, cli.Exit(fmt.Sprintf("roost service %s: %v", verb, err), code)
 	}
-	return home, s, args, nil
+	return sc, nil
 }
 
 // serviceInfoJSON is `roost service info --json`.
@@ -336,16 +376,14 @@ type serviceInfoJSON struct {
 }
 
 func serviceInfo(c *cli.Context) error {
-	_, s, _, err := serviceArg(c, "info", 1)
+	sc, err := serviceArg(c, "info", 1)
 	if err != nil {
 		return err
 	}
-	x, _ := quietSupervisor(c)
-	if x != nil {
-		defer x.client.Close()
-	}
+	defer sc.Close()
+	s := sc.s
 	info := serviceInfoJSON{Name: s.Name, Kind: s.Kind, URL: s.URL(), Var: s.Var, Port: s.Port, DataDir: s.DataDir(),
-		Socket: s.SocketDir(), Size: s.Size(), State: serviceState(x, s.Name)}
+		Socket: s.SocketDir(), Size: s.Size(), State: sc.state()}
 	if info.State == "" {
 		info.State = "no supervisor answers"
 	}
@@ -365,30 +403,30 @@ func defaultDump(home string, s *service.Service) string {
 }
 
 // needRunning checks the service's program is RUNNING.
-func needRunning(c *cli.Context, verb string, s *service.Service) (*ctl, error) {
-	x, _ := quietSupervisor(c)
-	if st := serviceState(x, s.Name); st != "RUNNING" {
-		if x != nil {
-			x.client.Close()
-		}
-		return nil, cli.Exit(fmt.Sprintf("roost service %s: %s is not running (%s): roost start %s", verb, s.Name, st, s.Name), exitNotRunning)
+func (sc *serviceCall) needRunning(verb string) error {
+	st := sc.state()
+	if st == "" {
+		st = "no supervisor of yours answers"
 	}
-	return x, nil
+	if st != "RUNNING" {
+		return cli.Exit(fmt.Sprintf("roost service %s: %s is not running (%s): roost start %s", verb, sc.s.Name, st, sc.s.Name), exitNotRunning)
+	}
+	return nil
 }
 
 func serviceDump(c *cli.Context) error {
-	home, s, args, err := serviceArg(c, "dump", 1, 2)
+	sc, err := serviceArg(c, "dump", 1, 2)
 	if err != nil {
 		return err
 	}
-	x, err := needRunning(c, "dump", s)
-	if err != nil {
+	defer sc.Close()
+	if err := sc.needRunning("dump"); err != nil {
 		return err
 	}
-	defer x.client.Close()
-	file := defaultDump(home, s)
-	if len(args) == 2 {
-		file = args[1]
+	s := sc.s
+	file := defaultDump(sc.home, s)
+	if len(sc.args) == 2 {
+		file = sc.args[1]
 	}
 	if err := s.Dump(file); err != nil {
 		return cli.Exit("roost service dump: "+err.Error(), 1)
@@ -398,19 +436,18 @@ func serviceDump(c *cli.Context) error {
 }
 
 func serviceRestore(c *cli.Context) error {
-	_, s, args, err := serviceArg(c, "restore", 2)
+	sc, err := serviceArg(c, "restore", 2)
 	if err != nil {
 		return err
 	}
-	file := args[1]
+	defer sc.Close()
+	s, x, file := sc.s, sc.x, sc.args[1]
 	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
 		return cli.Exit(fmt.Sprintf("roost service restore: %s: not a dump file", file), exitInvalidArgs)
 	}
-	x, err := needRunning(c, "restore", s)
-	if err != nil {
+	if err := sc.needRunning("restore"); err != nil {
 		return err
 	}
-	defer x.client.Close()
 	if s.NeedsStopForRestore() {
 		if err := ctlResults(x.client.Stop(x.ctx, s.Name, true)); err != nil {
 			return cli.Exit("roost service restore: stop: "+err.Error(), 1)
@@ -444,10 +481,12 @@ func ctlResults(res []api.Result, err error) error {
 }
 
 func serviceRemove(c *cli.Context) error {
-	home, s, _, err := serviceArg(c, "remove", 1)
+	sc, err := serviceArg(c, "remove", 1)
 	if err != nil {
 		return err
 	}
+	defer sc.Close()
+	home, s, x := sc.home, sc.s, sc.x
 	out := c.App.Writer
 	if !c.Bool("yes") {
 		fmt.Fprintf(out, "remove the service %s and its data in %s? [y/N] ", s.Name, s.Dir)
@@ -456,12 +495,8 @@ func serviceRemove(c *cli.Context) error {
 			return cli.Exit("roost service remove: not removed", exitGeneric)
 		}
 	}
-	x, _ := quietSupervisor(c)
-	if x != nil {
-		defer x.client.Close()
-	}
 	if !c.Bool("purge") {
-		if serviceState(x, s.Name) != "RUNNING" {
+		if sc.state() != "RUNNING" {
 			return cli.Exit(fmt.Sprintf("roost service remove: %s is not running, so no final dump can be taken: roost start %s, or --purge to keep none", s.Name, s.Name), exitNotRunning)
 		}
 		file := defaultDump(home, s)

@@ -50,12 +50,13 @@ type ConfigState struct {
 	// File is the main configuration file the supervisor reads.
 	File string `json:"file,omitempty"`
 	// Env is what the roost master gave the supervisor: PORT,
-	// ROOST_PORT_BASE and ROOST_PORT_COUNT, when set.
+	// ROOST_PORT_BASE, ROOST_PORT_COUNT, and where the user's roost files
+	// and services are (ROOST_CONFIG_DIR, ROOST_SERVICES_DIR), when set.
 	Env map[string]string `json:"env,omitempty"`
 }
 
 // MasterEnv are the variables ConfigState.Env reports.
-var MasterEnv = []string{"PORT", "ROOST_PORT_BASE", "ROOST_PORT_COUNT"}
+var MasterEnv = []string{"PORT", "ROOST_PORT_BASE", "ROOST_PORT_COUNT", "ROOST_CONFIG_DIR", "ROOST_SERVICES_DIR"}
 
 // Blocked reports whether process verbs are refused: nothing of the file
 // runs and nothing saved runs either.
