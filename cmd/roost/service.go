@@ -62,34 +62,34 @@ func withServices(opts config.LoadOptions) config.LoadOptions {
 // it; the supervisor's ROOST_CONFIG_DIR and ROOST_SERVICES_DIR are
 // adopted (adoptMasterDirs). Root is refused (services run as their user,
 // and postgres refuses root anyway). The caller closes x.
-func serviceSession(c *cli.Context, verb string) (string, *ctl, map[string]string, error) {
+func serviceSession(c *cli.Context, verb string) (string, *ctl, api.ConfigState, error) {
 	if os.Geteuid() == 0 {
-		return "", nil, nil, cli.Exit("roost service "+verb+": run it as the user whose service it is, not as root", exitPrivileges)
+		return "", nil, api.ConfigState{}, cli.Exit("roost service "+verb+": run it as the user whose service it is, not as root", exitPrivileges)
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", nil, nil, cli.Exit("roost service "+verb+": "+err.Error(), 1)
+		return "", nil, api.ConfigState{}, cli.Exit("roost service "+verb+": "+err.Error(), 1)
 	}
-	x, env := quietSupervisor(c)
-	return home, x, env, nil
+	x, st := quietSupervisor(c)
+	return home, x, st, nil
 }
 
-// quietSupervisor is the user's supervisor and the variables the master
-// gave it, or nil when none answers. Where the master put the user's roost
+// quietSupervisor is the user's supervisor and its configuration state
+// (with the variables the master gave it), or nil when none answers. Where the master put the user's roost
 // files and services (ROOST_CONFIG_DIR, ROOST_SERVICES_DIR) is adopted, so
 // this command reads and writes what the supervisor reads.
-func quietSupervisor(c *cli.Context) (*ctl, map[string]string) {
+func quietSupervisor(c *cli.Context) (*ctl, api.ConfigState) {
 	x, err := dialServer(c)
 	if x == nil || err != nil {
-		return nil, nil
+		return nil, api.ConfigState{}
 	}
 	st, err := x.client.ConfigState(x.ctx)
 	if err != nil {
 		x.client.Close()
-		return nil, nil
+		return nil, api.ConfigState{}
 	}
 	adoptMasterDirs(st.Env)
-	return x, st.Env
+	return x, st
 }
 
 // adoptMasterDirs sets this process's ROOST_CONFIG_DIR and
@@ -127,6 +127,38 @@ func servicePort(env map[string]string, taken map[int]bool) (int, string, error)
 	return p, fmt.Sprintf("port %d: no roost master gave your supervisor a port block, so a free loopback port was picked", p), nil
 }
 
+// configPorts are the ports the configuration file gives its proxied
+// programs under the master's variables (env): each program's slice and
+// the spare port its blue-green restarts alternate to (config.Process.Spare),
+// loaded as `roost check` loads it. None when it does not load.
+func configPorts(file string, env map[string]string) map[int]bool {
+	var master []string
+	for k, v := range env {
+		master = append(master, k+"="+v)
+	}
+	cfg, err := config.Load(file, withServices(config.LoadOptions{Env: checkEnv(master)}))
+	ports := map[int]bool{}
+	if err != nil {
+		return ports
+	}
+	for _, px := range cfg.Proxies {
+		for _, p := range px.Ports {
+			ports[p] = true
+		}
+	}
+	for _, p := range cfg.Processes() {
+		if p.Spare == nil {
+			continue
+		}
+		if v, ok := p.Spare.Environment.Lookup(config.EnvPort); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				ports[n] = true
+			}
+		}
+	}
+	return ports
+}
+
 func portFree(p int) bool {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 	if err != nil {
@@ -159,7 +191,7 @@ func serviceAdd(c *cli.Context) error {
 	if err := service.ValidateName(name); err != nil {
 		return cli.Exit("roost service add: "+err.Error(), exitInvalidArgs)
 	}
-	home, x, env, err := serviceSession(c, "add")
+	home, x, st, err := serviceSession(c, "add")
 	if err != nil {
 		return err
 	}
@@ -186,8 +218,14 @@ func serviceAdd(c *cli.Context) error {
 		taken[o.Port] = true
 	}
 	if x != nil {
-		// The ports the user's [proxy:*] programs listen on, even when
-		// they are not running now.
+		// The ports the user's [proxy:*] programs may listen on, even when
+		// they are not running now: their slices and blue-green spares as
+		// the configuration gives them, and where they run now.
+		if st.File != "" {
+			for p := range configPorts(st.File, st.Env) {
+				taken[p] = true
+			}
+		}
 		if px, err := x.client.Proxy(x.ctx); err == nil {
 			for _, r := range px.Routes {
 				for _, a := range r.Upstreams {
@@ -199,7 +237,7 @@ func serviceAdd(c *cli.Context) error {
 			}
 		}
 	}
-	port, portNote, err := servicePort(env, taken)
+	port, portNote, err := servicePort(st.Env, taken)
 	if err != nil {
 		return cli.Exit("roost service add: "+err.Error(), 1)
 	}
