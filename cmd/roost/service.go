@@ -27,24 +27,46 @@ import (
 
 func init() {
 	commands = append(commands, &cli.Command{
-		Name:  "service",
-		Usage: "your own postgres, mariadb (mysql) or redis, run by your supervisor",
-		Description: "Examples:\n  roost service add postgres db     # DATABASE_URL for every program\n  roost service info db\n" +
-			"  roost service dump db db.dump\n  roost service remove db --yes     # keeps a final dump unless --purge",
+		Name:      "service",
+		Usage:     "your own postgres, mariadb (mysql) or redis, run by your supervisor",
+		ArgsUsage: "COMMAND [ARGS]",
+		Description: "A service is a server of the host's packages, run as you by your supervisor (a program\n" +
+			"in roost status), on a unix socket only you can enter and a loopback port of your block,\n" +
+			"with a generated password. Its data is in ~/services/NAME (roost.toml services_dir).\n\n" +
+			"Examples:\n  roost service add postgres db     # your programs, restarted, get DATABASE_URL\n  roost service info db             # the URL (database app), data dir, size, state\n" +
+			"  roost service dump db db.dump\n  roost service restore db db.dump\n  roost service remove db --yes     # keeps a final dump unless --purge",
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowSubcommandHelp(c)
+			}
+			return cli.Exit(fmt.Sprintf("roost service: unknown command %.20q: use add, list, info, remove, dump or restore (roost service --help)", c.Args().First()), exitInvalidArgs)
+		},
 		Subcommands: []*cli.Command{
 			{Name: "add", Usage: "create a service: its data in ~/services/NAME, its URL in your variables", ArgsUsage: "TYPE NAME",
-				Flags: globalFlags(), Action: serviceAdd},
-			{Name: "list", Usage: "your services and their states", ArgsUsage: " ", Flags: globalFlags(), Action: serviceList},
+				Description: "TYPE is postgres, mariadb (or mysql) or redis; NAME a lower-case letter, then letters,\n" +
+					"digits, - or _ (at most 32), not the name of one of your programs. The first SQL database\n" +
+					"sets DATABASE_URL, the first redis REDIS_URL, any other NAME_URL (roost env list shows them);\n" +
+					"your programs are restarted one at a time to get it. Without a running supervisor the\n" +
+					"service starts with it (roost run).",
+				Flags: serviceFlags(), Action: serviceAdd},
+			{Name: "list", Usage: "your services, their types, states and variables", ArgsUsage: " ", Flags: serviceFlags(), Action: serviceList},
 			{Name: "info", Usage: "a service's URL, data directory, size and state", ArgsUsage: "NAME",
-				Flags: append(globalFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}), Action: serviceInfo},
+				Flags: append(serviceFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}), Action: serviceInfo},
 			{Name: "remove", Usage: "stop a service and delete its data (a final dump is kept unless --purge)", ArgsUsage: "NAME",
-				Flags: append(globalFlags(), &cli.BoolFlag{Name: "yes", Usage: "do not ask"},
+				Flags: append(serviceFlags(), &cli.BoolFlag{Name: "yes", Usage: "do not ask"},
 					&cli.BoolFlag{Name: "purge", Usage: "keep no final dump"}), Action: serviceRemove},
-			{Name: "dump", Usage: "dump a running service to FILE (default ~/services/NAME-TIME.dump)", ArgsUsage: "NAME [FILE]",
-				Flags: globalFlags(), Action: serviceDump},
-			{Name: "restore", Usage: "load a dump into a service", ArgsUsage: "NAME FILE", Flags: globalFlags(), Action: serviceRestore},
+			{Name: "dump", Usage: "dump a running service to FILE (default: NAME-TIME.dump beside the services' data)", ArgsUsage: "NAME [FILE]",
+				Flags: serviceFlags(), Action: serviceDump},
+			{Name: "restore", Usage: "load FILE, a dump of roost service dump, into a running service (redis is stopped for it)",
+				ArgsUsage: "NAME FILE", Flags: serviceFlags(), Action: serviceRestore},
 		},
 	})
+}
+
+// serviceFlags are the ctl flags but --user: services are run as their
+// user, never by root on a user's behalf.
+func serviceFlags() []cli.Flag {
+	return slices.DeleteFunc(globalFlags(), func(f cli.Flag) bool { return slices.Contains(f.Names(), "user") })
 }
 
 // withServices is opts reading, after the configuration, the user's
