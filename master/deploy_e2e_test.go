@@ -198,8 +198,8 @@ func deployMaster(t *testing.T, e *env) (base string, n *testNginx, x *e2e) {
 	e.project = filepath.Join(base, "current")
 	ports := freeRange(t)
 	n = startNginx(t, filepath.Join(e.dir, "nginx"), ports+99)
-	e.writeConf([]string{e.users[0].Name}, fmt.Sprintf("log_dir = %q\n%s[deploy]\nenabled = true\nrepo = %q\nkeep_releases = 3\ntimeout = \"5m\"\n",
-		filepath.Join(base, "log"), n.proxyConf(ports, nil, ""), filepath.Join(base, "repo.git")))
+	e.writeConf([]string{e.users[0].Name}, fmt.Sprintf("log_dir = %q\nconfig_dir = %q\n%s[deploy]\nenabled = true\nrepo = %q\nkeep_releases = 3\ntimeout = \"5m\"\n",
+		filepath.Join(base, "log"), filepath.Join(base, "config"), n.proxyConf(ports, nil, ""), filepath.Join(base, "repo.git")))
 	return base, n, startMaster(t, e)
 }
 
@@ -493,13 +493,9 @@ func TestE2EDeployGitPush(t *testing.T) {
 	}
 
 	// roost env set reaches the programs, restarted one at a time: no
-	// request fails; the file is alice's, 0600; list masks the value.
-	config := filepath.Join(alice.Home, ".config")
-	if _, err := os.Stat(config); os.IsNotExist(err) {
-		t.Cleanup(func() { os.RemoveAll(config) })
-	} else {
-		t.Cleanup(func() { os.Remove(filepath.Join(config, "roost", "env")) })
-	}
+	// request fails; the file is alice's, 0600, in roost.toml's config_dir
+	// (the test's directory, not her real ~/.config); list masks the value.
+	envFile := filepath.Join(alice.Home, base, "config", "env")
 	l = startLoop()
 	out, code = exitOf(t, asUser(alice, x.bin, "-s", sock, "env", "set", "GREETING=hello world"))
 	if code != 0 || strings.Contains(out, "hello") {
@@ -509,10 +505,10 @@ func TestE2EDeployGitPush(t *testing.T) {
 		return code == 200 && strings.HasSuffix(body, " greeting=hello world\n")
 	})
 	finish(l, "roost env set")
-	if fi, err := os.Stat(filepath.Join(config, "roost", "env")); err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != uint32(alice.UID) {
+	if fi, err := os.Stat(envFile); err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != uint32(alice.UID) {
 		t.Errorf("the env file: %v %v", fi, err)
 	}
-	if out, code := exitOf(t, asUser(alice, x.bin, "env", "list")); code != 0 || out != "GREETING=********\n" {
+	if out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "env", "list")); code != 0 || out != "GREETING=********\n" {
 		t.Errorf("roost env list: exit %d %q", code, out)
 	}
 	if out, code := exitOf(t, asUser(alice, x.bin, "-s", sock, "env", "set", "PORT=1")); code == 0 || !strings.Contains(out, "PORT is set by roost") {

@@ -117,8 +117,12 @@ func quietSupervisor(c *cli.Context) (*ctl, api.ConfigState) {
 // adoptMasterDirs sets this process's ROOST_CONFIG_DIR and
 // ROOST_SERVICES_DIR to the supervisor's (deploy.ConfigDir and
 // service.Root read them): a user's shell does not have what the master
-// gave their supervisor.
+// gave their supervisor. Never for root: the directories are the user's,
+// who could point them (a symlink) anywhere root would then write.
 func adoptMasterDirs(env map[string]string) {
+	if os.Geteuid() == 0 {
+		return
+	}
 	for _, k := range []string{config.EnvConfigDir, config.EnvServicesDir} {
 		if v := env[k]; filepath.IsAbs(v) {
 			os.Setenv(k, v)
