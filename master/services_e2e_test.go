@@ -308,6 +308,14 @@ hosts = %s.example.test
 	if out := roost(true, "service", "list"); strings.Contains(out, "cache") || strings.Count(out, "RUNNING") != 2 {
 		t.Errorf("roost service list after remove:\n%s", out)
 	}
+	// roost check and roost env, from her shell, read what her supervisor
+	// reads: the files in config_dir, which they learn from it.
+	if out := roost(true, "check"); !strings.Contains(out, "valid: 4 process(es)") {
+		t.Errorf("roost check sees app, web, db and my:\n%s", out)
+	}
+	if out := roost(true, "env", "list"); out != "DATABASE_URL=********\nMY_URL=********\n" {
+		t.Errorf("roost env list: %q", out)
+	}
 	// Nothing of this in her real home.
 	for _, f := range realFiles {
 		if fi, err := os.Stat(f); err == nil && time.Since(fi.ModTime()) < time.Since(testStart) {
