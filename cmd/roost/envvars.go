@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"roost/config"
 	"roost/deploy"
 )
 
@@ -30,9 +29,9 @@ func envSubcommands() []*cli.Command {
 
 // readEnvFile returns the user's variables file and what it holds: the
 // file the user's supervisor reads (its ROOST_CONFIG_DIR, adopted by
-// quietSupervisor, when this process has none).
+// quietSupervisor).
 func readEnvFile(c *cli.Context) (string, []deploy.EnvVar, error) {
-	if os.Getenv(config.EnvConfigDir) == "" {
+	if !dirsAsked {
 		if x, _ := quietSupervisor(c); x != nil {
 			x.client.Close()
 		}

@@ -111,8 +111,13 @@ func quietSupervisor(c *cli.Context) (*ctl, api.ConfigState) {
 		return nil, api.ConfigState{}
 	}
 	adoptMasterDirs(st.Env)
+	dirsAsked = true
 	return x, st
 }
+
+// dirsAsked is set once a supervisor answered quietSupervisor (its
+// directories are adopted): the command need not ask again.
+var dirsAsked bool
 
 // adoptMasterDirs sets this process's ROOST_CONFIG_DIR and
 // ROOST_SERVICES_DIR to the supervisor's (deploy.ConfigDir and
