@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // Kind is one service template: the server it runs and how.
@@ -190,21 +188,21 @@ var postgres = &Kind{
 			return err
 		}
 		defer os.Remove(pwfile)
-		// --no-sync, then one syncfs at the end: initdb's own fsync of
-		// each file takes half its time on a busy disk.
 		if err := run([]string{bin("pg:initdb"), "-D", s.DataDir(), "-U", dbUser, "--pwfile=" + pwfile,
-			"--auth=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-instructions", "--no-sync"}, nil, nil, nil); err != nil {
+			"--auth=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-instructions"}, nil, nil, nil); err != nil {
 			return err
 		}
 		// The database is "app", as MariaDB's: initdb's "postgres",
 		// renamed by a single-user backend (no server, no socket).
 		// It exits 0 after a failed statement: its log (stderr) says.
-		single := exec.Command(bin("pg:postgres"), "--single", "-F", "-D", s.DataDir(), "-c", "listen_addresses=",
+		single := exec.Command(bin("pg:postgres"), "--single", "-D", s.DataDir(), "-c", "listen_addresses=",
 			"-c", "unix_socket_directories=", "template1")
 		single.Stdin = strings.NewReader("ALTER DATABASE postgres RENAME TO " + dbName + ";\n")
 		out, err := single.CombinedOutput()
-		if i := bytes.Index(out, []byte("ERROR:")); err != nil || i >= 0 {
-			return fmt.Errorf("postgres --single: %v: %s", err, bytes.TrimSpace(out[max(i, 0):]))
+		if i := bytes.Index(out, []byte("ERROR:")); i >= 0 {
+			return fmt.Errorf("postgres --single: %s", bytes.TrimSpace(out[i:]))
+		} else if err != nil {
+			return fmt.Errorf("postgres --single: %w: %s", err, bytes.TrimSpace(out))
 		}
 		conf := fmt.Sprintf("\n# roost service: loopback and a socket only its user can reach\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nunix_socket_permissions = 0700\n",
 			s.Port, s.SocketDir())
@@ -215,10 +213,6 @@ var postgres = &Kind{
 		if _, err := f.WriteString(conf); err != nil {
 			f.Close()
 			return err
-		}
-		if err := unix.Syncfs(int(f.Fd())); err != nil {
-			f.Close()
-			return fmt.Errorf("sync %s: %w", s.DataDir(), err)
 		}
 		return f.Close()
 	},
