@@ -97,9 +97,10 @@ func serviceSession(c *cli.Context, verb string) (string, *ctl, api.ConfigState,
 }
 
 // quietSupervisor is the user's supervisor and its configuration state
-// (with the variables the master gave it), or nil when none answers. Where the master put the user's roost
-// files and services (ROOST_CONFIG_DIR, ROOST_SERVICES_DIR) is adopted, so
-// this command reads and writes what the supervisor reads.
+// (with the variables the master gave it), or nil when none answers.
+// Where the master put the user's roost files and services
+// (ROOST_CONFIG_DIR, ROOST_SERVICES_DIR) is adopted, so this command reads
+// and writes what the supervisor reads.
 func quietSupervisor(c *cli.Context) (*ctl, api.ConfigState) {
 	x, err := dialServer(c)
 	if x == nil || err != nil {
