@@ -203,8 +203,15 @@ func (k *kube) program(p program, envSecret string) {
 	if !k.deployments.claim(name, src) {
 		return
 	}
+	firstPort, _ := first.Environment.Lookup(config.EnvPort)
 	for _, q := range p.procs[1:] {
-		if strings.Join(q.Argv, "\x00") != strings.Join(first.Argv, "\x00") {
+		// A proxied program's processes differ by their PORT; in a pod
+		// each replica has the same one.
+		argv := strings.Join(q.Argv, "\x00")
+		if port, ok := q.Environment.Lookup(config.EnvPort); ok && firstPort != "" {
+			argv = strings.ReplaceAll(argv, port, firstPort)
+		}
+		if argv != strings.Join(first.Argv, "\x00") {
 			k.d.warn(first.Pos, sec, "its processes run different commands (%%(process_num)d or PORT in command=); every replica runs process %s's: %s", first.Name, first.Command)
 			break
 		}
@@ -227,6 +234,9 @@ func (k *kube) program(p program, envSecret string) {
 		container = append(container, kv{"workingDir", first.Directory})
 	}
 	proxied := len(k.in.proxiesFor(p.name)) > 0
+	if proxied && (strings.Contains(first.Command, "127.0.0.1") || strings.Contains(first.Command, "localhost")) {
+		k.d.warn(first.Pos, sec, "the command names 127.0.0.1 or localhost: in a pod the program must listen on 0.0.0.0 (all addresses) for its Service to reach it")
+	}
 	var env list
 	if proxied {
 		container = append(container, kv{"ports", list{obj{{"name", "http"}, {"containerPort", k.opt.Port}, {"protocol", "TCP"}}}})
@@ -546,7 +556,7 @@ func (k *kube) cronJob(j cronjobs.Job, envSecret string) {
 	env := list{obj{{"name", "ROOST_CRON_JOB"}, {"value", j.Name}}}
 	for _, e := range j.Env {
 		n, v, _ := strings.Cut(e, "=")
-		if n == "TZ" || n == "CRON_TZ" || n == "SHELL" {
+		if n == "TZ" || n == "CRON_TZ" || n == "SHELL" || n == "MAILTO" {
 			continue
 		}
 		env = append(env, obj{{"name", n}, {"value", v}})

@@ -19,8 +19,10 @@ type SystemdOptions struct {
 	// RunAs is User= of system units: the user roost runs the programs as
 	// (a program's user= wins). Ignored with User.
 	RunAs string
-	// Port is PORT for programs without a proxy's port (0: none).
-	Port int
+	// LookPath finds a command named without a '/' as the supervisor
+	// would (its PATH): systemd searches only its own fixed path. nil
+	// leaves such names as written.
+	LookPath func(name string) (string, error)
 }
 
 // UnitName escapes s for a unit name the way systemd-escape escapes a
@@ -152,6 +154,11 @@ func Systemd(in Input, opt SystemdOptions) ([]File, []Warning, error) {
 	s.units = newNames("unit", &s.d.errs)
 	s.project = UnitName(in.projectName())
 	s.target = s.project + ".target"
+	for _, e := range in.UserEnv {
+		if strings.IndexFunc(e.Value, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			s.d.warn(config.Pos{File: in.EnvFile}, "", "%s holds a control character: roost env writes it as a Go escape (\\n, \\t …), which EnvironmentFile= reads as written; set it with Environment= instead", e.Name)
+		}
+	}
 	for _, p := range in.programs(&s.d) {
 		s.program(p)
 	}
@@ -219,7 +226,7 @@ func (s *sysd) process(p program, proc *config.Process) {
 	if !s.claim(name, source{"[program:" + proc.Program + "] process " + proc.Name, proc.Pos}) {
 		return
 	}
-	exec, err := execLine(proc.Argv)
+	exec, err := execLine(s.resolve(proc.Argv, proc.Pos, sec))
 	if err != nil {
 		s.d.errorf(proc.Pos, sec, "command: %v", err)
 		return
@@ -327,7 +334,7 @@ func (s *sysd) output(u *unitWriter, p *config.Process) {
 		stream("StandardError", p.Stderr)
 	}
 	if p.Stdout.MaxBytes > 0 && p.Stdout.File != "" && !p.Stdout.Auto {
-		s.d.warn(p.Pos, "program:"+p.Program, "stdout_logfile_maxbytes is not exported: systemd appends without rotating (use logrotate with copytruncate)")
+		s.d.warn(p.Pos, "program:"+p.Program, "stdout_logfile_maxbytes=%d is not exported: roost rotated the file, systemd appends without rotating (use logrotate with copytruncate)", p.Stdout.MaxBytes)
 	}
 }
 
@@ -352,6 +359,20 @@ func (s *sysd) limits(u *unitWriter, l config.Limits) {
 	if l.IOWeight > 0 {
 		u.set("IOWeight", strconv.Itoa(l.IOWeight))
 	}
+}
+
+// resolve makes argv[0] a path where LookPath finds it; a warning when
+// it does not (systemd then searches its own path).
+func (s *sysd) resolve(argv []string, pos config.Pos, sec string) []string {
+	if len(argv) == 0 || strings.Contains(argv[0], "/") || s.opt.LookPath == nil {
+		return argv
+	}
+	p, err := s.opt.LookPath(argv[0])
+	if err != nil {
+		s.d.warn(pos, sec, "%s is not on your PATH; systemd looks for it in its own (/usr/local/bin:/usr/bin:/bin …)", argv[0])
+		return argv
+	}
+	return append([]string{p}, argv[1:]...)
 }
 
 // processUnit is a process's unit: PROJECT-NAME.service, or
@@ -410,7 +431,7 @@ func (s *sysd) cronJob(j cronjobs.Job) {
 	u.set("PartOf", s.target)
 	u.section("Service")
 	u.set("Type", "oneshot")
-	exec, err := execLine([]string{j.Shell(), "-c", j.Command})
+	exec, err := execLine(s.resolve([]string{j.Shell(), "-c", j.Command}, pos, ""))
 	if err != nil {
 		s.d.errorf(pos, "", "cron job %s: %v", j.Name, err)
 		return
@@ -419,7 +440,7 @@ func (s *sysd) cronJob(j cronjobs.Job) {
 	env := [][2]string{{"ROOST_CRON_JOB", j.Name}}
 	for _, e := range j.Env {
 		n, v, _ := strings.Cut(e, "=")
-		if n == "CRON_TZ" {
+		if n == "CRON_TZ" || n == "MAILTO" {
 			continue
 		}
 		env = append(env, [2]string{n, v})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -134,7 +135,7 @@ func exportCommand(c *cli.Context) error {
 		files, warns, err = export.Kubernetes(*in, export.KubernetesOptions{Image: c.String("image"), Namespace: c.String("namespace"), Port: port})
 		sep = "---\n"
 	} else {
-		opt := export.SystemdOptions{User: c.Bool("user"), Port: port}
+		opt := export.SystemdOptions{User: c.Bool("user"), LookPath: exec.LookPath}
 		if u, uerr := user.Current(); uerr == nil && u.Uid != "0" {
 			opt.RunAs = u.Username
 		}
