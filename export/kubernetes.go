@@ -401,7 +401,7 @@ func (k *kube) startupProbe(prog string, p *config.Process) obj {
 }
 
 func (k *kube) readinessProbe(prog string) obj {
-	return obj{{"httpGet", obj{{"path", k.healthPath(prog)}, {"port", "http"}}}, {"periodSeconds", 10}}
+	return obj{{"httpGet", obj{{"path", k.healthPath(prog)}, {"port", "http"}}}, {"periodSeconds", 10}, {"failureThreshold", 3}}
 }
 
 // livenessProbe maps healthcheck=: an UNHEALTHY program is restarted, as
