@@ -240,3 +240,47 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// A value with a line break cannot reach a unit file, where it would start
+// a setting of its own (here: ExecStartPre=).
+func TestSystemdRefusesLineBreaks(t *testing.T) {
+	dir := t.TempDir()
+	evil := filepath.Join(dir, "x\nExecStartPre=-/bin/false")
+	if err := os.MkdirAll(evil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := writeConf(t, "[supervisord]\n[program:web]\ncommand=/bin/true\ndirectory="+strings.ReplaceAll(evil, "\n", "\n  ")+"\n", "")
+	if in.Config.Processes()[0].Directory != evil {
+		t.Fatalf("directory %q: the test needs one with a line break", in.Config.Processes()[0].Directory)
+	}
+	files, _, err := Systemd(in, SystemdOptions{})
+	if err == nil || !strings.Contains(err.Error(), "[program:web] process web: its WorkingDirectory= value holds a line break") {
+		t.Errorf("Systemd: %v, want a refusal", err)
+	}
+	for _, f := range files {
+		if strings.Contains(string(f.Data), "ExecStartPre") {
+			t.Errorf("%s:\n%s", f.Name, f.Data)
+		}
+	}
+}
+
+// Every string survives the YAML writer: decoded back (by the decoder
+// kubectl uses) it is the same string, plain or quoted.
+func TestYAMLScalarsRoundTrip(t *testing.T) {
+	words := []string{"", "web", "yes", "Y", "no", "On", "off", "null", "Null", "~", "true", "NaN", "Infinity", ".inf", "1e3", "0x10",
+		"0o17", "017", "1_000", "12:30", "2026-01-02", "- a", "a: b", "#x", "a #b", "@x", "`x", "!x", "&a", "*a", "|", ">", "%x",
+		"é", "\t", "a\nb", "\u2028", `"q"`, `'s'`, `\`, "{a}", "[a]", "a,b", "?", "/usr/bin/x", "x.y-z_1", " lead", "trail ", "<>&"}
+	var o obj
+	for i, w := range words {
+		o = append(o, kv{"k" + strconv.Itoa(i), w}, kv{w + "k", "v"})
+	}
+	got := map[string]string{}
+	if err := yamlUnmarshalStrict(doc{body: o}.render(), &got); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range words {
+		if got["k"+strconv.Itoa(i)] != w || got[w+"k"] != "v" {
+			t.Errorf("%q: value %q, key %q", w, got["k"+strconv.Itoa(i)], got[w+"k"])
+		}
+	}
+}

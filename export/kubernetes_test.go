@@ -362,3 +362,5 @@ func checkFull(t *testing.T, m manifests) {
 		t.Error("@reboot exported as a CronJob")
 	}
 }
+
+func yamlUnmarshalStrict(b []byte, v any) error { return yaml.UnmarshalStrict(b, v) }

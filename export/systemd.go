@@ -52,7 +52,10 @@ func UnitName(s string) string {
 const maxUnitName = 255
 
 // unitWriter builds one unit file: sections in the order written.
-type unitWriter struct{ b strings.Builder }
+type unitWriter struct {
+	b   strings.Builder
+	bad string // the first key whose value had a line break or control character
+}
 
 func (u *unitWriter) comment(s string) { u.b.WriteString("# " + strings.Map(printable, s) + "\n") }
 
@@ -63,7 +66,14 @@ func (u *unitWriter) section(name string) {
 	u.b.WriteString("[" + name + "]\n")
 }
 
-func (u *unitWriter) set(key, value string) { u.b.WriteString(key + "=" + value + "\n") }
+// set writes key=value. A value with a line break would start a new
+// setting (a path or name can hold one), so it is refused (see add).
+func (u *unitWriter) set(key, value string) {
+	if strings.IndexFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 && u.bad == "" {
+		u.bad = key
+	}
+	u.b.WriteString(key + "=" + value + "\n")
+}
 
 // specifiers doubles '%', which systemd expands in most settings.
 func specifiers(s string) string { return strings.ReplaceAll(s, "%", "%%") }
@@ -176,7 +186,11 @@ func Systemd(in Input, opt SystemdOptions) ([]File, []Warning, error) {
 	return s.files, w, nil
 }
 
-func (s *sysd) add(name string, u *unitWriter) {
+func (s *sysd) add(name string, u *unitWriter, src source) {
+	if u.bad != "" {
+		s.d.errorf(src.pos, "", "%s: its %s= value holds a line break or a control character, which a unit file cannot: rename or move it", src.what, u.bad)
+		return
+	}
 	s.files = append(s.files, File{Name: name, Data: []byte(u.b.String())})
 }
 
@@ -223,7 +237,8 @@ func (s *sysd) program(p program) {
 func (s *sysd) process(p program, proc *config.Process) {
 	sec := "program:" + proc.Program
 	name := processUnit(s.project, proc)
-	if !s.claim(name, source{"[program:" + proc.Program + "] process " + proc.Name, proc.Pos}) {
+	src := source{"[program:" + proc.Program + "] process " + proc.Name, proc.Pos}
+	if !s.claim(name, src) {
 		return
 	}
 	exec, err := execLine(s.resolve(proc.Argv, proc.Pos, sec))
@@ -309,7 +324,7 @@ func (s *sysd) process(p program, proc *config.Process) {
 	u.set("TimeoutStopSec", strconv.FormatInt(secondsCeil(proc.StopWaitSecs), 10))
 	s.output(u, proc)
 	s.limits(u, proc.Limits)
-	s.add(name, u)
+	s.add(name, u, src)
 	if proc.Autostart {
 		s.wants = append(s.wants, name)
 	} else {
@@ -455,7 +470,7 @@ func (s *sysd) cronJob(j cronjobs.Job) {
 	// roost's stop of a cron job: TERM to its group, KILL 10 s later.
 	u.set("KillMode", "control-group")
 	u.set("TimeoutStopSec", "10")
-	s.add(base+".service", u)
+	s.add(base+".service", u, src)
 	if j.Reboot {
 		s.wants = append(s.wants, base+".service")
 		return
@@ -471,7 +486,7 @@ func (s *sysd) cronJob(j cronjobs.Job) {
 	}
 	// cron runs on the minute; systemd's default accuracy is a minute.
 	t.set("AccuracySec", "1s")
-	s.add(base+".timer", t)
+	s.add(base+".timer", t, src)
 	s.wants = append(s.wants, base+".timer")
 }
 
@@ -502,7 +517,8 @@ func (s *sysd) timerLines(j cronjobs.Job, pos config.Pos) ([]string, bool) {
 // writeTarget writes PROJECT.target, which starts every autostart process
 // and every timer.
 func (s *sysd) writeTarget() {
-	if !s.claim(s.target, source{"the project", config.Pos{File: s.in.Config.File}}) {
+	src := source{"the project", config.Pos{File: s.in.Config.File}}
+	if !s.claim(s.target, src) {
 		return
 	}
 	u := &unitWriter{}
@@ -518,5 +534,5 @@ func (s *sysd) writeTarget() {
 	} else {
 		u.set("WantedBy", "multi-user.target")
 	}
-	s.add(s.target, u)
+	s.add(s.target, u, src)
 }
