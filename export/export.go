@@ -244,3 +244,12 @@ func secondsCeil(d interface{ Seconds() float64 }) int64 {
 	}
 	return n
 }
+
+// workDir is where a process runs: directory=, else the project's
+// directory (where `roost run` is started, and where cron jobs run).
+func (in *Input) workDir(p *config.Process) string {
+	if p.Directory != "" {
+		return p.Directory
+	}
+	return in.Config.Here
+}

@@ -230,9 +230,7 @@ func (k *kube) program(p program, envSecret string) {
 			container = append(container, kv{"args", args})
 		}
 	}
-	if first.Directory != "" {
-		container = append(container, kv{"workingDir", first.Directory})
-	}
+	container = append(container, kv{"workingDir", k.in.workDir(first)})
 	proxied := len(k.in.proxiesFor(p.name)) > 0
 	if proxied && (strings.Contains(first.Command, "127.0.0.1") || strings.Contains(first.Command, "localhost")) {
 		k.d.warn(first.Pos, sec, "the command names 127.0.0.1 or localhost: in a pod the program must listen on 0.0.0.0 (all addresses) for its Service to reach it")

@@ -293,7 +293,7 @@ func (s *sysd) process(p program, proc *config.Process) {
 	for _, k := range sortedKeys(pe) {
 		env = append(env, [2]string{k, pe[k]})
 	}
-	s.common(u, proc.User, proc.Directory, env)
+	s.common(u, proc.User, s.in.workDir(proc), env)
 	if proc.Umask >= 0 {
 		u.set("UMask", fmt.Sprintf("%04o", proc.Umask))
 	}
