@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"strconv"
@@ -147,7 +148,7 @@ func (k *kube) userSecret() string {
 	if len(k.in.UserEnv) == 0 {
 		return ""
 	}
-	name := k.project + "-env"
+	name := k.project + "-roost-env"
 	if !k.secrets.claim(name, source{"the roost env variables", config.Pos{File: k.in.EnvFile}}) {
 		return ""
 	}
@@ -213,7 +214,9 @@ func (k *kube) program(p program, envSecret string) {
 		}
 		if argv != strings.Join(first.Argv, "\x00") {
 			k.d.warn(first.Pos, sec, "its processes run different commands (%%(process_num)d or PORT in command=); every replica runs process %s's: %s", first.Name, first.Command)
-			break
+		}
+		if !maps.Equal(programEnv(q), programEnv(first)) {
+			k.d.warn(first.Pos, sec, "its processes have different environment= values (%%(process_num)d); every replica gets process %s's", first.Name)
 		}
 	}
 	logWarnings(&k.d, first, "the container's log (kubectl logs)")

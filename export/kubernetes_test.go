@@ -339,8 +339,8 @@ func checkFull(t *testing.T, m manifests) {
 	if s := m.secrets["web-env"]; s == nil || s.StringData["GREETING"] != "hello, world" || s.StringData["APP_ENV"] != "production" {
 		t.Errorf("Secret web-env %+v", s)
 	}
-	if s := m.secrets["full-env"]; s == nil || s.StringData["SECRET_KEY"] != `s3cr%t"with'quotes\and$dollar` {
-		t.Errorf("Secret full-env %+v: want the roost env values byte for byte", s)
+	if s := m.secrets["full-roost-env"]; s == nil || s.StringData["SECRET_KEY"] != `s3cr%t"with'quotes\and$dollar` {
+		t.Errorf("Secret full-roost-env %+v: want the roost env values byte for byte", s)
 	}
 	if len(m.ingresses) != 1 || len(m.ingresses[0].Spec.Rules) != 2 || m.ingresses[0].Spec.Rules[1].Host != "www.shop.example.test" {
 		t.Errorf("ingresses %+v", m.ingresses)

@@ -33,7 +33,7 @@ func TestExportCommand(t *testing.T) {
 		}
 	}
 	for name, mode := range map[string]os.FileMode{
-		"secret-" + filepath.Base(dir) + "-env.yaml": 0o600, "deployment-web.yaml": 0o644, "deployment-cache.yaml": 0o644,
+		"secret-" + filepath.Base(dir) + "-roost-env.yaml": 0o600, "deployment-web.yaml": 0o644, "deployment-cache.yaml": 0o644,
 		"service-web.yaml": 0o644, "ingress-web.yaml": 0o644, "cronjob-backup.yaml": 0o644,
 	} {
 		fi, err := os.Stat(filepath.Join(out, strings.ToLower(name)))
@@ -45,7 +45,7 @@ func TestExportCommand(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), mode)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(out, "secret-"+strings.ToLower(filepath.Base(dir))+"-env.yaml")); !strings.Contains(string(b), "API_TOKEN: t0k3n") {
+	if b, _ := os.ReadFile(filepath.Join(out, "secret-"+strings.ToLower(filepath.Base(dir))+"-roost-env.yaml")); !strings.Contains(string(b), "API_TOKEN: t0k3n") {
 		t.Errorf("the roost env Secret:\n%s", b)
 	}
 
