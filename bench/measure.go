@@ -39,9 +39,11 @@ const (
 	figMasterPSS = "master.pss.%d"
 	figUserPSS   = "master.userpss.%d" // PSS: the binary's pages split among all its processes
 	figUsersUp   = "master.up.%d"
-	figFloorTrue = "floor.true"    // fork+exec of /bin/true, s
-	figFloorGo   = "floor.hello"   // a hello-world Go binary, s
-	figFloorVer  = "floor.version" // roost --version, s
+	figUsersPSS  = "master.allpss.%d"  // PSS of everything supervising N users: the master and its user supervisors, or N supervisord instances
+	figUsersEach = "master.eachpss.%d" // that, divided by the users
+	figFloorTrue = "floor.true"        // fork+exec of /bin/true, s
+	figFloorGo   = "floor.hello"       // a hello-world Go binary, s
+	figFloorVer  = "floor.version"     // roost --version, s
 )
 
 // idleNorm is the window idle figures are reported per.
