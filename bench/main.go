@@ -78,7 +78,7 @@ func (o *options) logTimeout() time.Duration {
 func (o *options) wants(part string) bool { return len(o.only) == 0 || o.only[part] }
 
 // The parts -only selects.
-var parts = []string{"idle", "sessions", "log", "crash", "master", "cgroups", "deploy", "upgrade"}
+var parts = []string{"idle", "sessions", "ctl", "log", "crash", "master", "cgroups", "deploy", "upgrade"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -467,7 +467,9 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 	}
-	if o.wants("sessions") {
+	// "ctl" is the sessions without their idle window and kill -9: start-up,
+	// ctl round trips and restart, to try a change of the ctl in minutes.
+	if ctlOnly := !o.wants("sessions") && o.only["ctl"]; o.wants("sessions") || ctlOnly {
 		for run := 1; run <= o.runs; run++ {
 			if err := b.floorRun(ctx); err != nil {
 				return err
@@ -478,7 +480,7 @@ func (b *bench) measure(ctx context.Context) error {
 					return err
 				}
 				for _, d := range b.alternate(run + i) {
-					if err := b.session(ctx, d, w, n, run); err != nil {
+					if err := b.session(ctx, d, w, n, run, ctlOnly); err != nil {
 						if ctx.Err() != nil {
 							return ctx.Err()
 						}

@@ -61,8 +61,9 @@ func sleepFor(ctx context.Context, d time.Duration) error {
 
 // session runs daemon d on n sleep programs once and takes every figure
 // that needs that setup: start-up, idle memory and CPU, ctl round trips,
-// restart, and (when killReps > 0) kill -9 recovery.
-func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int) error {
+// restart, and (when killReps > 0) kill -9 recovery; ctlOnly leaves out
+// the idle window, memory and kill -9.
+func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int, ctlOnly bool) error {
 	v := d.name()
 	fig := func(f string) string { return fmt.Sprintf(f, n) }
 	pw, err := newPIDWatcher(0)
@@ -91,10 +92,11 @@ func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int) 
 	if err := sleepFor(ctx, b.o.settle); err != nil {
 		return err
 	}
-	if err := b.idle(ctx, r.pid(), fig(figIdleCPU), fig(figIdleSw), v); err != nil {
+	if ctlOnly {
+		// no idle window, no memory
+	} else if err := b.idle(ctx, r.pid(), fig(figIdleCPU), fig(figIdleSw), v); err != nil {
 		return err
-	}
-	if m, err := readMem(r.pid()); err != nil {
+	} else if m, err := readMem(r.pid()); err != nil {
 		b.res.fail(fig(figPSS), v, err)
 	} else {
 		b.res.add(fig(figRSS), v, float64(m.RSS))
@@ -147,7 +149,7 @@ func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int) 
 	}
 
 	// 6. kill -9 → replacement pid.
-	if n == b.o.killN {
+	if n == b.o.killN && !ctlOnly {
 		for range b.o.killReps {
 			lat, err := b.killOnce(ctx, r)
 			if err != nil {

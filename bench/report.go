@@ -324,14 +324,20 @@ func (b *bench) expected() []key {
 		add("goidle.cpu", vGo)
 		add("goidle.sw", vGo)
 	}
-	if b.o.wants("sessions") {
+	if b.o.wants("sessions") || b.o.wants("ctl") {
 		for _, n := range b.o.ns {
-			for _, f := range []string{figStart, figRSS, figPSS, figIdleCPU, figIdleSw, figStatus, figRestart} {
+			figs := []string{figStart, figStatus, figRestart}
+			if b.o.wants("sessions") {
+				figs = append(figs, figRSS, figPSS, figIdleCPU, figIdleSw)
+			}
+			for _, f := range figs {
 				add(fmt.Sprintf(f, n), vs...)
 			}
 			add(fmt.Sprintf(figSctl, n), vSctlRoost)
 		}
-		add(figKill, vs...)
+		if b.o.wants("sessions") {
+			add(figKill, vs...)
+		}
 		add(figFloorTrue, vFloor)
 		add(figFloorGo, vFloor)
 		add(figFloorVer, vFloor)
