@@ -120,8 +120,8 @@ func (b *bench) masterRuns(ctx context.Context) error {
 // The figures of the per-user part: the master's own (roost only) and
 // those both sides have.
 var (
-	masterFigs  = []string{figMasterRSS, figMasterPSS, figUserRSS, figUserPSS, figUsersUp, figUsersPSS, figUsersEach}
-	perUserFigs = []string{figUserRSS, figUserPSS, figUsersUp, figUsersPSS, figUsersEach}
+	masterFigs  = []string{figMasterRSS, figMasterPSS, figUserRSS, figUserPSS, figUserAnon, figUsersUp, figUsersPSS, figUsersEach}
+	perUserFigs = []string{figUserRSS, figUserPSS, figUserAnon, figUsersUp, figUsersPSS, figUsersEach}
 )
 
 // masterUsers returns the users to run the master for, max(users) of
@@ -309,6 +309,7 @@ func (b *bench) addPerUser(v string, n int, pids []int) (float64, error) {
 		}
 		b.res.add(fmt.Sprintf(figUserRSS, n), v, float64(um.RSS))
 		b.res.add(fmt.Sprintf(figUserPSS, n), v, float64(um.PSS))
+		b.res.add(fmt.Sprintf(figUserAnon, n), v, float64(um.PSSAnon))
 		total += float64(um.PSS)
 	}
 	return total, nil

@@ -37,7 +37,8 @@ const (
 	figMasterRSS = "master.rss.%d"
 	figUserRSS   = "master.userrss.%d"
 	figMasterPSS = "master.pss.%d"
-	figUserPSS   = "master.userpss.%d" // PSS: the binary's pages split among all its processes
+	figUserPSS   = "master.userpss.%d"  // PSS: the binary's pages split among all its processes
+	figUserAnon  = "master.useranon.%d" // of which anonymous (Pss_Anon): heap, stacks
 	figUsersUp   = "master.up.%d"
 	figUsersPSS  = "master.allpss.%d"  // PSS of everything supervising N users: the master and its user supervisors, or N supervisord instances
 	figUsersEach = "master.eachpss.%d" // that, divided by the users

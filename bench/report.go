@@ -61,6 +61,7 @@ func (b *bench) sections() []section {
 			row{label: fmt.Sprintf("master PSS, users = %d", u), rightFig: fmt.Sprintf(figMasterPSS, u), right: vRoost, u: uMiB},
 			pair(fmt.Sprintf("RSS of each user's supervisor, users = %d", u), fmt.Sprintf(figUserRSS, u), uMiB),
 			pair(fmt.Sprintf("PSS of each user's supervisor, users = %d", u), fmt.Sprintf(figUserPSS, u), uMiB),
+			pair(fmt.Sprintf("… of which anonymous (Pss_Anon: heap, stacks; the rest is file pages: the binary, python3 and its libraries), users = %d", u), fmt.Sprintf(figUserAnon, u), uMiB),
 			pair(fmt.Sprintf("PSS of all (roost: the master and every user supervisor), users = %d", u), fmt.Sprintf(figUsersPSS, u), uMiB),
 			pair(fmt.Sprintf("… per user, users = %d", u), fmt.Sprintf(figUsersEach, u), uMiB),
 			pair(fmt.Sprintf("start → every program RUNNING, users = %d", u), fmt.Sprintf(figUsersUp, u), uS))
