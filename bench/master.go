@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,37 +241,15 @@ func (b *bench) masterRun(ctx context.Context, users []string, run int) error {
 	p, t0 := r.p, r.started
 
 	// Every user's programs RUNNING, asked of each user's own socket.
-	deadline := t0.Add(time.Minute + time.Duration(n)*time.Second)
-	pending := map[string]bool{}
-	for _, u := range users {
-		pending[u] = true
-	}
-	var last error
-	for len(pending) > 0 {
-		for u := range pending {
-			if ok, err := userRunning(ctx, filepath.Join(runDir, "users", u, "roost.sock"), masterProgramsPerUser); ok {
-				delete(pending, u)
-			} else if err != nil {
-				last = fmt.Errorf("user %s: %w", u, err)
-			}
-		}
-		if len(pending) == 0 {
-			break
-		}
+	up, err := b.usersUp(ctx, vRoost, users, t0, func(u string) (bool, error) {
+		return userRunning(ctx, filepath.Join(runDir, "users", u, "roost.sock"), masterProgramsPerUser)
+	}, func() error {
 		if p.exited() {
 			return fmt.Errorf("roost master exited (%v); see %s", p.err, filepath.Join(dir, "master.out"))
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d users not RUNNING after %s: %v", len(pending), n, time.Since(t0).Round(time.Second), last)
-		}
-		if err := sleepFor(ctx, 5*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	up := time.Since(t0)
-	b.res.add(fmt.Sprintf(figUsersUp, n), vRoost, up.Seconds())
-
-	if err := sleepFor(ctx, b.o.settle); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	m, err := readMem(p.pid())
@@ -376,41 +355,24 @@ func (b *bench) supervisordUsersRun(ctx context.Context, users []string, run int
 		}
 		insts = append(insts, inst{user: name, dir: dir, p: p})
 	}
-	deadline := t0.Add(time.Minute + time.Duration(n)*time.Second)
-	pending := map[int]bool{}
-	for i := range insts {
-		pending[i] = true
-	}
-	var last error
-	for len(pending) > 0 {
-		for i := range pending {
-			in := insts[i]
+	up, err := b.usersUp(ctx, vSup, users, t0, func(u string) (bool, error) {
+		st, err := newRPCClient(filepath.Join(insts[slices.Index(users, u)].dir, "supervisor.sock")).allProcessInfo(ctx)
+		if err != nil {
+			return false, err
+		}
+		if s := summarize(st); s != fmt.Sprintf("RUNNING=%d", masterProgramsPerUser) {
+			return false, errors.New(s)
+		}
+		return true, nil
+	}, func() error {
+		for _, in := range insts {
 			if in.p.exited() {
 				return fmt.Errorf("supervisord of %s exited (%v); see %s", in.user, in.p.err, filepath.Join(in.dir, "daemon.out"))
 			}
-			st, err := newRPCClient(filepath.Join(in.dir, "supervisor.sock")).allProcessInfo(ctx)
-			switch {
-			case err != nil:
-				last = fmt.Errorf("user %s: %w", in.user, err)
-			case len(st) == masterProgramsPerUser && summarize(st) == fmt.Sprintf("RUNNING=%d", masterProgramsPerUser):
-				delete(pending, i)
-			default:
-				last = fmt.Errorf("user %s: %s", in.user, summarize(st))
-			}
 		}
-		if len(pending) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d supervisord instances not RUNNING after %s: %v", len(pending), n, time.Since(t0).Round(time.Second), last)
-		}
-		if err := sleepFor(ctx, 5*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	up := time.Since(t0)
-	b.res.add(fmt.Sprintf(figUsersUp, n), vSup, up.Seconds())
-	if err := sleepFor(ctx, b.o.settle); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	pids := make([]int, len(insts))
@@ -426,6 +388,50 @@ func (b *bench) supervisordUsersRun(ctx context.Context, users []string, run int
 	b.logf("supervisord users=%d run %d: all RUNNING after %s, PSS of all %s",
 		n, run, uS.format(up.Seconds()), uMiB.format(total))
 	return nil
+}
+
+// usersUp asks running(u) of each of users until every one has said yes,
+// records the time since t0 as variant v's figUsersUp, and returns it after
+// the settle pause; it gives up when exited reports a daemon gone, when ctx
+// ends, or a minute and a second per user after t0.
+func (b *bench) usersUp(ctx context.Context, v string, users []string, t0 time.Time, running func(u string) (bool, error), exited func() error) (time.Duration, error) {
+	up, err := waitEveryUser(ctx, users, t0, running, exited)
+	if err != nil {
+		return 0, err
+	}
+	b.res.add(fmt.Sprintf(figUsersUp, len(users)), v, up.Seconds())
+	return up, sleepFor(ctx, b.o.settle)
+}
+
+// waitEveryUser is usersUp's wait; it returns the time since t0.
+func waitEveryUser(ctx context.Context, users []string, t0 time.Time, running func(u string) (bool, error), exited func() error) (time.Duration, error) {
+	deadline := t0.Add(time.Minute + time.Duration(len(users))*time.Second)
+	pending := map[string]bool{}
+	for _, u := range users {
+		pending[u] = true
+	}
+	var last error
+	for {
+		for u := range pending {
+			if ok, err := running(u); ok {
+				delete(pending, u)
+			} else if err != nil {
+				last = fmt.Errorf("user %s: %w", u, err)
+			}
+		}
+		if len(pending) == 0 {
+			return time.Since(t0), nil
+		}
+		if err := exited(); err != nil {
+			return 0, err
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%d of %d users not RUNNING after %s: %v", len(pending), len(users), time.Since(t0).Round(time.Second), last)
+		}
+		if err := sleepFor(ctx, 5*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // credential is u's uid and gid, for a process started as u (the bench's
