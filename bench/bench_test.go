@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -378,5 +379,25 @@ func TestOldestChild(t *testing.T) {
 	}
 	if age < 0 || age > time.Minute {
 		t.Errorf("age %v", age)
+	}
+}
+
+// TestUsersOption: -users picks the master part's user counts, sorted, so
+// the goal rows use the largest; -quick has only two users to run.
+func TestUsersOption(t *testing.T) {
+	o, err := parseOptions([]string{"-users", "50, 5"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(o.users) != "[5 50]" {
+		t.Errorf("users = %v, want [5 50]", o.users)
+	}
+	for _, args := range [][]string{{"-users", "0"}, {"-users", "x"}, {"-quick", "-users", "3"}} {
+		if _, err := parseOptions(args, io.Discard); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+	if o, _ := parseOptions(nil, io.Discard); fmt.Sprint(o.users) != "[1 10 50]" {
+		t.Errorf("default users = %v", o.users)
 	}
 }

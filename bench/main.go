@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,7 +78,7 @@ func (o *options) logTimeout() time.Duration {
 func (o *options) wants(part string) bool { return len(o.only) == 0 || o.only[part] }
 
 // The parts -only selects.
-var parts = []string{"idle", "sessions", "log", "crash", "master", "cgroups", "deploy", "upgrade"}
+var parts = []string{"idle", "sessions", "ctl", "log", "crash", "master", "cgroups", "deploy", "upgrade"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -90,9 +91,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "print each measurement as it is taken")
 	fs.StringVar(&o.roost, "roost", "", "measure this roost binary instead of building ./cmd/roost (to try a change)")
 	runs := fs.Int("runs", 0, "sessions per daemon and workload (default 3; 1 with -quick)")
+	users := fs.String("users", "", "comma-separated user counts of the master part (default 1,10,50; 2 with -quick)")
 	only := fs.String("only", "", "comma-separated parts to run: "+strings.Join(parts, ","))
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./bench [-quick] [-out FILE] [-work DIR] [-keep] [-runs N] [-only PARTS] [-roost BIN] [-v]\n\n")
+		fmt.Fprintf(stderr, "usage: go run ./bench [-quick] [-out FILE] [-work DIR] [-keep] [-runs N] [-users N,…] [-only PARTS] [-roost BIN] [-v]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -130,6 +132,17 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		o.logBytes, o.logRuns, o.crashWindow, o.crashRuns = 1<<30, 3, 10*time.Second, 3
 		o.users = []int{1, 10, 50}
 		o.cgN = 100
+	}
+	if *users != "" {
+		o.users = nil
+		for _, f := range strings.Split(*users, ",") {
+			u, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || u < 1 || (o.quick && u > 2) {
+				return nil, fmt.Errorf("-users %s: want counts of at least 1 (at most 2 with -quick: roost-alice and roost-bob)", *users)
+			}
+			o.users = append(o.users, u)
+		}
+		slices.Sort(o.users)
 	}
 	if *runs < 0 {
 		return nil, fmt.Errorf("-runs %d: must be at least 1", *runs)
@@ -454,7 +467,9 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 	}
-	if o.wants("sessions") {
+	// "ctl" is the sessions without their idle window and kill -9: start-up,
+	// ctl round trips and restart, to try a change of the ctl in minutes.
+	if ctlOnly := !o.wants("sessions") && o.only["ctl"]; o.wants("sessions") || ctlOnly {
 		for run := 1; run <= o.runs; run++ {
 			if err := b.floorRun(ctx); err != nil {
 				return err
@@ -465,7 +480,7 @@ func (b *bench) measure(ctx context.Context) error {
 					return err
 				}
 				for _, d := range b.alternate(run + i) {
-					if err := b.session(ctx, d, w, n, run); err != nil {
+					if err := b.session(ctx, d, w, n, run, ctlOnly); err != nil {
 						if ctx.Err() != nil {
 							return ctx.Err()
 						}

@@ -8,8 +8,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"roost/internal/procfs"
@@ -17,13 +20,37 @@ import (
 	"roost/supervisor/api"
 )
 
-// masterProgramsPerUser is how many `sleep` programs each user runs under
-// the master.
-const masterProgramsPerUser = 5
+// masterProgramsPerUser is how many `sleep` programs each user runs, under
+// the master and under the user's own supervisord (the issue's scenario:
+// 50 users with 2 programs each).
+const masterProgramsPerUser = 2
 
 // masterProject is the directory, in each user's home, holding the user's
 // supervisord.conf and logs while the bench runs; it is removed afterwards.
 const masterProject = "roost-bench-project"
+
+// supervisordProject is the same project for the user's own supervisord:
+// the same programs, plus the socket, pidfile and main log supervisord
+// needs, kept in the project so that every instance has its own.
+const supervisordProject = "roost-bench-supervisord"
+
+// supervisordUserTop and supervisordUserSection are what that project adds
+// to writeUserProject's file (%(here)s is the project directory).
+const (
+	supervisordUserTop = `[unix_http_server]
+file=%(here)s/supervisor.sock
+chmod=0700
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+`
+	supervisordUserSection = `logfile=%(here)s/supervisord.log
+pidfile=%(here)s/supervisord.pid
+childlogdir=%(here)s/log
+nodaemon=true
+`
+)
 
 // benchUserPrefix names the users the full run creates (and deletes).
 const benchUserPrefix = "roost-bench-"
@@ -31,9 +58,11 @@ const benchUserPrefix = "roost-bench-"
 // masterRuns measures the per-user cost under `roost master`: its RSS and
 // PSS, each user supervisor's RSS and PSS (the pages of the one binary they
 // all run are split among them, so PSS per user falls as users grow) and the
-// time until every user's programs run.
-// supervisord has no counterpart, so these rows are roost's alone. The
-// full run creates users roost-bench-1..N and deletes them at the end;
+// time until every user's programs run; and, in the same run, alternating
+// with it, the same users each running the same programs under a
+// `supervisord -n` of their own (supervisord has no master: one instance
+// per user is how a shared host runs it for its users).
+// The full run creates users roost-bench-1..N and deletes them at the end;
 // -quick uses the throwaway users scripts/test creates.
 func (b *bench) masterRuns(ctx context.Context) error {
 	why := b.masterWhy
@@ -52,8 +81,11 @@ func (b *bench) masterRuns(ctx context.Context) error {
 	}
 	if why != "" {
 		for _, u := range b.o.users {
-			for _, f := range []string{figMasterRSS, figUserRSS, figMasterPSS, figUserPSS, figUsersUp} {
+			for _, f := range masterFigs {
 				b.res.unavailable(fmt.Sprintf(f, u), vRoost, why)
+			}
+			for _, f := range perUserFigs {
+				b.res.unavailable(fmt.Sprintf(f, u), vSup, why)
 			}
 		}
 		b.logf("master: %s", why)
@@ -64,18 +96,34 @@ func (b *bench) masterRuns(ctx context.Context) error {
 		return fmt.Errorf("master: %w", err)
 	}
 	for run := 1; run <= b.o.runs; run++ {
-		for _, u := range b.o.users {
-			if err := b.masterRun(ctx, names[:u], run); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
+		for i, u := range b.o.users {
+			sides := []struct {
+				v string
+				f func(context.Context, []string, int) error
+			}{{vRoost, b.masterRun}, {vSup, b.supervisordUsersRun}}
+			if (run+i)%2 == 0 {
+				sides[0], sides[1] = sides[1], sides[0]
+			}
+			for _, s := range sides {
+				if err := s.f(ctx, names[:u], run); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					b.res.fail(fmt.Sprintf(figUsersUp, u), s.v, err)
+					b.logf("%s users=%d run %d failed: %v", s.v, u, run, err)
 				}
-				b.res.fail(fmt.Sprintf(figUsersUp, u), vRoost, err)
-				b.logf("master users=%d run %d failed: %v", u, run, err)
 			}
 		}
 	}
 	return nil
 }
+
+// The figures of the per-user part: the master's own (roost only) and
+// those both sides have.
+var (
+	masterFigs  = []string{figMasterRSS, figMasterPSS, figUserRSS, figUserPSS, figUserAnon, figUsersUp, figUsersPSS, figUsersEach}
+	perUserFigs = []string{figUserRSS, figUserPSS, figUserAnon, figUsersUp, figUsersPSS, figUsersEach}
+)
 
 // masterUsers returns the users to run the master for, max(users) of
 // them, with each one's project written; cleanup removes the projects and
@@ -90,6 +138,7 @@ func (b *bench) masterUsers(ctx context.Context) ([]string, func(), error) {
 		for _, n := range names {
 			if u, err := user.Lookup(n); err == nil {
 				os.RemoveAll(filepath.Join(u.HomeDir, masterProject))
+				os.RemoveAll(filepath.Join(u.HomeDir, supervisordProject))
 			}
 		}
 		for _, n := range created {
@@ -126,6 +175,9 @@ func (b *bench) masterUsers(ctx context.Context) ([]string, func(), error) {
 	}
 	for _, n := range names {
 		if err := writeUserProject(n, masterProject, masterProgramsPerUser, "", ""); err != nil {
+			return nil, cleanup, err
+		}
+		if err := writeUserProject(n, supervisordProject, masterProgramsPerUser, supervisordUserTop, supervisordUserSection); err != nil {
 			return nil, cleanup, err
 		}
 	}
@@ -189,37 +241,15 @@ func (b *bench) masterRun(ctx context.Context, users []string, run int) error {
 	p, t0 := r.p, r.started
 
 	// Every user's programs RUNNING, asked of each user's own socket.
-	deadline := t0.Add(time.Minute + time.Duration(n)*time.Second)
-	pending := map[string]bool{}
-	for _, u := range users {
-		pending[u] = true
-	}
-	var last error
-	for len(pending) > 0 {
-		for u := range pending {
-			if ok, err := userRunning(ctx, filepath.Join(runDir, "users", u, "roost.sock"), masterProgramsPerUser); ok {
-				delete(pending, u)
-			} else if err != nil {
-				last = fmt.Errorf("user %s: %w", u, err)
-			}
-		}
-		if len(pending) == 0 {
-			break
-		}
+	up, err := b.usersUp(ctx, vRoost, users, t0, func(u string) (bool, error) {
+		return userRunning(ctx, filepath.Join(runDir, "users", u, "roost.sock"), masterProgramsPerUser)
+	}, func() error {
 		if p.exited() {
 			return fmt.Errorf("roost master exited (%v); see %s", p.err, filepath.Join(dir, "master.out"))
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d users not RUNNING after %s: %v", len(pending), n, time.Since(t0).Round(time.Second), last)
-		}
-		if err := sleepFor(ctx, 5*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	up := time.Since(t0)
-	b.res.add(fmt.Sprintf(figUsersUp, n), vRoost, up.Seconds())
-
-	if err := sleepFor(ctx, b.o.settle); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	m, err := readMem(p.pid())
@@ -235,19 +265,184 @@ func (b *bench) masterRun(ctx context.Context, users []string, run int) error {
 	if len(sups) != n {
 		return fmt.Errorf("found %d user supervisors under the master, want %d", len(sups), n)
 	}
-	var rss, pss []float64
-	for _, s := range sups {
-		um, err := readMem(s)
-		if err != nil {
-			return fmt.Errorf("user supervisor memory: %w", err)
-		}
-		b.res.add(fmt.Sprintf(figUserRSS, n), vRoost, float64(um.RSS))
-		b.res.add(fmt.Sprintf(figUserPSS, n), vRoost, float64(um.PSS))
-		rss, pss = append(rss, float64(um.RSS)), append(pss, float64(um.PSS))
+	total, err := b.addPerUser(vRoost, n, sups)
+	if err != nil {
+		return fmt.Errorf("user supervisor memory: %w", err)
 	}
-	b.logf("master users=%d run %d: all RUNNING after %s, master RSS %s, user supervisor RSS median %s, PSS median %s",
-		n, run, uS.format(up.Seconds()), uMiB.format(float64(m.RSS)), uMiB.format(summarize3(rss).median), uMiB.format(summarize3(pss).median))
+	total += float64(m.PSS)
+	b.res.add(fmt.Sprintf(figUsersPSS, n), vRoost, total)
+	b.res.add(fmt.Sprintf(figUsersEach, n), vRoost, total/float64(n))
+	b.logf("master users=%d run %d: all RUNNING after %s, master RSS %s PSS %s, PSS of all %s",
+		n, run, uS.format(up.Seconds()), uMiB.format(float64(m.RSS)), uMiB.format(float64(m.PSS)), uMiB.format(total))
 	return nil
+}
+
+// addPerUser records the RSS and PSS of each of the n users' supervisors
+// (pids) for variant v and returns the sum of their PSS, in KiB.
+func (b *bench) addPerUser(v string, n int, pids []int) (float64, error) {
+	var total float64
+	for _, pid := range pids {
+		um, err := readMem(pid)
+		if err != nil {
+			return 0, err
+		}
+		b.res.add(fmt.Sprintf(figUserRSS, n), v, float64(um.RSS))
+		b.res.add(fmt.Sprintf(figUserPSS, n), v, float64(um.PSS))
+		b.res.add(fmt.Sprintf(figUserAnon, n), v, float64(um.PSSAnon))
+		total += float64(um.PSS)
+	}
+	return total, nil
+}
+
+// supervisordUsersRun starts one `supervisord -n` per user, as that user
+// (its uid and gid, as the master starts a user's supervisor), on
+// the user's own copy of the project, all at once; it waits until every
+// instance reports its programs RUNNING and records the time and each
+// instance's memory. Nothing is shared between the instances but what the
+// kernel shares by itself (python3's and its libraries' file pages, which
+// PSS splits among them as it splits roost's binary among the master and
+// its user supervisors).
+func (b *bench) supervisordUsersRun(ctx context.Context, users []string, run int) error {
+	n := len(users)
+	type inst struct {
+		user, dir string
+		p         *proc
+	}
+	insts := make([]inst, 0, n)
+	defer func() { // all at once: one by one, 50 instances take minutes
+		var wg sync.WaitGroup
+		grace := time.Minute
+		for _, in := range insts {
+			wg.Go(func() {
+				if !in.p.stop(grace) {
+					b.res.note("the supervisord of %s did not exit within %s of SIGTERM; the bench killed it", in.user, grace)
+				}
+			})
+		}
+		wg.Wait()
+		if k := b.t.reapOrphans(); k > 0 {
+			b.res.note("%d supervisord instances left %d process(es) running after they exited; the bench killed them", len(insts), k)
+		}
+	}()
+	t0 := time.Now()
+	for _, name := range users {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return fmt.Errorf("user %s: %w", name, err)
+		}
+		cred, err := credential(u)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(u.HomeDir, supervisordProject)
+		for _, f := range []string{"supervisord.log", "supervisord.pid", "supervisor.sock", "daemon.out"} {
+			os.Remove(filepath.Join(dir, f))
+		}
+		cmd := exec.Command(b.supervisord, "-n", "-c", filepath.Join(dir, "supervisord.conf"))
+		cmd.Dir = dir
+		cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + u.HomeDir, "LANG=C.UTF-8",
+			"USER=" + name, "LOGNAME=" + name}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		out, err := logTo(filepath.Join(dir, "daemon.out"))
+		if err != nil {
+			return err
+		}
+		cmd.Stdout, cmd.Stderr = out, out
+		p, err := b.t.start(cmd)
+		out.Close()
+		if err != nil {
+			return fmt.Errorf("start supervisord as %s: %w", name, err)
+		}
+		insts = append(insts, inst{user: name, dir: dir, p: p})
+	}
+	up, err := b.usersUp(ctx, vSup, users, t0, func(u string) (bool, error) {
+		st, err := newRPCClient(filepath.Join(insts[slices.Index(users, u)].dir, "supervisor.sock")).allProcessInfo(ctx)
+		if err != nil {
+			return false, err
+		}
+		if s := summarize(st); s != fmt.Sprintf("RUNNING=%d", masterProgramsPerUser) {
+			return false, errors.New(s)
+		}
+		return true, nil
+	}, func() error {
+		for _, in := range insts {
+			if in.p.exited() {
+				return fmt.Errorf("supervisord of %s exited (%v); see %s", in.user, in.p.err, filepath.Join(in.dir, "daemon.out"))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	pids := make([]int, len(insts))
+	for i, in := range insts {
+		pids[i] = in.p.pid()
+	}
+	total, err := b.addPerUser(vSup, n, pids)
+	if err != nil {
+		return fmt.Errorf("supervisord memory: %w", err)
+	}
+	b.res.add(fmt.Sprintf(figUsersPSS, n), vSup, total)
+	b.res.add(fmt.Sprintf(figUsersEach, n), vSup, total/float64(n))
+	b.logf("supervisord users=%d run %d: all RUNNING after %s, PSS of all %s",
+		n, run, uS.format(up.Seconds()), uMiB.format(total))
+	return nil
+}
+
+// usersUp asks running(u) of each of users until every one has said yes,
+// records the time since t0 as variant v's figUsersUp, and returns it after
+// the settle pause; it gives up when exited reports a daemon gone, when ctx
+// ends, or a minute and a second per user after t0.
+func (b *bench) usersUp(ctx context.Context, v string, users []string, t0 time.Time, running func(u string) (bool, error), exited func() error) (time.Duration, error) {
+	up, err := waitEveryUser(ctx, users, t0, running, exited)
+	if err != nil {
+		return 0, err
+	}
+	b.res.add(fmt.Sprintf(figUsersUp, len(users)), v, up.Seconds())
+	return up, sleepFor(ctx, b.o.settle)
+}
+
+// waitEveryUser is usersUp's wait; it returns the time since t0.
+func waitEveryUser(ctx context.Context, users []string, t0 time.Time, running func(u string) (bool, error), exited func() error) (time.Duration, error) {
+	deadline := t0.Add(time.Minute + time.Duration(len(users))*time.Second)
+	pending := map[string]bool{}
+	for _, u := range users {
+		pending[u] = true
+	}
+	var last error
+	for {
+		for u := range pending {
+			if ok, err := running(u); ok {
+				delete(pending, u)
+			} else if err != nil {
+				last = fmt.Errorf("user %s: %w", u, err)
+			}
+		}
+		if len(pending) == 0 {
+			return time.Since(t0), nil
+		}
+		if err := exited(); err != nil {
+			return 0, err
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%d of %d users not RUNNING after %s: %v", len(pending), len(users), time.Since(t0).Round(time.Second), last)
+		}
+		if err := sleepFor(ctx, 5*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// credential is u's uid and gid, for a process started as u (the bench's
+// users have no supplementary groups).
+func credential(u *user.User) (*syscall.Credential, error) {
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("user %s: %w", u.Username, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
 
 // startRoost starts cmd (roost master or run, its Dir set) with the

@@ -37,11 +37,14 @@ const (
 	figMasterRSS = "master.rss.%d"
 	figUserRSS   = "master.userrss.%d"
 	figMasterPSS = "master.pss.%d"
-	figUserPSS   = "master.userpss.%d" // PSS: the binary's pages split among all its processes
+	figUserPSS   = "master.userpss.%d"  // PSS: the binary's pages split among all its processes
+	figUserAnon  = "master.useranon.%d" // of which anonymous (Pss_Anon): heap, stacks
 	figUsersUp   = "master.up.%d"
-	figFloorTrue = "floor.true"    // fork+exec of /bin/true, s
-	figFloorGo   = "floor.hello"   // a hello-world Go binary, s
-	figFloorVer  = "floor.version" // roost --version, s
+	figUsersPSS  = "master.allpss.%d"  // PSS of everything supervising N users: the master and its user supervisors, or N supervisord instances
+	figUsersEach = "master.eachpss.%d" // that, divided by the users
+	figFloorTrue = "floor.true"        // fork+exec of /bin/true, s
+	figFloorGo   = "floor.hello"       // a hello-world Go binary, s
+	figFloorVer  = "floor.version"     // roost --version, s
 )
 
 // idleNorm is the window idle figures are reported per.
@@ -59,8 +62,9 @@ func sleepFor(ctx context.Context, d time.Duration) error {
 
 // session runs daemon d on n sleep programs once and takes every figure
 // that needs that setup: start-up, idle memory and CPU, ctl round trips,
-// restart, and (when killReps > 0) kill -9 recovery.
-func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int) error {
+// restart, and (when killReps > 0) kill -9 recovery; ctlOnly leaves out
+// the idle window, memory and kill -9.
+func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int, ctlOnly bool) error {
 	v := d.name()
 	fig := func(f string) string { return fmt.Sprintf(f, n) }
 	pw, err := newPIDWatcher(0)
@@ -89,10 +93,11 @@ func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int) 
 	if err := sleepFor(ctx, b.o.settle); err != nil {
 		return err
 	}
-	if err := b.idle(ctx, r.pid(), fig(figIdleCPU), fig(figIdleSw), v); err != nil {
+	if ctlOnly {
+		// no idle window, no memory
+	} else if err := b.idle(ctx, r.pid(), fig(figIdleCPU), fig(figIdleSw), v); err != nil {
 		return err
-	}
-	if m, err := readMem(r.pid()); err != nil {
+	} else if m, err := readMem(r.pid()); err != nil {
 		b.res.fail(fig(figPSS), v, err)
 	} else {
 		b.res.add(fig(figRSS), v, float64(m.RSS))
@@ -145,7 +150,7 @@ func (b *bench) session(ctx context.Context, d daemon, w *workload, n, run int) 
 	}
 
 	// 6. kill -9 → replacement pid.
-	if n == b.o.killN {
+	if n == b.o.killN && !ctlOnly {
 		for range b.o.killReps {
 			lat, err := b.killOnce(ctx, r)
 			if err != nil {

@@ -21,8 +21,9 @@ const clockTick = 100
 
 // memUsage is a process's memory from /proc, in KiB.
 type memUsage struct {
-	RSS int64 // /proc/PID/status VmRSS
-	PSS int64 // /proc/PID/smaps_rollup Pss
+	RSS     int64 // /proc/PID/status VmRSS
+	PSS     int64 // /proc/PID/smaps_rollup Pss
+	PSSAnon int64 // /proc/PID/smaps_rollup Pss_Anon: heap and stacks, the process's own
 }
 
 // readMem reads the RSS and PSS of one process.
@@ -36,7 +37,11 @@ func readMem(pid int) (memUsage, error) {
 	if err != nil {
 		return m, err
 	}
-	return memUsage{RSS: rss, PSS: pss}, nil
+	anon, err := kbField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss_Anon:")
+	if err != nil {
+		return m, err
+	}
+	return memUsage{RSS: rss, PSS: pss, PSSAnon: anon}, nil
 }
 
 // kbField returns the number after key in a "Key:   123 kB" file.

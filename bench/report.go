@@ -57,11 +57,14 @@ func (b *bench) sections() []section {
 	var master []row
 	for _, u := range b.o.users {
 		master = append(master,
-			row{label: fmt.Sprintf("master RSS, users = %d (5 programs each)", u), rightFig: fmt.Sprintf(figMasterRSS, u), right: vRoost, u: uMiB},
-			row{label: fmt.Sprintf("RSS of each user supervisor, users = %d", u), rightFig: fmt.Sprintf(figUserRSS, u), right: vRoost, u: uMiB},
+			row{label: fmt.Sprintf("master RSS, users = %d (%d programs each)", u, masterProgramsPerUser), rightFig: fmt.Sprintf(figMasterRSS, u), right: vRoost, u: uMiB},
 			row{label: fmt.Sprintf("master PSS, users = %d", u), rightFig: fmt.Sprintf(figMasterPSS, u), right: vRoost, u: uMiB},
-			row{label: fmt.Sprintf("PSS of each user supervisor, users = %d", u), rightFig: fmt.Sprintf(figUserPSS, u), right: vRoost, u: uMiB},
-			row{label: fmt.Sprintf("master start → every program RUNNING, users = %d", u), rightFig: fmt.Sprintf(figUsersUp, u), right: vRoost, u: uS})
+			pair(fmt.Sprintf("RSS of each user's supervisor, users = %d", u), fmt.Sprintf(figUserRSS, u), uMiB),
+			pair(fmt.Sprintf("PSS of each user's supervisor, users = %d", u), fmt.Sprintf(figUserPSS, u), uMiB),
+			pair(fmt.Sprintf("… of which anonymous (Pss_Anon: heap, stacks; the rest is file pages: the binary, python3 and its libraries), users = %d", u), fmt.Sprintf(figUserAnon, u), uMiB),
+			pair(fmt.Sprintf("PSS of all (roost: the master and every user supervisor), users = %d", u), fmt.Sprintf(figUsersPSS, u), uMiB),
+			pair(fmt.Sprintf("… per user, users = %d", u), fmt.Sprintf(figUsersEach, u), uMiB),
+			pair(fmt.Sprintf("start → every program RUNNING, users = %d", u), fmt.Sprintf(figUsersUp, u), uS))
 	}
 	return []section{
 		{title: "1. Idle memory", intro: "The daemon's own memory (not its programs') supervising N `sleep` programs, all RUNNING, sampled at the end of the idle window: VmRSS from /proc/PID/status, Pss from /proc/PID/smaps_rollup.", rows: mem},
@@ -82,7 +85,7 @@ func (b *bench) sections() []section {
 			pair("crash loop: restarts per second", figCrashRate, uPerSec),
 			pair("crash loop: daemon CPU per restart", figCrashPer, uCPUms),
 		}},
-		{title: "7. Per-user cost under the master", intro: "`roost master` as root starting one user supervisor per throwaway user (`roost-bench-N`), each with 5 `sleep` programs; RSS from /proc/PID/status and PSS from /proc/PID/smaps_rollup after the settle pause (PSS splits the pages of the one roost binary among the master and every user supervisor that maps it, so it is the per-user figure that adds up). supervisord has no master; these rows are roost's alone.", rows: master},
+		{title: "7. Per-user cost under the master", intro: fmt.Sprintf("`roost master` as root starting one user supervisor per throwaway user (`roost-bench-N`; roost-alice and roost-bob with -quick), each with %[1]d `sleep` programs; against it, in the same run and alternating with it, the same users each running the same %[1]d programs under a `supervisord -n` of their own, started as the user (supervisord has no master: one instance per user is how a host runs it for its users). Time runs from the first fork until every user's socket reports its programs RUNNING. RSS from /proc/PID/status and PSS from /proc/PID/smaps_rollup after the settle pause. PSS splits a shared page among the processes that map it (roost's one binary among the master and every user supervisor; python3 and its libraries among the supervisord instances, which share nothing else), so PSS is the per-user figure that adds up, and the sum is what the host pays.", masterProgramsPerUser), rows: master},
 		{title: "8. The cost of cgroups", intro: fmt.Sprintf("roost alone, with and without cgroups (issue 15). **Supervisor**: one user's (`roost-bench-1`; `roost-alice` with -quick) project of %[1]d `sleep` programs, run by root as a plain `roost run` with `[supervisord] user=` (no cgroup of its own) and under `roost master` with `[limits]` (memory_max %[2]s, pids_max %[3]d, cpu_max %[4]d%%: the supervisor and its programs in the user's cgroup, the limits written); launch is the fork of `roost run`, or of the master (its own start included), until the user's socket reports every program RUNNING, and from the user supervisor's own start (its start time in /proc/PID/stat, in 10 ms ticks), which leaves the master's start out; after the settle pause, the supervisor's RSS, and the sums over it and its programs of their anonymous memory (Anonymous of smaps_rollup: heap and stacks) and of their PSS. PSS splits a shared page among the processes that map it, and under the master the roost binary's pages are shared with the master, so the PSS sum with cgroups includes the master's own. **One group per process**: the bench itself starts %[1]d `/bin/sleep infinity`, plainly or each born in a group of its own with those limits (the group created in every controller's hierarchy, the limits written, then the fork thread moved in and back on v1 as the master spawns a user's supervisor, the pid moved on v2), or started and then moved in (half the writes to `tasks`/`cgroup.procs` on v1, but the process runs outside its group for a moment): the time per process, the spawn included.", b.o.cgN, cgroup.FormatBytes(cgLimits.MemoryMax), cgLimits.PidsMax, cgLimits.CPUMax),
 			rows: []row{
 				cgPair(fmt.Sprintf("supervisor: launch → %d programs RUNNING", b.o.cgN), figCgUp, b.o.cgN, uS),
@@ -276,6 +279,19 @@ func (b *bench) goals() []goal {
 				return verdict{met: s.median <= g.median+10, why: fmt.Sprintf("bare Go: %s", uCount.format(g.median))}
 			}},
 	}
+	if users := b.o.users; len(users) > 0 {
+		most := users[len(users)-1]
+		gs = append(gs,
+			goal{fmt.Sprintf("PSS of each user supervisor under the master ≤ 4 MiB (%d users)", most), fmt.Sprintf(figUserPSS, most), uMiB, "—", atMost(4 * 1024)},
+			goal{fmt.Sprintf("%d users × %d programs: PSS of all ≤ 0.1× that of %[1]d supervisord instances", most, masterProgramsPerUser),
+				fmt.Sprintf(figUsersPSS, most), uMiB, "—", func(b *bench, s summary) verdict {
+					sup := b.res.get(fmt.Sprintf(figUsersPSS, most), vSup)
+					if !s.ok() || !sup.ok() {
+						return verdict{na: true}
+					}
+					return verdict{met: s.median <= 0.1*sup.median}
+				}})
+	}
 	var out []goal
 	for _, g := range gs {
 		if b.measuredFig(g.fig) {
@@ -309,14 +325,20 @@ func (b *bench) expected() []key {
 		add("goidle.cpu", vGo)
 		add("goidle.sw", vGo)
 	}
-	if b.o.wants("sessions") {
+	if b.o.wants("sessions") || b.o.wants("ctl") {
 		for _, n := range b.o.ns {
-			for _, f := range []string{figStart, figRSS, figPSS, figIdleCPU, figIdleSw, figStatus, figRestart} {
+			figs := []string{figStart, figStatus, figRestart}
+			if b.o.wants("sessions") {
+				figs = append(figs, figRSS, figPSS, figIdleCPU, figIdleSw)
+			}
+			for _, f := range figs {
 				add(fmt.Sprintf(f, n), vs...)
 			}
 			add(fmt.Sprintf(figSctl, n), vSctlRoost)
 		}
-		add(figKill, vs...)
+		if b.o.wants("sessions") {
+			add(figKill, vs...)
+		}
 		add(figFloorTrue, vFloor)
 		add(figFloorGo, vFloor)
 		add(figFloorVer, vFloor)
@@ -333,11 +355,12 @@ func (b *bench) expected() []key {
 	}
 	if b.o.wants("master") {
 		for _, u := range b.o.users {
-			add(fmt.Sprintf(figMasterRSS, u), vRoost)
-			add(fmt.Sprintf(figUserRSS, u), vRoost)
-			add(fmt.Sprintf(figMasterPSS, u), vRoost)
-			add(fmt.Sprintf(figUserPSS, u), vRoost)
-			add(fmt.Sprintf(figUsersUp, u), vRoost)
+			for _, f := range masterFigs {
+				add(fmt.Sprintf(f, u), vRoost)
+			}
+			for _, f := range perUserFigs {
+				add(fmt.Sprintf(f, u), vSup)
+			}
 		}
 	}
 	if b.o.wants("cgroups") {

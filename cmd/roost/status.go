@@ -36,7 +36,7 @@ func statusAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fetch := x.client.Processes
+	fetch := x.client.ProcessesStatus // the table's fields only
 	if c.Bool("json") || slices.Contains(c.Args().Slice(), "--json") {
 		fetch = x.client.ProcessesWithUsage
 	}

@@ -276,6 +276,16 @@ func (c *Client) Processes(ctx context.Context) ([]ProcessInfo, error) {
 	return v, err
 }
 
+// ProcessesStatus is Processes with only the fields `roost status`
+// prints set (name, group, state, statename, description): the listing in
+// ViewStatus. Against an older server, which sends every field, the rest
+// are set too.
+func (c *Client) ProcessesStatus(ctx context.Context) ([]ProcessInfo, error) {
+	var v []ProcessInfo
+	err := c.call(ctx, http.MethodGet, "processes", url.Values{"view": {ViewStatus}}, nil, &v)
+	return v, err
+}
+
 // ProcessesWithUsage is Processes with each running program's usage.
 func (c *Client) ProcessesWithUsage(ctx context.Context) ([]ProcessInfo, error) {
 	var v []ProcessInfo

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -336,5 +338,57 @@ func TestClientLastLines(t *testing.T) {
 	}
 	if _, err := c.LastLines(ctx, "nope", api.Stdout, 3); asError(t, err).Code != api.BadName {
 		t.Errorf("LastLines(nope): %v", err)
+	}
+}
+
+// TestProcessesViewStatus: ?view=status sends each process's name, group,
+// state, statename and description and nothing else, ProcessesStatus
+// reads them as Processes does, and another view is BAD_ARGUMENTS.
+func TestProcessesViewStatus(t *testing.T) {
+	path, _ := serve(t, fakeBackend(), api.ServerOptions{})
+	c := dial(t, path)
+	ctx := ctxT(t)
+	full, err := c.Processes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brief, err := c.ProcessesStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := func(infos []api.ProcessInfo) []api.ProcessInfo {
+		out := make([]api.ProcessInfo, len(infos))
+		for i, in := range infos {
+			out[i] = api.ProcessInfo{Name: in.Name, Group: in.Group, State: in.State, StateName: in.StateName, Description: in.Description}
+		}
+		return out
+	}
+	if diff := cmp.Diff(shown(full), brief); diff != "" {
+		t.Errorf("ProcessesStatus (-Processes' fields +got):\n%s", diff)
+	}
+
+	resp := rawGet(t, path, "/api/v1/processes?view=status")
+	var raw []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("view=status: %d, %v", resp.StatusCode, err)
+	}
+	if len(raw) != len(full) {
+		t.Fatalf("view=status: %d processes, want %d", len(raw), len(full))
+	}
+	for _, p := range raw {
+		var keys []string
+		for k := range p {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if want := []string{"description", "group", "name", "state", "statename"}; !slices.Equal(keys, want) {
+			t.Errorf("view=status keys = %v, want %v", keys, want)
+		}
+	}
+
+	resp = rawGet(t, path, "/api/v1/processes?view=table")
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `"BAD_ARGUMENTS"`) || !strings.Contains(string(body), "view=table") {
+		t.Errorf("view=table: %d %s, want 400 BAD_ARGUMENTS naming it", resp.StatusCode, body)
 	}
 }

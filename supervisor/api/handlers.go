@@ -159,9 +159,22 @@ func (s *Server) supervisor(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) processes(w http.ResponseWriter, r *http.Request) {
+	view := r.URL.Query().Get("view")
+	if view != "" && view != ViewStatus {
+		reply(w, nil, Errorf(BadArguments, "view=%s: the only view is %q (or none, for every field)", view, ViewStatus))
+		return
+	}
 	infos := s.b.AllProcessInfo()
 	if infos == nil {
 		infos = []ProcessInfo{}
+	}
+	if view == ViewStatus {
+		brief := make([]processStatus, len(infos))
+		for i, in := range infos {
+			brief[i] = processStatus{Name: in.Name, Group: in.Group, State: in.State, StateName: in.StateName, Description: in.Description}
+		}
+		reply(w, brief, nil)
+		return
 	}
 	if ub, ok := s.b.(UsageBackend); ok && r.URL.Query().Get("usage") == "1" {
 		u := ub.Usage()
