@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"roost/config"
+	"roost/dashboard"
 	"roost/cronjobs"
 	"roost/handover"
 	"roost/supervisor"
@@ -309,4 +310,7 @@ func mountSupervisordAPI(srv *api.Server, b api.Backend, log *slog.Logger) {
 	tail := xmlrpc.NewLogtailHandler(b)
 	srv.Mount("/logtail/", tail)
 	srv.Mount("/mainlogtail", tail)
+	opts := dashboardOptions()
+	opts.Logger = log
+	srv.Mount(dashboard.Prefix, dashboard.New(b, opts))
 }
