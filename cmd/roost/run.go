@@ -15,8 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"roost/config"
-	"roost/dashboard"
 	"roost/cronjobs"
+	"roost/dashboard"
 	"roost/handover"
 	"roost/supervisor"
 	"roost/supervisor/api"
