@@ -48,37 +48,64 @@
     return b;
   }
 
-  function render(s) {
-    $("ident").textContent = s.supervisor;
-    var tb = el("tbody");
-    s.processes.forEach(function (p) {
-      var tr = el("tr"), u = p.usage, ns = namespec(p);
-      tr.setAttribute("data-name", ns);
-      tr.appendChild(cell("name", p.name, "name"));
-      tr.appendChild(cell("group", p.group));
-      tr.appendChild(cell("state", p.statename, "state s-" + p.statename));
-      tr.appendChild(cell("uptime", uptime(p, s.now)));
-      tr.appendChild(cell("pid", p.pid ? p.pid : "-", "pid"));
-      tr.appendChild(cell("exit", exit(p)));
-      tr.appendChild(cell("cpu", u ? u.cpu_seconds.toFixed(1) + "s" : "-"));
-      tr.appendChild(cell("mem", u ? bytes(u.memory_rss) : "-"));
-      tr.appendChild(cell("peak", u ? bytes(u.memory_peak) : "-"));
+  // setRow makes tr show p, changing only the cells whose text changed,
+  // so that a button under the pointer is never replaced by an update.
+  function setRow(tr, p, now) {
+    var u = p.usage, ns = namespec(p);
+    var cells = [["name", p.name, "name"], ["group", p.group], ["state", p.statename, "state s-" + p.statename],
+      ["uptime", uptime(p, now)], ["pid", p.pid ? p.pid : "-", "pid"], ["exit", exit(p)],
+      ["cpu", u ? u.cpu_seconds.toFixed(1) + "s" : "-"], ["mem", u ? bytes(u.memory_rss) : "-"],
+      ["peak", u ? bytes(u.memory_peak) : "-"]];
+    if (tr.cells.length !== cells.length + 1) {
+      tr.textContent = "";
+      cells.forEach(function (c) { tr.appendChild(cell(c[0], "", c[2])); });
       var td = el("td", undefined, "act");
       td.appendChild(actions(ns)); td.appendChild(logButton(ns));
       tr.appendChild(td);
-      tb.appendChild(tr);
+    }
+    cells.forEach(function (c, i) {
+      var td = tr.cells[i], text = String(c[1]);
+      if (td.textContent !== text) td.textContent = text;
+      if (c[2] && td.className !== c[2]) td.className = c[2];
     });
-    var old = $("procs").tBodies[0];
-    old.parentNode.replaceChild(tb, old);
+  }
 
-    var gs = $("groups");
-    gs.textContent = "";
-    (s.groups || []).forEach(function (g) {
+  // Uptimes tick in the page between snapshots (no request is made).
+  var last = null, lastAt = 0;
+  setInterval(function () {
+    if (!last || document.hidden) return;
+    var now = last.now + Math.floor((Date.now() - lastAt) / 1000);
+    last.processes.forEach(function (p) {
+      var tr = document.querySelector('tr[data-name="' + CSS.escape(namespec(p)) + '"]');
+      if (tr && tr.cells[3] && tr.cells[3].textContent !== uptime(p, now)) tr.cells[3].textContent = uptime(p, now);
+    });
+  }, 1000);
+
+  function render(s) {
+    last = s; lastAt = Date.now();
+    $("ident").textContent = s.supervisor;
+    var tb = $("procs").tBodies[0], old = {}, seen = {};
+    Array.prototype.forEach.call(tb.rows, function (tr) { old[tr.getAttribute("data-name")] = tr; });
+    s.processes.forEach(function (p, i) {
+      var ns = namespec(p), tr = old[ns];
+      seen[ns] = true;
+      if (!tr) { tr = el("tr"); tr.setAttribute("data-name", ns); }
+      setRow(tr, p, s.now);
+      if (tb.rows[i] !== tr) tb.insertBefore(tr, tb.rows[i] || null);
+    });
+    Object.keys(old).forEach(function (ns) { if (!seen[ns]) tb.removeChild(old[ns]); });
+
+    var gs = $("groups"), glist = (s.groups || []).join("\n");
+    if (gs.getAttribute("data-groups") !== glist) {
+      gs.setAttribute("data-groups", glist);
+      gs.textContent = "";
+      (s.groups || []).forEach(function (g) {
       var f = actions(g + ":*");
       f.className = "act group";
       f.insertBefore(el("span", g, "gname"), f.querySelector("button"));
       gs.appendChild(f);
-    });
+      });
+    }
 
     var ct = el("tbody");
     ((s.cron && s.cron.jobs) || []).forEach(function (j) {

@@ -1,0 +1,361 @@
+package dashboard_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"roost/internal/testutil"
+	"roost/supervisor/api"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.RemoveRoostBinary()
+	os.Exit(code)
+}
+
+// evilName is a program name the page must show as text.
+const evilName = "<script>alert(1)<script>"
+
+const browserConf = `[unix_http_server]
+file=%(here)s/roost.sock
+
+[supervisord]
+logfile=%(here)s/main.log
+
+[program:web]
+command=/bin/sh -c 'i=0; while :; do i=$((i+1)); echo "<script>alert(2)</script> tick $i"; sleep 0.3; done'
+stdout_logfile=%(here)s/web.log
+startsecs=1
+
+[program:` + evilName + `]
+command=/bin/sleep 1000
+
+[program:worker]
+command=/bin/sleep 1000
+process_name=%(program_name)s_%(process_num)d
+numprocs=2
+`
+
+// artifacts is where screenshots go: $ROOST_TEST_ARTIFACTS, else a
+// temporary directory.
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("ROOST_TEST_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// startRoost runs `roost run` on conf in dir until the test ends, and
+// returns a client of its socket.
+func startRoost(t *testing.T, bin, dir string) *api.Client {
+	t.Helper()
+	conf := filepath.Join(dir, "supervisord.conf")
+	if err := os.WriteFile(conf, []byte(browserConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out testutil.Buffer
+	cmd := exec.Command(bin, "run", "-c", conf)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Errorf("roost run did not stop on SIGTERM:\n%s", out.String())
+		}
+	})
+	var c *api.Client
+	testutil.Eventually(t, 60*time.Second, "the supervisor's socket", func() bool {
+		var err error
+		c, err = api.Dial(filepath.Join(dir, "roost.sock"))
+		return err == nil
+	})
+	t.Cleanup(func() { c.Close() })
+	testutil.Eventually(t, 60*time.Second, "web and the others to run", func() bool {
+		ps, err := c.Processes(context.Background())
+		if err != nil || len(ps) != 4 {
+			return false
+		}
+		for _, p := range ps {
+			if p.State != api.Running {
+				return false
+			}
+		}
+		return true
+	})
+	return c
+}
+
+// startUI runs `roost ui --local --json` and returns the URL it prints.
+func startUI(t *testing.T, bin, sock string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "-s", sock, "ui", "--local", "--json")
+	cmd.Env = append(os.Environ(), "SSH_CONNECTION=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr testutil.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("roost ui printed nothing: %v\n%s", err, stderr.String())
+	}
+	var v struct{ URL string }
+	if err := json.Unmarshal([]byte(line), &v); err != nil || !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/ui/\?token=[0-9a-f]{48}$`).MatchString(v.URL) {
+		t.Fatalf("roost ui --json: %q (%v)", line, err)
+	}
+	return v.URL
+}
+
+// TestDashboardInChromium drives the dashboard of a real supervisor, through
+// `roost ui`'s forwarder, in Debian's headless chromium.
+func TestDashboardInChromium(t *testing.T) {
+	chromium := testutil.RequireBinary(t, "chromium")
+	bin := testutil.RoostBinary(t, nil)
+	dir := t.TempDir()
+	c := startRoost(t, bin, dir)
+	sock := filepath.Join(dir, "roost.sock")
+	pageURL := startUI(t, bin, sock)
+	base := pageURL[:strings.Index(pageURL, "/ui/")]
+	shots := artifacts(t)
+
+	// Without the token, the forwarder answers nothing but 403.
+	for _, u := range []string{base + "/ui/", base + "/ui/state", base + "/ui/?token=0123"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("GET %s without the token: %s, want 403", u, resp.Status)
+		}
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1200, 900), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelCtx := chromedp.NewContext(actx)
+	defer cancelCtx()
+	// Every JavaScript dialog is counted (a name or a log line that ran
+	// as script would open one) and closed.
+	var alerted atomic.Int32
+	dialogs := chromedp.Events(bctx, page.JavascriptDialogOpening)
+	if err := chromedp.Do(bctx); err != nil { // starts the browser
+		t.Fatalf("start chromium: %v", err)
+	}
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			alerted.Add(1)
+			chromedp.Call(bctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
+	defer cancel()
+	run := func(what string, acts ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, acts...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		return s
+	}
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		p := filepath.Join(shots, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", p)
+	}
+	waitFor := func(what, js string) {
+		t.Helper()
+		testutil.Eventually(t, 60*time.Second, what, func() bool { return eval(js) == "yes" })
+	}
+
+	// The page lists every process, live.
+	run("open the URL", chromedp.Navigate(pageURL), chromedp.WaitVisible(chromedp.CSS(`tr[data-name="web"]`)))
+	waitFor("the live stream", `document.getElementById("live").textContent === "live" ? "yes" : ""`)
+	names := eval(`Array.from(document.querySelectorAll("#procs td.name")).map(e => e.textContent).join("|")`)
+	if names != "web|worker_0|worker_1|"+evilName && !strings.Contains(names, evilName) {
+		t.Errorf("names on the page: %q", names)
+	}
+	for _, n := range []string{"web", "worker_0", "worker_1", evilName} {
+		if !strings.Contains("|"+names+"|", "|"+n+"|") {
+			t.Errorf("the page does not list %q: %q", n, names)
+		}
+	}
+	// The hostile name is text: one script element (app.js), no alert.
+	if n := eval(`String(document.querySelectorAll("script").length)`); n != "1" {
+		t.Errorf("%s script elements on the page, want 1 (app.js)", n)
+	}
+	shot("dashboard.png")
+
+	// Restart changes the pid shown and the real one.
+	before, err := c.Process(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidShown := func() string {
+		return eval(`document.querySelector('tr[data-name="web"] td.pid').textContent`)
+	}
+	if got := pidShown(); got != strconv.Itoa(before.PID) {
+		t.Fatalf("pid shown %q, the API says %d", got, before.PID)
+	}
+	run("click restart", chromedp.Click(chromedp.CSS(`tr[data-name="web"] button[value="restart"]`)))
+	var after api.ProcessInfo
+	testutil.Eventually(t, 60*time.Second, "web to run again with a new pid, shown on the page", func() bool {
+		after, err = c.Process(context.Background(), "web")
+		return err == nil && after.State == api.Running && after.PID != before.PID && pidShown() == strconv.Itoa(after.PID)
+	})
+	if _, err := os.Stat("/proc/" + strconv.Itoa(before.PID)); err == nil {
+		t.Errorf("the old pid %d still exists", before.PID)
+	}
+	waitFor("the restart's outcome", `document.getElementById("msg").textContent === "restart web: ok" ? "yes" : ""`)
+
+	// The log view shows the tail and follows new lines, as text.
+	run("open the log", chromedp.Click(chromedp.CSS(`tr[data-name="web"] button.log`)))
+	waitFor("log lines", `document.getElementById("log").textContent.includes("<script>alert(2)</script> tick") ? "yes" : ""`)
+	ticks := func() int {
+		m := regexp.MustCompile(`tick (\d+)\n`).FindAllStringSubmatch(eval(`document.getElementById("log").textContent`), -1)
+		if len(m) == 0 {
+			return 0
+		}
+		n, _ := strconv.Atoi(m[len(m)-1][1])
+		return n
+	}
+	first := ticks()
+	testutil.Eventually(t, 60*time.Second, "the log view to follow new lines", func() bool { return ticks() >= first+3 })
+	if n := eval(`String(document.querySelectorAll("#log *").length)`); n != "0" {
+		t.Errorf("the log view holds %s elements: a log line became HTML", n)
+	}
+	shot("dashboard-log.png")
+
+	// Phone width: still readable (the table becomes cards).
+	run("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	shot("dashboard-phone.png")
+
+	if n := alerted.Load(); n != 0 {
+		t.Errorf("%d JavaScript dialogs opened: a name or log line ran as script", n)
+	}
+
+	// A cross-origin POST with the right cookie and token is refused, on
+	// the forwarder and on the socket itself; a same-origin one works.
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	resp, err := hc.Get(pageURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp)
+	m := regexp.MustCompile(`name="roost-csrf" content="([0-9a-f]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%s", body)
+	}
+	post := func(origin, token string) int {
+		form := url.Values{"target": {"worker:*"}, "action": {"restart"}, "csrf": {token}}
+		req, _ := http.NewRequest("POST", base+"/ui/action", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	w0, _ := c.Process(context.Background(), "worker:worker_0")
+	for _, tc := range []struct {
+		origin, token string
+		want          int
+	}{
+		{"http://evil.example", m[1], 403},
+		{"http://127.0.0.1:1", m[1], 403},
+		{"", m[1], 403},
+		{base, "", 403},
+		{base, strings.Repeat("0", len(m[1])), 403},
+	} {
+		if got := post(tc.origin, tc.token); got != tc.want {
+			t.Errorf("POST with Origin %q token %q: %d, want %d", tc.origin, tc.token, got, tc.want)
+		}
+	}
+	if w, _ := c.Process(context.Background(), "worker:worker_0"); w.PID != w0.PID {
+		t.Errorf("a refused POST restarted worker_0 (pid %d → %d)", w0.PID, w.PID)
+	}
+	if got := post(base, m[1]); got != 200 {
+		t.Errorf("same-origin POST with the token: %d", got)
+	}
+	if w, _ := c.Process(context.Background(), "worker:worker_0"); w.PID == w0.PID {
+		t.Errorf("the accepted POST did not restart worker_0 (pid %d)", w.PID)
+	}
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return b.String()
+}
