@@ -22,9 +22,9 @@ type Dialer func(ctx context.Context) (net.Conn, error)
 // server-sent events).
 func Proxy(dial Dialer, from, to string) http.Handler {
 	tr := &http.Transport{
-		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: 4,
+		DialContext:        func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+		DisableCompression: true,
+		DisableKeepAlives:  true, // nothing idles: a Proxy may be made per request
 	}
 	return &httputil.ReverseProxy{
 		Transport:     tr,
