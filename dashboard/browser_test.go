@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -358,4 +359,122 @@ func readAll(t *testing.T, resp *http.Response) string {
 		}
 	}
 	return b.String()
+}
+
+const bigConf = `[unix_http_server]
+file=%(here)s/roost.sock
+
+[supervisord]
+logfile=%(here)s/main.log
+
+[program:big]
+command=/bin/sh -c 'i=0; while :; do i=$((i+1)); echo "big $i"; sleep 0.3; done'
+stdout_logfile=%(here)s/big.log
+stdout_logfile_maxbytes=0
+startsecs=1
+`
+
+// TestUIOverSSHAndAGigabyteLog: over ssh, roost ui prints the ssh -L line
+// for the real socket; the log view of a 1 GB log starts at its end and
+// follows it, without the supervisor reading the file.
+func TestUIOverSSHAndAGigabyteLog(t *testing.T) {
+	bin := testutil.RoostBinary(t, nil)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "supervisord.conf")
+	if err := os.WriteFile(conf, []byte(bigConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.log")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 1<<30); err != nil { // sparse: costs no disk
+		t.Fatal(err)
+	}
+	var out testutil.Buffer
+	cmd := exec.Command(bin, "run", "-c", conf)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	sock := filepath.Join(dir, "roost.sock")
+	testutil.Eventually(t, 60*time.Second, "the socket", func() bool {
+		c, err := api.Dial(sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+
+	// Over ssh: the line and the URL, for the socket the supervisor uses.
+	ui := exec.Command(bin, "-s", sock, "ui", "--json")
+	ui.Env = append(os.Environ(), "SSH_CONNECTION=192.0.2.1 50000 198.51.100.7 22")
+	b, err := ui.Output()
+	var v struct{ URL, SSH string }
+	if err != nil || json.Unmarshal(b, &v) != nil {
+		t.Fatalf("roost ui --json over ssh: %v %q", err, b)
+	}
+	if v.URL != "http://localhost:8080/ui/" || v.SSH != "ssh -N -L 8080:"+sock+" root@198.51.100.7" {
+		t.Errorf("roost ui over ssh: %+v", v)
+	}
+
+	// The log view, straight on the socket (as ssh -L reaches it).
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var resp *http.Response
+	testutil.Eventually(t, 60*time.Second, "big to log its first line", func() bool {
+		st, err := os.Stat(big)
+		return err == nil && st.Size() > 1<<30
+	})
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://roost/ui/log?name=big&lines=5", nil)
+	if resp, err = hc.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /ui/log: %s", resp.Status)
+	}
+	rd := bufio.NewReader(resp.Body)
+	first, last := 0, 0
+	for last < first+3 || first == 0 {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("log stream after big %d..%d: %v", first, last, err)
+		}
+		if line == "\n" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "data: big ")))
+		if !strings.HasPrefix(line, "data: big ") || err != nil {
+			t.Fatalf("unexpected log event line %q (a NUL of the sparse start, or a cut line?)", line)
+		}
+		if first == 0 {
+			first = n
+		}
+		last = n
+	}
+	// The supervisor never held the gigabyte.
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status")
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+	if m == nil {
+		t.Fatalf("no VmHWM in /proc/PID/status:\n%s", status)
+	}
+	if kb, _ := strconv.Atoi(string(m[1])); kb > 200<<10 {
+		t.Errorf("roost run's peak RSS is %d kB after following a 1 GB log", kb)
+	}
 }

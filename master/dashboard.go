@@ -34,3 +34,6 @@ func (m *Master) dashboardProxy() http.Handler {
 		dashboard.Proxy(dial, adminPrefix+"/users/"+name+"/ui/", dashboard.Prefix).ServeHTTP(w, r)
 	})
 }
+
+// DashboardPath is where user name's dashboard is on the admin socket.
+func DashboardPath(name string) string { return adminPrefix + "/users/" + name + "/ui/" }

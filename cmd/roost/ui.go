@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"roost/config"
 	"roost/dashboard"
 	"roost/deploy"
+	"roost/master"
 	"roost/supervisor/api"
 )
 
@@ -45,6 +47,8 @@ func init() {
 			"trying the port) gets 403.\n\n" +
 			"Examples:\n  roost ui\n  roost ui --port 8080\n  roost ui --local --json\n" +
 			"  roost --user alice ui     # root: alice's dashboard\n\n" +
+			"Root with --user NAME over ssh gets the line for the master's admin socket\n" +
+			"({run_dir}/master.sock), where every user's page is at /admin/v1/users/NAME/ui/.\n\n" +
 			"--json prints {\"url\": …} (and \"ssh\": the command, in the ssh case) as one line.\n" +
 			"Exit status: 0; 2 for bad arguments; 4 or 7 when no supervisor answers.",
 		Flags: []cli.Flag{
@@ -92,13 +96,17 @@ func uiSSH(c *cli.Context, srv server, sshConn string, port int) error {
 	if u, err := user.Current(); err == nil {
 		login = u.Username
 	}
-	if srv.uids != nil && len(srv.uids) == 1 { // root with --user: log in as that user
-		if u, err := user.LookupId(strconv.Itoa(srv.uids[0])); err == nil {
-			login = u.Username
+	sock, path := srv.path, dashboard.Prefix
+	if name := flagString(c, "user"); name != "" {
+		// Root: the user's page through the master's admin socket.
+		runDir, err := runDirOf(os.Getenv("ROOST_MASTER_CONFIG"))
+		if err != nil {
+			return cli.Exit("roost ui: "+err.Error(), exitGeneric)
 		}
+		sock, path = filepath.Join(runDir, master.AdminSocketName), master.DashboardPath(name)
 	}
-	ssh := fmt.Sprintf("ssh -N -L %d:%s %s@%s", port, srv.path, login, host)
-	url := fmt.Sprintf("http://localhost:%d%s", port, dashboard.Prefix)
+	ssh := fmt.Sprintf("ssh -N -L %d:%s %s@%s", port, sock, login, host)
+	url := fmt.Sprintf("http://localhost:%d%s", port, path)
 	if c.Bool("json") {
 		return json.NewEncoder(c.App.Writer).Encode(map[string]string{"url": url, "ssh": ssh})
 	}
