@@ -35,12 +35,16 @@ func TestMain(m *testing.M) {
 // evilName is a program name the page must show as text.
 const evilName = "<script>alert(1)<script>"
 
-const browserConf = `[unix_http_server]
+// confHeader starts every test project: the socket and the main log in
+// its directory.
+const confHeader = `[unix_http_server]
 file=%(here)s/roost.sock
 
 [supervisord]
 logfile=%(here)s/main.log
+`
 
+const browserConf = confHeader + `
 [program:web]
 command=/bin/sh -c 'i=0; while :; do i=$((i+1)); echo "<script>alert(2)</script> tick $i"; sleep 0.3; done'
 stdout_logfile=%(here)s/web.log
@@ -68,12 +72,13 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
-// startRoost runs `roost run` on conf in dir until the test ends, and
-// returns a client of its socket.
-func startRoost(t *testing.T, bin, dir string) *api.Client {
+// startRoost runs `roost run` on a supervisord.conf of body in dir until
+// the test ends, and returns a client of its socket once its n processes
+// run, and the supervisor's pid.
+func startRoost(t *testing.T, bin, dir, body string, n int) (*api.Client, int) {
 	t.Helper()
 	conf := filepath.Join(dir, "supervisord.conf")
-	if err := os.WriteFile(conf, []byte(browserConf), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out testutil.Buffer
@@ -102,9 +107,9 @@ func startRoost(t *testing.T, bin, dir string) *api.Client {
 		return err == nil
 	})
 	t.Cleanup(func() { c.Close() })
-	testutil.Eventually(t, 60*time.Second, "web and the others to run", func() bool {
+	testutil.Eventually(t, 60*time.Second, "every process to run", func() bool {
 		ps, err := c.Processes(context.Background())
-		if err != nil || len(ps) != 4 {
+		if err != nil || len(ps) != n {
 			return false
 		}
 		for _, p := range ps {
@@ -114,7 +119,7 @@ func startRoost(t *testing.T, bin, dir string) *api.Client {
 		}
 		return true
 	})
-	return c
+	return c, cmd.Process.Pid
 }
 
 // startUI runs `roost ui --local --json` and returns the URL it prints.
@@ -152,7 +157,7 @@ func TestDashboardInChromium(t *testing.T) {
 	chromium := testutil.RequireBinary(t, "chromium")
 	bin := testutil.RoostBinary(t, nil)
 	dir := t.TempDir()
-	c := startRoost(t, bin, dir)
+	c, _ := startRoost(t, bin, dir, browserConf, 4)
 	sock := filepath.Join(dir, "roost.sock")
 	pageURL := startUI(t, bin, sock)
 	base := pageURL[:strings.Index(pageURL, "/ui/")]
@@ -361,12 +366,7 @@ func readAll(t *testing.T, resp *http.Response) string {
 	return b.String()
 }
 
-const bigConf = `[unix_http_server]
-file=%(here)s/roost.sock
-
-[supervisord]
-logfile=%(here)s/main.log
-
+const bigConf = confHeader + `
 [program:big]
 command=/bin/sh -c 'i=0; while :; do i=$((i+1)); echo "big $i"; sleep 0.3; done'
 stdout_logfile=%(here)s/big.log
@@ -380,10 +380,6 @@ startsecs=1
 func TestUIOverSSHAndAGigabyteLog(t *testing.T) {
 	bin := testutil.RoostBinary(t, nil)
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "supervisord.conf")
-	if err := os.WriteFile(conf, []byte(bigConf), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	big := filepath.Join(dir, "big.log")
 	if err := os.WriteFile(big, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -391,31 +387,8 @@ func TestUIOverSSHAndAGigabyteLog(t *testing.T) {
 	if err := os.Truncate(big, 1<<30); err != nil { // sparse: costs no disk
 		t.Fatal(err)
 	}
-	var out testutil.Buffer
-	cmd := exec.Command(bin, "run", "-c", conf)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	_, pid := startRoost(t, bin, dir, bigConf, 1)
 	sock := filepath.Join(dir, "roost.sock")
-	testutil.Eventually(t, 60*time.Second, "the socket", func() bool {
-		c, err := api.Dial(sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
 
 	// Over ssh: the line and the URL, for the socket the supervisor uses.
 	ui := exec.Command(bin, "-s", sock, "ui", "--json")
@@ -469,7 +442,7 @@ func TestUIOverSSHAndAGigabyteLog(t *testing.T) {
 		last = n
 	}
 	// The supervisor never held the gigabyte.
-	status, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status")
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
 	if m == nil {
 		t.Fatalf("no VmHWM in /proc/PID/status:\n%s", status)
