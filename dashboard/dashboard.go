@@ -282,7 +282,7 @@ func (d *Dashboard) followLog(w http.ResponseWriter, r *http.Request) {
 	lw := &lineWriter{w: w, rc: rc, skip: size > tail}
 	err = d.b.FollowProcessLog(r.Context(), name, st, tail, lw)
 	if err != nil && !errors.Is(err, context.Canceled) && r.Context().Err() == nil {
-		io.WriteString(w, "event: error\ndata: "+oneLine(err.Error())+"\n\n")
+		io.WriteString(w, "event: failure\ndata: "+oneLine(err.Error())+"\n\n")
 		rc.Flush()
 	}
 }

@@ -168,9 +168,14 @@
       while (pre.childNodes.length > max) pre.removeChild(pre.firstChild);
       if ($("follow").checked) pre.scrollTop = pre.scrollHeight;
     };
-    logES.addEventListener("error", function (e) {
-      if (e.data) pre.appendChild(document.createTextNode("[" + e.data + "]\n"));
+    logES.addEventListener("failure", function (e) {
+      pre.appendChild(document.createTextNode("[" + e.data + "]\n"));
     });
+    // A stream that ends is not reopened (it would repeat the tail).
+    logES.onerror = function () {
+      closeLog();
+      pre.appendChild(document.createTextNode("[log stream ended: choose the log again to follow it]\n"));
+    };
   }
   document.addEventListener("click", function (e) {
     var b = e.target.closest("button.log");
