@@ -45,7 +45,14 @@ type actionReply struct {
 // action starts, stops or restarts a process ("web", "g:web"), a group
 // ("g:*") or everything ("all"), through the Backend as the JSON API does.
 func (d *Dashboard) action(w http.ResponseWriter, r *http.Request) {
+	// Read the body before answering, even a refusal: a client (the
+	// forwarders' proxy) still writing it would otherwise meet a closed
+	// connection and report 502 instead of our 403.
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	if !sameOrigin(r) {
 		d.log.Warn("dashboard: refused a cross-origin request", "origin", r.Header.Get("Origin"), "referer", r.Header.Get("Referer"), "host", r.Host)
 		http.Error(w, "forbidden: cross-origin request", http.StatusForbidden)

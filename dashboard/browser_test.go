@@ -139,6 +139,9 @@ func startUI(t *testing.T, bin, sock string) string {
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
+		if t.Failed() {
+			t.Logf("roost ui's stderr:\n%s", stderr.String())
+		}
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
