@@ -102,6 +102,11 @@ func startRoost(t *testing.T, bin, dir, body string, n int) (*api.Client, int) {
 	})
 	var c *api.Client
 	testutil.Eventually(t, 60*time.Second, "the supervisor's socket", func() bool {
+		select {
+		case <-done:
+			t.Fatalf("roost run exited:\n%s", out.String())
+		default:
+		}
 		var err error
 		c, err = api.Dial(filepath.Join(dir, "roost.sock"))
 		return err == nil
@@ -160,6 +165,10 @@ func TestDashboardInChromium(t *testing.T) {
 	chromium := testutil.RequireBinary(t, "chromium")
 	bin := testutil.RoostBinary(t, nil)
 	dir := t.TempDir()
+	cron := "# name: tick\n@every 1s echo tick\n"
+	if err := os.WriteFile(filepath.Join(dir, "cron"), []byte(cron), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c, _ := startRoost(t, bin, dir, browserConf, 4)
 	sock := filepath.Join(dir, "roost.sock")
 	pageURL := startUI(t, bin, sock)
@@ -291,6 +300,18 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("the log view holds %s elements: a log line became HTML", n)
 	}
 	shot("dashboard-log.png")
+
+	// The cron job, with its next run and its last run's exit status
+	// (the table follows the event stream: the restarts below refresh it).
+	run("restart all", chromedp.Click(chromedp.CSS(`header button[value="restart"]`)))
+	waitFor("restart all's outcome", `document.getElementById("msg").textContent === "restart all: ok" ? "yes" : ""`)
+	cronRow := eval(`Array.from(document.querySelectorAll("#crontab tbody td")).map(e => e.textContent).join("|")`)
+	if !regexp.MustCompile(`^tick\|@every 1s\|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\|(0|running)\|\d+$`).MatchString(cronRow) {
+		t.Errorf("the cron row: %q", cronRow)
+	}
+	if after2, _ := c.Process(context.Background(), "web"); after2.PID == after.PID {
+		t.Errorf("restart all left web's pid %d", after.PID)
+	}
 
 	// Phone width: still readable (the table becomes cards).
 	run("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))

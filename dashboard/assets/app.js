@@ -29,7 +29,7 @@
     return Math.floor(s / 3600) + ":" + pad(Math.floor(s / 60) % 60) + ":" + pad(s % 60);
   }
   function exit(p) { return p.spawnerr ? p.spawnerr : (p.stop ? String(p.exitstatus) : "-"); }
-  function when(t) { return t ? t.replace("T", " ").replace(/(\.\d+)?([Z+-].*)?$/, "") : "-"; }
+  function when(t) { return t ? t.replace("T", " ").replace(/(\.\d+)?(Z|[+-]\d\d:\d\d)?$/, "") : "-"; }
   function namespec(p) { return p.group === p.name ? p.name : p.group + ":" + p.name; }
 
   function actions(target) {
