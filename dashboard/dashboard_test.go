@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"roost/deploy"
 	"roost/internal/testutil"
 	"roost/supervisor/api"
 	"roost/supervisor/api/apitest"
@@ -181,7 +182,10 @@ func TestActionNeedsSameOriginAndToken(t *testing.T) {
 
 // TestPageEscapesNames: names reach the page as text.
 func TestPageEscapesNames(t *testing.T) {
-	srv := httptest.NewServer(New(newBackend(), Options{}))
+	rels := func() ([]deploy.Release, error) {
+		return []deploy.Release{{ID: "20261207T155412Z-1a2b3c4", State: deploy.StateFailed, Error: "<img src=x onerror=alert(1)>"}}, nil
+	}
+	srv := httptest.NewServer(New(newBackend(), Options{Releases: rels}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/ui/")
 	if err != nil {
@@ -194,7 +198,8 @@ func TestPageEscapesNames(t *testing.T) {
 	}
 	resp.Body.Close()
 	page := b.String()
-	if strings.Contains(page, "<script>x") || strings.Contains(page, "<b>g") || !strings.Contains(page, "&lt;script&gt;x") {
+	if strings.Contains(page, "<script>x") || strings.Contains(page, "<b>g") || strings.Contains(page, "<img") ||
+		!strings.Contains(page, "&lt;script&gt;x") || !strings.Contains(page, "20261207T155412Z-1a2b3c4") {
 		t.Errorf("a name reached the page unescaped:\n%s", page)
 	}
 	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options"} {
