@@ -19,6 +19,7 @@ const maxProgramsResponse = 4 << 20
 func (m *Master) listenAdmin(path string) (*api.Server, error) {
 	srv := api.NewServer(nil, api.ServerOptions{Logger: m.log})
 	srv.Mount(adminPrefix+"/", m.adminHandler())
+	srv.Mount(dashboardPrefix, m.dashboardProxy())
 	if err := srv.Listen(path); err != nil {
 		return nil, err
 	}

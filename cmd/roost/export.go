@@ -226,7 +226,7 @@ func exportInput(path, cronOverride string, port int) (*export.Input, error) {
 		}
 	}
 	env = append(env, config.EnvPort+"="+strconv.Itoa(port))
-	cfg, err := config.Load(path, config.LoadOptions{Env: env, Extra: servicesFile()})
+	cfg, err := config.Load(path, withServices(config.LoadOptions{Env: env}))
 	var cerr *config.Error
 	if errors.As(err, &cerr) {
 		return nil, fmt.Errorf("%s does not load (roost check shows the same):\n%v", path, err)

@@ -16,6 +16,7 @@ import (
 
 	"roost/config"
 	"roost/cronjobs"
+	"roost/dashboard"
 	"roost/handover"
 	"roost/supervisor"
 	"roost/supervisor/api"
@@ -309,4 +310,7 @@ func mountSupervisordAPI(srv *api.Server, b api.Backend, log *slog.Logger) {
 	tail := xmlrpc.NewLogtailHandler(b)
 	srv.Mount("/logtail/", tail)
 	srv.Mount("/mainlogtail", tail)
+	opts := dashboardOptions()
+	opts.Logger = log
+	srv.Mount(dashboard.Prefix, dashboard.New(b, opts))
 }

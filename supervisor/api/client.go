@@ -122,20 +122,28 @@ func Dial(path string, opts ...ClientOption) (*Client, error) {
 }
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
-	if c.uids != nil {
-		if err := CheckSocket(c.path, c.uids); err != nil {
-			return nil, fmt.Errorf("connect %s: %w", c.path, err)
+	return DialSocket(ctx, c.path, c.uids)
+}
+
+// DialSocket connects to the socket at path; with uids (not nil) it first
+// checks the socket with CheckSocket and then its server with CheckPeer,
+// as a Client made WithServerUIDs(uids...) does: for a caller that speaks
+// HTTP over the connection itself (the dashboard's forwarders).
+func DialSocket(ctx context.Context, path string, uids []int) (net.Conn, error) {
+	if uids != nil {
+		if err := CheckSocket(path, uids); err != nil {
+			return nil, fmt.Errorf("connect %s: %w", path, err)
 		}
 	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.path)
+	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", c.path, err)
+		return nil, fmt.Errorf("connect %s: %w", path, err)
 	}
-	if c.uids != nil {
-		if err := CheckPeer(conn, c.uids); err != nil {
+	if uids != nil {
+		if err := CheckPeer(conn, uids); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("connect %s: %w", c.path, err)
+			return nil, fmt.Errorf("connect %s: %w", path, err)
 		}
 	}
 	return conn, nil
