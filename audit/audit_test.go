@@ -151,6 +151,10 @@ func TestFrontEnds(t *testing.T) {
 	if _, err := c.Signal(ctx, "web", "HUP"); err != nil {
 		t.Fatal(err)
 	}
+	// A call on many processes of which one fails: 200, and the failure.
+	if err := c.Call(ctx, http.MethodPost, "processes/all/start", nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	// 2. supervisorctl over the socket, one that fails (a fault).
 	if out, code := supervisorctl(t, "-s", "unix://"+s.sock, "stop", "web"); code != 0 {
 		t.Fatalf("supervisorctl stop: %d\n%s", code, out)
@@ -211,6 +215,7 @@ func TestFrontEnds(t *testing.T) {
 	wants := []want{
 		{uid, "", audit.FrontCtl, "restart web", "ok", 200},
 		{uid, "", audit.FrontCtl, "signal HUP web", "ok", 200},
+		{uid, "", audit.FrontCtl, "start all", "bad: SPAWN_ERROR", 200},
 		{uid, "", audit.FrontXMLRPC, "stop web", "ok", 200},
 		{uid, "", audit.FrontXMLRPC, "start nosuch", "BAD_NAME", 200},
 		{-1, tcpUser, audit.FrontXMLRPC, "start web", "ok", 200},

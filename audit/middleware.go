@@ -195,10 +195,11 @@ func outcome(xmlrpc bool, status int, body []byte) string {
 	if xmlrpc {
 		return rpcOutcome(body)
 	}
-	var res []api.Result
-	if len(body) > 0 && body[0] == '[' && json.Unmarshal(body, &res) == nil {
-		return resultsOutcome(len(res), func(i int) (string, bool, string) {
-			return res[i].Name, res[i].Status == api.Success, res[i].Description
+	var res api.Results
+	if bytes.HasPrefix(body, []byte(`{"results":`)) && json.Unmarshal(body, &res) == nil {
+		return resultsOutcome(len(res.Results), func(i int) (string, bool, string) {
+			r := res.Results[i]
+			return r.Name, r.Status == api.Success, r.Description
 		})
 	}
 	return OK

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -203,11 +204,39 @@ func listenInet(in *config.InetHTTPServer) (net.Listener, error) {
 	case errors.Is(err, syscall.EACCES) && n < 1024:
 		err = fmt.Errorf("port %d is below 1024, which only root may listen on: use a port from 1024 to 65535", n)
 	case errors.Is(err, syscall.EPERM):
-		err = fmt.Errorf("%w: the port is outside your port block (roost ports shows it)", err)
+		err = fmt.Errorf("%w: the port is in another user's port block; use one of yours (roost ports shows them)", err)
 	case errors.Is(err, syscall.EADDRINUSE):
 		err = fmt.Errorf("%w: another process listens on %s (ss -ltnp shows which); pick another port", err, addr)
 	}
 	return nil, fmt.Errorf("%s: [inet_http_server] port=%s: %w", in.Pos, in.Port, err)
+}
+
+// inetOutsideBlock warns when a managed supervisor's TCP port is not in
+// the user's port block: only the block is kept from other users by the
+// kernel, so another user could take a port outside it first, and see the
+// password of every client that then connects.
+func inetOutsideBlock(ln net.Listener, log *slog.Logger) {
+	base, err1 := strconv.Atoi(os.Getenv("ROOST_PORT_BASE"))
+	count, err2 := strconv.Atoi(os.Getenv("ROOST_PORT_COUNT"))
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if err1 != nil || err2 != nil || !ok || (addr.Port >= base && addr.Port < base+count) {
+		return
+	}
+	log.Warn("[inet_http_server] port is outside your port block: another user could take it while your supervisor is down "+
+		"and read the password your clients send; use a port of your block (roost ports)",
+		"port", addr.Port, "block", fmt.Sprintf("%d-%d", base, base+count-1))
+}
+
+// inetReadable warns when the file holding [inet_http_server]'s password
+// can be read by other users (who could then drive the supervisor over TCP).
+func inetReadable(in *config.InetHTTPServer, log *slog.Logger) {
+	if strings.HasPrefix(in.Password, "{SHA}") {
+		return
+	}
+	if fi, err := os.Stat(in.Pos.File); err == nil && fi.Mode().Perm()&0o044 != 0 {
+		log.Warn("[inet_http_server] password is readable by other users: chmod 600 the file, or write password={SHA} and the hex SHA-1 of it",
+			"file", in.Pos.File, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+	}
 }
 
 // auditNote records, in the user's audit log through their supervisor, a

@@ -289,6 +289,10 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 		inetDone = done
 		in := cfg.InetHTTPServer
 		log.Info("serving [inet_http_server] (basic auth)", "addr", inet.Addr().String())
+		inetReadable(in, log)
+		if sopts.Managed {
+			inetOutsideBlock(inet, log)
+		}
 		go func() {
 			defer close(done)
 			if err := srv.ServeTCP(srvCtx, inet, in.Username, in.Password); err != nil {
