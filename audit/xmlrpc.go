@@ -11,17 +11,35 @@ import (
 	"roost/supervisor/api/xmlrpc"
 )
 
-// rpcVerbs names supervisord's state-changing methods (without their
-// "supervisor." namespace) as supervisorctl's verbs; the others are read-only.
-var rpcVerbs = map[string]string{
-	"startProcess": "start", "startProcessGroup": "start", "startAllProcesses": "start",
-	"stopProcess": "stop", "stopProcessGroup": "stop", "stopAllProcesses": "stop",
-	"signalProcess": "signal", "signalProcessGroup": "signal", "signalAllProcesses": "signal",
-	"sendProcessStdin": "stdin", "sendRemoteCommEvent": "send event",
-	"addProcessGroup": "add", "removeProcessGroup": "remove",
-	"restart": "reload", "shutdown": "shutdown",
-	"clearLog": "clear mainlog", "clearProcessLogs": "clear", "clearProcessLog": "clear",
-	"clearAllProcessLogs": "clear",
+// rpcVerb names supervisord's state-changing methods (without their
+// "supervisor." namespace) as supervisorctl's verbs; "" for the read-only
+// ones. A switch, not a map: no work at package init.
+func rpcVerb(method string) string {
+	switch method {
+	case "startProcess", "startProcessGroup", "startAllProcesses":
+		return "start"
+	case "stopProcess", "stopProcessGroup", "stopAllProcesses":
+		return "stop"
+	case "signalProcess", "signalProcessGroup", "signalAllProcesses":
+		return "signal"
+	case "sendProcessStdin":
+		return "stdin"
+	case "sendRemoteCommEvent":
+		return "send event"
+	case "addProcessGroup":
+		return "add"
+	case "removeProcessGroup":
+		return "remove"
+	case "restart":
+		return "reload"
+	case "shutdown":
+		return "shutdown"
+	case "clearLog":
+		return "clear mainlog"
+	case "clearProcessLogs", "clearProcessLog", "clearAllProcessLogs":
+		return "clear"
+	}
+	return ""
 }
 
 // rpcRequest reads an XML-RPC call (and puts its body back for the
@@ -58,8 +76,7 @@ func audited(body []byte) bool {
 	if m == "system.multicall" {
 		return true
 	}
-	_, ok = rpcVerbs[strings.TrimPrefix(m, "supervisor.")]
-	return ok
+	return rpcVerb(strings.TrimPrefix(m, "supervisor.")) != ""
 }
 
 // describeCall names one call, or the audited calls of a multicall.
@@ -80,8 +97,8 @@ func describeCall(method string, params []any) (string, bool) {
 		return strings.Join(parts, "; "), len(parts) > 0
 	}
 	m, ok := strings.CutPrefix(method, "supervisor.")
-	verb, audited := rpcVerbs[m]
-	if !ok || !audited {
+	verb := rpcVerb(m)
+	if !ok || verb == "" {
 		return "", false
 	}
 	name, _ := arg(params, 0).(string)
