@@ -155,6 +155,13 @@ func TestFrontEnds(t *testing.T) {
 	if err := c.Call(ctx, http.MethodPost, "processes/all/start", nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	// An escaped path is the same resource to the mux, and to the audit.
+	resp0, err := s.unixClient().Post("http://roost/%52PC2", "text/xml", strings.NewReader(
+		"<?xml version='1.0'?><methodCall><methodName>supervisor.signalProcess</methodName><params><param><value><string>web</string></value></param><param><value><string>USR2</string></value></param></params></methodCall>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp0.Body.Close()
 	// 2. supervisorctl over the socket, one that fails (a fault).
 	if out, code := supervisorctl(t, "-s", "unix://"+s.sock, "stop", "web"); code != 0 {
 		t.Fatalf("supervisorctl stop: %d\n%s", code, out)
@@ -216,6 +223,7 @@ func TestFrontEnds(t *testing.T) {
 		{uid, "", audit.FrontCtl, "restart web", "ok", 200},
 		{uid, "", audit.FrontCtl, "signal HUP web", "ok", 200},
 		{uid, "", audit.FrontCtl, "start all", "bad: SPAWN_ERROR", 200},
+		{uid, "", audit.FrontXMLRPC, "signal USR2 web", "ok", 200},
 		{uid, "", audit.FrontXMLRPC, "stop web", "ok", 200},
 		{uid, "", audit.FrontXMLRPC, "start nosuch", "BAD_NAME", 200},
 		{-1, tcpUser, audit.FrontXMLRPC, "start web", "ok", 200},

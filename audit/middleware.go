@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os/user"
 	"strconv"
 	"strings"
@@ -97,31 +98,33 @@ type action struct {
 }
 
 // classify names the front end and the request; an empty front means the
-// request is not audited (read-only, or internal bookkeeping).
+// request is not audited (read-only, or internal bookkeeping). It reads
+// the path segment by segment, unescaped, as the ServeMux matches it (so
+// "/%52PC2" is /RPC2 here too).
 func classify(r *http.Request, opts Options) action {
-	path := r.URL.Path
+	seg := segments(r.URL.EscapedPath())
 	if opts.Admin {
-		rest, ok := strings.CutPrefix(path, opts.AdminPrefix+"/")
+		rest, ok := cutSegments(seg, segments(opts.AdminPrefix)...)
 		if !ok {
 			return action{}
 		}
 		return action{front: FrontAdmin, request: describeAdmin(rest, r)}
 	}
-	switch {
-	case path == "/RPC2":
+	if len(seg) == 1 && seg[0] == "RPC2" {
 		req, ok := rpcRequest(r)
 		if !ok {
 			return action{}
 		}
 		return action{front: FrontXMLRPC, request: req, xmlrpc: true}
-	case strings.HasPrefix(path, "/ui/"):
-		return action{front: FrontDashboard, request: describe(strings.TrimPrefix(path, "/ui/"), r)}
-	case strings.HasPrefix(path, "/api/v1/"):
-		rest := strings.TrimPrefix(path, "/api/v1/")
-		switch rest {
+	}
+	if rest, ok := cutSegments(seg, "ui"); ok {
+		return action{front: FrontDashboard, request: describe(rest, r)}
+	}
+	if rest, ok := cutSegments(seg, "api", "v1"); ok {
+		switch strings.Join(rest, "/") {
 		case "reread", // reports, changes nothing
 			"proxy/status", // the master's verdict on the routes: bookkeeping
-			"audit":        // a note: NoteHandler records it itself
+			"audit":        // a note: Mount's handler records it itself
 			return action{}
 		}
 		return action{front: FrontCtl, request: describe(rest, r)}
@@ -129,12 +132,37 @@ func classify(r *http.Request, opts Options) action {
 	return action{}
 }
 
+// segments splits an escaped path into its unescaped segments (a name
+// with an escaped "/" stays one segment).
+func segments(escaped string) []string {
+	seg := strings.Split(strings.Trim(escaped, "/"), "/")
+	for i, s := range seg {
+		if u, err := url.PathUnescape(s); err == nil {
+			seg[i] = u
+		}
+	}
+	return seg
+}
+
+// cutSegments returns seg without prefix, if it starts with it.
+func cutSegments(seg []string, prefix ...string) ([]string, bool) {
+	if len(seg) < len(prefix) {
+		return nil, false
+	}
+	for i, p := range prefix {
+		if seg[i] != p {
+			return nil, false
+		}
+	}
+	return seg[len(prefix):], true
+}
+
 // describe names a request of the JSON API (or the dashboard, whose paths
-// follow it) by its path below the prefix: "restart web", "signal HUP
-// web", "restart --rolling web", "update", "cron run backup".
-func describe(rest string, r *http.Request) string {
-	seg := strings.Split(strings.Trim(rest, "/"), "/")
+// follow it) by its path segments below the prefix: "restart web",
+// "signal HUP web", "restart --rolling web", "update", "cron run backup".
+func describe(seg []string, r *http.Request) string {
 	q := r.URL.Query()
+	rest := strings.Join(seg, "/")
 	switch {
 	case len(seg) == 3 && (seg[0] == "processes" || seg[0] == "groups"):
 		name, act := seg[1], seg[2]
@@ -150,6 +178,8 @@ func describe(rest string, r *http.Request) string {
 		return act + " " + name
 	case len(seg) == 3 && seg[0] == "cron" && seg[2] == "run":
 		return "cron run " + seg[1]
+	case rest == "update" && len(q["group"]) > 0:
+		return "update " + strings.Join(q["group"], " ")
 	case rest == "mainlog/clear":
 		return "clear mainlog"
 	case rest == "events":
@@ -162,8 +192,7 @@ func describe(rest string, r *http.Request) string {
 
 // describeAdmin names an admin request: "restart user roost-alice",
 // "upgrade user roost-alice", "reexec", "tls renew example.test".
-func describeAdmin(rest string, r *http.Request) string {
-	seg := strings.Split(strings.Trim(rest, "/"), "/")
+func describeAdmin(seg []string, r *http.Request) string {
 	if len(seg) == 3 && seg[0] == "users" {
 		return seg[2] + " user " + seg[1]
 	}
