@@ -62,17 +62,20 @@ func Middleware(l *Log, opts Options) func(http.Handler) http.Handler {
 				r.Header.Get(HeaderFrontEnd) == FrontAdmin {
 				a.front = FrontAdmin
 			}
-			rec := &recorder{ResponseWriter: w}
-			next.ServeHTTP(rec, r)
 			e.Front, e.Request = a.front, a.request
-			if a.request == "" {
+			if e.Request == "" {
 				e.Request = r.Method + " " + r.URL.Path
 			}
-			e.Status = rec.statusCode()
-			e.Outcome = outcome(a.xmlrpc, e.Status, rec.buf.Bytes())
-			if err := l.Record(e); err != nil && opts.OnError != nil {
-				opts.OnError(err)
+			rec := &recorder{ResponseWriter: w}
+			rec.finish = func() {
+				e.Status = rec.statusCode()
+				e.Outcome = outcome(a.xmlrpc, e.Status, rec.buf.Bytes())
+				if err := l.Record(e); err != nil && opts.OnError != nil {
+					opts.OnError(err)
+				}
 			}
+			next.ServeHTTP(rec, r)
+			rec.done()
 		})
 	}
 }
@@ -224,6 +227,15 @@ func outcome(xmlrpc bool, status int, body []byte) string {
 	if xmlrpc {
 		return rpcOutcome(body)
 	}
+	var users struct { // the admin socket's answer about users
+		Users []struct{ User, Error string }
+	}
+	if bytes.HasPrefix(body, []byte(`{"users":`)) && json.Unmarshal(body, &users) == nil {
+		return resultsOutcome(len(users.Users), func(i int) (string, bool, string) {
+			u := users.Users[i]
+			return u.User, u.Error == "", u.Error
+		})
+	}
 	var res api.Results
 	if bytes.HasPrefix(body, []byte(`{"results":`)) && json.Unmarshal(body, &res) == nil {
 		return resultsOutcome(len(res.Results), func(i int) (string, bool, string) {
@@ -248,11 +260,23 @@ func resultsOutcome(n int, at func(int) (name string, ok bool, desc string)) str
 	return strings.Join(bad, "; ")
 }
 
-// recorder keeps an answer's status and its first maxCapture bytes.
+// recorder keeps an answer's status and its first maxCapture bytes. Its
+// line is written when the handler returns, or at the answer's first flush
+// if that comes first: a re-exec answers, flushes, and never returns.
 type recorder struct {
 	http.ResponseWriter
-	status int
-	buf    bytes.Buffer
+	status   int
+	buf      bytes.Buffer
+	finish   func()
+	finished bool
+}
+
+// done writes the line, once.
+func (r *recorder) done() {
+	if !r.finished {
+		r.finished = true
+		r.finish()
+	}
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -272,11 +296,12 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return r.ResponseWriter.Write(p)
 }
 
-// Flush passes a flush through (a streamed answer).
+// Flush passes a flush through, then writes the line.
 func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+	r.done()
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.

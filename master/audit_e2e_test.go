@@ -72,7 +72,11 @@ func TestE2EAudit(t *testing.T) {
 	asAlice(curl, "-sS", "-o", "/dev/null", "--unix-socket", sock, "-X", "POST", "http://roost/ui/processes/web/restart")
 	// 5. roost env set: the change is a note through the socket.
 	asAlice(x.bin, "-s", sock, "env", "set", "AUDIT_E2E=1")
-	// 6. root through the master's admin socket.
+	// 6. root through the master's admin socket: an upgrade in place
+	// (relayed to alice's supervisor), then a restart of her supervisor.
+	if out, code := x.roost(t, "admin", "upgrade", alice.Name); code != 0 {
+		t.Fatalf("roost admin upgrade: exit %d\n%s", code, out)
+	}
 	if out, code := x.roost(t, "admin", "restart", alice.Name); code != 0 {
 		t.Fatalf("roost admin restart: exit %d\n%s", code, out)
 	}
@@ -117,6 +121,7 @@ func TestE2EAudit(t *testing.T) {
 		{-1, "alice-tcp", audit.FrontXMLRPC, "start web", "ok"},
 		{alice.UID, alice.Name, audit.FrontDashboard, "restart web", ""},
 		{alice.UID, alice.Name, audit.FrontEnv, "env set AUDIT_E2E", "ok"},
+		{0, "root", audit.FrontAdmin, "upgrade", "ok"},
 	})
 	for _, e := range parseEntries(t, out) {
 		if e.Remote != "" && e.Request != "start web" {
@@ -141,6 +146,7 @@ func TestE2EAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("the master's audit.log", parseEntries(t, string(data)), []want{
+		{0, "root", audit.FrontAdmin, "upgrade " + alice.Name, "ok"},
 		{0, "root", audit.FrontAdmin, "restart user " + alice.Name, "ok"},
 	})
 	if fi, err := os.Stat(mpath); err != nil || fi.Mode().Perm() != 0o600 {
