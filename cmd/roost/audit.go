@@ -69,7 +69,7 @@ func auditAction(c *cli.Context) error {
 	}
 	failed := func(err error) {
 		if api.CodeOf(err) == api.UnknownMethod {
-			x.println("Error: this supervisor keeps no audit log (an older roost): restart it (roost shutdown) to upgrade")
+			x.println("Error: this supervisor keeps no audit log: it is an older roost (roost upgrade), or it found no log directory (its main log says why)")
 		} else {
 			x.println("Error: " + err.Error())
 		}
