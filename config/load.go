@@ -676,8 +676,12 @@ func (l *loader) servers() {
 			}
 			in.Port = port
 		}
+		if in.Username == "" || in.Password == "" {
+			// supervisord serves TCP without a password (and warns); on TCP
+			// there is no peer credential to fall back on, so roost refuses.
+			r.errorf(in.Pos, "", "refusing to serve TCP without authentication: set username= and password= (password may be {SHA} followed by the hex SHA-1 of it), or remove the section and use the unix socket")
+		}
 		l.cfg.InetHTTPServer = in
-		l.d.warnf(in.Pos, secInetHTTPServer, "", "parsed but not implemented: roost never opens a TCP listener; use the unix socket (roost's ctl verbs or supervisorctl -s unix://...)")
 	}
 	l.unixServer()
 }

@@ -254,7 +254,8 @@ func TestValidationErrors(t *testing.T) {
 		{"fcgi relative socket", "[fcgi-program:f]\ncommand=/bin/cat\nsocket=unix://rel.sock", "supervisord.conf:4", "not an absolute path"},
 		{"fcgi bad socket", "[fcgi-program:f]\ncommand=/bin/cat\nsocket=tcp://host", "supervisord.conf:4", "bad socket format"},
 		{"chown unknown", "[unix_http_server]\nfile=/tmp/s.sock\nchown=nosuch:nogroup", "supervisord.conf:4", "no such user"},
-		{"inet port", "[inet_http_server]\nport=127.0.0.1:0", "supervisord.conf:3", "out of range"},
+		{"inet port", "[inet_http_server]\nport=127.0.0.1:0\nusername=u\npassword=p", "supervisord.conf:3", "out of range"},
+		{"inet without password", "[inet_http_server]\nport=127.0.0.1:9001", "supervisord.conf:2", "set username= and password="},
 		{"rpcinterface without factory", "[rpcinterface:x]\nfoo=1", "supervisord.conf:2", "required"},
 		{"supervisord directory", "directory=/nonexistent", "supervisord.conf:2", "not an existing directory"},
 		{"invalid utf8", "[program:a]\ncommand=/bin/echo \xff", "supervisord.conf:3", "UTF-8"},
@@ -296,6 +297,8 @@ stdout_logfile_maxbytes=0
 command=/bin/true
 [inet_http_server]
 port=:9001
+username=u
+password=p
 [rpcinterface:other]
 supervisor.rpcinterface_factory = my.module:factory
 [group:empty]
@@ -310,11 +313,10 @@ supervisor.rpcinterface_factory = my.module:factory
 		{"supervisord.conf:5", "read as part of command's value"},
 		{"supervisord.conf:6", "AUTO logging without rollover"},
 		{"supervisord.conf:7", "unknown section; supervisord ignores it (did you mean [program:b]?)"},
-		{"supervisord.conf:9", "never opens a TCP listener"},
-		{"supervisord.conf:12", "my.module:factory is ignored"},
-		{"supervisord.conf:13", "lists no programs"},
-		{"supervisord.conf:14", "did you mean [DEFAULT]?"},
-		{"supervisord.conf:15", "did you mean [supervisord]?"},
+		{"supervisord.conf:14", "my.module:factory is ignored"},
+		{"supervisord.conf:15", "lists no programs"},
+		{"supervisord.conf:16", "did you mean [DEFAULT]?"},
+		{"supervisord.conf:17", "did you mean [supervisord]?"},
 	} {
 		if !hasDiag(cfg.Warnings, want.pos, want.sub) {
 			t.Errorf("no warning at %s containing %q; got:\n%s", want.pos, want.sub, diagLines(cfg.Warnings))

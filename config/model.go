@@ -141,8 +141,9 @@ type UnixHTTPServer struct {
 	Pos      Pos    `json:"pos"`
 }
 
-// InetHTTPServer is the [inet_http_server] section. roost parses it and warns;
-// it never opens a TCP listener from it.
+// InetHTTPServer is the [inet_http_server] section: the supervisor serves
+// its control plane on this TCP address too, only with basic auth (a
+// section without username and password is an error).
 type InetHTTPServer struct {
 	Port     string `json:"port"`
 	Username string `json:"username,omitempty"`

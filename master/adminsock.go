@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"roost/audit"
 	"roost/supervisor/api"
 )
 
@@ -16,8 +17,16 @@ const maxProgramsResponse = 4 << 20
 // 0600 socket in a directory only root can change, a stale socket replaced
 // only under its lock, and every connection's SO_PEERCRED uid checked;
 // the server runs as root, so root alone gets through.
+//
+// Every state-changing request is recorded in the master's audit log
+// ({state_dir}/audit.log, root's, 0600), which users cannot change.
 func (m *Master) listenAdmin(path string) (*api.Server, error) {
-	srv := api.NewServer(nil, api.ServerOptions{Logger: m.log})
+	opts := api.ServerOptions{Logger: m.log}
+	if m.audit != nil {
+		opts.Wrap = audit.Middleware(m.audit, audit.Options{Admin: true, AdminPrefix: adminPrefix,
+			OnError: func(err error) { m.log.Error("audit log not written", "err", err) }})
+	}
+	srv := api.NewServer(nil, opts)
 	srv.Mount(adminPrefix+"/", m.adminHandler())
 	srv.Mount(dashboardPrefix, m.dashboardProxy())
 	if err := srv.Listen(path); err != nil {
@@ -53,7 +62,8 @@ func askUser[T any](ctx context.Context, m *Master, name string, uid int, ask fu
 	}
 	ch := make(chan result, 1)
 	go func() {
-		c, err := api.Dial(path, api.WithServerUIDs(uid), api.WithMaxResponseBytes(maxProgramsResponse))
+		c, err := api.Dial(path, api.WithServerUIDs(uid), api.WithMaxResponseBytes(maxProgramsResponse),
+			api.WithHeader(audit.HeaderFrontEnd, audit.FrontAdmin))
 		if err != nil {
 			ch <- result{err: err}
 			return

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"roost/audit"
 	"roost/config"
 )
 
@@ -38,6 +39,7 @@ type Options struct {
 type Master struct {
 	opts     Options
 	log      *slog.Logger
+	audit    *audit.Log // {state_dir}/audit.log: the admin socket's requests
 	exe      string
 	file     string
 	usersDir string
@@ -206,6 +208,12 @@ func (m *Master) Run(ctx context.Context) error {
 	sort.Strings(m.image.Adopted)
 	m.mu.Unlock()
 
+	// What root does through the admin socket: root's file, in root's
+	// 0700 state_dir, which no user can change.
+	if m.audit, err = audit.OpenDir(cfg.StateDir); err != nil {
+		m.log.Error("no audit log of admin requests", "err", err)
+	}
+	defer m.audit.Close()
 	admin, err := m.listenAdmin(filepath.Join(cfg.RunDir, AdminSocketName))
 	if err != nil {
 		return fmt.Errorf("master: admin socket: %w", err)

@@ -16,8 +16,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"roost/audit"
 	"roost/config"
 	"roost/deploy"
+	"roost/supervisor/api"
 )
 
 // `roost deploy`, `roost releases`, `roost rollback`: package deploy's
@@ -132,7 +134,11 @@ func deployCommand(c *cli.Context) error {
 	case c.Bool("hook"):
 		// Git shows the hook's output as remote: lines; the steps said
 		// what failed, and the push is rejected.
-		if err = deploy.Hook(ctx, l, os.Stdin, out, opt); err != nil {
+		err = deploy.Hook(ctx, l, os.Stdin, out, opt)
+		if !opt.DryRun {
+			deployNote(ctx, l, "deploy (git push)", err)
+		}
+		if err != nil {
 			return cli.Exit("roost deploy: push rejected: the ref was not updated", 1)
 		}
 	case c.Bool("rollback"):
@@ -145,12 +151,18 @@ func deployCommand(c *cli.Context) error {
 		if commit, err = resolveRef(l.Repo, c.String("ref")); err == nil {
 			_, err = deploy.Deploy(ctx, l, deploy.Source{Repo: l.Repo, Ref: c.String("ref"), Commit: commit}, out, opt)
 		}
+		if !opt.DryRun {
+			deployNote(ctx, l, "deploy --ref "+c.String("ref"), err)
+		}
 	case c.NArg() == 1:
 		dir, aerr := filepath.Abs(c.Args().First())
 		if fi, serr := os.Stat(dir); aerr != nil || serr != nil || !fi.IsDir() {
 			return cli.Exit(fmt.Sprintf("roost deploy: %q is not a directory", c.Args().First()), 2)
 		}
 		_, err = deploy.Deploy(ctx, l, deploy.Source{Dir: dir}, out, opt)
+		if !opt.DryRun {
+			deployNote(ctx, l, "deploy "+dir, err)
+		}
 	default:
 		return cli.Exit("roost deploy: give a DIR, --ref REF, --init or --rollback (roost deploy --help)", 2)
 	}
@@ -229,10 +241,25 @@ func rollback(ctx context.Context, l deploy.Layout, id string, c *cli.Context) e
 			return cli.Exit("roost rollback: "+err.Error(), 2)
 		}
 	}
-	if _, err := deploy.Rollback(ctx, l, id, c.App.Writer); err != nil {
+	_, err := deploy.Rollback(ctx, l, id, c.App.Writer)
+	deployNote(ctx, l, strings.TrimSpace("rollback "+id), err)
+	if err != nil {
 		return cli.Exit("roost rollback: "+err.Error(), 1)
 	}
 	return nil
+}
+
+// deployNote records a deploy or rollback in the user's audit log, through
+// their supervisor when one answers.
+func deployNote(ctx context.Context, l deploy.Layout, request string, err error) {
+	c, derr := api.Dial(l.Socket, api.WithServerUIDs(os.Getuid()))
+	if derr != nil {
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	auditNote(ctx, c, audit.FrontDeploy, request, err)
 }
 
 // checkProcfile is roost check in a project with a Procfile and no

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"roost/audit"
 	"roost/deploy"
 )
 
@@ -97,10 +98,26 @@ func changeEnv(c *cli.Context, changes []envChange, skip func(string) bool) erro
 		return err
 	}
 	defer x.client.Close()
-	if err := deploy.RestartExcept(x.ctx, x.client.Path(), c.App.Writer, skip); err != nil {
+	err = deploy.RestartExcept(x.ctx, x.client.Path(), c.App.Writer, skip)
+	front, request := envAuditRequest(c, changes)
+	auditNote(x.ctx, x.client, front, request, err)
+	if err != nil {
 		return cli.Exit("roost env: restart: "+err.Error(), 1)
 	}
 	return nil
+}
+
+// envAuditRequest names a change of the variables for the audit log:
+// "env set KEY…" (never a value), or the service verb that made it.
+func envAuditRequest(c *cli.Context, changes []envChange) (front, request string) {
+	if l := c.Lineage(); len(l) > 1 && l[1].Command != nil && l[1].Command.Name == "service" {
+		return audit.FrontService, "service " + c.Command.Name + " " + strings.Join(c.Args().Slice(), " ")
+	}
+	keys := make([]string, len(changes))
+	for i, ch := range changes {
+		keys[i] = ch.key
+	}
+	return audit.FrontEnv, "env " + c.Command.Name + " " + strings.Join(keys, " ")
 }
 
 // writeEnv writes the changes to the user's variables file.

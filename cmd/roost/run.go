@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"roost/audit"
 	"roost/config"
 	"roost/cronjobs"
 	"roost/dashboard"
@@ -220,10 +222,28 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	// its one format (before Run, so before any reload calls Applied).
 	log = sup.Logger()
 	opts.Logger = log
+	var logDir string
+	if sopts.Managed {
+		logDir, _ = managedLogDir(c.String("logdir"))
+	}
+	al := openAudit(cfg, logDir, log)
+	defer al.Close()
+	opts.Wrap = auditWrap(al, log)
 	srv = api.NewServer(sup, opts)
-	mountSupervisordAPI(srv, sup, opts.Logger)
+	mountSupervisordAPI(srv, sup, opts.Logger, al)
 	if err := listenOrInherit(srv, sockPath, from); err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
+	}
+	var inet net.Listener
+	if in := cfg.InetHTTPServer; in != nil && broken == nil {
+		if inet, err = listenInet(in); err != nil && !sopts.Managed {
+			srv.Close()
+			return cli.Exit("roost run: "+err.Error(), exitUsage)
+		} else if err != nil {
+			// Under the master the file never stops the supervisor.
+			fmt.Fprintln(c.App.ErrWriter, "roost run: "+err.Error()+" (the unix socket is served)")
+			log.Error("[inet_http_server] not served", "err", err)
+		}
 	}
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -262,7 +282,24 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	}()
 	userSock := closedChan()
 	if c.Bool("managed") {
-		userSock = serveUserSocket(srvCtx, cfg, sockPath, sup, opts, opts.Logger)
+		userSock = serveUserSocket(srvCtx, cfg, sockPath, sup, opts, al)
+	}
+	inetDone := closedChan()
+	if inet != nil {
+		done := make(chan struct{})
+		inetDone = done
+		in := cfg.InetHTTPServer
+		log.Info("serving [inet_http_server] (basic auth)", "addr", inet.Addr().String())
+		inetReadable(in, log)
+		if sopts.Managed {
+			inetOutsideBlock(inet, log)
+		}
+		go func() {
+			defer close(done)
+			if err := srv.ServeTCP(srvCtx, inet, in.Username, in.Password); err != nil {
+				log.Error("[inet_http_server] stopped", "err", err)
+			}
+		}()
 	}
 	// The event listener room hears every event from the first; it stops
 	// after the supervisor, so listeners hear the shutdown.
@@ -281,6 +318,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	stopSrv()
 	srvErr := <-srvDone
 	<-userSock
+	<-inetDone
 	if runErr != nil {
 		return cli.Exit("roost run: "+runErr.Error(), exitGeneric)
 	}
@@ -304,8 +342,9 @@ func configError(w io.Writer, path string, err error) error {
 }
 
 // mountSupervisordAPI mounts supervisord's XML-RPC interface and log
-// streams, which the real supervisorctl uses, behind the server's checks.
-func mountSupervisordAPI(srv *api.Server, b api.Backend, log *slog.Logger) {
+// streams, which the real supervisorctl uses, and the audit log's
+// resources, behind the server's checks.
+func mountSupervisordAPI(srv *api.Server, b api.Backend, log *slog.Logger, al *audit.Log) {
 	srv.Mount("/RPC2", xmlrpc.NewHandler(b, xmlrpc.Options{Logger: log}))
 	tail := xmlrpc.NewLogtailHandler(b)
 	srv.Mount("/logtail/", tail)
@@ -313,4 +352,7 @@ func mountSupervisordAPI(srv *api.Server, b api.Backend, log *slog.Logger) {
 	opts := dashboardOptions()
 	opts.Logger = log
 	srv.Mount(dashboard.Prefix, dashboard.New(b, opts))
+	if al != nil {
+		audit.Mount(srv, al)
+	}
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"roost/audit"
 	"roost/config"
 	"roost/supervisor"
 	"roost/supervisor/api"
@@ -111,15 +111,9 @@ func managedSetup(sockPath, logDir string) (string, error) {
 	if sockPath == "" {
 		return "", errors.New("--managed needs --socket (the master passes it)")
 	}
-	if logDir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("--logdir: %w", err)
-		}
-		logDir = filepath.Join(home, "log")
-	}
-	if !filepath.IsAbs(logDir) {
-		return "", fmt.Errorf("--logdir %q is not an absolute path", logDir)
+	logDir, err := managedLogDir(logDir)
+	if err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return "", fmt.Errorf("log directory: %w", err)
@@ -127,9 +121,25 @@ func managedSetup(sockPath, logDir string) (string, error) {
 	return logDir, nil
 }
 
+// managedLogDir is --logdir, ~/log by default.
+func managedLogDir(flag string) (string, error) {
+	if flag == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("--logdir: %w", err)
+		}
+		flag = filepath.Join(home, "log")
+	}
+	if !filepath.IsAbs(flag) {
+		return "", fmt.Errorf("--logdir %q is not an absolute path", flag)
+	}
+	return flag, nil
+}
+
 // serveUserSocket serves the configuration's [unix_http_server] file= next
 // to the managed socket, until ctx ends. Failing to is a warning.
-func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, sup *supervisor.Supervisor, opts api.ServerOptions, log *slog.Logger) <-chan struct{} {
+func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, sup *supervisor.Supervisor, opts api.ServerOptions, al *audit.Log) <-chan struct{} {
+	log := opts.Logger
 	done := make(chan struct{})
 	u := cfg.UnixHTTPServer
 	if u == nil || u.File == "" || u.File == sockPath {
@@ -137,7 +147,7 @@ func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, s
 		return done
 	}
 	srv := api.NewServer(sup, opts)
-	mountSupervisordAPI(srv, sup, opts.Logger)
+	mountSupervisordAPI(srv, sup, opts.Logger, al)
 	if err := srv.Listen(u.File); err != nil {
 		log.Warn("[unix_http_server] file= not served; use the roost socket", "file", u.File, "socket", sockPath, "err", err)
 		close(done)

@@ -52,6 +52,7 @@ type Client struct {
 	pass     string
 	maxBytes int64
 	uids     []int // trusted server uids; nil trusts any
+	header   http.Header
 
 	// first is Dial's checked connection, until the first request takes
 	// it (saving a connect and an accept per ctl command) or it is older
@@ -71,6 +72,17 @@ type ClientOption func(*Client)
 // [unix_http_server] sets username and password.
 func WithBasicAuth(username, password string) ClientOption {
 	return func(c *Client) { c.user, c.pass = username, password }
+}
+
+// WithHeader sends header k: v with every request (the master names
+// itself as the admin front end to the audit log).
+func WithHeader(k, v string) ClientOption {
+	return func(c *Client) {
+		if c.header == nil {
+			c.header = http.Header{}
+		}
+		c.header.Set(k, v)
+	}
 }
 
 // WithMaxResponseBytes bounds any response read whole (default
@@ -189,6 +201,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	if c.user != "" {
 		req.SetBasicAuth(c.user, c.pass)
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

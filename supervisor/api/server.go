@@ -27,6 +27,10 @@ type ServerOptions struct {
 	// accepts it.
 	Username string
 	Password string
+	// Wrap, when set, wraps the handler behind the checks (the audit log's
+	// middleware): it sees only the requests the checks let through, with
+	// the connection's Peer in their context.
+	Wrap func(http.Handler) http.Handler
 }
 
 // Server is the control plane on one unix socket: roost's JSON API under
@@ -72,7 +76,16 @@ func (s *Server) Mount(pattern string, h http.Handler) {
 
 // Handler returns the server's HTTP handler with every check applied, for
 // tests and for serving on a listener the caller made.
-func (s *Server) Handler() http.Handler { return s.guard(s.configGate(s.mux)) }
+func (s *Server) Handler() http.Handler { return s.guard(s.inner()) }
+
+// inner is what every listener serves behind its own check.
+func (s *Server) inner() http.Handler {
+	h := s.configGate(s.mux)
+	if s.opts.Wrap != nil {
+		h = s.opts.Wrap(h)
+	}
+	return h
+}
 
 // Path returns the socket path Listen bound, or "".
 func (s *Server) Path() string {
@@ -115,25 +128,62 @@ func (s *Server) Serve(ctx context.Context) error {
 		return errors.New("serve: Listen was not called")
 	}
 	defer s.Close()
+	return s.serveOn(ctx, s.pausable(newReserveListener(sock.ln, s.log)), s.Handler(), s.connContext, sock.path)
+}
 
+// ServeTCP answers requests on ln, a TCP listener ([inet_http_server]),
+// until ctx ends, with the same handlers as the socket. TCP carries no peer
+// credentials: every request must carry username and password as basic
+// auth (password plain or "{SHA}" hex, as in [inet_http_server]), and
+// ServeTCP refuses to start without them. ln is closed when it returns.
+func (s *Server) ServeTCP(ctx context.Context, ln net.Listener, username, password string) error {
+	if username == "" || password == "" {
+		ln.Close()
+		return fmt.Errorf("serve %s: refusing to serve TCP without a username and password", ln.Addr())
+	}
+	return s.serveOn(ctx, ln, tcpGuard(s.inner(), username, password), tcpConnContext, ln.Addr().String())
+}
+
+// tcpConnContext gives a TCP connection its Peer: no user the kernel
+// vouches for (UID and GID -1), only the client's address.
+func tcpConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, peerKey{}, Peer{UID: -1, GID: -1, Remote: c.RemoteAddr().String()})
+}
+
+// tcpGuard lets through only requests with the right basic auth.
+func tcpGuard(next http.Handler, username, password string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r, username, password) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="default"`)
+			writeError(w, http.StatusUnauthorized, Errorf(Failed, "unauthorized: basic auth required"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serveOn serves h on ln until ctx ends, then stops accepting, ends the
+// streams in progress and waits (a few seconds at most) for requests in
+// flight.
+func (s *Server) serveOn(ctx context.Context, ln net.Listener, h http.Handler, connContext func(context.Context, net.Conn) context.Context, name string) error {
 	// Streams (log follow, events) run until their request context ends;
 	// base is cancelled when ctx ends so Shutdown does not wait for them.
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
-		ConnContext:       s.connContext,
+		ConnContext:       connContext,
 		ConnState:         closeIdleReserved,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.pausable(newReserveListener(sock.ln, s.log))) }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", sock.path, err)
+		return fmt.Errorf("serve %s: %w", name, err)
 	case <-ctx.Done():
 	}
 	cancelBase()
@@ -166,6 +216,10 @@ type peerKey struct{}
 // a connection (SO_PEERCRED).
 type Peer struct {
 	UID, GID, PID int
+	// Remote is the client's address on a TCP connection
+	// ([inet_http_server]), where the kernel names no user: UID and GID
+	// are then -1. It is "" on the unix socket.
+	Remote string
 	// Err is set when the credentials could not be read; such a peer is refused.
 	Err error
 }
@@ -206,7 +260,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				"permission denied: this socket serves only its owner (uid %d) and root", s.euid))
 			return
 		}
-		if s.opts.Username != "" && !s.authorized(r) {
+		if s.opts.Username != "" && !authorized(r, s.opts.Username, s.opts.Password) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="default"`)
 			writeError(w, http.StatusUnauthorized, Errorf(Failed, "unauthorized: basic auth required"))
 			return
@@ -218,13 +272,13 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // authorized compares basic-auth credentials the way supervisord's
 // encrypted_dictionary_authorizer does: a stored "{SHA}hex" password matches
 // the hex SHA-1 of the given one, anything else must match exactly.
-func (s *Server) authorized(r *http.Request) bool {
+func authorized(r *http.Request, username, password string) bool {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
 		return false
 	}
-	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.Username)) == 1
-	want := s.opts.Password
+	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(username)) == 1
+	want := password
 	got := pass
 	if hexsum, isSHA := strings.CutPrefix(want, "{SHA}"); isSHA {
 		sum := sha1.Sum([]byte(pass))
