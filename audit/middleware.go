@@ -66,8 +66,13 @@ func Middleware(l *Log, opts Options) func(http.Handler) http.Handler {
 			if e.Request == "" {
 				e.Request = r.Method + " " + r.URL.Path
 			}
+			ctx, named := api.WithRequestName(r.Context())
+			r = r.WithContext(ctx)
 			rec := &recorder{ResponseWriter: w}
 			rec.finish = func() {
+				if *named != "" { // the handler said what the path does not
+					e.Request = *named
+				}
 				e.Status = rec.statusCode()
 				e.Outcome = outcome(a.xmlrpc, e.Status, rec.buf.Bytes())
 				if err := l.Record(e); err != nil && opts.OnError != nil {
@@ -198,6 +203,9 @@ func describe(seg []string, r *http.Request) string {
 func describeAdmin(seg []string, r *http.Request) string {
 	if len(seg) == 3 && seg[0] == "users" {
 		return seg[2] + " user " + seg[1]
+	}
+	if len(seg) > 3 && seg[0] == "users" && seg[2] == "ui" { // root's view of a user's dashboard
+		return "dashboard " + strings.Join(seg[3:], " ") + " user " + seg[1]
 	}
 	s := strings.Join(seg, " ")
 	for _, k := range []string{"host", "user", "users"} {

@@ -53,6 +53,8 @@ func (d *Dashboard) action(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	// The audit log's line says what was asked, refused or not.
+	api.NameRequest(r.Context(), strings.TrimSpace(r.PostFormValue("action")+" "+r.PostFormValue("target")))
 	if !sameOrigin(r) {
 		d.log.Warn("dashboard: refused a cross-origin request", "origin", r.Header.Get("Origin"), "referer", r.Header.Get("Referer"), "host", r.Host)
 		http.Error(w, "forbidden: cross-origin request", http.StatusForbidden)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"roost/audit"
 	"roost/dashboard"
 	"roost/supervisor/api"
 )
@@ -31,6 +32,9 @@ func (m *Master) dashboardProxy() http.Handler {
 		uid := s.status.Load().UID
 		path := filepath.Join(m.usersDir, name, SocketName)
 		dial := func(ctx context.Context) (net.Conn, error) { return api.DialSocket(ctx, path, []int{uid}) }
+		// The user's audit log says root acted through the master.
+		r = r.Clone(r.Context())
+		r.Header.Set(audit.HeaderFrontEnd, audit.FrontAdmin)
 		dashboard.Proxy(dial, adminPrefix+"/users/"+name+"/ui/", dashboard.Prefix).ServeHTTP(w, r)
 	})
 }
