@@ -17,6 +17,7 @@ import (
 	"roost/config"
 	"roost/cronjobs"
 	"roost/handover"
+	"roost/metrics"
 	"roost/supervisor"
 	"roost/supervisor/api"
 	"roost/supervisor/api/xmlrpc"
@@ -220,7 +221,8 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	log = sup.Logger()
 	opts.Logger = log
 	srv = api.NewServer(sup, opts)
-	mountSupervisordAPI(srv, sup, opts.Logger)
+	met := metrics.NewSupervisor(sup)
+	mountSupervisordAPI(srv, sup, met, opts.Logger)
 	if err := listenOrInherit(srv, sockPath, from); err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
 	}
@@ -251,6 +253,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
+	met.Start(srvCtx) // counts from the first event until the socket closes
 	go func() {
 		err := srv.Serve(srvCtx)
 		if err != nil {
@@ -261,7 +264,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	}()
 	userSock := closedChan()
 	if c.Bool("managed") {
-		userSock = serveUserSocket(srvCtx, cfg, sockPath, sup, opts, opts.Logger)
+		userSock = serveUserSocket(srvCtx, cfg, sockPath, sup, met, opts, opts.Logger)
 	}
 	// The event listener room hears every event from the first; it stops
 	// after the supervisor, so listeners hear the shutdown.
@@ -303,8 +306,10 @@ func configError(w io.Writer, path string, err error) error {
 }
 
 // mountSupervisordAPI mounts supervisord's XML-RPC interface and log
-// streams, which the real supervisorctl uses, behind the server's checks.
-func mountSupervisordAPI(srv *api.Server, b api.Backend, log *slog.Logger) {
+// streams, which the real supervisorctl uses, and the Prometheus metrics,
+// behind the server's checks.
+func mountSupervisordAPI(srv *api.Server, b api.Backend, met *metrics.Supervisor, log *slog.Logger) {
+	srv.Mount("GET /metrics", met.Handler())
 	srv.Mount("/RPC2", xmlrpc.NewHandler(b, xmlrpc.Options{Logger: log}))
 	tail := xmlrpc.NewLogtailHandler(b)
 	srv.Mount("/logtail/", tail)

@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"roost/config"
+	"roost/metrics"
 	"roost/supervisor"
 	"roost/supervisor/api"
 )
@@ -129,7 +130,7 @@ func managedSetup(sockPath, logDir string) (string, error) {
 
 // serveUserSocket serves the configuration's [unix_http_server] file= next
 // to the managed socket, until ctx ends. Failing to is a warning.
-func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, sup *supervisor.Supervisor, opts api.ServerOptions, log *slog.Logger) <-chan struct{} {
+func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, sup *supervisor.Supervisor, met *metrics.Supervisor, opts api.ServerOptions, log *slog.Logger) <-chan struct{} {
 	done := make(chan struct{})
 	u := cfg.UnixHTTPServer
 	if u == nil || u.File == "" || u.File == sockPath {
@@ -137,7 +138,7 @@ func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, s
 		return done
 	}
 	srv := api.NewServer(sup, opts)
-	mountSupervisordAPI(srv, sup, opts.Logger)
+	mountSupervisordAPI(srv, sup, met, opts.Logger)
 	if err := srv.Listen(u.File); err != nil {
 		log.Warn("[unix_http_server] file= not served; use the roost socket", "file", u.File, "socket", sockPath, "err", err)
 		close(done)

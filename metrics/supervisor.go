@@ -1,0 +1,302 @@
+// Package metrics is roost's Prometheus exposition: a user supervisor's
+// programs and cron jobs (Supervisor, served at /metrics on its control
+// socket) and the master's endpoint (Master), which adds the master's own
+// figures to every user's, relabelled with user.
+//
+// Counters that only the event stream can tell (starts, exits by reason)
+// are counted by one goroutine reading the runtime's event subscription;
+// everything else is read when a scrape asks (snapshots, usage from /proc,
+// cron records, log counters), so an idle supervisor does no metrics work
+// at all. Each exposition has its own Registry, never the default one.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"roost/supervisor/api"
+)
+
+// The exit reasons of roost_process_exits_total.
+const (
+	ReasonExpected   = "expected"    // exited with a code in exitcodes
+	ReasonUnexpected = "unexpected"  // exited with another code, or a signal
+	ReasonStopped    = "stopped"     // stopped on request (stop, restart, reload)
+	ReasonTooQuickly = "too_quickly" // exited before startsecs: BACKOFF
+	ReasonOOM        = "oom"         // killed by the kernel's OOM killer
+)
+
+var exitReasons = []string{ReasonExpected, ReasonUnexpected, ReasonStopped, ReasonTooQuickly, ReasonOOM}
+
+// processStates are the states roost_process_state has a series for.
+var processStates = []api.State{api.Stopped, api.Starting, api.Running, api.Backoff, api.Stopping, api.Exited, api.Fatal, api.Unknown}
+
+// LogCounter is a Backend that counts the bytes written to its programs'
+// logs (the runtime does).
+type LogCounter interface {
+	LogBytesWritten(fn func(program string, stream api.Stream, n int64))
+}
+
+// Supervisor is one user supervisor's metrics. Make it with NewSupervisor,
+// Start it before the runtime runs, and mount Handler.
+type Supervisor struct {
+	b   api.Backend
+	reg *prometheus.Registry
+	h   http.Handler
+
+	mu    sync.Mutex
+	progs map[string]*progCounts // by namespec
+}
+
+// progCounts are what the event stream told of one program.
+type progCounts struct {
+	starts  float64
+	exits   map[string]float64
+	oomSeen int // OOMKills already given to an exit
+}
+
+// NewSupervisor returns the metrics of the supervisor b.
+func NewSupervisor(b api.Backend) *Supervisor {
+	s := &Supervisor{b: b, progs: map[string]*progCounts{}, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(supervisorCollector{s})
+	s.h = promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return s
+}
+
+// Start subscribes to the event stream now (so no event after Start is
+// missed) and counts from it in a goroutine until ctx ends. The goroutine
+// sleeps on the channel: it wakes only for events.
+func (s *Supervisor) Start(ctx context.Context) {
+	ch := s.b.Subscribe(ctx)
+	go func() {
+		for ev := range ch {
+			s.count(ev)
+		}
+	}()
+}
+
+// Handler serves the exposition (mount it behind the control socket's
+// checks).
+func (s *Supervisor) Handler() http.Handler { return s.h }
+
+// Registry is the supervisor's registry, for tests and for the master.
+func (s *Supervisor) Registry() *prometheus.Registry { return s.reg }
+
+// count is one event: a start, or an exit with its reason.
+func (s *Supervisor) count(ev api.Event) {
+	if ev.Name == "" {
+		return
+	}
+	name := api.ProcessInfo{Name: ev.Name, Group: ev.Group}.Namespec()
+	reason := ""
+	switch {
+	case ev.Type == "PROCESS_STATE_STARTING":
+	case ev.Type == "PROCESS_STATE_STOPPED" && ev.From == api.Stopping:
+		reason = ReasonStopped
+	case ev.Type == "PROCESS_STATE_BACKOFF" && ev.From == api.Starting && ev.PID != 0:
+		reason = ReasonTooQuickly // PID 0: the spawn failed, nothing exited
+	case ev.Type == "PROCESS_STATE_EXITED" && ev.Expected:
+		reason = ReasonExpected
+	case ev.Type == "PROCESS_STATE_EXITED":
+		reason = ReasonUnexpected
+	default:
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pc := s.progs[name]
+	if pc == nil {
+		pc = &progCounts{exits: map[string]float64{}}
+		s.progs[name] = pc
+	}
+	if reason == "" {
+		pc.starts++
+		return
+	}
+	// The runtime publishes its snapshot before the event: an OOM kill
+	// of this exit is already counted there.
+	if info, err := s.b.ProcessInfo(name); err == nil && info.OOMKills > pc.oomSeen {
+		pc.oomSeen++
+		reason = ReasonOOM
+	}
+	pc.exits[reason]++
+}
+
+// family is what the supervisor's exposition promises of one metric:
+// the master accepts from a user's supervisor only these names, with these
+// types and label names.
+type family struct {
+	typ    prometheus.ValueType
+	help   string
+	labels []string
+}
+
+// families are the supervisor's metrics, by name.
+var families = map[string]family{}
+
+// def makes a supervisor metric's Desc and records its family.
+func def(typ prometheus.ValueType, name, help string, labels []string) *prometheus.Desc {
+	families[name] = family{typ: typ, help: help, labels: labels}
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	labProgram = []string{"program"}
+
+	descState = def(prometheus.GaugeValue, "roost_process_state",
+		"Process state (supervisord's names): 1 for the state the process is in, 0 for the others.", []string{"program", "state"})
+	descStarts = def(prometheus.CounterValue, "roost_process_starts_total",
+		"Spawns of the process (STARTING) since the supervisor started.", labProgram)
+	descExits = def(prometheus.CounterValue, "roost_process_exits_total",
+		"Exits of the process by reason: expected, unexpected, stopped, too_quickly (before startsecs), oom.", []string{"program", "reason"})
+	descRestarts = def(prometheus.CounterValue, "roost_process_restarts_total",
+		"Spawns of the process after its first since the supervisor started.", labProgram)
+	descOOM = def(prometheus.CounterValue, "roost_process_oom_kills_total",
+		"Kills of the process by the kernel's out-of-memory killer.", labProgram)
+	descStartTime = def(prometheus.GaugeValue, "roost_process_start_time_seconds",
+		"Unix time of the process's last start (0: never started).", labProgram)
+	descUptime = def(prometheus.GaugeValue, "roost_process_uptime_seconds",
+		"Seconds since the process started, while it runs (0 otherwise).", labProgram)
+	descPID = def(prometheus.GaugeValue, "roost_process_pid",
+		"Process id (0 when not running).", labProgram)
+	descCPU = def(prometheus.CounterValue, "roost_process_cpu_seconds_total",
+		"CPU seconds (user and system) used by the live processes of the program's process group.", labProgram)
+	descRSS = def(prometheus.GaugeValue, "roost_process_resident_memory_bytes",
+		"Resident memory of the live processes of the program's process group.", labProgram)
+	descMemCur = def(prometheus.GaugeValue, "roost_process_memory_cgroup_bytes",
+		"The program's own memory cgroup's usage (page cache included), when it has one.", labProgram)
+	descPeak = def(prometheus.GaugeValue, "roost_process_memory_peak_bytes",
+		"Peak memory: the program's memory cgroup's, else the sum of its live processes' VmHWM.", labProgram)
+	descThreads = def(prometheus.GaugeValue, "roost_process_threads",
+		"Tasks (threads) of the live processes of the program's process group.", labProgram)
+	descLog = def(prometheus.CounterValue, "roost_process_log_bytes_total",
+		"Bytes written to the program's log files since the supervisor started.", []string{"program", "stream"})
+
+	labJob       = []string{"job"}
+	descCronRuns = def(prometheus.CounterValue, "roost_cron_runs_total",
+		"Runs of the cron job started since the supervisor started.", labJob)
+	descCronFails = def(prometheus.CounterValue, "roost_cron_failures_total",
+		"Runs of the cron job that exited non-zero or could not start.", labJob)
+	descCronSkips = def(prometheus.CounterValue, "roost_cron_skipped_total",
+		"Scheduled runs skipped because the job was still running.", labJob)
+	descCronDur = def(prometheus.GaugeValue, "roost_cron_last_duration_seconds",
+		"Duration of the job's last finished run.", labJob)
+	descCronStatus = def(prometheus.GaugeValue, "roost_cron_last_exit_status",
+		"Exit status of the job's last finished run (-1: a signal, or it could not start).", labJob)
+	descCronEnd = def(prometheus.GaugeValue, "roost_cron_last_end_time_seconds",
+		"Unix time the job's last run ended (0: none yet).", labJob)
+	descCronActive = def(prometheus.GaugeValue, "roost_cron_running",
+		"1 while a run of the job is under way.", labJob)
+
+	supervisorDescs = []*prometheus.Desc{descState, descStarts, descExits, descRestarts, descOOM, descStartTime,
+		descUptime, descPID, descCPU, descRSS, descMemCur, descPeak, descThreads, descLog,
+		descCronRuns, descCronFails, descCronSkips, descCronDur, descCronStatus, descCronEnd, descCronActive}
+)
+
+// supervisorCollector reads the gauges when a scrape asks.
+type supervisorCollector struct{ s *Supervisor }
+
+func (c supervisorCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range supervisorDescs {
+		ch <- d
+	}
+}
+
+func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	infos := s.b.AllProcessInfo()
+	var usage map[int]api.Usage
+	if ub, ok := s.b.(api.UsageBackend); ok {
+		usage = ub.Usage() // one scan of /proc for every program
+	}
+	now := time.Now()
+	counter := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	}
+	s.mu.Lock()
+	counts := make(map[string]progCounts, len(infos))
+	for _, p := range infos {
+		if pc := s.progs[p.Namespec()]; pc != nil {
+			cp := *pc
+			cp.exits = make(map[string]float64, len(pc.exits))
+			for k, v := range pc.exits {
+				cp.exits[k] = v
+			}
+			counts[p.Namespec()] = cp
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range infos {
+		name := p.Namespec()
+		for _, st := range processStates {
+			v := 0.0
+			if p.State == st {
+				v = 1
+			}
+			gauge(descState, v, name, st.String())
+		}
+		pc := counts[name]
+		counter(descStarts, pc.starts, name)
+		for _, r := range exitReasons {
+			counter(descExits, pc.exits[r], name, r)
+		}
+		counter(descRestarts, float64(p.Restarts), name)
+		counter(descOOM, float64(p.OOMKills), name)
+		gauge(descStartTime, float64(p.Start), name)
+		up := 0.0
+		if p.PID != 0 && p.Start > 0 && (p.State == api.Running || p.State == api.Starting || p.State == api.Stopping) {
+			up = max(now.Sub(time.Unix(p.Start, 0)).Seconds(), 0)
+		}
+		gauge(descUptime, up, name)
+		gauge(descPID, float64(p.PID), name)
+		if u, ok := usage[p.PID]; ok && p.PID != 0 {
+			counter(descCPU, u.CPUSeconds, name)
+			gauge(descRSS, float64(u.MemoryRSS), name)
+			if u.MemoryCurrent > 0 {
+				gauge(descMemCur, float64(u.MemoryCurrent), name)
+			}
+			gauge(descPeak, float64(u.MemoryPeak), name)
+			gauge(descThreads, float64(u.Pids), name)
+		}
+	}
+	if lc, ok := s.b.(LogCounter); ok {
+		lc.LogBytesWritten(func(program string, stream api.Stream, n int64) {
+			counter(descLog, float64(n), program, string(stream))
+		})
+	}
+	if cb, ok := s.b.(api.CronBackend); ok {
+		jobs := cb.Cron().Jobs
+		sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].Name < jobs[j].Name })
+		seen := map[string]bool{}
+		for _, j := range jobs {
+			if seen[j.Name] {
+				continue // two "# name:" alike: the first only, a series is unique
+			}
+			seen[j.Name] = true
+			counter(descCronRuns, float64(j.Runs), j.Name)
+			counter(descCronFails, float64(j.Failures), j.Name)
+			counter(descCronSkips, float64(j.Skipped), j.Name)
+			gauge(descCronDur, j.LastDuration, j.Name)
+			gauge(descCronStatus, float64(j.LastExitStatus), j.Name)
+			end := 0.0
+			if !j.LastEnd.IsZero() {
+				end = float64(j.LastEnd.UnixNano()) / 1e9
+			}
+			gauge(descCronEnd, end, j.Name)
+			running := 0.0
+			if j.Running {
+				running = 1
+			}
+			gauge(descCronActive, running, j.Name)
+		}
+	}
+}
