@@ -117,7 +117,7 @@ autostart=false
 		return err1 == nil && err2 == nil && web.State == api.Running && flaky.State == api.Exited
 	})
 
-	fams := testutil.CheckMetrics(t, scrapeSocket(t, sock))
+	fams := testutil.CheckMetrics(t, scrapeSocket(t, sock), nil)
 	if v := value(t, fams, "roost_process_state", "program=web", "state=RUNNING"); v != 1 {
 		t.Errorf("web RUNNING = %v", v)
 	}
@@ -153,7 +153,7 @@ autostart=false
 	must(t, c.RunCronJob(ctx, "bad"))
 	// The counters come from the event stream: wait for them to arrive.
 	testutil.Eventually(t, 30*time.Second, "the restarts and cron runs in the metrics", func() bool {
-		fams = testutil.CheckMetrics(t, scrapeSocket(t, sock))
+		fams = testutil.CheckMetrics(t, scrapeSocket(t, sock), nil)
 		s, _ := testutil.MetricValue(fams, "roost_process_starts_total", "program=web")
 		f, _ := testutil.MetricValue(fams, "roost_cron_failures_total", "job=bad")
 		r, _ := testutil.MetricValue(fams, "roost_cron_runs_total", "job=tick")
@@ -179,7 +179,7 @@ autostart=false
 	}
 	// "hello from web\n", once per start.
 	testutil.Eventually(t, 30*time.Second, "web's log bytes", func() bool {
-		fams = testutil.CheckMetrics(t, scrapeSocket(t, sock))
+		fams = testutil.CheckMetrics(t, scrapeSocket(t, sock), nil)
 		v, _ := testutil.MetricValue(fams, "roost_process_log_bytes_total", "program=web", "stream=stdout")
 		return v == 3*float64(len("hello from web\n"))
 	})

@@ -15,13 +15,17 @@ import (
 // CheckMetrics checks a Prometheus text exposition with Debian's
 // `promtool check metrics` (required: the prometheus package) and
 // client_golang's linter, failing the test on any problem, and returns it
-// parsed.
-func CheckMetrics(t testing.TB, body []byte) map[string]*dto.MetricFamily {
+// parsed. run runs promtool and returns its combined output, as
+// RoostBinary's (nil: exec.Cmd.CombinedOutput).
+func CheckMetrics(t testing.TB, body []byte, run func(*exec.Cmd) ([]byte, error)) map[string]*dto.MetricFamily {
 	t.Helper()
 	promtool := RequireBinary(t, "promtool")
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(body)
-	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+	if run == nil {
+		run = (*exec.Cmd).CombinedOutput
+	}
+	if out, err := run(cmd); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 	problems, err := promlint.New(bytes.NewReader(body)).Lint()
