@@ -50,8 +50,9 @@ type Supervisor struct {
 	reg *prometheus.Registry
 	h   http.Handler
 
-	mu    sync.Mutex
-	progs map[string]*progCounts // by namespec
+	mu      sync.Mutex
+	progs   map[string]*progCounts // by namespec
+	project string                 // see SetProject
 }
 
 // progCounts are what the event stream told of one program.
@@ -206,6 +207,9 @@ func (c supervisorCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range supervisorDescs {
 		ch <- d
 	}
+	for _, d := range []*prometheus.Desc{descDeployReleases, descDeployOK, descDeployFail, descDeployBuild} {
+		ch <- d
+	}
 }
 
 func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
@@ -273,6 +277,7 @@ func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descLog, float64(n), program, string(stream))
 		})
 	}
+	s.collectDeploys(ch)
 	if cb, ok := s.b.(api.CronBackend); ok {
 		jobs := cb.Cron().Jobs
 		sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].Name < jobs[j].Name })

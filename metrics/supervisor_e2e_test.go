@@ -16,6 +16,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"roost/deploy"
 	"roost/internal/testutil"
 	"roost/supervisor/api"
 )
@@ -63,9 +64,9 @@ func TestSupervisorMetrics(t *testing.T) {
 	bin := testutil.RoostBinary(t, nil)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "roost.sock")
-	conf := filepath.Join(dir, "supervisord.conf")
+	src := t.TempDir()
 	cron := filepath.Join(dir, "cron")
-	must(t, os.WriteFile(conf, []byte(fmt.Sprintf(`[unix_http_server]
+	must(t, os.WriteFile(filepath.Join(src, "supervisord.conf"), []byte(fmt.Sprintf(`[unix_http_server]
 file=%[1]s/roost.sock
 [supervisord]
 logfile=%[1]s/roost.log
@@ -82,6 +83,20 @@ autorestart=false
 command=/bin/sleep 1000
 autostart=false
 `, dir)), 0o644))
+	// The project is a deploy's: one release built, one failed.
+	l := deploy.Layout{Home: dir, Repo: filepath.Join(dir, "repo.git"), Current: filepath.Join(dir, "current"),
+		Releases: filepath.Join(dir, "releases"), LogDir: dir, Branch: "main", Keep: 3,
+		Timeout: time.Minute, Socket: filepath.Join(dir, "no-supervisor-yet.sock"), Roost: bin}
+	var dout strings.Builder
+	if _, err := deploy.Deploy(context.Background(), l, deploy.Source{Dir: src}, &dout, deploy.Options{Env: os.Environ()}); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, dout.String())
+	}
+	bad := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(bad, "supervisord.conf"), []byte("[program:x]\nstartsecs=soon\n"), 0o644))
+	if _, err := deploy.Deploy(context.Background(), l, deploy.Source{Dir: bad}, &dout, deploy.Options{Env: os.Environ()}); err == nil {
+		t.Fatalf("a broken release deployed:\n%s", dout.String())
+	}
+	conf := filepath.Join(l.Current, "supervisord.conf")
 	must(t, os.WriteFile(cron, []byte("# name: tick\n@every 1h /bin/true\n# name: bad\n@every 1h /bin/sh -c 'exit 2'\n"), 0o644))
 	cmd := exec.Command(bin, "run", "-c", conf, "--cron", cron, "--no-watch")
 	cmd.Dir = dir
@@ -142,6 +157,12 @@ autostart=false
 	value(t, fams, "roost_process_uptime_seconds", "program=web")
 	if v := value(t, fams, "roost_cron_runs_total", "job=tick"); v != 0 {
 		t.Errorf("tick's runs = %v before any", v)
+	}
+	if c, f := value(t, fams, "roost_deploy_releases", "state=current"), value(t, fams, "roost_deploy_releases", "state=failed"); c != 1 || f != 1 {
+		t.Errorf("releases: %v current, %v failed; want 1 and 1", c, f)
+	}
+	if ok, fail := value(t, fams, "roost_deploy_last_success_time_seconds"), value(t, fams, "roost_deploy_last_failure_time_seconds"); ok <= 0 || fail < ok {
+		t.Errorf("last success %v, last failure %v: want the failure after the success", ok, fail)
 	}
 
 	for range 2 {

@@ -222,6 +222,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	opts.Logger = log
 	srv = api.NewServer(sup, opts)
 	met := metrics.NewSupervisor(sup)
+	met.SetProject(filepath.Dir(cfg.File)) // its deploys, when ~/current is a release
 	mountSupervisordAPI(srv, sup, met, opts.Logger)
 	if err := listenOrInherit(srv, sockPath, from); err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
