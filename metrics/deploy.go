@@ -17,14 +17,14 @@ import (
 // them.
 
 var (
-	descDeployReleases = def(prometheus.GaugeValue, "roost_deploy_releases",
-		"Recorded releases by state: current, previous, ready, failed, pruned.", []string{"state"})
-	descDeployOK = def(prometheus.GaugeValue, "roost_deploy_last_success_time_seconds",
-		"Unix time of the newest release that built (0: none recorded).", nil)
-	descDeployFail = def(prometheus.GaugeValue, "roost_deploy_last_failure_time_seconds",
-		"Unix time of the newest release whose build failed (0: none recorded).", nil)
-	descDeployBuild = def(prometheus.GaugeValue, "roost_deploy_last_build_seconds",
-		"How long the newest recorded release took to build.", nil)
+	descDeployReleases = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_deploy_releases",
+		help: "Recorded releases by state: current, previous, ready, failed, pruned.", labels: []string{"state"}}
+	descDeployOK = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_deploy_last_success_time_seconds",
+		help: "Unix time of the newest release that built (0: none recorded).", labels: nil}
+	descDeployFail = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_deploy_last_failure_time_seconds",
+		help: "Unix time of the newest release whose build failed (0: none recorded).", labels: nil}
+	descDeployBuild = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_deploy_last_build_seconds",
+		help: "How long the newest recorded release took to build.", labels: nil}
 	deployStates = []string{deploy.StateCurrent, deploy.StatePrevious, deploy.StateReady, deploy.StateFailed, deploy.StatePruned}
 )
 
@@ -67,9 +67,9 @@ func (s *Supervisor) collectDeploys(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, st := range deployStates {
-		ch <- prometheus.MustNewConstMetric(descDeployReleases, prometheus.GaugeValue, byState[st], st)
+		ch <- prometheus.MustNewConstMetric(descDeployReleases.desc(), prometheus.GaugeValue, byState[st], st)
 	}
-	ch <- prometheus.MustNewConstMetric(descDeployOK, prometheus.GaugeValue, ok)
-	ch <- prometheus.MustNewConstMetric(descDeployFail, prometheus.GaugeValue, fail)
-	ch <- prometheus.MustNewConstMetric(descDeployBuild, prometheus.GaugeValue, rels[len(rels)-1].BuildSeconds)
+	ch <- prometheus.MustNewConstMetric(descDeployOK.desc(), prometheus.GaugeValue, ok)
+	ch <- prometheus.MustNewConstMetric(descDeployFail.desc(), prometheus.GaugeValue, fail)
+	ch <- prometheus.MustNewConstMetric(descDeployBuild.desc(), prometheus.GaugeValue, rels[len(rels)-1].BuildSeconds)
 }

@@ -53,16 +53,16 @@ type MasterSource interface {
 }
 
 var (
-	descUserState = prometheus.NewDesc("roost_user_supervisor_state",
-		"The user's supervisor's state: 1 for the state it is in, 0 for the others.", []string{"user", "state"}, nil)
-	descUserRestarts = prometheus.NewDesc("roost_user_supervisor_restarts_total",
-		"Restarts of the user's supervisor since the master started.", []string{"user"}, nil)
-	descUserUp = prometheus.NewDesc("roost_user_metrics_up",
-		"1 when the user's supervisor answered this scrape, else 0.", []string{"user"}, nil)
-	descNginxApplies = prometheus.NewDesc("roost_nginx_applies_total",
-		"nginx configurations installed and reloaded by the master.", nil, nil)
-	descNginxFailures = prometheus.NewDesc("roost_nginx_apply_failures_total",
-		"nginx installs that failed (write, nginx -t, reload) and were retried.", nil, nil)
+	descUserState = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_user_supervisor_state",
+		help: "The user's supervisor's state: 1 for the state it is in, 0 for the others.", labels: []string{"user", "state"}}
+	descUserRestarts = &lazyDesc{typ: prometheus.CounterValue, name: "roost_user_supervisor_restarts_total",
+		help: "Restarts of the user's supervisor since the master started.", labels: []string{"user"}}
+	descUserUp = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_user_metrics_up",
+		help: "1 when the user's supervisor answered this scrape, else 0.", labels: []string{"user"}}
+	descNginxApplies = &lazyDesc{typ: prometheus.CounterValue, name: "roost_nginx_applies_total",
+		help: "nginx configurations installed and reloaded by the master.", labels: nil}
+	descNginxFailures = &lazyDesc{typ: prometheus.CounterValue, name: "roost_nginx_apply_failures_total",
+		help: "nginx installs that failed (write, nginx -t, reload) and were retried.", labels: nil}
 )
 
 // UserStates are the user supervisor states roost_user_supervisor_state
@@ -92,8 +92,8 @@ func (m *Master) Handler() http.Handler { return m.h }
 type masterCollector struct{ m *Master }
 
 func (c masterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUserState, descUserRestarts, descUserUp, descNginxApplies, descNginxFailures} {
-		ch <- d
+	for _, d := range []*lazyDesc{descUserState, descUserRestarts, descUserUp, descNginxApplies, descNginxFailures} {
+		ch <- d.desc()
 	}
 	for _, d := range userDescs() {
 		ch <- d
@@ -102,8 +102,8 @@ func (c masterCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // userDescs are the supervisor's families with a user label first.
 var userDescs = sync.OnceValue(func() map[string]*prometheus.Desc {
-	out := make(map[string]*prometheus.Desc, len(families))
-	for name, f := range families {
+	out := make(map[string]*prometheus.Desc, len(families()))
+	for name, f := range families() {
 		out[name] = prometheus.NewDesc(name, f.help, append([]string{"user"}, f.labels...), nil)
 	}
 	return out
@@ -114,8 +114,8 @@ func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	applied, failed := m.src.NginxApplies()
-	ch <- prometheus.MustNewConstMetric(descNginxApplies, prometheus.CounterValue, float64(applied))
-	ch <- prometheus.MustNewConstMetric(descNginxFailures, prometheus.CounterValue, float64(failed))
+	ch <- prometheus.MustNewConstMetric(descNginxApplies.desc(), prometheus.CounterValue, float64(applied))
+	ch <- prometheus.MustNewConstMetric(descNginxFailures.desc(), prometheus.CounterValue, float64(failed))
 	users := m.src.MetricsUsers()
 	results := make([][]prometheus.Metric, len(users))
 	sem := make(chan struct{}, scrapeParallel)
@@ -126,11 +126,11 @@ func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
 			if u.State == st {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(descUserState, prometheus.GaugeValue, v, u.Name, st)
+			ch <- prometheus.MustNewConstMetric(descUserState.desc(), prometheus.GaugeValue, v, u.Name, st)
 		}
-		ch <- prometheus.MustNewConstMetric(descUserRestarts, prometheus.CounterValue, float64(u.Restarts), u.Name)
+		ch <- prometheus.MustNewConstMetric(descUserRestarts.desc(), prometheus.CounterValue, float64(u.Restarts), u.Name)
 		if !u.Running {
-			ch <- prometheus.MustNewConstMetric(descUserUp, prometheus.GaugeValue, 0, u.Name)
+			ch <- prometheus.MustNewConstMetric(descUserUp.desc(), prometheus.GaugeValue, 0, u.Name)
 			continue
 		}
 		wg.Add(1)
@@ -145,7 +145,7 @@ func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
 			if err != nil {
 				up = 0
 			}
-			results[i] = append(ms, prometheus.MustNewConstMetric(descUserUp, prometheus.GaugeValue, up, u.Name))
+			results[i] = append(ms, prometheus.MustNewConstMetric(descUserUp.desc(), prometheus.GaugeValue, up, u.Name))
 		}()
 	}
 	wg.Wait()
@@ -169,7 +169,7 @@ func ScrapeUser(ctx context.Context, socket string, uid int, name string) ([]pro
 	descs := userDescs()
 	var out []prometheus.Metric
 	for fname, mf := range fams {
-		f, ok := families[fname]
+		f, ok := families()[fname]
 		if !ok || mf.GetType() != dtoType(f.typ) {
 			continue
 		}

@@ -129,75 +129,84 @@ func (s *Supervisor) count(ev api.Event) {
 	pc.exits[reason]++
 }
 
-// family is what the supervisor's exposition promises of one metric:
-// the master accepts from a user's supervisor only these names, with these
-// types and label names.
-type family struct {
+// lazyDesc is a metric's Desc, made at its first use: nothing is built at
+// package init, which every roost command pays (issue 17).
+type lazyDesc struct {
 	typ    prometheus.ValueType
+	name   string
 	help   string
 	labels []string
+	once   sync.Once
+	d      *prometheus.Desc
 }
 
-// families are the supervisor's metrics, by name.
-var families = map[string]family{}
-
-// def makes a supervisor metric's Desc and records its family.
-func def(typ prometheus.ValueType, name, help string, labels []string) *prometheus.Desc {
-	families[name] = family{typ: typ, help: help, labels: labels}
-	return prometheus.NewDesc(name, help, labels, nil)
+func (l *lazyDesc) desc() *prometheus.Desc {
+	l.once.Do(func() { l.d = prometheus.NewDesc(l.name, l.help, l.labels, nil) })
+	return l.d
 }
+
+// families are the supervisor's metrics by name: the master accepts from
+// a user's supervisor only these names, with these types and label names.
+var families = sync.OnceValue(func() map[string]*lazyDesc {
+	out := map[string]*lazyDesc{}
+	for _, l := range supervisorDescs {
+		out[l.name] = l
+	}
+	return out
+})
 
 var (
 	labProgram = []string{"program"}
 
-	descState = def(prometheus.GaugeValue, "roost_process_state",
-		"Process state (supervisord's names): 1 for the state the process is in, 0 for the others.", []string{"program", "state"})
-	descStarts = def(prometheus.CounterValue, "roost_process_starts_total",
-		"Spawns of the process (STARTING) since the supervisor started.", labProgram)
-	descExits = def(prometheus.CounterValue, "roost_process_exits_total",
-		"Exits of the process by reason: expected, unexpected, stopped, too_quickly (before startsecs), oom.", []string{"program", "reason"})
-	descRestarts = def(prometheus.CounterValue, "roost_process_restarts_total",
-		"Spawns of the process after its first since the supervisor started.", labProgram)
-	descOOM = def(prometheus.CounterValue, "roost_process_oom_kills_total",
-		"Kills of the process by the kernel's out-of-memory killer.", labProgram)
-	descStartTime = def(prometheus.GaugeValue, "roost_process_start_time_seconds",
-		"Unix time of the process's last start (0: never started).", labProgram)
-	descUptime = def(prometheus.GaugeValue, "roost_process_uptime_seconds",
-		"Seconds since the process started, while it runs (0 otherwise).", labProgram)
-	descPID = def(prometheus.GaugeValue, "roost_process_pid",
-		"Process id (0 when not running).", labProgram)
-	descCPU = def(prometheus.CounterValue, "roost_process_cpu_seconds_total",
-		"CPU seconds (user and system) used by the live processes of the program's process group.", labProgram)
-	descRSS = def(prometheus.GaugeValue, "roost_process_resident_memory_bytes",
-		"Resident memory of the live processes of the program's process group.", labProgram)
-	descMemCur = def(prometheus.GaugeValue, "roost_process_memory_cgroup_bytes",
-		"The program's own memory cgroup's usage (page cache included), when it has one.", labProgram)
-	descPeak = def(prometheus.GaugeValue, "roost_process_memory_peak_bytes",
-		"Peak memory: the program's memory cgroup's, else the sum of its live processes' VmHWM.", labProgram)
-	descThreads = def(prometheus.GaugeValue, "roost_process_threads",
-		"Tasks (threads) of the live processes of the program's process group.", labProgram)
-	descLog = def(prometheus.CounterValue, "roost_process_log_bytes_total",
-		"Bytes written to the program's log files since the supervisor started.", []string{"program", "stream"})
+	descState = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_state",
+		help: "Process state (supervisord's names): 1 for the state the process is in, 0 for the others.", labels: []string{"program", "state"}}
+	descStarts = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_starts_total",
+		help: "Spawns of the process (STARTING) since the supervisor started.", labels: labProgram}
+	descExits = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_exits_total",
+		help: "Exits of the process by reason: expected, unexpected, stopped, too_quickly (before startsecs), oom.", labels: []string{"program", "reason"}}
+	descRestarts = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_restarts_total",
+		help: "Spawns of the process after its first since the supervisor started.", labels: labProgram}
+	descOOM = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_oom_kills_total",
+		help: "Kills of the process by the kernel's out-of-memory killer.", labels: labProgram}
+	descStartTime = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_start_time_seconds",
+		help: "Unix time of the process's last start (0: never started).", labels: labProgram}
+	descUptime = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_uptime_seconds",
+		help: "Seconds since the process started, while it runs (0 otherwise).", labels: labProgram}
+	descPID = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_pid",
+		help: "Process id (0 when not running).", labels: labProgram}
+	descCPU = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_cpu_seconds_total",
+		help: "CPU seconds (user and system) used by the live processes of the program's process group.", labels: labProgram}
+	descRSS = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_resident_memory_bytes",
+		help: "Resident memory of the live processes of the program's process group.", labels: labProgram}
+	descMemCur = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_memory_cgroup_bytes",
+		help: "The program's own memory cgroup's usage (page cache included), when it has one.", labels: labProgram}
+	descPeak = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_memory_peak_bytes",
+		help: "Peak memory: the program's memory cgroup's, else the sum of its live processes' VmHWM.", labels: labProgram}
+	descThreads = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_threads",
+		help: "Tasks (threads) of the live processes of the program's process group.", labels: labProgram}
+	descLog = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_log_bytes_total",
+		help: "Bytes written to the program's log files since the supervisor started.", labels: []string{"program", "stream"}}
 
 	labJob       = []string{"job"}
-	descCronRuns = def(prometheus.CounterValue, "roost_cron_runs_total",
-		"Runs of the cron job started since the supervisor started.", labJob)
-	descCronFails = def(prometheus.CounterValue, "roost_cron_failures_total",
-		"Runs of the cron job that exited non-zero or could not start.", labJob)
-	descCronSkips = def(prometheus.CounterValue, "roost_cron_skipped_total",
-		"Scheduled runs skipped because the job was still running.", labJob)
-	descCronDur = def(prometheus.GaugeValue, "roost_cron_last_duration_seconds",
-		"Duration of the job's last finished run.", labJob)
-	descCronStatus = def(prometheus.GaugeValue, "roost_cron_last_exit_status",
-		"Exit status of the job's last finished run (-1: a signal, or it could not start).", labJob)
-	descCronEnd = def(prometheus.GaugeValue, "roost_cron_last_end_time_seconds",
-		"Unix time the job's last run ended (0: none yet).", labJob)
-	descCronActive = def(prometheus.GaugeValue, "roost_cron_running",
-		"1 while a run of the job is under way.", labJob)
+	descCronRuns = &lazyDesc{typ: prometheus.CounterValue, name: "roost_cron_runs_total",
+		help: "Runs of the cron job started since the supervisor started.", labels: labJob}
+	descCronFails = &lazyDesc{typ: prometheus.CounterValue, name: "roost_cron_failures_total",
+		help: "Runs of the cron job that exited non-zero or could not start.", labels: labJob}
+	descCronSkips = &lazyDesc{typ: prometheus.CounterValue, name: "roost_cron_skipped_total",
+		help: "Scheduled runs skipped because the job was still running.", labels: labJob}
+	descCronDur = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_cron_last_duration_seconds",
+		help: "Duration of the job's last finished run.", labels: labJob}
+	descCronStatus = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_cron_last_exit_status",
+		help: "Exit status of the job's last finished run (-1: a signal, or it could not start).", labels: labJob}
+	descCronEnd = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_cron_last_end_time_seconds",
+		help: "Unix time the job's last run ended (0: none yet).", labels: labJob}
+	descCronActive = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_cron_running",
+		help: "1 while a run of the job is under way.", labels: labJob}
 
-	supervisorDescs = []*prometheus.Desc{descState, descStarts, descExits, descRestarts, descOOM, descStartTime,
+	supervisorDescs = []*lazyDesc{descState, descStarts, descExits, descRestarts, descOOM, descStartTime,
 		descUptime, descPID, descCPU, descRSS, descMemCur, descPeak, descThreads, descLog,
-		descCronRuns, descCronFails, descCronSkips, descCronDur, descCronStatus, descCronEnd, descCronActive}
+		descCronRuns, descCronFails, descCronSkips, descCronDur, descCronStatus, descCronEnd, descCronActive,
+		descDeployReleases, descDeployOK, descDeployFail, descDeployBuild}
 )
 
 // supervisorCollector reads the gauges when a scrape asks.
@@ -205,10 +214,7 @@ type supervisorCollector struct{ s *Supervisor }
 
 func (c supervisorCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range supervisorDescs {
-		ch <- d
-	}
-	for _, d := range []*prometheus.Desc{descDeployReleases, descDeployOK, descDeployFail, descDeployBuild} {
-		ch <- d
+		ch <- d.desc()
 	}
 }
 
@@ -220,11 +226,11 @@ func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
 		usage = ub.Usage() // one scan of /proc for every program
 	}
 	now := time.Now()
-	counter := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	counter := func(d *lazyDesc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d.desc(), prometheus.CounterValue, v, lv...)
 	}
-	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	gauge := func(d *lazyDesc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d.desc(), prometheus.GaugeValue, v, lv...)
 	}
 	s.mu.Lock()
 	counts := make(map[string]progCounts, len(infos))
