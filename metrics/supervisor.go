@@ -37,6 +37,8 @@ var exitReasons = []string{ReasonExpected, ReasonUnexpected, ReasonStopped, Reas
 // processStates are the states roost_process_state has a series for.
 var processStates = []api.State{api.Stopped, api.Starting, api.Running, api.Backoff, api.Stopping, api.Exited, api.Fatal, api.Unknown}
 
+var healths = []api.Health{api.HealthStarting, api.HealthHealthy, api.HealthFailing, api.HealthUnhealthy}
+
 // LogCounter is a Backend that counts the bytes written to its programs'
 // logs (the runtime does).
 type LogCounter interface {
@@ -184,6 +186,8 @@ var (
 		help: "Peak memory: the program's memory cgroup's, else the sum of its live processes' VmHWM.", labels: labProgram}
 	descThreads = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_threads",
 		help: "Tasks (threads) of the live processes of the program's process group.", labels: labProgram}
+	descHealth = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_health",
+		help: "Health check result of a program with healthcheck=: 1 for its health now (starting, healthy, failing, unhealthy), 0 for the others.", labels: []string{"program", "health"}}
 	descLog = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_log_bytes_total",
 		help: "Bytes written to the program's log files since the supervisor started.", labels: []string{"program", "stream"}}
 
@@ -204,7 +208,7 @@ var (
 		help: "1 while a run of the job is under way.", labels: labJob}
 
 	supervisorDescs = []*lazyDesc{descState, descStarts, descExits, descRestarts, descOOM, descStartTime,
-		descUptime, descPID, descCPU, descRSS, descMemCur, descPeak, descThreads, descLog,
+		descUptime, descPID, descCPU, descRSS, descMemCur, descPeak, descThreads, descHealth, descLog,
 		descCronRuns, descCronFails, descCronSkips, descCronDur, descCronStatus, descCronEnd, descCronActive,
 		descDeployReleases, descDeployOK, descDeployFail, descDeployBuild}
 )
@@ -268,6 +272,15 @@ func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descUptime, up, name)
 		gauge(descPID, float64(p.PID), name)
+		if p.Health != "" {
+			for _, h := range healths {
+				v := 0.0
+				if p.Health == h {
+					v = 1
+				}
+				gauge(descHealth, v, name, string(h))
+			}
+		}
 		if u, ok := usage[p.PID]; ok && p.PID != 0 {
 			counter(descCPU, u.CPUSeconds, name)
 			gauge(descRSS, float64(u.MemoryRSS), name)

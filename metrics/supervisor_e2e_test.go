@@ -75,6 +75,7 @@ childlogdir=%[1]s
 command=/bin/sh -c 'echo hello from web; exec sleep 1000'
 startsecs=0
 stopsignal=KILL
+healthcheck=exec:/bin/true
 [program:flaky]
 command=/bin/sh -c 'exit 3'
 startsecs=0
@@ -129,12 +130,18 @@ autostart=false
 	testutil.Eventually(t, 30*time.Second, "web RUNNING and flaky EXITED", func() bool {
 		web, err1 := c.Process(ctx, "web")
 		flaky, err2 := c.Process(ctx, "flaky")
-		return err1 == nil && err2 == nil && web.State == api.Running && flaky.State == api.Exited
+		return err1 == nil && err2 == nil && web.State == api.Running && web.Health == api.HealthHealthy && flaky.State == api.Exited
 	})
 
 	fams := testutil.CheckMetrics(t, scrapeSocket(t, sock), nil)
 	if v := value(t, fams, "roost_process_state", "program=web", "state=RUNNING"); v != 1 {
 		t.Errorf("web RUNNING = %v", v)
+	}
+	if v := value(t, fams, "roost_process_health", "program=web", "health=healthy"); v != 1 {
+		t.Errorf("web healthy = %v", v)
+	}
+	if _, ok := testutil.MetricValue(fams, "roost_process_health", "program=idle"); ok {
+		t.Errorf("idle, without a check, has a health")
 	}
 	if v := value(t, fams, "roost_process_state", "program=idle", "state=STOPPED"); v != 1 {
 		t.Errorf("idle STOPPED = %v", v)
