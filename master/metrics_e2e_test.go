@@ -25,11 +25,7 @@ func TestE2EMetrics(t *testing.T) {
 	e.writeProject(alice, fmt.Sprintf("[supervisord]\n"+
 		"[program:web]\ncommand=/bin/sleep 6101\nstartsecs=0\n"+
 		"[program:small]\ncommand=%s hog 100\nstartsecs=0\nautorestart=false\nmemory_max=32M\n", helperExe))
-	cron := filepath.Join(alice.Home, e.project, "cron")
-	if err := os.WriteFile(cron, []byte("# name: tick\n@every 1h /bin/true\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(cron, alice.UID, alice.GID)
+	e.writeCron(alice, "# name: tick\n@every 1h /bin/true\n")
 	e.writeProject(bob, sleepConf(6102))
 	port := testutil.FreePort(t)
 	e.writeConf([]string{alice.Name, bob.Name}, fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\n", port))
@@ -115,4 +111,14 @@ func TestE2EMetrics(t *testing.T) {
 	if v := val(fams, "roost_process_starts_total", b, "program=web"); v != bobStarts {
 		t.Errorf("bob's web starts moved with alice's restarts: %v, was %v", v, bobStarts)
 	}
+}
+
+// writeCron writes a user's project cron file, as the user owns it.
+func (e *env) writeCron(a testutil.Account, body string) {
+	e.t.Helper()
+	cron := filepath.Join(a.Home, e.project, "cron")
+	if err := os.WriteFile(cron, []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	os.Chown(cron, a.UID, a.GID)
 }
