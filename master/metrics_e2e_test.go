@@ -111,6 +111,21 @@ func TestE2EMetrics(t *testing.T) {
 	if v := val(fams, "roost_process_starts_total", b, "program=web"); v != bobStarts {
 		t.Errorf("bob's web starts moved with alice's restarts: %v, was %v", v, bobStarts)
 	}
+
+	// The master's own count: a restart of alice's supervisor.
+	sup := val(fams, "roost_user_supervisor_restarts_total", a)
+	if out, code := x.roost(t, "admin", "restart", alice.Name); code != 0 {
+		t.Fatalf("roost admin restart: exit %d\n%s", code, out)
+	}
+	testutil.Eventually(t, 60*time.Second, "alice's supervisor restarted and answering", func() bool {
+		fams = scrape()
+		r, _ := testutil.MetricValue(fams, "roost_user_supervisor_restarts_total", a)
+		up, _ := testutil.MetricValue(fams, "roost_user_metrics_up", a)
+		return r == sup+1 && up == 1
+	})
+	if v := val(fams, "roost_user_supervisor_state", a, "state=RUNNING"); v != 1 {
+		t.Errorf("alice's supervisor RUNNING = %v after its restart", v)
+	}
 }
 
 // writeCron writes a user's project cron file, as the user owns it.
