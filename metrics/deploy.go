@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"roost/deploy"
 )
 
@@ -17,13 +15,13 @@ import (
 // them.
 
 var (
-	descDeployReleases = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_deploy_releases",
+	descDeployReleases = &metricDesc{typ: gauge, name: "roost_deploy_releases",
 		help: "Recorded releases by state: current, previous, ready, failed, pruned.", labels: []string{"state"}}
-	descDeployOK = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_deploy_last_success_time_seconds",
+	descDeployOK = &metricDesc{typ: gauge, name: "roost_deploy_last_success_time_seconds",
 		help: "Unix time of the newest release that built (0: none recorded).", labels: nil}
-	descDeployFail = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_deploy_last_failure_time_seconds",
+	descDeployFail = &metricDesc{typ: gauge, name: "roost_deploy_last_failure_time_seconds",
 		help: "Unix time of the newest release whose build failed (0: none recorded).", labels: nil}
-	descDeployBuild = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_deploy_last_build_seconds",
+	descDeployBuild = &metricDesc{typ: gauge, name: "roost_deploy_last_build_seconds",
 		help: "How long the newest recorded release took to build.", labels: nil}
 	deployStates = []string{deploy.StateCurrent, deploy.StatePrevious, deploy.StateReady, deploy.StateFailed, deploy.StatePruned}
 )
@@ -37,7 +35,7 @@ func (s *Supervisor) SetProject(dir string) {
 }
 
 // collectDeploys reports the deploys of the project, if it is a deploy's.
-func (s *Supervisor) collectDeploys(ch chan<- prometheus.Metric) {
+func (s *Supervisor) collectDeploys(e *exposition) {
 	s.mu.Lock()
 	project := s.project
 	s.mu.Unlock()
@@ -67,9 +65,9 @@ func (s *Supervisor) collectDeploys(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, st := range deployStates {
-		ch <- prometheus.MustNewConstMetric(descDeployReleases.desc(), prometheus.GaugeValue, byState[st], st)
+		e.add(descDeployReleases, byState[st], st)
 	}
-	ch <- prometheus.MustNewConstMetric(descDeployOK.desc(), prometheus.GaugeValue, ok)
-	ch <- prometheus.MustNewConstMetric(descDeployFail.desc(), prometheus.GaugeValue, fail)
-	ch <- prometheus.MustNewConstMetric(descDeployBuild.desc(), prometheus.GaugeValue, rels[len(rels)-1].BuildSeconds)
+	e.add(descDeployOK, ok)
+	e.add(descDeployFail, fail)
+	e.add(descDeployBuild, rels[len(rels)-1].BuildSeconds)
 }

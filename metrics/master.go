@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"roost/supervisor/api"
 )
@@ -53,16 +46,16 @@ type MasterSource interface {
 }
 
 var (
-	descUserState = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_user_supervisor_state",
+	descUserState = &metricDesc{typ: gauge, name: "roost_user_supervisor_state",
 		help: "The user's supervisor's state: 1 for the state it is in, 0 for the others.", labels: []string{"user", "state"}}
-	descUserRestarts = &lazyDesc{typ: prometheus.CounterValue, name: "roost_user_supervisor_restarts_total",
+	descUserRestarts = &metricDesc{typ: counter, name: "roost_user_supervisor_restarts_total",
 		help: "Restarts of the user's supervisor since the master started.", labels: []string{"user"}}
-	descUserUp = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_user_metrics_up",
+	descUserUp = &metricDesc{typ: gauge, name: "roost_user_metrics_up",
 		help: "1 when the user's supervisor answered this scrape, else 0.", labels: []string{"user"}}
-	descNginxApplies = &lazyDesc{typ: prometheus.CounterValue, name: "roost_nginx_applies_total",
-		help: "nginx configurations installed and reloaded by the master.", labels: nil}
-	descNginxFailures = &lazyDesc{typ: prometheus.CounterValue, name: "roost_nginx_apply_failures_total",
-		help: "nginx installs that failed (write, nginx -t, reload) and were retried.", labels: nil}
+	descNginxApplies = &metricDesc{typ: counter, name: "roost_nginx_applies_total",
+		help: "nginx configurations installed and reloaded by the master."}
+	descNginxFailures = &metricDesc{typ: counter, name: "roost_nginx_apply_failures_total",
+		help: "nginx installs that failed (write, nginx -t, reload) and were retried."}
 )
 
 // UserStates are the user supervisor states roost_user_supervisor_state
@@ -73,51 +66,35 @@ var UserStates = []string{"STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING
 // scraped from their sockets when Prometheus scrapes the master.
 type Master struct {
 	src MasterSource
-	reg *prometheus.Registry
-	h   http.Handler
 	mu  sync.Mutex // one scrape of the users at a time
 }
 
 // NewMaster returns the master's metrics.
-func NewMaster(src MasterSource) *Master {
-	m := &Master{src: src, reg: prometheus.NewRegistry()}
-	m.reg.MustRegister(masterCollector{m})
-	m.h = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
-	return m
-}
+func NewMaster(src MasterSource) *Master { return &Master{src: src} }
 
 // Handler serves the exposition.
-func (m *Master) Handler() http.Handler { return m.h }
-
-type masterCollector struct{ m *Master }
-
-func (c masterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*lazyDesc{descUserState, descUserRestarts, descUserUp, descNginxApplies, descNginxFailures} {
-		ch <- d.desc()
-	}
-	for _, d := range userDescs() {
-		ch <- d
-	}
+func (m *Master) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serveExposition(w, m.collect) })
 }
 
 // userDescs are the supervisor's families with a user label first.
-var userDescs = sync.OnceValue(func() map[string]*prometheus.Desc {
-	out := make(map[string]*prometheus.Desc, len(families()))
+var userDescs = sync.OnceValue(func() map[string]*metricDesc {
+	out := make(map[string]*metricDesc, len(families()))
 	for name, f := range families() {
-		out[name] = prometheus.NewDesc(name, f.help, append([]string{"user"}, f.labels...), nil)
+		out[name] = &metricDesc{typ: f.typ, name: name, help: f.help, labels: append([]string{"user"}, f.labels...)}
 	}
 	return out
 })
 
-func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
-	m := c.m
+func (m *Master) collect(e *exposition) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	applied, failed := m.src.NginxApplies()
-	ch <- prometheus.MustNewConstMetric(descNginxApplies.desc(), prometheus.CounterValue, float64(applied))
-	ch <- prometheus.MustNewConstMetric(descNginxFailures.desc(), prometheus.CounterValue, float64(failed))
+	e.add(descNginxApplies, float64(applied))
+	e.add(descNginxFailures, float64(failed))
 	users := m.src.MetricsUsers()
-	results := make([][]prometheus.Metric, len(users))
+	results := make([][]userSeries, len(users))
+	up := make([]float64, len(users))
 	sem := make(chan struct{}, scrapeParallel)
 	var wg sync.WaitGroup
 	for i, u := range users {
@@ -126,11 +103,10 @@ func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
 			if u.State == st {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(descUserState.desc(), prometheus.GaugeValue, v, u.Name, st)
+			e.add(descUserState, v, u.Name, st)
 		}
-		ch <- prometheus.MustNewConstMetric(descUserRestarts.desc(), prometheus.CounterValue, float64(u.Restarts), u.Name)
+		e.add(descUserRestarts, float64(u.Restarts), u.Name)
 		if !u.Running {
-			ch <- prometheus.MustNewConstMetric(descUserUp.desc(), prometheus.GaugeValue, 0, u.Name)
 			continue
 		}
 		wg.Add(1)
@@ -140,88 +116,77 @@ func (c masterCollector) Collect(ch chan<- prometheus.Metric) {
 			defer func() { <-sem }()
 			ctx, cancel := context.WithTimeout(context.Background(), UserScrapeTimeout)
 			defer cancel()
-			ms, err := ScrapeUser(ctx, u.Socket, u.UID, u.Name)
-			up := 1.0
-			if err != nil {
-				up = 0
+			ss, err := scrapeUser(ctx, u.Socket, u.UID, u.Name)
+			if err == nil {
+				results[i], up[i] = ss, 1
 			}
-			results[i] = append(ms, prometheus.MustNewConstMetric(descUserUp.desc(), prometheus.GaugeValue, up, u.Name))
 		}()
 	}
 	wg.Wait()
-	for _, ms := range results {
-		for _, x := range ms {
-			ch <- x
+	for i, u := range users {
+		e.add(descUserUp, up[i], u.Name)
+	}
+	for _, ss := range results {
+		for _, x := range ss {
+			e.add(x.d, x.v, x.lv...)
 		}
 	}
 }
 
-// ScrapeUser reads the /metrics of the supervisor serving socket as uid
-// and returns its metrics with user = name added. Only the families a
-// supervisor exposes are kept, with their types and label names (a user
+// userSeries is one sample of a user's, relabelled.
+type userSeries struct {
+	d  *metricDesc // the family with user first
+	lv []string
+	v  float64
+}
+
+// scrapeUser reads the /metrics of the supervisor serving socket as uid
+// and returns its samples with user = name added. Only the families a
+// supervisor exposes are kept, with their exact label names (a user
 // cannot forge another user's series or the master's); a series given
 // twice is kept once.
-func ScrapeUser(ctx context.Context, socket string, uid int, name string) ([]prometheus.Metric, error) {
-	fams, err := fetchUser(ctx, socket, uid)
+func scrapeUser(ctx context.Context, socket string, uid int, name string) ([]userSeries, error) {
+	samples, err := fetchUser(ctx, socket, uid)
 	if err != nil {
 		return nil, err
 	}
 	descs := userDescs()
-	var out []prometheus.Metric
-	for fname, mf := range fams {
-		f, ok := families()[fname]
-		if !ok || mf.GetType() != dtoType(f.typ) {
+	seen := map[string]bool{}
+	var out []userSeries
+	for _, s := range samples {
+		f, ok := families()[s.name]
+		if !ok || s.typ != f.typ.String() {
 			continue
 		}
-		seen := map[string]bool{}
-		for _, mt := range mf.GetMetric() {
-			lv, ok := labelValues(mt, f.labels)
-			if !ok {
-				continue
-			}
-			key := strings.Join(lv, "\xff")
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			var v float64
-			if f.typ == prometheus.CounterValue {
-				v = mt.GetCounter().GetValue()
-			} else {
-				v = mt.GetGauge().GetValue()
-			}
-			x, err := prometheus.NewConstMetric(descs[fname], f.typ, v, append([]string{name}, lv...)...)
-			if err != nil {
-				continue // not valid UTF-8, say
-			}
-			out = append(out, x)
+		lv, ok := labelValues(s.labels, f.labels)
+		if !ok {
+			continue
 		}
+		key := s.name + "\xff" + strings.Join(lv, "\xff")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, userSeries{d: descs[s.name], lv: append([]string{name}, lv...), v: s.v})
 	}
 	return out, nil
 }
 
-// labelValues returns mt's values for exactly the label names want.
-func labelValues(mt *dto.Metric, want []string) ([]string, bool) {
-	lp := mt.GetLabel()
-	if len(lp) != len(want) {
+// labelValues returns the values for exactly the label names want.
+func labelValues(labels [][2]string, want []string) ([]string, bool) {
+	if len(labels) != len(want) {
 		return nil, false
 	}
 	out := make([]string, len(want))
-	for _, l := range lp {
-		i := slices.Index(want, l.GetName())
-		if i < 0 || out[i] != "" {
+	set := make([]bool, len(want))
+	for _, l := range labels {
+		i := slices.Index(want, l[0])
+		if i < 0 || set[i] {
 			return nil, false
 		}
-		out[i] = l.GetValue()
+		out[i], set[i] = l[1], true
 	}
 	return out, true
-}
-
-func dtoType(t prometheus.ValueType) dto.MetricType {
-	if t == prometheus.CounterValue {
-		return dto.MetricType_COUNTER
-	}
-	return dto.MetricType_GAUGE
 }
 
 // errTooLarge is a user's exposition over maxUserMetrics.
@@ -229,7 +194,7 @@ var errTooLarge = errors.New("metrics exposition too large")
 
 // fetchUser GETs /metrics on a user's socket, checking that the socket and
 // the process serving it are the user's (or root's), and parses it.
-func fetchUser(ctx context.Context, socket string, uid int) (map[string]*dto.MetricFamily, error) {
+func fetchUser(ctx context.Context, socket string, uid int) ([]sample, error) {
 	uids := []int{uid}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -271,10 +236,9 @@ func fetchUser(ctx context.Context, socket string, uid int) (map[string]*dto.Met
 	if len(body) > maxUserMetrics {
 		return nil, fmt.Errorf("scrape %s: %w", socket, errTooLarge)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	samples, err := parseExposition(body)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", socket, err)
 	}
-	return fams, nil
+	return samples, nil
 }

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"roost/internal/testutil"
 )
 
@@ -51,21 +48,17 @@ roost_user_metrics_up{user="roost-bob"} 1
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		w.Write([]byte(hostile))
 	}))
-	ms, err := ScrapeUser(context.Background(), sock, os.Geteuid(), "roost-alice")
+	ms, err := scrapeUser(context.Background(), sock, os.Geteuid(), "roost-alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]float64{}
 	for _, m := range ms {
-		var pb dto.Metric
-		if err := m.Write(&pb); err != nil {
-			t.Fatal(err)
+		key := m.d.name
+		for i, l := range m.d.labels {
+			key += " " + l + "=" + m.lv[i]
 		}
-		key := m.Desc().String()
-		for _, l := range pb.GetLabel() {
-			key += " " + l.GetName() + "=" + l.GetValue()
-		}
-		got[key] = pb.GetCounter().GetValue() + pb.GetGauge().GetValue()
+		got[key] = m.v
 	}
 	if len(got) != 2 {
 		t.Errorf("kept %d series, want 2 (web once, api):\n%v", len(got), got)
@@ -109,16 +102,14 @@ func TestScrapeUserBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := ScrapeUser(ctx, sock, os.Geteuid(), "roost-alice"); err == nil {
+	if _, err := scrapeUser(ctx, sock, os.Geteuid(), "roost-alice"); err == nil {
 		t.Error("a stuck supervisor's scrape succeeded")
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("a stuck supervisor held the scrape %v", d)
 	}
 	testutil.RequireRoot(t)
-	if _, err := ScrapeUser(context.Background(), sock, 4242, "roost-alice"); err == nil {
+	if _, err := scrapeUser(context.Background(), sock, 4242, "roost-alice"); err == nil {
 		t.Error("a socket served by root was accepted as uid 4242's")
 	}
 }
-
-var _ prometheus.Collector = masterCollector{}

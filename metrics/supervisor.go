@@ -7,7 +7,7 @@
 // are counted by one goroutine reading the runtime's event subscription;
 // everything else is read when a scrape asks (snapshots, usage from /proc,
 // cron records, log counters), so an idle supervisor does no metrics work
-// at all. Each exposition has its own Registry, never the default one.
+// at all. The text format is written here (expo.go), not by client_golang.
 package metrics
 
 import (
@@ -16,9 +16,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"roost/supervisor/api"
 )
@@ -48,9 +45,7 @@ type LogCounter interface {
 // Supervisor is one user supervisor's metrics. Make it with NewSupervisor,
 // Start it before the runtime runs, and mount Handler.
 type Supervisor struct {
-	b   api.Backend
-	reg *prometheus.Registry
-	h   http.Handler
+	b api.Backend
 
 	mu      sync.Mutex
 	progs   map[string]*progCounts // by namespec
@@ -66,10 +61,7 @@ type progCounts struct {
 
 // NewSupervisor returns the metrics of the supervisor b.
 func NewSupervisor(b api.Backend) *Supervisor {
-	s := &Supervisor{b: b, progs: map[string]*progCounts{}, reg: prometheus.NewRegistry()}
-	s.reg.MustRegister(supervisorCollector{s})
-	s.h = promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
-	return s
+	return &Supervisor{b: b, progs: map[string]*progCounts{}}
 }
 
 // Start subscribes to the event stream now (so no event after Start is
@@ -86,10 +78,9 @@ func (s *Supervisor) Start(ctx context.Context) {
 
 // Handler serves the exposition (mount it behind the control socket's
 // checks).
-func (s *Supervisor) Handler() http.Handler { return s.h }
-
-// Registry is the supervisor's registry, for tests and for the master.
-func (s *Supervisor) Registry() *prometheus.Registry { return s.reg }
+func (s *Supervisor) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serveExposition(w, s.collect) })
+}
 
 // count is one event: a start, or an exit with its reason.
 func (s *Supervisor) count(ev api.Event) {
@@ -131,26 +122,10 @@ func (s *Supervisor) count(ev api.Event) {
 	pc.exits[reason]++
 }
 
-// lazyDesc is a metric's Desc, made at its first use: nothing is built at
-// package init, which every roost command pays (issue 17).
-type lazyDesc struct {
-	typ    prometheus.ValueType
-	name   string
-	help   string
-	labels []string
-	once   sync.Once
-	d      *prometheus.Desc
-}
-
-func (l *lazyDesc) desc() *prometheus.Desc {
-	l.once.Do(func() { l.d = prometheus.NewDesc(l.name, l.help, l.labels, nil) })
-	return l.d
-}
-
 // families are the supervisor's metrics by name: the master accepts from
 // a user's supervisor only these names, with these types and label names.
-var families = sync.OnceValue(func() map[string]*lazyDesc {
-	out := map[string]*lazyDesc{}
+var families = sync.OnceValue(func() map[string]*metricDesc {
+	out := map[string]*metricDesc{}
 	for _, l := range supervisorDescs {
 		out[l.name] = l
 	}
@@ -160,82 +135,67 @@ var families = sync.OnceValue(func() map[string]*lazyDesc {
 var (
 	labProgram = []string{"program"}
 
-	descState = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_state",
+	descState = &metricDesc{typ: gauge, name: "roost_process_state",
 		help: "Process state (supervisord's names): 1 for the state the process is in, 0 for the others.", labels: []string{"program", "state"}}
-	descStarts = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_starts_total",
+	descStarts = &metricDesc{typ: counter, name: "roost_process_starts_total",
 		help: "Spawns of the process (STARTING) since the supervisor started.", labels: labProgram}
-	descExits = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_exits_total",
+	descExits = &metricDesc{typ: counter, name: "roost_process_exits_total",
 		help: "Exits of the process by reason: expected, unexpected, stopped, too_quickly (before startsecs), oom.", labels: []string{"program", "reason"}}
-	descRestarts = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_restarts_total",
+	descRestarts = &metricDesc{typ: counter, name: "roost_process_restarts_total",
 		help: "Spawns of the process after its first since the supervisor started.", labels: labProgram}
-	descOOM = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_oom_kills_total",
+	descOOM = &metricDesc{typ: counter, name: "roost_process_oom_kills_total",
 		help: "Kills of the process by the kernel's out-of-memory killer.", labels: labProgram}
-	descStartTime = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_start_time_seconds",
+	descStartTime = &metricDesc{typ: gauge, name: "roost_process_start_time_seconds",
 		help: "Unix time of the process's last start (0: never started).", labels: labProgram}
-	descUptime = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_uptime_seconds",
+	descUptime = &metricDesc{typ: gauge, name: "roost_process_uptime_seconds",
 		help: "Seconds since the process started, while it runs (0 otherwise).", labels: labProgram}
-	descPID = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_pid",
+	descPID = &metricDesc{typ: gauge, name: "roost_process_pid",
 		help: "Process id (0 when not running).", labels: labProgram}
-	descCPU = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_cpu_seconds_total",
+	descCPU = &metricDesc{typ: counter, name: "roost_process_cpu_seconds_total",
 		help: "CPU seconds (user and system) used by the live processes of the program's process group.", labels: labProgram}
-	descRSS = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_resident_memory_bytes",
+	descRSS = &metricDesc{typ: gauge, name: "roost_process_resident_memory_bytes",
 		help: "Resident memory of the live processes of the program's process group.", labels: labProgram}
-	descMemCur = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_memory_cgroup_bytes",
+	descMemCur = &metricDesc{typ: gauge, name: "roost_process_memory_cgroup_bytes",
 		help: "The program's own memory cgroup's usage (page cache included), when it has one.", labels: labProgram}
-	descPeak = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_memory_peak_bytes",
+	descPeak = &metricDesc{typ: gauge, name: "roost_process_memory_peak_bytes",
 		help: "Peak memory: the program's memory cgroup's, else the sum of its live processes' VmHWM.", labels: labProgram}
-	descThreads = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_threads",
+	descThreads = &metricDesc{typ: gauge, name: "roost_process_threads",
 		help: "Tasks (threads) of the live processes of the program's process group.", labels: labProgram}
-	descHealth = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_process_health",
+	descHealth = &metricDesc{typ: gauge, name: "roost_process_health",
 		help: "Health check result of a program with healthcheck=: 1 for its health now (starting, healthy, failing, unhealthy), 0 for the others.", labels: []string{"program", "health"}}
-	descLog = &lazyDesc{typ: prometheus.CounterValue, name: "roost_process_log_bytes_total",
+	descLog = &metricDesc{typ: counter, name: "roost_process_log_bytes_total",
 		help: "Bytes written to the program's log files since the supervisor started.", labels: []string{"program", "stream"}}
 
 	labJob       = []string{"job"}
-	descCronRuns = &lazyDesc{typ: prometheus.CounterValue, name: "roost_cron_runs_total",
+	descCronRuns = &metricDesc{typ: counter, name: "roost_cron_runs_total",
 		help: "Runs of the cron job started since the supervisor started.", labels: labJob}
-	descCronFails = &lazyDesc{typ: prometheus.CounterValue, name: "roost_cron_failures_total",
+	descCronFails = &metricDesc{typ: counter, name: "roost_cron_failures_total",
 		help: "Runs of the cron job that exited non-zero or could not start.", labels: labJob}
-	descCronSkips = &lazyDesc{typ: prometheus.CounterValue, name: "roost_cron_skipped_total",
+	descCronSkips = &metricDesc{typ: counter, name: "roost_cron_skipped_total",
 		help: "Scheduled runs skipped because the job was still running.", labels: labJob}
-	descCronDur = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_cron_last_duration_seconds",
+	descCronDur = &metricDesc{typ: gauge, name: "roost_cron_last_duration_seconds",
 		help: "Duration of the job's last finished run.", labels: labJob}
-	descCronStatus = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_cron_last_exit_status",
+	descCronStatus = &metricDesc{typ: gauge, name: "roost_cron_last_exit_status",
 		help: "Exit status of the job's last finished run (-1: a signal, or it could not start).", labels: labJob}
-	descCronEnd = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_cron_last_end_time_seconds",
+	descCronEnd = &metricDesc{typ: gauge, name: "roost_cron_last_end_time_seconds",
 		help: "Unix time the job's last run ended (0: none yet).", labels: labJob}
-	descCronActive = &lazyDesc{typ: prometheus.GaugeValue, name: "roost_cron_running",
+	descCronActive = &metricDesc{typ: gauge, name: "roost_cron_running",
 		help: "1 while a run of the job is under way.", labels: labJob}
 
-	supervisorDescs = []*lazyDesc{descState, descStarts, descExits, descRestarts, descOOM, descStartTime,
+	supervisorDescs = []*metricDesc{descState, descStarts, descExits, descRestarts, descOOM, descStartTime,
 		descUptime, descPID, descCPU, descRSS, descMemCur, descPeak, descThreads, descHealth, descLog,
 		descCronRuns, descCronFails, descCronSkips, descCronDur, descCronStatus, descCronEnd, descCronActive,
 		descDeployReleases, descDeployOK, descDeployFail, descDeployBuild}
 )
 
-// supervisorCollector reads the gauges when a scrape asks.
-type supervisorCollector struct{ s *Supervisor }
-
-func (c supervisorCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range supervisorDescs {
-		ch <- d.desc()
-	}
-}
-
-func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.s
+// collect reads the gauges and the counters' current values.
+func (s *Supervisor) collect(e *exposition) {
 	infos := s.b.AllProcessInfo()
 	var usage map[int]api.Usage
 	if ub, ok := s.b.(api.UsageBackend); ok {
 		usage = ub.Usage() // one scan of /proc for every program
 	}
 	now := time.Now()
-	counter := func(d *lazyDesc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d.desc(), prometheus.CounterValue, v, lv...)
-	}
-	gauge := func(d *lazyDesc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d.desc(), prometheus.GaugeValue, v, lv...)
-	}
 	s.mu.Lock()
 	counts := make(map[string]progCounts, len(infos))
 	for _, p := range infos {
@@ -256,47 +216,47 @@ func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
 			if p.State == st {
 				v = 1
 			}
-			gauge(descState, v, name, st.String())
+			e.add(descState, v, name, st.String())
 		}
 		pc := counts[name]
-		counter(descStarts, pc.starts, name)
+		e.add(descStarts, pc.starts, name)
 		for _, r := range exitReasons {
-			counter(descExits, pc.exits[r], name, r)
+			e.add(descExits, pc.exits[r], name, r)
 		}
-		counter(descRestarts, float64(p.Restarts), name)
-		counter(descOOM, float64(p.OOMKills), name)
-		gauge(descStartTime, float64(p.Start), name)
+		e.add(descRestarts, float64(p.Restarts), name)
+		e.add(descOOM, float64(p.OOMKills), name)
+		e.add(descStartTime, float64(p.Start), name)
 		up := 0.0
 		if p.PID != 0 && p.Start > 0 && (p.State == api.Running || p.State == api.Starting || p.State == api.Stopping) {
 			up = max(now.Sub(time.Unix(p.Start, 0)).Seconds(), 0)
 		}
-		gauge(descUptime, up, name)
-		gauge(descPID, float64(p.PID), name)
+		e.add(descUptime, up, name)
+		e.add(descPID, float64(p.PID), name)
 		if p.Health != "" {
 			for _, h := range healths {
 				v := 0.0
 				if p.Health == h {
 					v = 1
 				}
-				gauge(descHealth, v, name, string(h))
+				e.add(descHealth, v, name, string(h))
 			}
 		}
 		if u, ok := usage[p.PID]; ok && p.PID != 0 {
-			counter(descCPU, u.CPUSeconds, name)
-			gauge(descRSS, float64(u.MemoryRSS), name)
+			e.add(descCPU, u.CPUSeconds, name)
+			e.add(descRSS, float64(u.MemoryRSS), name)
 			if u.MemoryCurrent > 0 {
-				gauge(descMemCur, float64(u.MemoryCurrent), name)
+				e.add(descMemCur, float64(u.MemoryCurrent), name)
 			}
-			gauge(descPeak, float64(u.MemoryPeak), name)
-			gauge(descThreads, float64(u.Pids), name)
+			e.add(descPeak, float64(u.MemoryPeak), name)
+			e.add(descThreads, float64(u.Pids), name)
 		}
 	}
 	if lc, ok := s.b.(LogCounter); ok {
 		lc.LogBytesWritten(func(program string, stream api.Stream, n int64) {
-			counter(descLog, float64(n), program, string(stream))
+			e.add(descLog, float64(n), program, string(stream))
 		})
 	}
-	s.collectDeploys(ch)
+	s.collectDeploys(e)
 	if cb, ok := s.b.(api.CronBackend); ok {
 		jobs := cb.Cron().Jobs
 		sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].Name < jobs[j].Name })
@@ -306,21 +266,21 @@ func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
 				continue // two "# name:" alike: the first only, a series is unique
 			}
 			seen[j.Name] = true
-			counter(descCronRuns, float64(j.Runs), j.Name)
-			counter(descCronFails, float64(j.Failures), j.Name)
-			counter(descCronSkips, float64(j.Skipped), j.Name)
-			gauge(descCronDur, j.LastDuration, j.Name)
-			gauge(descCronStatus, float64(j.LastExitStatus), j.Name)
+			e.add(descCronRuns, float64(j.Runs), j.Name)
+			e.add(descCronFails, float64(j.Failures), j.Name)
+			e.add(descCronSkips, float64(j.Skipped), j.Name)
+			e.add(descCronDur, j.LastDuration, j.Name)
+			e.add(descCronStatus, float64(j.LastExitStatus), j.Name)
 			end := 0.0
 			if !j.LastEnd.IsZero() {
 				end = float64(j.LastEnd.UnixNano()) / 1e9
 			}
-			gauge(descCronEnd, end, j.Name)
+			e.add(descCronEnd, end, j.Name)
 			running := 0.0
 			if j.Running {
 				running = 1
 			}
-			gauge(descCronActive, running, j.Name)
+			e.add(descCronActive, running, j.Name)
 		}
 	}
 }
