@@ -82,6 +82,8 @@ type Master struct {
 	Limits Limits `json:"limits"`
 	// Deploy is [deploy]: git push to a repository in the home.
 	Deploy MasterDeploy `json:"deploy"`
+	// Metrics is [metrics]: the master's Prometheus endpoint.
+	Metrics MasterMetrics `json:"metrics"`
 
 	// Pos is where each key was set, by dotted key ("users.min_uid"), for
 	// errors found after loading (e.g. a group that does not exist).
@@ -256,17 +258,21 @@ type masterFile struct {
 		ServerNamesHashMaxSize    int       `toml:"server_names_hash_max_size"`
 		DefaultServer             *bool     `toml:"default_server"`
 	} `toml:"proxy"`
-	TLS    rawTLS     `toml:"tls"`
-	Deploy deployFile `toml:"deploy"`
+	TLS     rawTLS     `toml:"tls"`
+	Deploy  deployFile `toml:"deploy"`
+	Metrics struct {
+		Listen *string `toml:"listen"`
+	} `toml:"metrics"`
 }
 
 // masterKeys are the keys roost.toml may hold, for "did you mean".
 var masterKeys = map[string][]string{
-	"":      {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls", "limits", "deploy"},
-	"users": {"names", "groups", "project", "log_dir", "config_dir", "services_dir", "min_uid", "path", "lang", "stopwaitsecs"},
-	"user.": {"project", "log_dir", "config_dir", "services_dir", "hosts", "tls", "limits"},
-	"tls":   {"acme", "email", "listen", "directory", "ca_roots", "redirect_http", "skip_hosts"},
-	"ports": {"range", "per_user"},
+	"":        {"run_dir", "state_dir", "users", "user", "ports", "proxy", "tls", "limits", "deploy", "metrics"},
+	"metrics": {"listen"},
+	"users":   {"names", "groups", "project", "log_dir", "config_dir", "services_dir", "min_uid", "path", "lang", "stopwaitsecs"},
+	"user.":   {"project", "log_dir", "config_dir", "services_dir", "hosts", "tls", "limits"},
+	"tls":     {"acme", "email", "listen", "directory", "ca_roots", "redirect_http", "skip_hosts"},
+	"ports":   {"range", "per_user"},
 	"proxy": {"enabled", "listen", "output", "test_command", "reload_command", "command_timeout", "reload_interval", "hosts",
 		"max_body_size", "server_names_hash_bucket_size", "server_names_hash_max_size", "default_server"},
 }
@@ -488,6 +494,13 @@ func ParseMaster(file string, data []byte) (*Master, error) {
 	masterProxy(&raw, m, &d, pos)
 	masterTLS(&raw.TLS, m, &d, pos)
 	masterDeploy(&raw.Deploy, m, &d, pos)
+	if raw.Metrics.Listen != nil {
+		if err := ValidateMetricsListen(*raw.Metrics.Listen); err != nil {
+			d.errorf(pos("metrics.listen"), "metrics", "listen", "%v", err)
+		} else {
+			m.Metrics.Listen = *raw.Metrics.Listen
+		}
+	}
 
 	rng := DefaultPortRange
 	if raw.Ports.Range != nil {

@@ -87,6 +87,7 @@ type JobStatus struct {
 	PID            int           `json:"pid,omitempty"` // the running process, once the RunFunc reported it
 	Runs           int           `json:"runs"`          // runs started, scheduled or by RunNow
 	Skipped        int           `json:"skipped"`       // scheduled runs skipped because the job was still running
+	Failures       int           `json:"failures"`      // finished runs with a non-zero status or that could not start
 }
 
 // Scheduler runs the jobs of a cron file on time. One goroutine owns all of
@@ -266,6 +267,7 @@ type jobState struct {
 	lastExit           int
 	lastErr            error
 	runs, skipped      int
+	failures           int
 	run                *activeRun // non-nil while running
 	lastSkipWarn       time.Time
 	skipsSinceLastWarn int
@@ -487,6 +489,9 @@ func (l *loop) finish(res runResult) {
 	js.run = nil
 	js.lastEnd, js.lastExit, js.lastErr = end, res.status, res.err
 	js.lastDuration = end.Sub(r.start)
+	if res.err != nil || res.status != 0 {
+		js.failures++
+	}
 	// Publish before logging, so whoever reads the log line and then asks
 	// for the status sees the run ended.
 	l.publish()
@@ -560,6 +565,7 @@ func (l *loop) publish() {
 			Running:        js.run != nil,
 			Runs:           js.runs,
 			Skipped:        js.skipped,
+			Failures:       js.failures,
 		}
 		if js.lastErr != nil {
 			st.LastError = js.lastErr.Error()

@@ -42,6 +42,9 @@ type Sink struct {
 	// with backups 0), so a Follow reading its tail can tell that the bytes
 	// it read may no longer be the ones it registered for.
 	epoch atomic.Uint64
+	// written counts the bytes written since the sink was made, across
+	// rotations (metrics read it without the lock).
+	written atomic.Int64
 
 	followers map[*follower]struct{}
 	followCap int // bytes a follower may lag behind before skipping
@@ -146,6 +149,10 @@ func (s *Sink) Size() int64 {
 	return s.size
 }
 
+// Written returns how many bytes the sink has written since it was made,
+// across rotations and truncations.
+func (s *Sink) Written() int64 { return s.written.Load() }
+
 // SetLimits changes the rotation limits, for a config reload. They apply
 // from the next Write: a file already at or above the new maxBytes is rotated
 // before that Write's first line.
@@ -206,6 +213,7 @@ func (s *Sink) Write(p []byte) (int, error) {
 		}
 		n, err := s.f.Write(p[:k])
 		s.size += int64(n)
+		s.written.Add(int64(n))
 		s.feedLocked(p[:n])
 		written += n
 		if err != nil {

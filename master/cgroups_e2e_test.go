@@ -272,11 +272,7 @@ func TestE2EProgramCgroups(t *testing.T) {
 		"memory_max=64M\npids_max=20\ncpu_max=30%%\n"+
 		"[program:web]\ncommand=/bin/sleep 6003\nnumprocs=2\nprocess_name=%%(program_name)s_%%(process_num)02d\nstartsecs=0\n"+
 		"[program:small]\ncommand=%s hog 100\nstartsecs=0\nautorestart=false\nmemory_max=32M\n", helperExe))
-	cron := filepath.Join(alice.Home, e.project, "cron")
-	if err := os.WriteFile(cron, []byte("# name: job\n@reboot exec /bin/sleep 6004\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(cron, alice.UID, alice.GID)
+	e.writeCron(alice, "# name: job\n@reboot exec /bin/sleep 6004\n")
 	e.writeConf([]string{alice.Name}, "[user.roost-alice.limits]\nmemory_max = \"256M\"\npids_max = 200\n")
 	tr := testV1Tree(t, e)
 	x := startMaster(t, e)

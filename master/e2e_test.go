@@ -33,13 +33,16 @@ import (
 // read, through the master's spawn (see runRegistered).
 func roostBinary(t *testing.T) string {
 	t.Helper()
-	return testutil.RoostBinary(t, func(cmd *exec.Cmd) ([]byte, error) {
-		out, ps, err := runRegistered(cmd)
-		if err == nil && !ps.Success() {
-			err = fmt.Errorf("%v", ps)
-		}
-		return out, err
-	})
+	return testutil.RoostBinary(t, combinedRegistered)
+}
+
+// combinedRegistered is exec.Cmd.CombinedOutput through runRegistered.
+func combinedRegistered(cmd *exec.Cmd) ([]byte, error) {
+	out, ps, err := runRegistered(cmd)
+	if err == nil && !ps.Success() {
+		err = fmt.Errorf("%v", ps)
+	}
+	return out, err
 }
 
 // runRegistered runs cmd to completion through the master's spawn (this

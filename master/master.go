@@ -221,6 +221,15 @@ func (m *Master) Run(ctx context.Context) error {
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	adminDone := make(chan error, 1)
 	go func() { adminDone <- admin.Serve(adminCtx) }()
+	if addr := cfg.Metrics.Listen; addr != "" {
+		// Metrics are no reason to leave users without their programs:
+		// a failed bind is logged, the master goes on.
+		if done, err := m.serveMetrics(adminCtx, addr); err != nil {
+			m.log.Error("[metrics] listen: cannot serve metrics; the master runs without them", "file", m.file, "pos", cfg.PosOf("metrics.listen").String(), "err", err)
+		} else {
+			defer func() { stopAdmin(); <-done }()
+		}
+	}
 
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -339,8 +348,12 @@ func (m *Master) reload() error {
 		m.log.Error("roost.toml not reloaded; nothing changed", "file", m.file, "err", err)
 		return err
 	}
+	old := m.Config()
 	m.apply(cfg)
 	m.log.Info("roost.toml reloaded", "file", m.file)
+	if cfg.Metrics.Listen != old.Metrics.Listen {
+		m.log.Warn("[metrics] listen changed: it takes effect when the master restarts", "file", m.file, "listen", cfg.Metrics.Listen)
+	}
 	return nil
 }
 

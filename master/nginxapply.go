@@ -270,6 +270,7 @@ func (r *router) renderAndApply(ctx context.Context, cfg *config.Master, in *ngi
 			return warns
 		}
 		r.applied, r.haveApplied = conf, true
+		r.installs.Add(1)
 		r.apply.settled()
 		r.log.Info("nginx configuration installed and nginx reloaded", "output", px.Output,
 			"routes", len(nginx.Served(conf)), "left_out", len(warns))
@@ -280,6 +281,7 @@ func (r *router) renderAndApply(ctx context.Context, cfg *config.Master, in *ngi
 
 // applyFailed records a failed install and arms its retry.
 func (r *router) applyFailed(px config.MasterProxy, reason, adminErr string) {
+	r.installFailures.Add(1)
 	r.apply.failed(reason, adminErr)
 	r.lastErr = adminErr
 	r.scheduleIn(r.apply.wait(time.Now(), px.ReloadInterval))

@@ -150,6 +150,9 @@ type router struct {
 	status  atomic.Pointer[NginxStatus]
 	summary atomic.Pointer[map[string]userProxy]
 	renders atomic.Int64 // renders done, for tests to await one
+	// installs and installFailures count nginx installs that reached a
+	// reload, and those that failed (metrics.go).
+	installs, installFailures atomic.Int64
 
 	// owned by run
 	watchers    map[string]*userWatcher

@@ -310,6 +310,10 @@ func TestRouterTestFailureBlamesUser(t *testing.T) {
 	if e.reloadCount() != reloads+1 {
 		t.Errorf("%d reloads, want %d", e.reloadCount(), reloads+1)
 	}
+	// The metrics count each install that reached a reload.
+	if applied, failed := e.m.NginxApplies(); applied != int64(e.reloadCount()) || failed != 0 {
+		t.Errorf("metrics: %d applies, %d failures; want %d and 0", applied, failed, e.reloadCount())
+	}
 }
 
 // restartSupervisor restarts a user's (helper) supervisor: a new pid, so
@@ -359,6 +363,9 @@ func TestRouterRollback(t *testing.T) {
 	}
 	if e.reloadCount() != 0 {
 		t.Errorf("nginx was reloaded after a failed test")
+	}
+	if applied, failed := e.m.NginxApplies(); applied != 0 || failed < 1 {
+		t.Errorf("metrics: %d applies, %d failures; want 0 and at least 1", applied, failed)
 	}
 	ents, _ := os.ReadDir(e.nginx)
 	if len(ents) != 1 {

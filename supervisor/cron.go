@@ -615,7 +615,7 @@ func (s *Supervisor) Cron() api.CronInfo {
 			Name: st.Name, Line: st.Line, Schedule: st.Schedule, Command: st.Command, Zone: st.Zone,
 			Next: st.Next, LastStart: st.LastStart, LastEnd: st.LastEnd,
 			LastExitStatus: st.LastExitStatus, LastDuration: st.LastDuration.Seconds(), LastError: st.LastError,
-			Running: st.Running, PID: st.PID, Runs: st.Runs, Skipped: st.Skipped,
+			Running: st.Running, PID: st.PID, Runs: st.Runs, Skipped: st.Skipped, Failures: st.Failures,
 		})
 	}
 	return info

@@ -271,3 +271,23 @@ func readError(err error) error {
 	}
 	return &api.Error{Code: api.Failed, Detail: err.Error()}
 }
+
+// LogBytesWritten calls fn with the bytes each process's logs have been
+// written since their sinks were made (stderr only when it has a file of
+// its own), for metrics; it reads counters, never the files.
+func (s *Supervisor) LogBytesWritten(fn func(namespec string, stream api.Stream, n int64)) {
+	for _, p := range s.allProcesses(true) {
+		v := p.view()
+		l := v.logs
+		if l == nil {
+			continue
+		}
+		name := v.cfg.Namespec()
+		if l.stdout != nil {
+			fn(name, api.Stdout, l.stdout.Written())
+		}
+		if l.stderr != nil && l.stderr != l.stdout {
+			fn(name, api.Stderr, l.stderr.Written())
+		}
+	}
+}

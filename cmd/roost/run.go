@@ -20,6 +20,7 @@ import (
 	"roost/cronjobs"
 	"roost/dashboard"
 	"roost/handover"
+	"roost/metrics"
 	"roost/supervisor"
 	"roost/supervisor/api"
 	"roost/supervisor/api/xmlrpc"
@@ -230,7 +231,9 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	defer al.Close()
 	opts.Wrap = auditWrap(al, log)
 	srv = api.NewServer(sup, opts)
-	mountSupervisordAPI(srv, sup, opts.Logger, al)
+	met := metrics.NewSupervisor(sup)
+	met.SetProject(filepath.Dir(cfg.File)) // its deploys, when ~/current is a release
+	mountSupervisordAPI(srv, sup, met, opts.Logger, al)
 	if err := listenOrInherit(srv, sockPath, from); err != nil {
 		return cli.Exit("roost run: "+err.Error(), exitUsage)
 	}
@@ -272,6 +275,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
+	met.Start(srvCtx) // counts from the first event until the socket closes
 	go func() {
 		err := srv.Serve(srvCtx)
 		if err != nil {
@@ -282,7 +286,7 @@ func runSupervisor(c *cli.Context, cfg *config.Config, load func() (*config.Conf
 	}()
 	userSock := closedChan()
 	if c.Bool("managed") {
-		userSock = serveUserSocket(srvCtx, cfg, sockPath, sup, opts, al)
+		userSock = serveUserSocket(srvCtx, cfg, sockPath, sup, met, opts, al)
 	}
 	inetDone := closedChan()
 	if inet != nil {
@@ -342,9 +346,10 @@ func configError(w io.Writer, path string, err error) error {
 }
 
 // mountSupervisordAPI mounts supervisord's XML-RPC interface and log
-// streams, which the real supervisorctl uses, and the audit log's
-// resources, behind the server's checks.
-func mountSupervisordAPI(srv *api.Server, b api.Backend, log *slog.Logger, al *audit.Log) {
+// streams, which the real supervisorctl uses, the audit log's resources
+// and the Prometheus metrics, behind the server's checks.
+func mountSupervisordAPI(srv *api.Server, b api.Backend, met *metrics.Supervisor, log *slog.Logger, al *audit.Log) {
+	srv.Mount("GET /metrics", met.Handler())
 	srv.Mount("/RPC2", xmlrpc.NewHandler(b, xmlrpc.Options{Logger: log}))
 	tail := xmlrpc.NewLogtailHandler(b)
 	srv.Mount("/logtail/", tail)

@@ -12,6 +12,7 @@ import (
 
 	"roost/audit"
 	"roost/config"
+	"roost/metrics"
 	"roost/supervisor"
 	"roost/supervisor/api"
 )
@@ -138,7 +139,7 @@ func managedLogDir(flag string) (string, error) {
 
 // serveUserSocket serves the configuration's [unix_http_server] file= next
 // to the managed socket, until ctx ends. Failing to is a warning.
-func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, sup *supervisor.Supervisor, opts api.ServerOptions, al *audit.Log) <-chan struct{} {
+func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, sup *supervisor.Supervisor, met *metrics.Supervisor, opts api.ServerOptions, al *audit.Log) <-chan struct{} {
 	log := opts.Logger
 	done := make(chan struct{})
 	u := cfg.UnixHTTPServer
@@ -147,7 +148,7 @@ func serveUserSocket(ctx context.Context, cfg *config.Config, sockPath string, s
 		return done
 	}
 	srv := api.NewServer(sup, opts)
-	mountSupervisordAPI(srv, sup, opts.Logger, al)
+	mountSupervisordAPI(srv, sup, met, opts.Logger, al)
 	if err := srv.Listen(u.File); err != nil {
 		log.Warn("[unix_http_server] file= not served; use the roost socket", "file", u.File, "socket", sockPath, "err", err)
 		close(done)

@@ -467,6 +467,9 @@ type CronJob struct {
 	PID          int     `json:"pid,omitempty"` // of the running job's shell
 	Runs         int     `json:"runs"`          // runs started since the supervisor started
 	Skipped      int     `json:"skipped"`       // runs skipped because the job was still running
+	// Failures counts finished runs with a non-zero status or that could
+	// not start, since the supervisor started.
+	Failures int `json:"failures"`
 }
 
 // CronBackend is what the control plane can ask of a supervisor that runs
