@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,8 +69,16 @@ func TestE2EAudit(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("XML-RPC over TCP without the password: %s, want 401", resp.Status)
 	}
-	// 4. a POST under /ui/, as the dashboard's page makes it, as alice.
-	asAlice(curl, "-sS", "-o", "/dev/null", "--unix-socket", sock, "-X", "POST", "http://roost/ui/processes/web/restart")
+	// 4. the dashboard's restart button, as the page posts it, as alice:
+	// the page's CSRF token, a same-origin Origin, the form's fields.
+	page := asAlice(curl, "-sS", "--unix-socket", sock, "http://roost/ui/")
+	m := regexp.MustCompile(`name="roost-csrf" content="([0-9a-f]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the dashboard's page:\n%s", page)
+	}
+	asAlice(curl, "-sS", "-o", "/dev/null", "--unix-socket", sock, "-H", "Origin: http://roost",
+		"--data-urlencode", "csrf="+m[1], "--data-urlencode", "target=web", "--data-urlencode", "action=restart",
+		"http://roost/ui/action")
 	// 5. roost env set: the change is a note through the socket.
 	asAlice(x.bin, "-s", sock, "env", "set", "AUDIT_E2E=1")
 	// 6. root through the master's admin socket: an upgrade in place
@@ -119,7 +128,7 @@ func TestE2EAudit(t *testing.T) {
 		{alice.UID, alice.Name, audit.FrontCtl, "signal CONT web", "ok"},
 		{alice.UID, alice.Name, audit.FrontXMLRPC, "stop web", "ok"},
 		{-1, "alice-tcp", audit.FrontXMLRPC, "start web", "ok"},
-		{alice.UID, alice.Name, audit.FrontDashboard, "restart web", ""},
+		{alice.UID, alice.Name, audit.FrontDashboard, "restart web", "ok"},
 		{alice.UID, alice.Name, audit.FrontEnv, "env set AUDIT_E2E", "ok"},
 		{0, "root", audit.FrontAdmin, "upgrade", "ok"},
 	})

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
+	"roost/audit"
 	"strings"
 	"testing"
 	"time"
@@ -80,4 +82,29 @@ func TestE2EDashboardThroughTheAdminSocket(t *testing.T) {
 	if after := pid(); after == before || after == "0" {
 		t.Errorf("restart through the master: pid %s → %s", before, after)
 	}
+	// Root's click is in the master's audit log, and in alice's as root
+	// acting through the master (front end admin), named by the form.
+	data, err := os.ReadFile(filepath.Join(e.stateDir, audit.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, en := range parseEntries(t, string(data)) {
+		found = found || (en.Front == audit.FrontAdmin && en.Request == "dashboard action user "+alice.Name && en.Outcome == "ok")
+	}
+	if !found {
+		t.Errorf("no dashboard action of root in the master's audit log:\n%s", data)
+	}
+	testutil.Eventually(t, 10*time.Second, "root's restart in alice's audit log", func() bool {
+		out, code := x.roost(t, "--user", alice.Name, "audit", "--json", "-n", "1000")
+		if code != 0 {
+			return false
+		}
+		for _, en := range parseEntries(t, out) {
+			if en.Front == audit.FrontAdmin && en.Request == "restart web" && en.UID != nil && *en.UID == 0 && en.Outcome == "ok" {
+				return true
+			}
+		}
+		return false
+	})
 }
