@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -153,7 +152,7 @@ func startUI(t *testing.T, bin, sock string) string {
 		t.Fatalf("roost ui printed nothing: %v\n%s", err, stderr.String())
 	}
 	var v struct{ URL string }
-	if err := json.Unmarshal([]byte(line), &v); err != nil || !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/ui/\?token=[0-9a-f]{48}$`).MatchString(v.URL) {
+	if err := json.Unmarshal([]byte(line), &v); err != nil || !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/[0-9a-f]{48}/ui/$`).MatchString(v.URL) {
 		t.Fatalf("roost ui --json: %q (%v)", line, err)
 	}
 	return v.URL
@@ -172,19 +171,33 @@ func TestDashboardInChromium(t *testing.T) {
 	c, _ := startRoost(t, bin, dir, browserConf, 4)
 	sock := filepath.Join(dir, "roost.sock")
 	pageURL := startUI(t, bin, sock)
-	base := pageURL[:strings.Index(pageURL, "/ui/")]
+	// pageURL is origin + "/" + token + "/ui/".
+	prefix := strings.TrimSuffix(pageURL, "/ui/")
+	origin := prefix[:strings.LastIndex(prefix, "/")]
+	token := prefix[len(origin)+1:]
 	shots := artifacts(t)
 
-	// Without the token, the forwarder answers nothing but 403.
-	for _, u := range []string{base + "/ui/", base + "/ui/state", base + "/ui/?token=0123"} {
+	// Without the token as the path's first segment, the forwarder
+	// answers nothing but 403, and never sets a cookie.
+	for _, u := range []string{origin + "/", origin + "/ui/", origin + "/ui/state", origin + "/ui/?token=" + token,
+		origin + "/" + strings.Repeat("0", len(token)) + "/ui/", origin + "/ui/" + token + "/ui/"} {
 		resp, err := http.Get(u)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusForbidden {
-			t.Errorf("GET %s without the token: %s, want 403", u, resp.Status)
+		body := readAll(t, resp)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "open the URL `roost ui` printed") || len(resp.Cookies()) != 0 {
+			t.Errorf("GET %s without the token: %s %q %v, want 403", u, resp.Status, body, resp.Cookies())
 		}
+	}
+	// With it, the token alone leads to the page.
+	resp, err := http.Get(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != 200 || resp.Request.URL.String() != pageURL || !strings.Contains(body, "roost-csrf") ||
+		len(resp.Cookies()) != 0 || resp.Header.Get("Referrer-Policy") != "same-origin" {
+		t.Errorf("GET %s: %s at %s, cookies %v, Referrer-Policy %q", prefix, resp.Status, resp.Request.URL, resp.Cookies(), resp.Header.Get("Referrer-Policy"))
 	}
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -259,6 +272,21 @@ func TestDashboardInChromium(t *testing.T) {
 	if n := eval(`String(document.querySelectorAll("script").length)`); n != "1" {
 		t.Errorf("%s script elements on the page, want 1 (app.js)", n)
 	}
+	// Everything the page names or loaded is under /TOKEN/ui/: its URLs
+	// are relative, and nothing is external (a Referer could carry the
+	// token there).
+	urls := eval(`[...document.querySelectorAll("[href],[src],[action]").values()]
+		.map(e => new URL(e.getAttribute("href") || e.getAttribute("src") || e.getAttribute("action"), document.baseURI).href)
+		.concat(performance.getEntriesByType("resource").map(e => e.name)).join("\n")`)
+	for _, u := range strings.Split(urls, "\n") {
+		// The browser's own favicon request gets the forwarder's 403.
+		if !strings.HasPrefix(u, pageURL) && u != origin+"/favicon.ico" {
+			t.Errorf("the page names or loaded %q, outside %s", u, pageURL)
+		}
+	}
+	if !strings.Contains(urls, pageURL+"app.js") || !strings.Contains(urls, pageURL+"action") {
+		t.Errorf("the page's URLs %q lack app.js or action under %s", urls, pageURL)
+	}
 	shot("dashboard.png")
 
 	// Restart changes the pid shown and the real one.
@@ -321,11 +349,11 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("%d JavaScript dialogs opened: a name or log line ran as script", n)
 	}
 
-	// A cross-origin POST with the right cookie and token is refused, on
-	// the forwarder and on the socket itself; a same-origin one works.
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar}
-	resp, err := hc.Get(pageURL)
+	// A cross-origin POST to the right URL with the right token is
+	// refused, on the forwarder and on the socket itself; a same-origin
+	// one works. No cookie is involved: the client has no jar.
+	hc := &http.Client{}
+	resp, err = hc.Get(pageURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +364,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	post := func(origin, token string) int {
 		form := url.Values{"target": {"worker:*"}, "action": {"restart"}, "csrf": {token}}
-		req, _ := http.NewRequest("POST", base+"/ui/action", strings.NewReader(form.Encode()))
+		req, _ := http.NewRequest("POST", prefix+"/ui/action", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
 		if origin != "" {
@@ -357,8 +385,8 @@ func TestDashboardInChromium(t *testing.T) {
 		{"http://evil.example", m[1], 403},
 		{"http://127.0.0.1:1", m[1], 403},
 		{"", m[1], 403},
-		{base, "", 403},
-		{base, strings.Repeat("0", len(m[1])), 403},
+		{origin, "", 403},
+		{origin, strings.Repeat("0", len(m[1])), 403},
 	} {
 		if got := post(tc.origin, tc.token); got != tc.want {
 			t.Errorf("POST with Origin %q token %q: %d, want %d", tc.origin, tc.token, got, tc.want)
@@ -367,7 +395,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if w, _ := c.Process(context.Background(), "worker:worker_0"); w.PID != w0.PID {
 		t.Errorf("a refused POST restarted worker_0 (pid %d → %d)", w0.PID, w.PID)
 	}
-	if got := post(base, m[1]); got != 200 {
+	if got := post(origin, m[1]); got != 200 {
 		t.Errorf("same-origin POST with the token: %d", got)
 	}
 	if w, _ := c.Process(context.Background(), "worker:worker_0"); w.PID == w0.PID {

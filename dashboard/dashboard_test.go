@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -223,50 +225,69 @@ func TestLineWriter(t *testing.T) {
 	}
 }
 
-// TestForwarder: the loopback forwarder wants its token, then its cookie,
-// and its own Host.
+// TestForwarder: the loopback forwarder wants its token as the path's
+// first segment and its own Host, strips the token before relaying, and
+// never sets a cookie (cookies are not port-scoped).
 func TestForwarder(t *testing.T) {
-	var hits atomic.Int32
+	var paths []string
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
+		paths = append(paths, r.URL.RequestURI())
 		if r.Header.Get("Cookie") != "" {
-			t.Errorf("the token cookie was forwarded: %q", r.Header.Get("Cookie"))
+			t.Errorf("a Cookie header was relayed: %q", r.Header.Get("Cookie"))
 		}
+		w.Header().Set("Referrer-Policy", "unsafe-url") // the forwarder's wins
 		w.Write([]byte("dashboard"))
 	})
 	f := NewForwarder(next, "8080")
-	do := func(target, host, cookie string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("GET", target, nil)
-		req.Host = host
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
+	if ok, _ := regexp.MatchString(`^http://127\.0\.0\.1:8080/[0-9a-f]{48}/ui/$`, f.URL()); !ok || !strings.Contains(f.URL(), f.Token()) {
+		t.Errorf("URL %q", f.URL())
+	}
+	tok := "/" + f.Token()
+	wrong := "/" + strings.Repeat("0", len(f.Token()))
+	for _, tc := range []struct {
+		name, target, host string
+		code               int
+		location, relayed  string
+	}{
+		{"no token", "/ui/", "127.0.0.1:8080", 403, "", ""},
+		{"the root", "/", "127.0.0.1:8080", 403, "", ""},
+		{"the old query token", "/ui/?token=" + f.Token(), "127.0.0.1:8080", 403, "", ""},
+		{"a wrong token segment", wrong + "/ui/", "127.0.0.1:8080", 403, "", ""},
+		{"a token prefix", tok[:20] + "/ui/", "127.0.0.1:8080", 403, "", ""},
+		{"the token with more", tok + "x/ui/", "127.0.0.1:8080", 403, "", ""},
+		{"the token not first", "/ui" + tok + "/ui/", "127.0.0.1:8080", 403, "", ""},
+		{"another Host (DNS rebinding)", tok + "/ui/", "evil.example:8080", 403, "", ""},
+		{"another port in Host", tok + "/ui/", "127.0.0.1:8081", 403, "", ""},
+		{"the token alone", tok, "127.0.0.1:8080", 303, tok + "/ui/", ""},
+		{"the token and a slash", tok + "/", "localhost:8080", 303, tok + "/ui/", ""},
+		{"ui without its slash", tok + "/ui", "127.0.0.1:8080", 303, tok + "/ui/", ""},
+		{"the page", tok + "/ui/", "127.0.0.1:8080", 200, "", "/ui/"},
+		{"a request of the page", tok + "/ui/log?name=web&stream=stdout", "LOCALHOST:8080", 200, "", "/ui/log?name=web&stream=stdout"},
+	} {
+		paths = nil
+		req := httptest.NewRequest("GET", tc.target, nil)
+		req.Host = tc.host
+		req.Header.Set("Cookie", "roost_ui_8080="+f.Token()+"; other=1")
 		rec := httptest.NewRecorder()
 		f.ServeHTTP(rec, req)
-		return rec
-	}
-	if rec := do("/ui/", "127.0.0.1:8080", ""); rec.Code != 403 {
-		t.Errorf("no token: %d", rec.Code)
-	}
-	if rec := do("/ui/?token=nope", "127.0.0.1:8080", ""); rec.Code != 403 {
-		t.Errorf("wrong token: %d", rec.Code)
-	}
-	if rec := do("/ui/?token="+f.Token(), "evil.example:8080", ""); rec.Code != 403 {
-		t.Errorf("another Host (DNS rebinding): %d", rec.Code)
-	}
-	rec := do("/ui/?token="+f.Token()+"&x=1", "127.0.0.1:8080", "")
-	c := rec.Result().Cookies()
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/?x=1" || len(c) != 1 ||
-		!c[0].HttpOnly || c[0].SameSite != http.SameSiteStrictMode || c[0].Value != f.Token() {
-		t.Fatalf("with the token: %d %v %+v", rec.Code, rec.Header(), c)
-	}
-	if rec := do("/ui/", "localhost:8080", c[0].Name+"="+c[0].Value); rec.Code != 200 || rec.Body.String() != "dashboard" {
-		t.Errorf("with the cookie: %d %q", rec.Code, rec.Body.String())
-	}
-	if rec := do("/ui/", "127.0.0.1:8080", c[0].Name+"=wrong"); rec.Code != 403 {
-		t.Errorf("a wrong cookie: %d", rec.Code)
-	}
-	if hits.Load() != 1 {
-		t.Errorf("%d requests reached the dashboard, want 1", hits.Load())
+		h := rec.Result().Header
+		if rec.Code != tc.code || h.Get("Location") != tc.location {
+			t.Errorf("%s: %s: %d Location %q, want %d %q", tc.name, tc.target, rec.Code, h.Get("Location"), tc.code, tc.location)
+		}
+		if tc.code == 403 && !strings.Contains(rec.Body.String(), "forbidden") {
+			t.Errorf("%s: body %q", tc.name, rec.Body.String())
+		}
+		if tc.code == 403 && tc.host == "127.0.0.1:8080" && !strings.Contains(rec.Body.String(), "open the URL `roost ui` printed") {
+			t.Errorf("%s: body %q does not say which URL to open", tc.name, rec.Body.String())
+		}
+		if want := []string{tc.relayed}; tc.relayed == "" && len(paths) != 0 || tc.relayed != "" && !slices.Equal(paths, want) {
+			t.Errorf("%s: relayed %q, want %q", tc.name, paths, tc.relayed)
+		}
+		if c := h.Values("Set-Cookie"); len(c) != 0 {
+			t.Errorf("%s: Set-Cookie %q", tc.name, c)
+		}
+		if p := h.Values("Referrer-Policy"); !slices.Equal(p, []string{"same-origin"}) {
+			t.Errorf("%s: Referrer-Policy %q", tc.name, p)
+		}
 	}
 }

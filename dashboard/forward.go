@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strings"
 )
 
@@ -40,15 +39,17 @@ func Proxy(dial Dialer, from, to string) http.Handler {
 
 // Forwarder is what `roost ui` serves on a loopback port: the dashboard
 // of a control socket, for the browser that opened the URL with the
-// token. Any local user can connect to a loopback port, so without the
-// token (in ?token= once, then in an HttpOnly SameSite=Strict cookie)
-// every request gets 403; a Host other than the listener's own (a DNS
-// rebinding) does too.
+// token. Any local user can connect to a loopback port, so every request
+// must start its path with /TOKEN/ (the forwarder strips it and relays the
+// rest, "/TOKEN/ui/state" → "/ui/state"); anything else gets 403, and so
+// does a Host other than the listener's own (a DNS rebinding). The token
+// never goes in a cookie: cookies are not port-scoped, so the browser would
+// hand it to a page another local user serves on another loopback port.
+// The dashboard's URLs are relative, so it works under the prefix.
 type Forwarder struct {
-	token  string
-	cookie string
-	hosts  []string // accepted Host headers
-	next   http.Handler
+	token string
+	hosts []string // accepted Host headers
+	next  http.Handler
 }
 
 // NewForwarder returns a forwarder to next for a listener on port, with
@@ -56,19 +57,27 @@ type Forwarder struct {
 func NewForwarder(next http.Handler, port string) *Forwarder {
 	b := make([]byte, 24)
 	rand.Read(b)
-	return &Forwarder{token: hex.EncodeToString(b), cookie: "roost_ui_" + port, next: next,
+	return &Forwarder{token: hex.EncodeToString(b), next: next,
 		hosts: []string{"127.0.0.1:" + port, "localhost:" + port}}
 }
 
-// Token is the token the URL carries.
+// Token is the token the URL carries as its first path segment.
 func (f *Forwarder) Token() string { return f.token }
 
-// URL is the address to open: http://127.0.0.1:PORT/ui/?token=….
+// URL is the address to open: http://127.0.0.1:PORT/TOKEN/ui/.
 func (f *Forwarder) URL() string {
-	return "http://" + f.hosts[0] + Prefix + "?token=" + f.token
+	return "http://" + f.hosts[0] + "/" + f.token + Prefix
 }
 
+// referrerPolicy is on every answer, the forwarder's and the dashboard's:
+// the URL (with its token) goes in no Referer to another origin, another
+// loopback port included. Not no-referrer: the browser would then send
+// "Origin: null" and no Referer with the page's plain form posts, which
+// the dashboard's same-origin check rightly refuses.
+const referrerPolicy = "same-origin"
+
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Referrer-Policy", referrerPolicy)
 	hostOK := false
 	for _, h := range f.hosts {
 		hostOK = hostOK || strings.EqualFold(r.Host, h)
@@ -77,27 +86,48 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: unexpected Host "+r.Host, http.StatusForbidden)
 		return
 	}
-	if tok := r.URL.Query().Get("token"); tok != "" {
-		if !f.valid(tok) {
-			http.Error(w, "forbidden: wrong token", http.StatusForbidden)
-			return
-		}
-		http.SetCookie(w, &http.Cookie{Name: f.cookie, Value: f.token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-		q := r.URL.Query()
-		q.Del("token")
-		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	seg, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if !f.valid(seg) {
+		http.Error(w, "forbidden: open the URL `roost ui` printed (its path starts with the token)", http.StatusForbidden)
 		return
 	}
-	c, err := r.Cookie(f.cookie)
-	if err != nil || !f.valid(c.Value) {
-		http.Error(w, "forbidden: open the URL `roost ui` printed (it carries the token)", http.StatusForbidden)
+	switch rest {
+	case "", "ui": // "/TOKEN", "/TOKEN/", "/TOKEN/ui": the page is at /TOKEN/ui/
+		http.Redirect(w, r, "/"+f.token+Prefix, http.StatusSeeOther)
 		return
 	}
-	r.Header.Del("Cookie") // the token stays here
-	f.next.ServeHTTP(w, r)
+	r2 := r.Clone(r.Context())
+	r2.URL.Path, r2.URL.RawPath = "/"+rest, ""
+	r2.RequestURI = r2.URL.RequestURI()
+	r2.Header.Del("Cookie") // nothing of ours is in it; nothing of the browser's for the dashboard either
+	f.next.ServeHTTP(&policyWriter{ResponseWriter: w}, r2)
 }
 
 func (f *Forwarder) valid(tok string) bool {
 	return subtle.ConstantTimeCompare([]byte(tok), []byte(f.token)) == 1
 }
+
+// policyWriter keeps the forwarder's Referrer-Policy over whatever the
+// relayed answer says (the proxy adds its headers to ours).
+type policyWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *policyWriter) WriteHeader(code int) {
+	if !w.wrote && code >= 200 {
+		w.wrote = true
+		w.Header().Set("Referrer-Policy", referrerPolicy)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *policyWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController flush the event streams.
+func (w *policyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -42,9 +42,10 @@ func init() {
 			"  ssh -N -L 8080:/run/roost/users/alice/roost.sock alice@203.0.113.7\n" +
 			"  http://localhost:8080/ui/\n\n" +
 			"Otherwise (or with --local) it serves the dashboard on 127.0.0.1:PORT until\n" +
-			"Ctrl-C, behind a random token: open the URL it prints, which carries the token\n" +
-			"once and leaves it in a cookie; a request without it (another local user\n" +
-			"trying the port) gets 403.\n\n" +
+			"Ctrl-C, behind a random token: open the URL it prints, whose path starts with\n" +
+			"the token (http://127.0.0.1:PORT/TOKEN/ui/); a request without it (another\n" +
+			"local user trying the port) gets 403. No cookie is set. The URL stays in your\n" +
+			"browser's history, and is good only while this roost ui runs.\n\n" +
 			"Examples:\n  roost ui\n  roost ui --port 8080\n  roost ui --local --json\n" +
 			"  roost --user alice ui     # root: alice's dashboard\n\n" +
 			"Root with --user NAME over ssh gets the line for the master's admin socket\n" +
