@@ -190,9 +190,11 @@ func TestE2EReexecKeepsPrograms(t *testing.T) {
 			}
 		}
 	}
-	if n := strings.Count(string(x.log.Bytes()), "user supervisor upgraded in place"); n != 2 {
-		t.Errorf("%d automatic upgrades in the master's log, want 2", n)
-	}
+	// The new binary runs before the master logs the upgrade's end: wait
+	// for both lines, or the next re-exec would cut the second one short.
+	testutil.Eventually(t, 60*time.Second, "2 automatic upgrades in the master's log", func() bool {
+		return strings.Count(string(x.log.Bytes()), "user supervisor upgraded in place") == 2
+	})
 
 	// 2. bob's settings change where the old image cannot see it: the
 	// re-exec restarts bob's supervisor alone.
