@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -13,11 +14,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -175,7 +178,6 @@ func TestDashboardInChromium(t *testing.T) {
 	prefix := strings.TrimSuffix(pageURL, "/ui/")
 	origin := prefix[:strings.LastIndex(prefix, "/")]
 	token := prefix[len(origin)+1:]
-	shots := artifacts(t)
 
 	// Without the token as the path's first segment, the forwarder
 	// answers nothing but 403, and never sets a cookie.
@@ -200,61 +202,8 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("GET %s: %s at %s, cookies %v, Referrer-Policy %q", prefix, resp.Status, resp.Request.URL, resp.Cookies(), resp.Header.Get("Referrer-Policy"))
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1200, 900), chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	// Every JavaScript dialog is counted (a name or a log line that ran
-	// as script would open one) and closed.
-	var alerted atomic.Int32
-	dialogs := chromedp.Events(bctx, page.JavascriptDialogOpening)
-	if err := chromedp.Do(bctx); err != nil { // starts the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	go func() {
-		for _, err := range dialogs {
-			if err != nil {
-				return
-			}
-			alerted.Add(1)
-			chromedp.Call(bctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-		}
-	}()
-	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
-	defer cancel()
-	run := func(what string, acts ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, acts...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return s
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		p := filepath.Join(shots, name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-	}
-	waitFor := func(what, js string) {
-		t.Helper()
-		testutil.Eventually(t, 60*time.Second, what, func() bool { return eval(js) == "yes" })
-	}
+	b := newBrowser(t, chromium)
+	run, eval, shot, waitFor := b.run, b.eval, b.shot, b.waitFor
 
 	// The page lists every process, live.
 	run("open the URL", chromedp.Navigate(pageURL), chromedp.WaitVisible(chromedp.CSS(`tr[data-name="web"]`)))
@@ -345,7 +294,7 @@ func TestDashboardInChromium(t *testing.T) {
 	run("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	shot("dashboard-phone.png")
 
-	if n := alerted.Load(); n != 0 {
+	if n := b.alerted.Load(); n != 0 {
 		t.Errorf("%d JavaScript dialogs opened: a name or log line ran as script", n)
 	}
 
@@ -400,6 +349,247 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if w, _ := c.Process(context.Background(), "worker:worker_0"); w.PID == w0.PID {
 		t.Errorf("the accepted POST did not restart worker_0 (pid %d)", w.PID)
+	}
+}
+
+// browser is one headless chromium for a test, closed when it ends.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context // bounded: every step of the test must end
+	shots string
+	// alerted counts the JavaScript dialogs opened (a name or a log line
+	// that ran as script would open one); each is closed.
+	alerted atomic.Int32
+}
+
+func newBrowser(t *testing.T, chromium string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1200, 900), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(cancelCtx)
+	b := &browser{t: t, shots: artifacts(t)}
+	dialogs := chromedp.Events(bctx, page.JavascriptDialogOpening)
+	if err := chromedp.Do(bctx); err != nil { // starts the browser
+		t.Fatalf("start chromium: %v", err)
+	}
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			b.alerted.Add(1)
+			chromedp.Call(bctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
+	t.Cleanup(cancel)
+	b.ctx = ctx
+	return b
+}
+
+func (b *browser) run(what string, acts ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, acts...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *browser) eval(js string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return s
+}
+
+// shot saves a screenshot of the whole page as name in the artifacts.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	p := filepath.Join(b.shots, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", p)
+}
+
+// waitFor waits until js evaluates to "yes".
+func (b *browser) waitFor(what, js string) {
+	b.t.Helper()
+	testutil.Eventually(b.t, 60*time.Second, what, func() bool { return b.eval(js) == "yes" })
+}
+
+// inetConf serves [inet_http_server] on 127.0.0.1:PORT with a password
+// besides the socket. (That a TCP listener without one is refused when
+// the file is read is tested in config's TestValidationErrors ("inet without
+// password"), and master's TestE2EAudit.)
+const inetConf = confHeader + `
+[inet_http_server]
+port=127.0.0.1:PORT
+username=u
+password=p
+
+[program:web]
+command=/bin/sleep 1000
+
+[program:other]
+command=/bin/sleep 1000
+`
+
+// TestDashboardOverInetHTTPServer: the dashboard on [inet_http_server]'s
+// TCP listener, in chromium: without the password a 401 and no process;
+// with it the page, and a restart (its Origin is the listener's
+// host:port, the same origin).
+func TestDashboardOverInetHTTPServer(t *testing.T) {
+	chromium := testutil.RequireBinary(t, "chromium")
+	bin := testutil.RoostBinary(t, nil)
+	dir := t.TempDir()
+	port := testutil.FreePort(t)
+	c, _ := startRoost(t, bin, dir, strings.Replace(inetConf, "PORT", strconv.Itoa(port), 1), 2)
+	origin := "http://127.0.0.1:" + strconv.Itoa(port)
+	pageURL := origin + "/ui/"
+
+	// Plain HTTP: no credentials or wrong ones, 401 and nothing listed.
+	for _, auth := range [][2]string{{}, {"u", "wrong"}, {"x", "p"}} {
+		req, _ := http.NewRequest("GET", pageURL, nil)
+		if auth[0] != "" {
+			req.SetBasicAuth(auth[0], auth[1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readAll(t, resp); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "data-name") || strings.Contains(body, "roost-csrf") {
+			t.Errorf("GET %s as %q: %s\n%s", pageURL, auth, resp.Status, body)
+		}
+	}
+
+	b := newBrowser(t, chromium)
+	// The browser without credentials: the page's request gets 401
+	// (headless chromium asks nobody for a password: it gives up on the
+	// load with ERR_INVALID_AUTH_CREDENTIALS), and no process is shown.
+	var mu sync.Mutex
+	pageReqs, statuses := map[network.RequestID]bool{}, map[network.RequestID]int64{}
+	lctx, stopListen := context.WithCancel(b.ctx)
+	defer stopListen()
+	if err := chromedp.Listen(lctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if ev.Request.URL == pageURL {
+				pageReqs[ev.RequestID] = true
+			}
+		case *network.EventResponseReceivedExtraInfo:
+			statuses[ev.RequestID] = ev.StatusCode
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(pageURL)); err != nil && !strings.Contains(err.Error(), "ERR_INVALID_AUTH_CREDENTIALS") {
+		t.Fatalf("open %s without credentials: %v", pageURL, err)
+	}
+	testutil.Eventually(t, 30*time.Second, "the page's request and its status", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for id := range pageReqs {
+			if statuses[id] != 0 {
+				return true
+			}
+		}
+		return false
+	})
+	mu.Lock()
+	for id := range pageReqs {
+		if code := statuses[id]; code != 0 && code != http.StatusUnauthorized {
+			t.Errorf("chromium without credentials: the page's request got %d, want 401", code)
+		}
+	}
+	mu.Unlock()
+	stopListen()
+	if n := b.eval(`String(document.querySelectorAll("tr[data-name]").length)`); n != "0" {
+		t.Errorf("without credentials the page lists %s processes", n)
+	}
+	if text := b.eval(`document.body ? document.body.innerText : ""`); strings.Contains(text, "web") || strings.Contains(text, "other") {
+		t.Errorf("without credentials the page shows %q", text)
+	}
+	b.shot("dashboard-inet-401.png")
+
+	// With them (on every request of the page: its script, its event
+	// stream, its POSTs): the page, live, and a restart that works.
+	cred := base64.StdEncoding.EncodeToString([]byte("u:p"))
+	if _, err := chromedp.Call(b.ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": "Basic " + cred}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := chromedp.Run(b.ctx, chromedp.NavigateResponse(pageURL))
+	if err != nil {
+		t.Fatalf("open %s: %v", pageURL, err)
+	}
+	if resp.Status != http.StatusOK {
+		t.Fatalf("chromium with credentials: %d %s", resp.Status, resp.StatusText)
+	}
+	b.run("the process list", chromedp.WaitVisible(chromedp.CSS(`tr[data-name="web"]`)))
+	b.waitFor("the live stream", `document.getElementById("live").textContent === "live" ? "yes" : ""`)
+	if names := b.eval(`Array.from(document.querySelectorAll("#procs td.name")).map(e => e.textContent).sort().join("|")`); names != "other|web" {
+		t.Errorf("names on the page: %q", names)
+	}
+	before, err := c.Process(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.run("click restart", chromedp.Click(chromedp.CSS(`tr[data-name="web"] button[value="restart"]`)))
+	b.waitFor("the restart's outcome", `document.getElementById("msg").textContent === "restart web: ok" ? "yes" : ""`)
+	testutil.Eventually(t, 60*time.Second, "web to run again with a new pid, shown on the page", func() bool {
+		after, err := c.Process(context.Background(), "web")
+		return err == nil && after.State == api.Running && after.PID != before.PID &&
+			b.eval(`document.querySelector('tr[data-name="web"] td.pid').textContent`) == strconv.Itoa(after.PID)
+	})
+	b.shot("dashboard-inet.png")
+
+	// The same POST from another origin, with the password and the
+	// page's token, is refused.
+	req, _ := http.NewRequest("GET", pageURL, nil)
+	req.SetBasicAuth("u", "p")
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`name="roost-csrf" content="([0-9a-f]+)"`).FindStringSubmatch(readAll(t, r))
+	if m == nil {
+		t.Fatal("no CSRF token in the page over TCP")
+	}
+	mid, _ := c.Process(context.Background(), "web")
+	for _, o := range []string{"http://evil.example", "http://localhost:" + strconv.Itoa(port), origin} {
+		form := url.Values{"target": {"web"}, "action": {"restart"}, "csrf": {m[1]}}
+		req, _ := http.NewRequest("POST", pageURL+"action", strings.NewReader(form.Encode()))
+		req.SetBasicAuth("u", "p")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Origin", o)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if want := map[bool]int{true: 200, false: 403}[o == origin]; r.StatusCode != want {
+			t.Errorf("POST over TCP with Origin %s: %d, want %d", o, r.StatusCode, want)
+		}
+		if o != origin {
+			if w, _ := c.Process(context.Background(), "web"); w.PID != mid.PID {
+				t.Errorf("a POST with Origin %s restarted web", o)
+			}
+		}
+	}
+	if n := b.alerted.Load(); n != 0 {
+		t.Errorf("%d JavaScript dialogs opened", n)
 	}
 }
 
