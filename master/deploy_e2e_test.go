@@ -1,13 +1,16 @@
 package master
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -203,6 +206,53 @@ func deployMaster(t *testing.T, e *env) (base string, n *testNginx, x *e2e) {
 	return base, n, startMaster(t, e)
 }
 
+// dashboardReleases checks user's dashboard, read through the master's
+// admin socket: release id of commit is current and commit prev is the
+// previous one, in /ui/state and on the page.
+func dashboardReleases(t *testing.T, e *env, user, id, commit, prev string) {
+	t.Helper()
+	sock := filepath.Join(e.runDir, AdminSocketName)
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	get := func(path string) string {
+		t.Helper()
+		resp, err := hc.Get("http://roost" + adminPrefix + "/users/" + user + "/ui/" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s's /ui/%s: %s\n%s", user, path, resp.Status, b)
+		}
+		return string(b)
+	}
+	var st struct {
+		Releases      []struct{ ID, Commit, State string }
+		ReleasesError string `json:"releases_error"`
+	}
+	body := get("state")
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("%s's /ui/state: %v\n%s", user, err, body)
+	}
+	states := map[string]string{}
+	for _, r := range st.Releases {
+		states[r.Commit] = r.State
+		if r.ID == id && (r.Commit != commit || r.State != "current") {
+			t.Errorf("the dashboard shows release %s as %+v, want commit %s current", id, r, commit)
+		}
+	}
+	if states[commit] != "current" || states[prev] != "previous" || st.ReleasesError != "" || !strings.Contains(body, `"id":"`+id+`"`) {
+		t.Errorf("%s's dashboard releases, want %s (%s) current and %s previous: %+v", user, id, commit, prev, st)
+	}
+	page := get("")
+	if !strings.Contains(page, `<section id="releases">`) || !strings.Contains(page, `<td data-label="id">`+id+`</td>`) || !strings.Contains(page, commit) {
+		t.Errorf("%s's dashboard page does not list release %s (%s):\n%s", user, id, commit, page)
+	}
+}
+
 func TestE2EDeployGitPush(t *testing.T) {
 	e := newEnv(t, testutil.UserA)
 	alice := e.users[0]
@@ -320,6 +370,15 @@ func TestE2EDeployGitPush(t *testing.T) {
 	t.Logf("v2 served %v after the push began", time.Since(start).Round(time.Millisecond))
 	time.Sleep(time.Second) // let the loop see the new release for a while
 	finish(l, "second push")
+
+	// Alice's dashboard lists the release the push reported, current,
+	// and the first one as previous: root reads it through the master's
+	// admin socket, the page and its state.
+	m := regexp.MustCompile(`-----> deployed (\S+) in `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("second push's output names no release:\n%s", out)
+	}
+	dashboardReleases(t, e, alice.Name, m[1], v2, v1)
 
 	refOf := func(ref string) string {
 		out, _ := exitOf(t, exec.Command(git, "--git-dir="+repo, "rev-parse", "--verify", "--quiet", ref))

@@ -399,7 +399,7 @@ func (m *Master) apply(cfg *config.Master) {
 	want := map[string]bool{}
 	for _, c := range cands {
 		want[c.Name] = true
-		sp := buildSpec(cfg, m.exe, m.usersDir, c, blocks[c.Name], portErrs[c.Name])
+		sp := buildSpec(cfg, m.file, m.exe, m.usersDir, c, blocks[c.Name], portErrs[c.Name])
 		if c.Refused != nil {
 			m.log.Warn("user refused", "user", c.Name, "reason", c.Refused)
 		} else if e := portErrs[c.Name]; e != nil {

@@ -7,10 +7,10 @@ import (
 	"roost/config"
 )
 
-// buildSpec turns a resolved user into what its supervisor runs with.
-// Nothing here touches the user's files: paths inside the home are only
-// strings handed to the user's own supervisor.
-func buildSpec(cfg *config.Master, exe, usersDir string, c Candidate, b Block, portErr error) userSpec {
+// buildSpec turns a resolved user into what its supervisor runs with,
+// under roost.toml file. Nothing here touches the user's files: paths
+// inside the home are only strings handed to the user's own supervisor.
+func buildSpec(cfg *config.Master, file, exe, usersDir string, c Candidate, b Block, portErr error) userSpec {
 	sp := userSpec{Name: c.Name, Account: c.Account, UserDir: filepath.Join(usersDir, c.Name)}
 	switch {
 	case c.Refused != nil:
@@ -30,6 +30,15 @@ func buildSpec(cfg *config.Master, exe, usersDir string, c Candidate, b Block, p
 		// supervisor's services file follow them.
 		config.EnvConfigDir+"="+filepath.Join(home, cfg.ConfigDir(c.Name)),
 		config.EnvServicesDir+"="+filepath.Join(home, cfg.ServicesDir(c.Name)))
+	if cfg.Deploy.Enabled {
+		// The supervisor's dashboard lists the user's releases from
+		// roost.toml's [deploy], which it finds here (as roost deploy
+		// does), also when the master runs on a file other than
+		// /etc/roost/roost.toml.
+		if abs, err := filepath.Abs(file); err == nil {
+			sp.Env = append(sp.Env, "ROOST_MASTER_CONFIG="+abs)
+		}
+	}
 	sp.Args = []string{
 		exe, "run", "--managed",
 		"-c", filepath.Join(sp.Project, "supervisord.conf"),
