@@ -30,10 +30,7 @@ func TestE2EDashboardThroughTheAdminSocket(t *testing.T) {
 	x.waitUser(t, alice.Name, 30*time.Second, "running its program", func(s UserStatus) bool { return running(s) && s.ProgramsRunning == 1 })
 
 	sock := filepath.Join(e.runDir, AdminSocketName)
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
+	hc := unixHTTPClient(sock)
 	base := "http://roost" + adminPrefix + "/users/" + alice.Name + "/ui/"
 	get := func(u string) (int, string) {
 		resp, err := hc.Get(u)
@@ -107,4 +104,13 @@ func TestE2EDashboardThroughTheAdminSocket(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// unixHTTPClient is an HTTP client whose every request goes to the unix
+// socket path (the host in the URL is only a name).
+func unixHTTPClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}}
 }

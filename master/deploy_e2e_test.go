@@ -1,7 +1,6 @@
 package master
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -212,10 +211,7 @@ func deployMaster(t *testing.T, e *env) (base string, n *testNginx, x *e2e) {
 func dashboardReleases(t *testing.T, e *env, user, id, commit, prev string) {
 	t.Helper()
 	sock := filepath.Join(e.runDir, AdminSocketName)
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
+	hc := unixHTTPClient(sock)
 	get := func(path string) string {
 		t.Helper()
 		resp, err := hc.Get("http://roost" + adminPrefix + "/users/" + user + "/ui/" + path)

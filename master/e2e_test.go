@@ -2,12 +2,9 @@ package master
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -359,10 +356,8 @@ func TestE2EPeerCredentials(t *testing.T) {
 // probeSocket is the helper's probe-socket mode: GET /api/v1/version on a
 // unix socket and print the HTTP status.
 func probeSocket(path string) int {
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}}, Timeout: 10 * time.Second}
+	hc := unixHTTPClient(path)
+	hc.Timeout = 10 * time.Second
 	resp, err := hc.Get("http://roost/api/v1/version")
 	if err != nil {
 		fmt.Println("error:", err)
