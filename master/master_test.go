@@ -65,7 +65,6 @@ func TestSupervisorCredentialsEnvironmentAndFDs(t *testing.T) {
 			"HOME=" + a.Home, "LANG=C.UTF-8", "LOGNAME=" + a.Name, "PATH=/usr/local/bin:/usr/bin:/bin",
 			"PORT=" + strconv.Itoa(port), "ROOST_PORT_BASE=" + strconv.Itoa(port), "ROOST_PORT_COUNT=10",
 			"SHELL=/bin/bash", "USER=" + a.Name, "ROOST_SOCKET_DIR=" + filepath.Join(e.runDir, socketsDirName, a.Name),
-			"ROOST_CONFIG_DIR=" + filepath.Join(a.Home, ".config", "roost"), "ROOST_SERVICES_DIR=" + filepath.Join(a.Home, "services"),
 		}
 		slices.Sort(want)
 		if d := cmp.Diff(want, procEnviron(t, st.PID)); d != "" {

@@ -24,18 +24,28 @@ func buildSpec(cfg *config.Master, file, exe, usersDir string, c Candidate, b Bl
 	home := c.Account.Home
 	sp.Project = filepath.Join(home, cfg.Project(c.Name))
 	logDir := filepath.Join(home, cfg.LogDir(c.Name))
-	sp.Env = append(userEnv(c.Account, cfg, b), config.EnvSocketDir+"="+filepath.Join(cfg.RunDir, socketsDirName, c.Name),
-		// Where the user's roost files and services are (roost.toml
-		// config_dir, services_dir): roost env, roost service and the
-		// supervisor's services file follow them.
-		config.EnvConfigDir+"="+filepath.Join(home, cfg.ConfigDir(c.Name)),
-		config.EnvServicesDir+"="+filepath.Join(home, cfg.ServicesDir(c.Name)))
+	sp.Env = append(userEnv(c.Account, cfg, b), config.EnvSocketDir+"="+filepath.Join(cfg.RunDir, socketsDirName, c.Name))
+	// The variables below reach the supervisor only when they differ from
+	// what it assumes without them. A variable given to every user would
+	// change every user's spec, and the master's upgrade to this binary
+	// would restart every supervisor, with its programs, instead of
+	// adopting it (TestSpecEnvOfDefaultConfig).
+	//
+	// Where the user's roost files and services are (roost.toml
+	// config_dir, services_dir): roost env, roost service and the
+	// supervisor's services file follow them.
+	if d := cfg.ConfigDir(c.Name); d != config.DefaultConfigDir {
+		sp.Env = append(sp.Env, config.EnvConfigDir+"="+filepath.Join(home, d))
+	}
+	if d := cfg.ServicesDir(c.Name); d != config.DefaultServicesDir {
+		sp.Env = append(sp.Env, config.EnvServicesDir+"="+filepath.Join(home, d))
+	}
 	if cfg.Deploy.Enabled {
 		// The supervisor's dashboard lists the user's releases from
 		// roost.toml's [deploy], which it finds here (as roost deploy
-		// does), also when the master runs on a file other than
+		// does) when the master runs on a file other than
 		// /etc/roost/roost.toml.
-		if abs, err := filepath.Abs(file); err == nil {
+		if abs, err := filepath.Abs(file); err == nil && abs != config.DefaultMasterFile {
 			sp.Env = append(sp.Env, "ROOST_MASTER_CONFIG="+abs)
 		}
 	}
