@@ -87,6 +87,15 @@ hosts = %s
 	if want := fmt.Sprintf("export ROOST_PORT_BASE='%d'", bobSt.PortBase); code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "export PORT=") {
 		t.Errorf("roost env --shell: exit %d, want %q\n%s", code, want, out)
 	}
+	// The master passes no ROOST_CONFIG_DIR for the default config_dir (so
+	// an upgrade keeps every supervisor): the supervisor names its default
+	// itself, and bob's roost env and roost service adopt it.
+	for _, want := range []string{"export ROOST_CONFIG_DIR='" + filepath.Join(bob.Home, ".config", "roost") + "'",
+		"export ROOST_SERVICES_DIR='" + filepath.Join(bob.Home, "services") + "'"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("roost env --shell: no %q\n%s", want, out)
+		}
+	}
 	out, code = exitOf(t, asUser(bob, x.bin, "-s", bobSock, "ports"))
 	if want := fmt.Sprintf("%d-%d", bobSt.PortBase, bobSt.PortBase+bobSt.PortCount-1); code != 0 || !strings.Contains(out, want) ||
 		!strings.Contains(out, fmt.Sprintf("proxy:plackup (program plackup): 127.0.0.1:%d", bobSt.PortBase)) {

@@ -108,6 +108,7 @@ func runAction(c *cli.Context) error {
 	var fallback func(error) (*config.Config, bool, error)
 	if c.Bool("managed") {
 		surviveMasterLoss()
+		managedDirs()
 		sock, err := filepath.Abs(flagString(c, "socket"))
 		logDir, merr := managedSetup(flagString(c, "socket"), c.String("logdir"))
 		if err != nil || merr != nil {

@@ -12,7 +12,9 @@ import (
 
 	"roost/audit"
 	"roost/config"
+	"roost/deploy"
 	"roost/metrics"
+	"roost/service"
 	"roost/supervisor"
 	"roost/supervisor/api"
 )
@@ -167,4 +169,24 @@ func closedChan() <-chan struct{} {
 	c := make(chan struct{})
 	close(c)
 	return c
+}
+
+// managedDirs sets ROOST_CONFIG_DIR and ROOST_SERVICES_DIR in a managed
+// supervisor's environment when the master did not: it passes them only
+// when roost.toml moves them, so that a master upgraded from a release
+// without them adopts its supervisors instead of restarting them. The
+// supervisor, its programs and, through its configuration state, the
+// user's `roost env` and `roost service` then name the same files, whatever
+// XDG_CONFIG_HOME the user's shell has.
+func managedDirs() {
+	home, err := os.UserHomeDir()
+	if err != nil || !filepath.IsAbs(home) {
+		return
+	}
+	if _, ok := os.LookupEnv(config.EnvConfigDir); !ok {
+		os.Setenv(config.EnvConfigDir, deploy.ConfigDir(home, os.Getenv))
+	}
+	if _, ok := os.LookupEnv(config.EnvServicesDir); !ok {
+		os.Setenv(config.EnvServicesDir, service.Root(home))
+	}
 }
