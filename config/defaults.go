@@ -1,8 +1,10 @@
 package config
 
 import (
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // This file is the one place that lists every option roost knows, per
@@ -120,37 +122,53 @@ func sectionKind(section string) string {
 // optionsOf returns the known options of a section kind; nil for kinds
 // whose keys are free-form ([rpcinterface:x], [ctlplugin:x]).
 func optionsOf(kind string) []opt {
-	switch kind {
-	case secProgram:
-		return append(append([]opt(nil), programOptions...), programExtensionOptions...)
-	case secEventListener:
-		return append(append([]opt(nil), programOptions...), eventListenerOptions...)
-	case secFCGIProgram:
-		return append(append([]opt(nil), programOptions...), fcgiOptions...)
-	case secSupervisord:
-		return supervisordOptions
-	case secUnixHTTPServer:
-		return unixHTTPServerOptions
-	case secInetHTTPServer:
-		return inetHTTPServerOptions
-	case secSupervisorctl:
-		return supervisorctlOptions
-	case secGroup:
-		return groupOptions
-	case secInclude:
-		return includeOptions
-	case secProxy:
-		return proxyOptions
+	if k := optionIndex()[kind]; k != nil {
+		return k.list
 	}
 	return nil
 }
 
+// kindOptions are one section kind's options, by name and sorted by name.
+type kindOptions struct {
+	list   []opt // in optionsOf's order; shared: never modified
+	byName map[string]opt
+	names  []string // sorted; shared: never modified
+}
+
+// optionIndex is every section kind's options, built on first use (a
+// config of 1000 programs looks an option up some 60,000 times: each
+// lookup is a map read, not a scan of a slice copied for it).
+var optionIndex = sync.OnceValue(func() map[string]*kindOptions {
+	lists := map[string][]opt{
+		secProgram:        slices.Concat(programOptions, programExtensionOptions),
+		secEventListener:  slices.Concat(programOptions, eventListenerOptions),
+		secFCGIProgram:    slices.Concat(programOptions, fcgiOptions),
+		secSupervisord:    supervisordOptions,
+		secUnixHTTPServer: unixHTTPServerOptions,
+		secInetHTTPServer: inetHTTPServerOptions,
+		secSupervisorctl:  supervisorctlOptions,
+		secGroup:          groupOptions,
+		secInclude:        includeOptions,
+		secProxy:          proxyOptions,
+	}
+	idx := make(map[string]*kindOptions, len(lists))
+	for kind, list := range lists {
+		k := &kindOptions{list: list, byName: make(map[string]opt, len(list))}
+		for _, o := range list {
+			k.byName[o.name] = o
+			k.names = append(k.names, o.name)
+		}
+		sort.Strings(k.names)
+		idx[kind] = k
+	}
+	return idx
+})
+
 // lookupOpt returns the option spec of key in a section kind.
 func lookupOpt(kind, key string) (opt, bool) {
-	for _, o := range optionsOf(kind) {
-		if o.name == key {
-			return o, true
-		}
+	if k := optionIndex()[kind]; k != nil {
+		o, ok := k.byName[key]
+		return o, ok
 	}
 	return opt{}, false
 }
@@ -162,14 +180,13 @@ func knownKey(section, key string) bool {
 	return ok
 }
 
-// optionNames lists the option names of a kind, sorted.
+// optionNames lists the option names of a kind, sorted. The slice is
+// shared: callers must not modify it.
 func optionNames(kind string) []string {
-	var out []string
-	for _, o := range optionsOf(kind) {
-		out = append(out, o.name)
+	if k := optionIndex()[kind]; k != nil {
+		return k.names
 	}
-	sort.Strings(out)
-	return out
+	return nil
 }
 
 // allOptionNames lists every option of every kind (for [DEFAULT]).

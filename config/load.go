@@ -804,7 +804,7 @@ func (l *loader) unknowns() {
 		names := optionNames(kind)
 		for _, k := range s.order {
 			v := s.keys[k]
-			if v.fromDefault || slices.Contains(names, k) {
+			if _, known := lookupOpt(kind, k); v.fromDefault || known {
 				continue
 			}
 			what := "supervisord ignores it"
