@@ -61,7 +61,7 @@ func restartAction(c *cli.Context) error {
 		x.rolling(args)
 		return x.done()
 	}
-	if all, err := x.client.Processes(x.ctx); err == nil {
+	if all, err := x.restartTargets(args); err == nil {
 		args = programNames(all, args)
 		var bg []string
 		args, bg = x.splitBlueGreen(all, args)
@@ -77,12 +77,61 @@ func restartAction(c *cli.Context) error {
 	return x.done()
 }
 
+// restartTargets are the processes restart needs to know of to resolve
+// args (program names, blue-green candidates): for a few exact process
+// names one small request each, else the lean listing (names, groups and
+// states are all this needs) — with 1000 programs, decoding the listing
+// costs more than the restart itself.
+func (x *ctl) restartTargets(args []string) ([]api.ProcessInfo, error) {
+	if len(args) <= 3 {
+		var out []api.ProcessInfo
+		for _, a := range args {
+			if a == "all" || strings.Contains(a, ":*") {
+				out = nil
+				break
+			}
+			in, err := x.client.Process(x.ctx, a)
+			if err != nil { // a group's name, or none: the listing says which
+				out = nil
+				break
+			}
+			out = append(out, in)
+		}
+		if out != nil {
+			return out, nil
+		}
+	}
+	return x.client.ProcessesStatus(x.ctx)
+}
+
 // splitBlueGreen takes out of args the names of a RUNNING process that is
 // its program's only one, behind a [proxy:*] of TCP upstreams: those
 // restart as --rolling does, blue-green where the server has a spare port
 // for it, so a restart drops no request (supervisorctl's restart, two
 // calls, keeps stop-then-start).
+//
+// The routes are asked for only when a name is such a process: restarting
+// anything else costs no round trip more than stop and start.
 func (x *ctl) splitBlueGreen(all []api.ProcessInfo, args []string) (rest, bg []string) {
+	if slices.Contains(args, "all") {
+		return args, nil
+	}
+	// The names that are a RUNNING process alone in its program.
+	single := map[string]string{} // name → its program
+	for _, a := range args {
+		var procs []api.ProcessInfo
+		for _, in := range all {
+			if in.Namespec() == a || in.Group+":*" == a {
+				procs = append(procs, in)
+			}
+		}
+		if len(procs) == 1 && procs[0].State == api.Running {
+			single[a] = programOf(procs[0])
+		}
+	}
+	if len(single) == 0 {
+		return args, nil
+	}
 	px, err := x.client.Proxy(x.ctx)
 	if err != nil {
 		return args, nil
@@ -94,13 +143,7 @@ func (x *ctl) splitBlueGreen(all []api.ProcessInfo, args []string) (rest, bg []s
 		}
 	}
 	for _, a := range args {
-		var procs []api.ProcessInfo
-		for _, in := range all {
-			if in.Namespec() == a || in.Group+":*" == a {
-				procs = append(procs, in)
-			}
-		}
-		if len(procs) == 1 && procs[0].State == api.Running && proxied[programOf(procs[0])] && !slices.Contains(args, "all") {
+		if prog, ok := single[a]; ok && proxied[prog] {
 			bg = append(bg, a)
 			continue
 		}
