@@ -22,7 +22,7 @@ import (
 
 // Re-executing in place (`roost upgrade`): the runtime's side of package
 // handover. Reexec probes the binary, freezes every process's owner
-// goroutine (its child's waiter detached, its copiers stopped at a read
+// goroutine (its child's exit kept for the next image, its copiers stopped at a read
 // boundary holding their partial line, its timer stopped), writes the
 // state and execs; if the exec does not happen, every owner thaws where it
 // stopped. New adopts a state (Options.Reexec.From) before Run: each child
@@ -275,11 +275,7 @@ func (p *process) freezeOwner(res chan<- freezeResult, resume <-chan struct{}) {
 		return
 	}
 	for p.child != nil && !p.child.detach() {
-		if p.child.pidfd == nil {
-			res <- freezeResult{err: fmt.Errorf("%s: pid %d has no pidfd; this kernel cannot hand it over", p.namespec(), p.child.pid)}
-			return
-		}
-		// Its waiter took the exit first: handle it as always (an
+		// Its exit was taken first: handle it as always (an
 		// autorestart spawns a child that is detached in turn).
 		p.onExit(<-p.exits)
 		p.publish()

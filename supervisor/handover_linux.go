@@ -2,44 +2,33 @@ package supervisor
 
 import (
 	"fmt"
-	"os"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-// A child's side of a handover (handover.go): its waiter stopped without
-// reaping, restarted if the exec does not happen, and a child of the
-// previous image taken over.
+// A child's side of a handover (handover.go): its exit kept from being
+// reaped or reported, given back if the exec does not happen, and a child
+// of the previous image taken over.
 
-// detach ends the child's waiter without reaping the child, for a
-// handover: the next image adopts it. It reports false when the waiter has
-// already taken the exit (its report comes), or the child has no pidfd
-// (its waiter cannot be woken).
+// detach keeps the child's exit from being reaped or reported, for a
+// handover: the next image adopts it. It reports false when the exit has
+// already been taken (its report comes).
 func (c *child) detach() bool {
-	if c.pidfd == nil {
-		return false
-	}
 	c.mu.Lock()
-	if c.reaped {
-		c.mu.Unlock()
+	defer c.mu.Unlock()
+	if c.reaped || c.finishing {
 		return false
 	}
 	c.detached = true
-	c.mu.Unlock()
-	_ = c.pidfd.SetReadDeadline(time.Now())
-	<-c.waiterDone
 	return true
 }
 
-// reattach undoes detach (the handover failed): a new waiter reports the
-// exit, which may already have happened meanwhile.
+// reattach undoes detach (the handover failed): the exit is reported to
+// report, at once if it happened meanwhile.
 func (c *child) reattach(report func(syscall.WaitStatus, time.Time)) {
 	c.mu.Lock()
 	c.detached = false
 	c.mu.Unlock()
-	_ = c.pidfd.SetReadDeadline(time.Time{})
 	c.watch(report)
 }
 
@@ -48,17 +37,11 @@ func (c *child) reattach(report func(syscall.WaitStatus, time.Time)) {
 // still be this process's child, alive or a zombie nobody reaped: the
 // caller checks its start time.
 func adoptChild(owner *Supervisor, pid int, started time.Time) (*child, error) {
-	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd of %d: %w", pid, err)
+	if err := syscall.Kill(pid, 0); err != nil { // a zombie answers too
+		return nil, fmt.Errorf("adopt %d: %w", pid, err)
 	}
-	c := &child{
-		pid:     pid,
-		owner:   owner,
-		started: started,
-		pidfd:   os.NewFile(uintptr(fd), "pidfd"),
-		reapedc: make(chan struct{}),
-	}
+	startReaper()
+	c := newChild(owner, nil, pid, started)
 	reg.mu.RLock()
 	regMapMu.Lock()
 	reg.children[pid] = c

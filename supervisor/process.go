@@ -57,7 +57,7 @@ type snapshot struct {
 	waiting      string // "waiting for db (depends_on)" while autostart waits for dependencies
 }
 
-// exitEvent is a child's exit, sent by its waiter goroutine.
+// exitEvent is a child's exit, sent once the reaper saw it (child.watch).
 type exitEvent struct {
 	c  *child
 	ws syscall.WaitStatus
@@ -478,7 +478,7 @@ func (p *process) startChild() string {
 	return ""
 }
 
-// reportExit returns what c's waiter does with its exit: send it to the
+// reportExit returns what is done with c's exit: send it to the
 // owner goroutine.
 func (p *process) reportExit(c *child) func(syscall.WaitStatus, time.Time) {
 	return func(ws syscall.WaitStatus, at time.Time) { p.exits <- exitEvent{c: c, ws: ws, at: at} }

@@ -22,8 +22,11 @@ import (
 // which reports each zombie child without reaping it; this file decides
 // whose it is from a registry of the children roost started itself:
 //
-//   - registered: its own waiter reaps it with cmd.Wait; the reaper waits for
-//     that to happen (a channel the waiter closes), then looks again;
+//   - registered: one of roost's own children. The reaper is what sees its
+//     exit (child.exitSeen): a goroutine started then reaps it with
+//     cmd.Wait and reports the exit to its process; the reaper waits for
+//     the reap (a channel closed after it), then looks again. So no
+//     goroutine, thread or descriptor waits per running child;
 //   - not registered, in the supervisor's own process group: a child some
 //     other code of this process started (an exec.Command in cmd/ or a
 //     test, which inherits the supervisor's group; programs never do, they
@@ -50,6 +53,7 @@ var reg = struct {
 	reaped   chan struct{} // closed and replaced each time the reaper reaps an orphan
 	subErr   error         // from PR_SET_CHILD_SUBREAPER
 	subOnce  sync.Once
+	loopOnce sync.Once
 }{
 	children: map[int]*child{},
 	owners:   map[*Supervisor]struct{}{},
@@ -60,11 +64,17 @@ var reg = struct {
 // becomeSubreaper marks this process as a child subreaper, once, and starts
 // the reaper goroutine.
 func becomeSubreaper() error {
-	reg.subOnce.Do(func() {
-		reg.subErr = reap.BecomeSubreaper()
+	reg.subOnce.Do(func() { reg.subErr = reap.BecomeSubreaper() })
+	startReaper()
+	return reg.subErr
+}
+
+// startReaper starts the reaper goroutine, once: it sees the exit of
+// every child of the process, roost's own included (child.exitSeen).
+func startReaper() {
+	reg.loopOnce.Do(func() {
 		go reap.Loop(reap.Policy{Lock: &reg.mu, Kick: reg.kick, Owner: owner, Reaped: orphanReaped})
 	})
-	return reg.subErr
 }
 
 // siginfoChild is the SIGCHLD layout of siginfo_t, for waitid.
@@ -75,7 +85,8 @@ type siginfoChild = reap.Siginfo
 // orphan.
 func owner(pid int) func() {
 	if c, ok := reg.children[pid]; ok {
-		return func() { <-c.reapedc } // its own Wait reaps it
+		c.exitSeen()
+		return func() { <-c.reapedc } // reaped by c.reap
 	}
 	if pi, err := procfs.Read(pid); err == nil && pi.PGID == syscall.Getpgrp() {
 		return func() { awaitForeignReap(pid) }
@@ -156,7 +167,7 @@ func reapedSignal() <-chan struct{} {
 
 // leftovers returns the live descendants of this process that the sweep
 // at s's shutdown must kill: all of them but s's own registered children
-// (their waiters handle them), the process groups of other Supervisors'
+// (their exits are reported to them), the process groups of other Supervisors'
 // children, and children other code of the process started (in the
 // supervisor's own process group), with what they started.
 func leftovers(s *Supervisor) ([]procfs.Proc, error) {

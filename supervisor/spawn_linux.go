@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -53,7 +52,9 @@ type spec struct {
 	Place                 placement // its cgroup (cgroup_linux.go)
 }
 
-// child is one started process, reaped exactly once by its own wait.
+// child is one started process, reaped exactly once. Its exit is seen by
+// the reaper (reaper_linux.go), which blocks in waitid for every child of
+// the process: no goroutine, thread or descriptor waits per child.
 type child struct {
 	cmd     *exec.Cmd // nil for a child adopted from the previous image (handover.go)
 	pid     int
@@ -65,15 +66,26 @@ type child struct {
 	stopReq atomic.Bool // a stop was requested: kill what is left of the group at exit
 	place   placement   // its cgroup, killed after a stop
 
-	pidfd   *os.File      // pollable pidfd (nil: fall back to a blocking Wait)
-	reapedc chan struct{} // closed once cmd.Wait has reaped the child
+	reapedc chan struct{} // closed once the child has been reaped
 
-	// detached (under mu) says the child is being handed over to the next
-	// image of this process: its waiter returns without reaping it or
-	// reporting its exit (handover.go). waiterDone is closed when the
-	// current waiter (watch) has returned.
-	detached   bool
-	waiterDone chan struct{}
+	// Under mu. exited: the reaper saw the child's zombie (at exitAt);
+	// exitc is closed then. report is what watch asked to be told of the
+	// exit; finishing: the goroutine that reaps and reports has been
+	// started. detached says the child is being handed over to the next
+	// image of this process: its exit is neither reaped nor reported
+	// (handover.go).
+	exited    bool
+	exitAt    time.Time
+	exitc     chan struct{}
+	report    func(syscall.WaitStatus, time.Time)
+	finishing bool
+	detached  bool
+}
+
+// newChild is a registered child's record.
+func newChild(owner *Supervisor, cmd *exec.Cmd, pid int, started time.Time) *child {
+	return &child{cmd: cmd, pid: pid, owner: owner, started: started,
+		reapedc: make(chan struct{}), exitc: make(chan struct{})}
 }
 
 var umaskMu sync.RWMutex
@@ -108,6 +120,7 @@ func forkWorker() {
 // startChild starts sp and registers the child. The caller closes sp's pipe
 // ends afterwards (they are the child's).
 func startChild(owner *Supervisor, sp *spec) (*child, error) {
+	startReaper() // the only one to see its exit
 	if mainthread.Serving() {
 		// Every program is the main thread's child, so none of them gets
 		// its Pdeathsig when the supervisor execs a new image (see
@@ -170,19 +183,8 @@ func forkLocked(cmd *exec.Cmd, sp *spec, owner *Supervisor) (*child, error) {
 	if err := sp.Place.start(owner, cmd); err != nil {
 		return nil, err
 	}
-	c := &child{
-		cmd:     cmd,
-		pid:     cmd.Process.Pid,
-		place:   sp.Place,
-		owner:   owner,
-		started: time.Now(),
-		reapedc: make(chan struct{}),
-	}
-	// The child cannot have been reaped yet (the reaper skips registered
-	// pids and needs reg.mu exclusively to decide), so its pid is its own.
-	if fd, err := unix.PidfdOpen(c.pid, unix.PIDFD_NONBLOCK); err == nil {
-		c.pidfd = os.NewFile(uintptr(fd), "pidfd")
-	}
+	c := newChild(owner, cmd, cmd.Process.Pid, time.Now())
+	c.place = sp.Place
 	// reg.children is written under the read lock: registrations must not
 	// exclude each other, only the reaper's decision. A small mutex of its
 	// own guards the map against concurrent registrations.
@@ -225,38 +227,78 @@ func (c *child) stop(sig syscall.Signal, group bool) error {
 	return c.signal(sig, group)
 }
 
-// watch starts the child's waiter: a goroutine that waits for its exit
-// and passes it to report, unless the child is detached first.
+// watch has report told of the child's exit, from a goroutine of its
+// own once the reaper has seen it, unless the child is detached first.
 func (c *child) watch(report func(syscall.WaitStatus, time.Time)) {
-	done := make(chan struct{})
-	c.waiterDone = done
-	go func() {
-		defer close(done)
-		if ws, at, ok := c.wait(); ok {
-			report(ws, at)
-		}
-	}()
+	c.mu.Lock()
+	c.report = report
+	fire := c.takeExit()
+	c.mu.Unlock()
+	if fire {
+		go c.finish()
+	}
 }
 
-// wait blocks until the child exits, kills what is left of its process
-// group if a stop was requested, reaps it, and returns its wait status and
-// the time its exit was seen. The exit is seen through the pidfd (the Go
-// poller, no thread blocked per child), never through pipe EOF. It
-// returns false, without reaping, when the child was detached (handed
-// over) before its exit was taken.
-func (c *child) wait() (syscall.WaitStatus, time.Time, bool) {
-	if !c.awaitExit() {
-		return 0, time.Time{}, false
-	}
-	at := time.Now()
+// exitSeen is the reaper's news that the child is a zombie: it wakes
+// wait, or starts the reap and report watch asked for. The reaper holds
+// reg.mu, and waits for reapedc after it.
+func (c *child) exitSeen() {
 	c.mu.Lock()
+	if c.exited {
+		c.mu.Unlock()
+		return
+	}
+	c.exited, c.exitAt = true, time.Now()
+	close(c.exitc)
+	fire := c.takeExit()
+	c.mu.Unlock()
+	if fire {
+		go c.finish()
+	}
+}
+
+// takeExit (under mu) says whether the exit is to be reaped and reported
+// now: seen, watched, not handed over, not taken yet.
+func (c *child) takeExit() bool {
+	if !c.exited || c.report == nil || c.detached || c.finishing {
+		return false
+	}
+	c.finishing = true
+	return true
+}
+
+// finish reaps the child and reports its exit.
+func (c *child) finish() {
+	ws, at, ok := c.reap()
+	if ok {
+		c.report(ws, at)
+	}
+}
+
+// wait blocks until the child exits, then reaps it (see reap); for a
+// child nobody watches and none hands over (a cron job, a health check).
+func (c *child) wait() (syscall.WaitStatus, time.Time, bool) {
+	<-c.exitc
+	c.mu.Lock()
+	c.finishing = true
+	c.mu.Unlock()
+	return c.reap()
+}
+
+// reap kills what is left of the child's process group if a stop was
+// requested, reaps the zombie, and returns its wait status and the time
+// its exit was seen. It returns false, without reaping, when the child
+// was detached (handed over) before its exit was taken.
+func (c *child) reap() (syscall.WaitStatus, time.Time, bool) {
+	c.mu.Lock()
+	at := c.exitAt
 	if c.detached {
 		c.mu.Unlock()
 		return 0, time.Time{}, false
 	}
 	if c.stopReq.Load() {
-		// The leader is a zombie (or about to be): its pid, hence its
-		// group id, cannot have been reused. Take the rest of the group.
+		// The leader is a zombie: its pid, hence its group id, cannot have
+		// been reused. Take the rest of the group.
 		_ = syscall.Kill(-c.pid, syscall.SIGKILL)
 	}
 	c.reaped = true
@@ -276,65 +318,16 @@ func (c *child) wait() (syscall.WaitStatus, time.Time, bool) {
 			}
 		}
 	}
-	if c.stopReq.Load() {
-		c.place.killGroup(c.owner) // a double-forked daemon left its process group
-	}
-	if c.pidfd != nil {
-		c.pidfd.Close()
-	}
 	reg.mu.RLock()
 	regMapMu.Lock()
 	delete(reg.children, c.pid)
 	regMapMu.Unlock()
 	reg.mu.RUnlock()
-	close(c.reapedc)
+	close(c.reapedc) // the reaper looks for the next zombie
+	if c.stopReq.Load() {
+		c.place.killGroup(c.owner) // a double-forked daemon left its process group
+	}
 	return ws, at, true
-}
-
-// awaitExit blocks until the child has exited (true; not reaped, WNOWAIT)
-// or is detached (false).
-func (c *child) awaitExit() bool {
-	if c.pidfd != nil {
-		if rc, err := c.pidfd.SyscallConn(); err == nil {
-			for {
-				var info siginfoChild
-				rerr := rc.Read(func(fd uintptr) bool {
-					info = siginfoChild{}
-					err := unix.Waitid(unix.P_PIDFD, int(fd), (*unix.Siginfo)(unsafe.Pointer(&info)),
-						unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-					if errors.Is(err, syscall.EAGAIN) || (err == nil && info.Pid == 0) {
-						return false // still running: wait for the pidfd to be readable
-					}
-					return true
-				})
-				if rerr == nil {
-					return true
-				}
-				if !errors.Is(rerr, os.ErrDeadlineExceeded) {
-					break
-				}
-				// detach set a deadline to wake this waiter.
-				c.mu.Lock()
-				d := c.detached
-				c.mu.Unlock()
-				if d {
-					return false
-				}
-				_ = c.pidfd.SetReadDeadline(time.Time{})
-			}
-		}
-	}
-	// No pollable pidfd: block this goroutine's thread until the exit,
-	// still without reaping (WNOWAIT), so the group can be handled while
-	// the leader's pid is held.
-	var info siginfoChild
-	for {
-		err := unix.Waitid(unix.P_PID, c.pid, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	return true
 }
 
 // lookPath is supervisord's get_execv_args: a command with a "/" is used as
