@@ -40,7 +40,8 @@ func adoptChild(owner *Supervisor, pid int, started time.Time) (*child, error) {
 	if err := syscall.Kill(pid, 0); err != nil { // a zombie answers too
 		return nil, fmt.Errorf("adopt %d: %w", pid, err)
 	}
-	startReaper()
+	// The reaper is not started here: Run starts it once every child of
+	// the previous image is registered, so none is taken for an orphan.
 	c := newChild(owner, nil, pid, started)
 	reg.mu.RLock()
 	regMapMu.Lock()

@@ -147,7 +147,7 @@ func (p *process) onNotify(m sdnotify.Message) {
 	}
 	switch {
 	case m.Watchdog == "1" && p.state == api.Running && p.cfg.WatchdogSec > 0:
-		p.watchdog.Reset(p.cfg.WatchdogSec)
+		p.resetWatchdog(p.cfg.WatchdogSec)
 	case m.Watchdog == "trigger" && p.state == api.Running:
 		p.watchdogExpired("it sent WATCHDOG=trigger")
 	}
@@ -172,8 +172,33 @@ func oneLineText(s string, max int) string {
 // armWatchdog starts the watchdog of a notify program that became RUNNING.
 func (p *process) armWatchdog() {
 	if p.cfg.Notify && p.cfg.WatchdogSec > 0 {
-		p.watchdog.Reset(p.cfg.WatchdogSec)
+		p.resetWatchdog(p.cfg.WatchdogSec)
 	}
+}
+
+// resetWatchdog arms the watchdog timer to fire in d, made on first use:
+// a program without watchdog_sec (nearly all) never has one.
+func (p *process) resetWatchdog(d time.Duration) {
+	if p.watchdog == nil {
+		p.watchdog = time.NewTimer(d)
+		return
+	}
+	p.watchdog.Reset(d)
+}
+
+// stopWatchdog disarms the watchdog timer, if there is one.
+func (p *process) stopWatchdog() {
+	if p.watchdog != nil {
+		p.watchdog.Stop()
+	}
+}
+
+// watchdogC is the watchdog timer's channel; nil (never ready) without one.
+func (p *process) watchdogC() <-chan time.Time {
+	if p.watchdog == nil {
+		return nil
+	}
+	return p.watchdog.C
 }
 
 // onWatchdog is the watchdog timer: no WATCHDOG=1 for watchdog_sec.

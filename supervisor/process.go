@@ -110,7 +110,7 @@ type process struct {
 	timer        *time.Timer // the deadline of the current state: startsecs, backoff, stopwaitsecs
 	due          time.Time   // when timer fires; zero when it is not armed (a handover carries it)
 	report       *time.Timer // "waiting for NAME to stop"
-	watchdog     *time.Timer // notify programs' watchdog_sec (notify.go)
+	watchdog     *time.Timer // notify programs' watchdog_sec (notify.go); nil until first armed
 	quit         bool
 }
 
@@ -131,8 +131,6 @@ func newProcess(s *Supervisor, cfg *config.Process, logs *procLogs) *process {
 	p.timer.Stop()
 	p.report = time.NewTimer(time.Hour)
 	p.report.Stop()
-	p.watchdog = time.NewTimer(time.Hour)
-	p.watchdog.Stop()
 	p.publish()
 	go p.run()
 	return p
@@ -151,7 +149,7 @@ func (p *process) run() {
 			p.onTimer()
 		case <-p.report.C:
 			p.onReport()
-		case <-p.watchdog.C:
+		case <-p.watchdogC():
 			p.onWatchdog()
 		}
 		p.publish()
@@ -237,7 +235,7 @@ func (p *process) setState(to api.State, level slog.Level, msg string) {
 		p.health, p.healthDetail, p.notifyStatus = "", "", ""
 	}
 	if from == api.Running {
-		p.watchdog.Stop()
+		p.stopWatchdog()
 	}
 	if to == api.Running {
 		p.armWatchdog()
@@ -919,7 +917,7 @@ func (p *process) remove() {
 		p.startWaiters, p.stopWaiters = nil, nil
 		p.disarm()
 		p.report.Stop()
-		p.watchdog.Stop()
+		p.stopWatchdog()
 	})
 	<-p.done
 }

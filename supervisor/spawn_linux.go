@@ -183,6 +183,9 @@ func forkLocked(cmd *exec.Cmd, sp *spec, owner *Supervisor) (*child, error) {
 	if err := sp.Place.start(owner, cmd); err != nil {
 		return nil, err
 	}
+	// The child has its own copies now; the record need not keep a
+	// program's environment and argv for as long as it runs.
+	cmd.Env, cmd.Args = nil, nil
 	c := newChild(owner, cmd, cmd.Process.Pid, time.Now())
 	c.place = sp.Place
 	// reg.children is written under the read lock: registrations must not
