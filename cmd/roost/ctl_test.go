@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -387,5 +390,64 @@ func TestCtlConfigBrokenElsewhere(t *testing.T) {
 	out, errOut, code = roost(t, "-c", conf, "status")
 	if code != 2 || !strings.Contains(errOut, "supervisord.conf:2") || !strings.Contains(errOut, "file: required") {
 		t.Fatalf("status with [unix_http_server] broken: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+// TestCtlRestartAsksOnlyWhatItNeeds: restart resolves a process's exact
+// name with one small request, not the listing of every process (with
+// 1000 programs, decoding it cost more than the restart), and asks for the
+// proxy routes only for a RUNNING process alone in its program; a group's
+// name falls back to the lean status listing. The lines printed are
+// supervisorctl's either way.
+func TestCtlRestartAsksOnlyWhatItNeeds(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	sock := fakeServer(t, testBackend(), api.ServerOptions{Wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				mu.Lock()
+				asked = append(asked, r.URL.RequestURI())
+				mu.Unlock()
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	for _, tc := range []struct {
+		args     []string
+		out      string
+		want     []string // GET requests that must be among those made
+		listing  bool     // the whole listing (any view) was asked for
+		routesOK bool     // the proxy routes may be asked for
+	}{
+		{[]string{"restart", "web"}, "web: stopped\nweb: started\n", []string{"/api/v1/processes/web", "/api/v1/proxy"}, false, true},
+		{[]string{"restart", "grp:never"}, "grp:never: ERROR (not running)\ngrp:never: started\n", []string{"/api/v1/processes/grp:never"}, false, false},
+		{[]string{"restart", "grp"}, "grp:never: stopped\ngrp:never: started\ngrp:quick: ERROR (spawn error)\n", nil, true, false},
+	} {
+		mu.Lock()
+		asked = nil
+		mu.Unlock()
+		out, errOut, _ := roost(t, append([]string{"-s", sock}, tc.args...)...)
+		if out != tc.out {
+			t.Errorf("roost %s: %q (stderr %q), want %q", strings.Join(tc.args, " "), out, errOut, tc.out)
+		}
+		mu.Lock()
+		got := slices.Clone(asked)
+		mu.Unlock()
+		var listing, routes bool
+		for _, u := range got {
+			listing = listing || u == "/api/v1/processes" || strings.HasPrefix(u, "/api/v1/processes?")
+			routes = routes || u == "/api/v1/proxy"
+			if strings.HasPrefix(u, "/api/v1/processes?") && u != "/api/v1/processes?view=status" {
+				t.Errorf("roost %s asked for the listing with every field: %s", strings.Join(tc.args, " "), u)
+			}
+		}
+		if listing != tc.listing || (routes && !tc.routesOK) {
+			t.Errorf("roost %s asked %q", strings.Join(tc.args, " "), got)
+		}
+		for _, w := range tc.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("roost %s did not ask %s (asked %q)", strings.Join(tc.args, " "), w, got)
+			}
+		}
 	}
 }
